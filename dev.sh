@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One entry point for people and CI: set up this machine, then run the demo, tests or benchmarks.
+#   ./dev.sh setup | demo | test | bench
+# Needs root (containers, overlayfs and apt). Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(python3 python3-venv python3-pip busybox-static runc crun skopeo
+              golang-github-containers-common iproute2 iptables ca-certificates)
+
+setup() {
+  if [[ $(id -u) != 0 ]]; then echo "dev.sh: run as root (containers need it)" >&2; exit 1; fi
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    echo "dev.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  local py=python3
+  command -v python3.11 >/dev/null && py=python3.11
+  if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
+  if ! .venv/bin/python -c 'import dockyard, pytest, hypothesis, mypy, ruff' 2>/dev/null \
+     || [[ pyproject.toml -nt .venv/.installed ]]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+    touch .venv/.installed
+  fi
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo) setup; exec bash scripts/demo.sh ;;
+  test)
+    setup
+    .venv/bin/ruff check src tests bench
+    .venv/bin/mypy
+    shift
+    exec .venv/bin/pytest -q -p no:cacheprovider "$@" ;;
+  bench) setup; shift; exec .venv/bin/python bench/run.py "$@" ;;
+  *) echo "usage: $0 setup|demo|test|bench" >&2; exit 2 ;;
+esac

@@ -1,0 +1,5 @@
+import sys
+
+from dockyard.cli.main import main
+
+sys.exit(main())
