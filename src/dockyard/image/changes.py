@@ -1,0 +1,120 @@
+"""``--change`` instructions for ``import`` and ``commit`` (a subset of Dockerfile syntax).
+
+Docker accepts CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR and
+STOPSIGNAL here; each edits the container config of the new image.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+ALLOWED = (
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+    "STOPSIGNAL",
+)
+
+
+def _json_or_shell(arg: str) -> list[str]:
+    """Exec form (a JSON array of strings) or shell form wrapped in /bin/sh -c."""
+    text = arg.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, list) and all(isinstance(x, str) for x in value):
+            return value
+    return ["/bin/sh", "-c", text]
+
+
+def _volume_list(arg: str) -> list[str]:
+    text = arg.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise InvalidArgument(f"VOLUME: malformed JSON array: {text}") from None
+        if isinstance(value, list) and all(isinstance(x, str) for x in value):
+            return value
+        raise InvalidArgument("VOLUME: the JSON form must be an array of strings")
+    return text.split()
+
+
+def _pairs(arg: str, what: str) -> dict[str, str]:
+    """``k=v k2="v 2"`` or the legacy ``k v`` form."""
+    try:
+        words = shlex.split(arg)
+    except ValueError as e:
+        raise InvalidArgument(f"{what}: {e}") from None
+    if not words:
+        raise InvalidArgument(f"{what} requires at least one argument")
+    if "=" not in words[0]:
+        if len(words) < 2:
+            raise InvalidArgument(f"{what} requires at least one argument")
+        return {words[0]: arg.split(None, 1)[1].strip()}
+    out = {}
+    for w in words:
+        if "=" not in w:
+            raise InvalidArgument(
+                f"{what}: syntax error - can't find = in {w!r}. Must be of the form: name=value"
+            )
+        k, v = w.split("=", 1)
+        out[k] = v
+    return out
+
+
+def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+    """A new container config with ``changes`` applied (the input is not modified)."""
+    cfg = json.loads(json.dumps(config))
+    for change in changes:
+        parts = change.strip().split(None, 1)
+        if not parts:
+            continue
+        instr = parts[0].upper()
+        arg = parts[1] if len(parts) > 1 else ""
+        if instr not in ALLOWED:
+            raise InvalidArgument(f"{parts[0]} is not a valid change command")
+        if instr == "CMD":
+            cfg["Cmd"] = _json_or_shell(arg)
+        elif instr == "ENTRYPOINT":
+            cfg["Entrypoint"] = _json_or_shell(arg)
+        elif instr == "ENV":
+            env = [e for e in cfg.get("Env") or []]
+            for k, v in _pairs(arg, "ENV").items():
+                env = [e for e in env if e.split("=", 1)[0] != k] + [f"{k}={v}"]
+            cfg["Env"] = env
+        elif instr == "LABEL":
+            labels = dict(cfg.get("Labels") or {})
+            labels.update(_pairs(arg, "LABEL"))
+            cfg["Labels"] = labels
+        elif instr == "EXPOSE":
+            ports = dict(cfg.get("ExposedPorts") or {})
+            for p in arg.split():
+                ports[p if "/" in p else f"{p}/tcp"] = {}
+            cfg["ExposedPorts"] = ports
+        elif instr == "VOLUME":
+            vols = dict(cfg.get("Volumes") or {})
+            for v in _volume_list(arg):
+                vols[v] = {}
+            cfg["Volumes"] = vols
+        elif instr == "USER":
+            cfg["User"] = arg.strip()
+        elif instr == "WORKDIR":
+            cfg["WorkingDir"] = arg.strip()
+        elif instr == "STOPSIGNAL":
+            cfg["StopSignal"] = arg.strip()
+        elif instr == "ONBUILD":
+            cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), arg.strip()]
+    return cfg

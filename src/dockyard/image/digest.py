@@ -1,0 +1,50 @@
+"""Content digests (``sha256:<64 hex>``), as the OCI image spec defines them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import BinaryIO
+
+from dockyard.errors import InvalidArgument
+
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+CHUNK = 1 << 20
+
+
+def validate_digest(digest: str) -> str:
+    """Return ``digest`` if it is a well-formed sha256 digest, else raise InvalidArgument."""
+    if not _DIGEST_RE.match(digest):
+        raise InvalidArgument(f"invalid digest {digest[:80]!r}: expected sha256:<64 hex digits>")
+    return digest
+
+
+def digest_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def digest_file(f: BinaryIO) -> tuple[str, int]:
+    """Digest and size of the rest of a binary stream."""
+    h = hashlib.sha256()
+    size = 0
+    while chunk := f.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+    return "sha256:" + h.hexdigest(), size
+
+
+def hex_of(digest: str) -> str:
+    """The hex part of ``sha256:<hex>``."""
+    return digest.split(":", 1)[1]
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """Chain IDs per the OCI image spec: ChainID(L0) = DiffID(L0),
+    ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln))."""
+    out: list[str] = []
+    for diff_id in diff_ids:
+        if not out:
+            out.append(diff_id)
+        else:
+            out.append(digest_bytes(f"{out[-1]} {diff_id}".encode()))
+    return out
