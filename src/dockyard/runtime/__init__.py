@@ -1,0 +1,1 @@
+"""Containers: OCI bundles, the OCI runtime driver, the per-container monitor, exec, cp."""

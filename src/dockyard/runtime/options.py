@@ -1,0 +1,55 @@
+"""What a container runs with: the values ``run``/``create`` resolve from flags and image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A bind mount, a named/anonymous volume (already resolved to a host dir) or a tmpfs."""
+
+    type: str  # "bind" | "volume" | "tmpfs"
+    source: str  # host path ("" for tmpfs)
+    destination: str  # absolute path inside the container
+    read_only: bool = False
+    name: str = ""  # volume name, for inspect's Mounts
+    propagation: str = "rprivate"
+
+
+@dataclass(frozen=True, slots=True)
+class Ulimit:
+    name: str  # "nofile", "nproc", ...
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    args: tuple[str, ...]  # the process: entrypoint + cmd, already combined
+    env: tuple[str, ...] = ()  # image env merged with -e; PATH present
+    cwd: str = "/"
+    user: str = ""  # "", "uid", "uid:gid", "name", "name:group" (resolved in the rootfs)
+    group_add: tuple[str, ...] = ()
+    tty: bool = False
+    open_stdin: bool = False
+    hostname: str = ""
+    domainname: str = ""
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    seccomp_profile: str = ""  # "" = default profile, "unconfined", or a path to a JSON profile
+    memory: int = 0  # bytes, 0 = unlimited
+    memory_swap: int = 0  # bytes, 0 = unset, -1 = unlimited
+    cpus: float = 0.0  # --cpus
+    cpu_shares: int = 0
+    pids_limit: int = 0  # 0 = unlimited
+    ulimits: tuple[Ulimit, ...] = ()
+    network_mode: str = "none"  # "none" | "host" | "netns:<path>" | "container:<pid path>"
+    mounts: tuple[Mount, ...] = ()
+    init: bool = False  # --init: a tiny init as PID 1 that reaps zombies and forwards signals
+    sysctls: tuple[tuple[str, str], ...] = ()
+    shm_size: int = 64 * 1024 * 1024
+    labels: tuple[tuple[str, str], ...] = field(default=())
