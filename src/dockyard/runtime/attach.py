@@ -1,0 +1,433 @@
+"""The CLI side of the per-container monitor: start one, attach to one, signal through one.
+
+The monitor (:mod:`dockyard.runtime.monitor`, run as a separate ``python -I -S`` program)
+owns the container. Its attach socket speaks this protocol:
+
+* the client sends one JSON line ``{"stdin": bool, "stdout": bool, "stderr": bool,
+  "start": bool}``, then frames ``[type, 0, 0, 0, len (u32 big-endian)] + payload``:
+  0 stdin data, 4 stdin EOF, 5 resize (``b"rows cols"``), 6 signal (``b"15"``), 7 start;
+* the monitor sends Docker stdcopy frames: 1 stdout, 2 stderr (TTY output is 1), then
+  3 exit (``b"137"``) and closes; 4 is an error message (a failed start) before closing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import BinaryIO
+
+from dockyard.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    Conflict,
+    DockyardError,
+    Unavailable,
+)
+from dockyard.runtime import tty as ttyutil
+
+__all__ = ["MONITOR_PATH", "attach", "request_start", "send_signal", "spawn_monitor"]
+
+MONITOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
+
+FRAME_STDIN = 0
+FRAME_STDOUT = 1
+FRAME_STDERR = 2
+FRAME_EXIT = 3
+FRAME_ERROR = 4
+FRAME_STDIN_EOF = 4
+FRAME_RESIZE = 5
+FRAME_SIGNAL = 6
+FRAME_START = 7
+
+READY_TIMEOUT = 120.0  # runc create of a big bundle on a slow disk still fits
+_PENDING_LIMIT = 256 * 1024  # stop reading our stdin while this much is unsent
+
+
+def frame(kind: int, payload: bytes = b"") -> bytes:
+    """One attach frame: ``[kind, 0, 0, 0, len (big-endian u32)] + payload``."""
+    return bytes((kind, 0, 0, 0)) + len(payload).to_bytes(4, "big") + payload
+
+
+# --------------------------------------------------------------------------- spawn_monitor
+
+
+def spawn_monitor(
+    *,
+    cid: str,
+    bundle: str,
+    runtime: str,
+    runtime_root: str,
+    run_dir: str,
+    log_path: str,
+    tty: bool,
+    stdin: bool,
+    start: bool,
+    exit_command: list[str] | None,
+) -> int:
+    """Start the monitor for container ``cid`` and wait until ``runc create`` (and with
+    ``start``, ``runc start``) is done; returns the container's init pid.
+
+    The monitor detaches itself (fork + setsid), so the process we start exits at once and is
+    reaped here; the monitor lives on in its own session. Raises CommandNotFound (127),
+    CommandNotExecutable (126) or DockyardError (125) with the runtime's message.
+    """
+    binary = shutil.which(runtime)
+    if binary is None:
+        raise Unavailable(f"OCI runtime {runtime!r} not found in PATH")
+    os.makedirs(run_dir, mode=0o700, exist_ok=True)
+    ready_r, ready_w = os.pipe()
+    argv = [
+        sys.executable,
+        "-I",
+        "-S",
+        MONITOR_PATH,
+        "--id",
+        cid,
+        "--bundle",
+        os.path.abspath(bundle),
+        "--runtime",
+        binary,
+        "--runtime-root",
+        os.path.abspath(runtime_root),
+        "--run-dir",
+        os.path.abspath(run_dir),
+        "--log-path",
+        os.path.abspath(log_path),
+        "--ready-fd",
+        str(ready_w),
+    ]
+    if tty:
+        argv.append("--tty")
+    if stdin:
+        argv.append("--stdin")
+    if start:
+        argv.append("--start")
+    if exit_command:
+        argv += ["--exit-command", json.dumps(exit_command)]
+    try:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(ready_w,),
+                start_new_session=True,
+                cwd="/",
+            )
+        finally:
+            os.close(ready_w)
+        try:
+            line = _read_line(ready_r, READY_TIMEOUT)
+        finally:
+            proc.wait()  # it forked the monitor and exited: no zombie left behind
+    finally:
+        os.close(ready_r)
+    if line is None:
+        raise DockyardError(
+            f"container monitor did not report within {READY_TIMEOUT:.0f}s"
+            + _monitor_log_hint(run_dir)
+        )
+    word, _, rest = line.partition(" ")
+    if word == "ok":
+        try:
+            return int(rest)
+        except ValueError:
+            raise DockyardError(f"container monitor sent a bad ready line: {line!r}")
+    if word == "err":
+        code_text, _, message = rest.partition(" ")
+        code = int(code_text) if code_text.isdigit() else 125
+        if code == 127:
+            raise CommandNotFound(message)
+        if code == 126:
+            raise CommandNotExecutable(message)
+        raise DockyardError(message or "container monitor failed")
+    raise DockyardError(
+        "container monitor exited before creating the container" + _monitor_log_hint(run_dir)
+    )
+
+
+def _read_line(fd: int, timeout: float) -> str | None:
+    """One line from ``fd`` ("" at EOF without one), None on timeout."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+
+
+def _monitor_log_hint(run_dir: str) -> str:
+    try:
+        with open(os.path.join(run_dir, "monitor.log"), encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1]}" if lines else ""
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def _connect(run_dir: str) -> socket.socket:
+    """Connect to ``<run_dir>/attach.sock``; Conflict when no monitor listens there."""
+    path = os.path.join(run_dir, "attach.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dirfd: int | None = None
+    try:
+        if len(os.fsencode(path)) >= 100:  # sun_path is 108 bytes: go through the directory fd
+            dirfd = os.open(run_dir, os.O_PATH | os.O_DIRECTORY)
+            path = f"/proc/self/fd/{dirfd}/attach.sock"
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+        sock.close()
+        raise Conflict("container is not running") from None
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        if dirfd is not None:
+            os.close(dirfd)
+    return sock
+
+
+def _header(*, stdin: bool, stdout: bool, stderr: bool, start: bool = False) -> bytes:
+    doc = {"stdin": stdin, "stdout": stdout, "stderr": stderr, "start": start}
+    return json.dumps(doc).encode() + b"\n"
+
+
+def _writer(target: BinaryIO | int | None) -> Callable[[bytes], None]:
+    if target is None:
+        return lambda data: None
+    if isinstance(target, int):
+        fd = target
+        return lambda data: ttyutil.write_all(fd, data)
+    stream = target
+
+    def write(data: bytes) -> None:
+        stream.write(data)
+        stream.flush()
+
+    return write
+
+
+def _fileno(target: BinaryIO | int | None) -> int | None:
+    if target is None:
+        return None
+    if isinstance(target, int):
+        return target
+    try:
+        return target.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _exit_code_from_file(run_dir: str) -> int | None:
+    try:
+        with open(os.path.join(run_dir, "exit.json"), encoding="utf-8") as f:
+            return int(json.load(f)["ExitCode"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------- attach
+
+
+def attach(
+    run_dir: str,
+    *,
+    stdin: bool,
+    tty: bool,
+    start: bool = False,
+    detach_keys: str = ttyutil.DEFAULT_DETACH_KEYS,
+    stdout: BinaryIO | int | None = 1,
+    stderr: BinaryIO | int | None = 2,
+    stdin_fd: int = 0,
+) -> int | None:
+    """Attach to the container whose monitor lives in ``run_dir``.
+
+    Copies container output to ``stdout``/``stderr`` (None: do not attach that stream) and,
+    with ``stdin``, our ``stdin_fd`` to the container (EOF is passed on). With ``tty``: our
+    terminal is put in raw mode while attached (if ``stdin_fd`` is one), its size is sent at
+    the start and on SIGWINCH, and the detach keys end the session. ``start`` asks the
+    monitor to start a created container (after our size is applied, so the first output
+    already sees it).
+
+    Returns the container's exit code, or None when we detached. Raises Conflict when no
+    monitor is listening (the container is not running) and DockyardError when the start
+    failed or the monitor went away without an exit code.
+    """
+    keys = ttyutil.parse_detach_keys(detach_keys) if (tty and stdin) else b""
+    sock = _connect(run_dir)
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        pending = bytearray(
+            _header(stdin=stdin, stdout=stdout is not None, stderr=stderr is not None)
+        )
+        winch: int | None = None
+        size_fds = [fd for fd in (_fileno(stdout), stdin_fd) if fd is not None]
+        if tty:
+            size = ttyutil.terminal_size(*size_fds)
+            if size is not None:
+                pending += frame(FRAME_RESIZE, f"{size[0]} {size[1]}".encode())
+            winch = stack.enter_context(ttyutil.winch_notifier())
+            if stdin:
+                stack.enter_context(ttyutil.raw_terminal(stdin_fd))
+        if start:
+            pending += frame(FRAME_START)
+        return _pump(
+            sock,
+            pending,
+            run_dir=run_dir,
+            stdin_fd=stdin_fd if stdin else None,
+            write_out=_writer(stdout),
+            write_err=_writer(stderr),
+            matcher=ttyutil.DetachMatcher(keys),
+            winch=winch,
+            size_fds=size_fds,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+
+def _pump(
+    sock: socket.socket,
+    pending: bytearray,
+    *,
+    run_dir: str,
+    stdin_fd: int | None,
+    write_out: Callable[[bytes], None],
+    write_err: Callable[[bytes], None],
+    matcher: ttyutil.DetachMatcher,
+    winch: int | None,
+    size_fds: list[int],
+) -> int | None:
+    sock.setblocking(False)
+    inbuf = bytearray()
+    sock_fd = sock.fileno()
+    while True:
+        poller = select.poll()
+        poller.register(sock_fd, select.POLLIN | (select.POLLOUT if pending else 0))
+        if stdin_fd is not None and len(pending) < _PENDING_LIMIT:
+            poller.register(stdin_fd, select.POLLIN)
+        if winch is not None:
+            poller.register(winch, select.POLLIN)
+        for fd, ev in poller.poll():
+            if fd == sock_fd:
+                if ev & select.POLLOUT and pending:
+                    try:
+                        n = sock.send(pending)
+                        del pending[:n]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        pending.clear()  # the monitor is gone; its EOF tells us below
+                if not ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    continue
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    code = _exit_code_from_file(run_dir)
+                    if code is None:
+                        raise DockyardError("lost the connection to the container monitor")
+                    return code
+                inbuf += data
+                while len(inbuf) >= 8:
+                    size = int.from_bytes(inbuf[4:8], "big")
+                    if len(inbuf) < 8 + size:
+                        break
+                    kind = inbuf[0]
+                    payload = bytes(inbuf[8 : 8 + size])
+                    del inbuf[: 8 + size]
+                    if kind == FRAME_STDOUT:
+                        write_out(payload)
+                    elif kind == FRAME_STDERR:
+                        write_err(payload)
+                    elif kind == FRAME_EXIT:
+                        return int(payload or b"0")
+                    elif kind == FRAME_ERROR:
+                        raise DockyardError(payload.decode("utf-8", "replace"))
+            elif fd == winch:
+                ttyutil.drain(winch)
+                winsize = ttyutil.terminal_size(*size_fds)
+                if winsize is not None:
+                    pending += frame(FRAME_RESIZE, f"{winsize[0]} {winsize[1]}".encode())
+            elif fd == stdin_fd:
+                try:
+                    data = os.read(stdin_fd, 32768)
+                except OSError:
+                    data = b""
+                if not data:
+                    pending += frame(FRAME_STDIN_EOF)
+                    stdin_fd = None
+                    continue
+                data, detached = matcher.feed(data)
+                if data:
+                    pending += frame(FRAME_STDIN, data)
+                if detached:
+                    _flush(sock, pending)
+                    return None
+
+
+def _flush(sock: socket.socket, pending: bytearray, timeout: float = 1.0) -> None:
+    """Best effort: send what is queued before we go (the bytes typed before the detach)."""
+    with contextlib.suppress(OSError):
+        sock.settimeout(timeout)
+        sock.sendall(pending)
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def _one_shot(run_dir: str, payload: bytes) -> None:
+    """Connect, send ``payload`` after a header that attaches no stream, and wait until the
+    monitor has handled it (it closes the connection after our EOF)."""
+    sock = _connect(run_dir)
+    try:
+        sock.settimeout(30.0)
+        sock.sendall(_header(stdin=False, stdout=False, stderr=False) + payload)
+        sock.shutdown(socket.SHUT_WR)
+        inbuf = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(4096):
+                inbuf += chunk
+    finally:
+        sock.close()
+    while len(inbuf) >= 8:
+        size = int.from_bytes(inbuf[4:8], "big")
+        if inbuf[0] == FRAME_ERROR:
+            raise DockyardError(inbuf[8 : 8 + size].decode("utf-8", "replace"))
+        inbuf = inbuf[8 + size :]
+
+
+def send_signal(run_dir: str, sig: int) -> None:
+    """Have the monitor send ``sig`` to the container's init process (kill(2), so it reaches
+    the process even when the runtime's state is unavailable). Returns once the monitor has
+    read the request. Conflict when the container is not running."""
+    _one_shot(run_dir, frame(FRAME_SIGNAL, str(int(sig)).encode()))
+
+
+def request_start(run_dir: str) -> None:
+    """Ask the monitor of a created container (spawned with ``start=False``) to start it,
+    without attaching. Returns once ``runc start`` is done; DockyardError if it failed,
+    Conflict when there is no monitor."""
+    _one_shot(run_dir, frame(FRAME_START))

@@ -1,0 +1,984 @@
+"""The per-container monitor: a small long-lived process that owns one container.
+
+Started by :func:`dockyard.runtime.attach.spawn_monitor` as
+``python -I -S monitor.py --id ID --bundle DIR --runtime runc --runtime-root DIR
+--run-dir DIR --log-path FILE [--tty] [--stdin] [--start] [--ready-fd N] [--exit-command JSON]``.
+
+It forks once more and starts a new session (so the launching CLI reaps its direct child at
+once), becomes a child subreaper, runs ``runc create`` with the container's stdio pipes (or a
+console socket for ``--tty``), reports ``ok <init pid>`` / ``err <code> <message>`` on the
+ready fd, starts the container (``--start`` or a client's start request), then copies output
+into the Docker json-file log and to attached clients until the init process exits. It then
+writes ``exit.json``, runs the exit command and tells clients the exit code.
+
+Files in ``--run-dir``: ``monitor.pid`` (removed when the monitor is done), ``init.pid``
+(runc's pid file), ``attach.sock`` (0600; removed once the container has exited),
+``exit.json`` (``{"ExitCode", "FinishedAt", "Signal"}``, written atomically), ``monitor.log``
+(only if the monitor itself crashed), ``console.sock`` and ``.runtime-*.log`` (briefly).
+
+Signals sent to the monitor are not forwarded: SIGINT, SIGHUP and SIGPIPE are ignored, SIGTERM
+and SIGKILL end the monitor and leave the container running as an orphan.
+
+Attach protocol (``attach.sock``, AF_UNIX stream): the client first sends one JSON line
+``{"stdin": bool, "stdout": bool, "stderr": bool, "start": bool}``, then frames with an 8-byte
+header ``[type, 0, 0, 0, len (4 bytes big-endian)]`` + payload:
+
+* monitor -> client: 1 stdout, 2 stderr (TTY output is 1), 3 exit (payload: ASCII exit code;
+  the connection is closed after it), 4 error (UTF-8 message, e.g. ``runc start`` failed;
+  closed after it).
+* client -> monitor: 0 stdin data, 4 stdin EOF (closes the container's stdin; ignored with a
+  TTY), 5 resize (``"rows cols"``), 6 signal (ASCII number, sent to the init process with
+  kill(2)), 7 start request.
+
+This module is deliberately import-light (it must run without site-packages and stay small):
+only built-in modules, the low-level ``_socket``/``_json``/``_signal`` instead of their
+enum-heavy wrappers, no ``subprocess``, no ``argparse``, no dockyard imports.
+"""
+
+from __future__ import annotations
+
+import _json
+import _socket
+import fcntl
+import os
+import select
+import sys
+import termios
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from collections.abc import Sequence
+else:
+    import _signal  # the C module behind ``signal``: same functions, no enum classes
+
+__all__ = ["FRAME_EXIT", "main", "runtime_error"]
+
+# Frame types (the first byte of the 8-byte header).
+FRAME_STDIN = 0
+FRAME_STDOUT = 1
+FRAME_STDERR = 2
+FRAME_EXIT = 3
+FRAME_ERROR = 4  # monitor -> client
+FRAME_STDIN_EOF = 4  # client -> monitor
+FRAME_RESIZE = 5
+FRAME_SIGNAL = 6
+FRAME_START = 7
+
+PR_SET_CHILD_SUBREAPER = 36
+CLIENT_BUFFER_LIMIT = 4 << 20  # a client that falls this far behind is dropped
+STDIN_BUFFER_LIMIT = 1 << 20  # stop reading clients while the container does not read stdin
+MAX_FRAME = 1 << 20
+MAX_HEADER = 4096
+LOG_PARTIAL_LIMIT = 16 * 1024  # Docker splits longer lines into partial messages, so do we
+DRAIN_SECONDS = 2.0  # how long to wait for the rest of the output after the init exited
+EXIT_COMMAND_SECONDS = 120.0
+READ_SIZE = 65536
+
+# Signals whose disposition the monitor changes; children get them back at their defaults.
+_RESET_SIGNALS = (_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGCHLD)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+class _JSONContext:
+    """What ``_json.make_scanner`` reads from ``json.JSONDecoder`` (without importing json,
+    which pulls in ``re``)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict[str, str] = {}
+
+
+_scan = _json.make_scanner(_JSONContext())  # type: ignore[arg-type]
+
+
+def json_loads(text: str) -> object:
+    """``json.loads`` for one JSON value (leading/trailing whitespace allowed)."""
+    start = len(text) - len(text.lstrip())
+    try:
+        value, end = _scan(text, start)
+    except StopIteration:
+        raise ValueError(f"not JSON: {text[:80]!r}") from None
+    if text[end:].strip():
+        raise ValueError(f"extra data after JSON: {text[:80]!r}")
+    return value
+
+
+def _log_message(line: str) -> tuple[str, str] | None:
+    """(level, msg) of one runtime log line: JSON (``--log-format json``), logfmt
+    (``time=... level=error msg="..."``) or plain text."""
+    line = line.strip()
+    if not line:
+        return None
+    if line.startswith("{"):
+        try:
+            obj = json_loads(line)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("msg"), str):
+            return str(obj.get("level", "error")), obj["msg"]
+    if line.startswith("time=") and " msg=" in line:
+        level = "error"
+        lpos = line.find(" level=")
+        if lpos >= 0:
+            level = line[lpos + 7 :].split(" ", 1)[0]
+        mpos = line.find(' msg="')
+        if mpos >= 0:
+            try:
+                return level, _json.scanstring(line, mpos + 6)[0]
+            except ValueError:
+                pass
+        return level, line[line.find(" msg=") + 5 :]
+    return "error", line
+
+
+def runtime_error(text: str) -> tuple[int, str]:
+    """Classify an OCI runtime's error output: ``(exit code, message)``.
+
+    127 when the container's command does not exist, 126 when it cannot be executed, 125 for
+    everything else. The message is the runtime's last error line; for the command errors
+    it is shortened to what Docker shows, e.g. ``exec: "nonexist": executable file not found
+    in $PATH``.
+    """
+    messages = [m for m in map(_log_message, text.splitlines()) if m is not None]
+    errors = [msg for level, msg in messages if level in ("error", "fatal", "panic")]
+    msg = errors[-1] if errors else (messages[-1][1] if messages else "")
+    msg = msg.strip() or "OCI runtime failed"
+    low = msg.lower()
+    pos = msg.find('exec: "')  # runc: ... unable to start container process: exec: "x": ...
+    if pos >= 0:
+        tail = msg[pos:]
+        ltail = tail.lower()
+        if "executable file not found" in ltail or "no such file or directory" in ltail:
+            return 127, tail
+        if "permission denied" in ltail or "exec format error" in ltail:
+            return 126, tail
+        return 125, msg
+    if "executable file `" in low and "not found" in low:  # crun
+        return 127, msg
+    if ("open executable" in low or "exec container process" in low) and (
+        "permission denied" in low
+    ):  # crun
+        return 126, msg
+    return 125, msg
+
+
+def frame(kind: int, payload: bytes) -> bytes:
+    """One attach frame: ``[kind, 0, 0, 0, len (big-endian u32)] + payload``."""
+    return bytes((kind, 0, 0, 0)) + len(payload).to_bytes(4, "big") + payload
+
+
+def rfc3339_nano(ns: int | None = None) -> str:
+    """UTC time with nanoseconds, as Docker writes it: ``2026-11-23T08:00:00.123456789Z``."""
+    if ns is None:
+        ns = time.time_ns()
+    sec, frac = divmod(ns, 1_000_000_000)
+    t = time.gmtime(sec)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{frac:09d}Z"
+    )
+
+
+def socket_path(directory: str, name: str) -> tuple[str, int | None]:
+    """A path for a unix socket in ``directory`` that fits sun_path (108 bytes).
+
+    Long paths go through ``/proc/<pid>/fd/<dirfd>/name`` (the returned fd must stay open
+    while the path is used; the caller closes it)."""
+    full = os.path.join(directory, name)
+    if len(os.fsencode(full)) < 100:
+        return full, None
+    dfd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    return f"/proc/{os.getpid()}/fd/{dfd}/{name}", dfd
+
+
+# --------------------------------------------------------------------------- the monitor
+
+
+class Options:
+    """The command line."""
+
+    VALUES = {
+        "--id": "cid",
+        "--bundle": "bundle",
+        "--runtime": "runtime",
+        "--runtime-root": "runtime_root",
+        "--run-dir": "run_dir",
+        "--log-path": "log_path",
+        "--ready-fd": "ready_fd",
+        "--exit-command": "exit_command",
+    }
+    FLAGS = {"--tty": "tty", "--stdin": "stdin", "--start": "start"}
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.cid = self.bundle = self.runtime_root = self.run_dir = self.log_path = ""
+        self.runtime = "runc"
+        self.ready_fd = -1
+        self.exit_command: list[str] = []
+        self.tty = self.stdin = self.start = False
+        raw: dict[str, str] = {}
+        i = 0
+        while i < len(argv):
+            arg = argv[i]
+            name, eq, value = arg.partition("=")
+            if name in self.VALUES:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        raise ValueError(f"{name} needs a value")
+                    value = argv[i]
+                raw[self.VALUES[name]] = value
+            elif arg in self.FLAGS:
+                setattr(self, self.FLAGS[arg], True)
+            else:
+                raise ValueError(f"unknown argument {arg!r}")
+            i += 1
+        for key in ("cid", "bundle", "runtime", "runtime_root", "run_dir", "log_path"):
+            if key in raw:
+                setattr(self, key, raw[key])
+        if "ready_fd" in raw:
+            self.ready_fd = int(raw["ready_fd"])
+        if raw.get("exit_command"):
+            cmd = json_loads(raw["exit_command"])
+            if not (isinstance(cmd, list) and all(isinstance(a, str) for a in cmd)):
+                raise ValueError("--exit-command must be a JSON list of strings")
+            self.exit_command = cmd
+        for key in ("cid", "bundle", "runtime_root", "run_dir", "log_path"):
+            if not getattr(self, key):
+                raise ValueError(f"--{key.replace('_', '-')} is required".replace("cid", "id"))
+
+
+class Client:
+    """One attach connection."""
+
+    __slots__ = ("sock", "fd", "inbuf", "outbuf", "ready", "stdin", "stdout", "stderr")
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.ready = False  # the JSON header line has been read
+        self.stdin = self.stdout = self.stderr = False
+
+
+class Monitor:
+    def __init__(self, opts: Options) -> None:
+        self.o = opts
+        self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        self.init_pid = 0
+        self.started = False
+        self.status: int | None = None  # wait status of the init process
+        self.finished_ns = 0
+        self.drain_deadline = 0.0
+        self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
+        self.partial: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self.stdin_fd: int | None = None  # our end of the container's stdin (or the pty)
+        self.stdin_buf = bytearray()
+        self.stdin_eof = False
+        self.master: int | None = None
+        self.clients: dict[int, Client] = {}
+        self.listener: _socket.socket | None = None
+        self.sock_dirfd: int | None = None
+        self.log_fd = -1
+        self.wake_r = self.wake_w = -1
+
+    # ----------------------------------------------------------------- process helpers
+
+    def spawn(self, argv: Sequence[str], stdio: tuple[int, int, int] | None = None) -> int:
+        """Start ``argv`` (PATH lookup) with ``stdio`` as fds 0-2 (default /dev/null) and the
+        signal dispositions and mask we changed put back."""
+        fds = stdio or (self.devnull, self.devnull, self.devnull)
+        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
+        return os.posix_spawnp(
+            argv[0],
+            list(argv),
+            os.environ,
+            file_actions=actions,
+            setsigdef=_RESET_SIGNALS,
+            setsigmask=(),
+        )
+
+    def wait_child(self, pid: int, timeout: float | None = None) -> int | None:
+        """The wait status of our child ``pid``, or None after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if done:
+                return status
+            if deadline is None:
+                wait_ms = 1000
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                wait_ms = max(1, min(1000, int(left * 1000)))
+            poller = select.poll()
+            poller.register(self.wake_r, select.POLLIN)
+            poller.poll(wait_ms)
+            self.drain_wakeup()
+
+    def runtime(self, *args: str, stdio: tuple[int, int, int] | None = None) -> tuple[int, str]:
+        """Run the OCI runtime; ``(exit code, error text from its log)``."""
+        log = os.path.join(self.o.run_dir, f".runtime-{args[0]}.log")
+        argv = [self.o.runtime, "--root", self.o.runtime_root, "--log", log]
+        pid = self.spawn([*argv, "--log-format", "json", *args], stdio)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        text = ""
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            os.unlink(log)
+        except OSError:
+            pass
+        return code, text
+
+    def drain_wakeup(self) -> None:
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def reap(self) -> None:
+        """Collect every exited child (the init and anything else reparented to us)."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.init_pid and self.status is None:
+                self.status = status
+                self.finished_ns = time.time_ns()
+                self.drain_deadline = time.monotonic() + DRAIN_SECONDS
+
+    # ----------------------------------------------------------------- setup
+
+    def report(self, line: str) -> None:
+        if self.o.ready_fd >= 0:
+            try:
+                os.write(self.o.ready_fd, (line.replace("\n", " ") + "\n").encode())
+            except OSError:
+                pass
+            try:
+                os.close(self.o.ready_fd)
+            except OSError:
+                pass
+            self.o.ready_fd = -1
+
+    def fail(self, code: int, message: str) -> int:
+        """Tidy the run dir, then report (so the launcher sees the final state)."""
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        for name in ("attach.sock", "console.sock", "init.pid", "monitor.pid"):
+            try:
+                os.unlink(os.path.join(self.o.run_dir, name))
+            except OSError:
+                pass
+        self.report(f"err {code} {message}")
+        return 1
+
+    def setup_signals(self) -> None:
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        _signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        _signal.signal(_signal.SIGCHLD, _on_sigchld)
+        for sig in (_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE):
+            _signal.signal(sig, _signal.SIG_IGN)
+
+    def listen(self) -> None:
+        path, self.sock_dirfd = socket_path(self.o.run_dir, "attach.sock")
+        try:
+            os.unlink(os.path.join(self.o.run_dir, "attach.sock"))
+        except FileNotFoundError:
+            pass
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        sock.listen(64)
+        sock.setblocking(False)
+        self.listener = sock
+
+    def create(self) -> int:
+        """``runc create``; returns 0 or the error exit code (already reported)."""
+        o = self.o
+        pid_file = os.path.join(o.run_dir, "init.pid")
+        try:
+            os.unlink(pid_file)
+        except FileNotFoundError:
+            pass
+        args = ["create", "--bundle", o.bundle, "--pid-file", pid_file]
+        console: _socket.socket | None = None
+        console_dirfd: int | None = None
+        child_ends: list[int] = []
+        if o.tty:
+            cpath, console_dirfd = socket_path(o.run_dir, "console.sock")
+            try:
+                os.unlink(os.path.join(o.run_dir, "console.sock"))
+            except FileNotFoundError:
+                pass
+            console = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            old = os.umask(0o177)
+            try:
+                console.bind(cpath)
+            finally:
+                os.umask(old)
+            console.listen(1)
+            args += ["--console-socket", cpath]
+            stdio = (self.devnull, self.devnull, self.devnull)
+        else:
+            if o.stdin:
+                in_r, in_w = os.pipe()
+                self.stdin_fd = in_w
+                child_ends.append(in_r)
+            else:
+                in_r = self.devnull
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            child_ends += [out_w, err_w]
+            self.outputs = {out_r: "stdout", err_r: "stderr"}
+            stdio = (in_r, out_w, err_w)
+        args.append(o.cid)
+        code, text = self.runtime(*args, stdio=stdio)
+        for fd in child_ends:
+            os.close(fd)
+        if code != 0:
+            if console is not None:
+                console.close()
+            return self.fail(*runtime_error(text))
+        if console is not None:
+            try:
+                self.master = self.receive_master(console)
+            finally:
+                console.close()
+                if console_dirfd is not None:
+                    os.close(console_dirfd)
+                try:
+                    os.unlink(os.path.join(o.run_dir, "console.sock"))
+                except OSError:
+                    pass
+            os.set_blocking(self.master, False)
+            self.outputs = {self.master: "stdout"}
+            if o.stdin:
+                self.stdin_fd = self.master
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+        if self.stdin_fd is not None:
+            os.set_blocking(self.stdin_fd, False)
+        with open(pid_file) as f:
+            self.init_pid = int(f.read().strip())
+        return 0
+
+    def receive_master(self, console: _socket.socket) -> int:
+        """Accept the runtime's connection on the console socket and take the pty master it
+        sends with SCM_RIGHTS."""
+        console.settimeout(10.0)
+        fd, _ = console._accept()  # type: ignore[attr-defined]
+        conn = _socket.socket(fileno=fd)
+        try:
+            conn.settimeout(10.0)
+            size = _socket.CMSG_SPACE(4 * 4)
+            _, ancdata, _, _ = conn.recvmsg(4096, size, getattr(_socket, "MSG_CMSG_CLOEXEC", 0))
+        finally:
+            conn.close()
+        fds: list[int] = []
+        for level, kind, data in ancdata:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                usable = len(data) - len(data) % 4
+                fds += [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
+        if not fds:
+            raise OSError("the runtime sent no terminal on the console socket")
+        for extra in fds[1:]:
+            os.close(extra)
+        return fds[0]
+
+    def start(self) -> str | None:
+        """``runc start``; None or the error message."""
+        if self.started:
+            return None
+        code, text = self.runtime("start", self.o.cid)
+        if code != 0:
+            return runtime_error(text)[1]
+        self.started = True
+        return None
+
+    # ----------------------------------------------------------------- output
+
+    def log(self, stream: str, data: bytes, eof: bool = False) -> None:
+        buf = self.partial[stream]
+        buf += data
+        if not buf:
+            return
+        ts = rfc3339_nano().encode()
+        tail = b',"stream":"' + stream.encode() + b'","time":"' + ts + b'"}\n'
+        # One entry per line; a line longer than LOG_PARTIAL_LIMIT becomes several entries
+        # (all but the last without "\n", as Docker's partial messages); a last line without
+        # "\n" waits for more data or EOF.
+        lines: list[bytes] = []
+        start, size, limit = 0, len(buf), LOG_PARTIAL_LIMIT
+        while start < size:
+            nl = buf.find(b"\n", start, start + limit)
+            if nl >= 0:
+                end = nl + 1
+            elif size - start >= limit:
+                end = start + limit
+            elif eof:
+                end = size
+            else:
+                break
+            lines.append(bytes(buf[start:end]))
+            start = end
+        del buf[:start]
+        if not lines or self.log_fd < 0:
+            return
+        out = b"".join(
+            b'{"log":' + _json.encode_basestring(line.decode("utf-8", "replace")).encode() + tail
+            for line in lines
+        )
+        try:
+            os.write(self.log_fd, out)
+        except OSError:
+            pass  # a full disk must not stop the container
+
+    def broadcast(self, kind: int, data: bytes) -> None:
+        if not self.clients:
+            return
+        payload = frame(kind, data)
+        for client in list(self.clients.values()):
+            if client.ready and (client.stdout if kind == FRAME_STDOUT else client.stderr):
+                self.queue(client, payload)
+
+    def read_output(self, fd: int) -> None:
+        stream = self.outputs[fd]
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty has no slave left
+            data = b""
+        if not data:
+            self.close_output(fd)
+            return
+        self.log(stream, data)
+        self.broadcast(FRAME_STDOUT if stream == "stdout" else FRAME_STDERR, data)
+
+    def close_output(self, fd: int) -> None:
+        stream = self.outputs.pop(fd)
+        if stream not in self.outputs.values():
+            self.log(stream, b"", eof=True)
+        if fd == self.stdin_fd:
+            self.stdin_fd = None
+            self.stdin_buf.clear()
+        if fd == self.master:
+            self.master = None
+        os.close(fd)
+
+    # ----------------------------------------------------------------- stdin
+
+    def write_stdin(self) -> None:
+        fd = self.stdin_fd
+        if fd is None:
+            self.stdin_buf.clear()
+            return
+        while self.stdin_buf:
+            try:
+                n = os.write(fd, self.stdin_buf)
+            except BlockingIOError:
+                return
+            except OSError:  # EPIPE (nobody reads stdin any more) or EIO (pty gone)
+                self.stdin_buf.clear()
+                if fd != self.master:
+                    self.close_stdin()
+                return
+            del self.stdin_buf[:n]
+        if self.stdin_eof and fd != self.master:
+            self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self.stdin_fd is not None and self.stdin_fd != self.master:
+            os.close(self.stdin_fd)
+        self.stdin_fd = None
+        self.stdin_buf.clear()
+
+    # ----------------------------------------------------------------- clients
+
+    def accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                fd, _ = self.listener._accept()  # type: ignore[attr-defined]
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            sock = _socket.socket(fileno=fd)
+            sock.setblocking(False)
+            client = Client(sock)
+            self.clients[client.fd] = client
+
+    def drop(self, client: Client) -> None:
+        self.clients.pop(client.fd, None)
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+
+    def queue(self, client: Client, data: bytes) -> None:
+        if client.fd not in self.clients:
+            return
+        if not client.outbuf:
+            try:
+                n = client.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:  # EPIPE, ECONNRESET
+                self.drop(client)
+                return
+            data = data[n:]
+            if not data:
+                return
+        client.outbuf += data
+        if len(client.outbuf) > CLIENT_BUFFER_LIMIT:
+            self.drop(client)  # too slow or stuck: it must not hold up the container
+
+    def flush(self, client: Client) -> None:
+        while client.outbuf:
+            try:
+                n = client.sock.send(client.outbuf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.drop(client)
+                return
+            del client.outbuf[:n]
+
+    def read_client(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(client)
+            return
+        client.inbuf += data
+        if not client.ready:
+            nl = client.inbuf.find(b"\n")
+            if nl < 0:
+                if len(client.inbuf) > MAX_HEADER:
+                    self.drop(client)
+                return
+            try:
+                header = json_loads(client.inbuf[:nl].decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                header = None
+            if not isinstance(header, dict):
+                self.drop(client)
+                return
+            del client.inbuf[: nl + 1]
+            client.ready = True
+            client.stdin = bool(header.get("stdin"))
+            client.stdout = bool(header.get("stdout"))
+            client.stderr = bool(header.get("stderr"))
+            if header.get("start") and not self.handle_start(client):
+                return
+        self.handle_frames(client)
+
+    def handle_frames(self, client: Client) -> None:
+        buf = client.inbuf
+        while len(buf) >= 8 and client.fd in self.clients:
+            kind = buf[0]
+            size = int.from_bytes(buf[4:8], "big")
+            if size > MAX_FRAME:
+                self.drop(client)
+                return
+            if len(buf) < 8 + size:
+                return
+            payload = bytes(buf[8 : 8 + size])
+            del buf[: 8 + size]
+            if kind == FRAME_STDIN:
+                if client.stdin and self.stdin_fd is not None and not self.stdin_eof:
+                    self.stdin_buf += payload
+                    self.write_stdin()
+            elif kind == FRAME_STDIN_EOF:
+                if client.stdin and self.master is None and self.stdin_fd is not None:
+                    self.stdin_eof = True
+                    self.write_stdin()
+            elif kind == FRAME_RESIZE:
+                self.resize(payload)
+            elif kind == FRAME_SIGNAL:
+                try:
+                    sig = int(payload)
+                    if self.status is None and self.init_pid > 0:
+                        os.kill(self.init_pid, sig)
+                except (ValueError, OSError):
+                    pass
+            elif kind == FRAME_START and not self.handle_start(client):
+                return
+
+    def handle_start(self, client: Client) -> bool:
+        """Start the container for ``client``; False if that failed (client told, dropped)."""
+        if self.started or self.status is not None:
+            return True
+        err = self.start()
+        if err is None:
+            return True
+        self.queue(client, frame(FRAME_ERROR, err.encode("utf-8", "replace")))
+        if client.fd in self.clients:
+            client.sock.setblocking(True)
+            client.sock.settimeout(1.0)
+            self.flush(client)
+            self.drop(client)
+        return False
+
+    def resize(self, payload: bytes) -> None:
+        if self.master is None:
+            return
+        try:
+            rows, cols = (int(x) for x in payload.split())
+            ws = b"".join(v.to_bytes(2, sys.byteorder) for v in (rows, cols, 0, 0))
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, ws)
+        except (ValueError, OSError, OverflowError):
+            pass
+
+    # ----------------------------------------------------------------- main loop
+
+    def loop(self) -> None:
+        POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
+        while True:
+            self.reap()
+            timeout_ms = -1
+            if self.status is not None:
+                left = self.drain_deadline - time.monotonic()
+                if not self.outputs or left <= 0:
+                    return
+                timeout_ms = max(1, int(left * 1000))
+            events: dict[int, int] = {self.wake_r: POLLIN}
+            for fd in self.outputs:
+                events[fd] = POLLIN
+            if self.stdin_buf and self.stdin_fd is not None:
+                events[self.stdin_fd] = events.get(self.stdin_fd, 0) | POLLOUT
+            if self.listener is not None:
+                events[self.listener.fileno()] = POLLIN
+            paused = len(self.stdin_buf) > STDIN_BUFFER_LIMIT
+            for client in self.clients.values():
+                ev = (0 if paused else POLLIN) | (POLLOUT if client.outbuf else 0)
+                if ev:
+                    events[client.fd] = ev
+            poller = select.poll()
+            for fd, ev in events.items():
+                poller.register(fd, ev)
+            for fd, ev in poller.poll(timeout_ms):
+                if fd == self.wake_r:
+                    self.drain_wakeup()
+                    continue
+                if self.listener is not None and fd == self.listener.fileno():
+                    self.accept()
+                    continue
+                if fd in self.outputs or fd == self.stdin_fd:
+                    if fd == self.stdin_fd and ev & (POLLOUT | select.POLLERR):
+                        self.write_stdin()
+                    if fd in self.outputs and ev & (POLLIN | select.POLLHUP | select.POLLERR):
+                        self.read_output(fd)
+                    continue
+                peer = self.clients.get(fd)
+                if peer is None:
+                    continue
+                if ev & POLLOUT:
+                    self.flush(peer)
+                if ev & (POLLIN | select.POLLHUP | select.POLLERR) and fd in self.clients:
+                    self.read_client(peer)
+
+    def finish(self) -> None:
+        o = self.o
+        for fd in list(self.outputs):
+            self.close_output(fd)
+        self.close_stdin()
+        status = self.status or 0
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            code = 128 + sig
+        else:
+            sig = 0
+            code = os.waitstatus_to_exitcode(status)
+        if self.log_fd >= 0:
+            os.close(self.log_fd)
+            self.log_fd = -1
+        finished = rfc3339_nano(self.finished_ns or None)
+        tmp = os.path.join(o.run_dir, f".exit.json.{os.getpid()}")
+        try:
+            with open(tmp, "w") as f:
+                f.write(f'{{"ExitCode": {code}, "FinishedAt": "{finished}", "Signal": {sig}}}\n')
+            os.rename(tmp, os.path.join(o.run_dir, "exit.json"))
+        except OSError:
+            pass
+        # No new clients from here on; the ones already queued get the exit code too.
+        if self.listener is not None:
+            try:
+                os.unlink(os.path.join(o.run_dir, "attach.sock"))
+            except OSError:
+                pass
+            self.accept()
+            self.listener.close()
+            self.listener = None
+        if o.exit_command:
+            try:
+                pid = self.spawn(o.exit_command)
+                self.wait_child(pid, EXIT_COMMAND_SECONDS)
+            except OSError:
+                pass
+        exit_frame = frame(FRAME_EXIT, str(code).encode())
+        for client in list(self.clients.values()):
+            self.queue(client, exit_frame)
+        deadline = time.monotonic() + 5.0
+        while any(c.outbuf for c in self.clients.values()) and time.monotonic() < deadline:
+            poller = select.poll()
+            for c in self.clients.values():
+                if c.outbuf:
+                    poller.register(c.fd, select.POLLOUT)
+            for fd, _ in poller.poll(100):
+                c2 = self.clients.get(fd)
+                if c2 is not None:
+                    self.flush(c2)
+        for client in list(self.clients.values()):
+            try:
+                client.sock.shutdown(_socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.drop(client)
+        self.reap()
+        try:
+            os.unlink(os.path.join(o.run_dir, "monitor.pid"))
+        except OSError:
+            pass
+
+    def run(self) -> int:
+        o = self.o
+        if o.ready_fd >= 0:
+            os.set_inheritable(o.ready_fd, False)  # not for runc, let alone the container
+        os.makedirs(o.run_dir, mode=0o700, exist_ok=True)
+        for name in ("exit.json", "monitor.log"):
+            try:
+                os.unlink(os.path.join(o.run_dir, name))
+            except FileNotFoundError:
+                pass
+        _write_atomic(os.path.join(o.run_dir, "monitor.pid"), f"{os.getpid()}\n")
+        set_subreaper()
+        self.setup_signals()
+        log_dir = os.path.dirname(o.log_path)
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        self.log_fd = os.open(o.log_path, flags, 0o640)
+        self.listen()
+        rc = self.create()
+        if rc:
+            return rc
+        if o.start:
+            err = self.start()
+            if err is not None:
+                try:
+                    os.kill(self.init_pid, _signal.SIGKILL)
+                except OSError:
+                    pass
+                self.wait_child(self.init_pid, 5.0)
+                return self.fail(125, err)
+        self.report(f"ok {self.init_pid}")
+        self.loop()
+        self.finish()
+        return 0
+
+
+def _on_sigchld(signum: int, frame: object) -> None:
+    """Nothing to do here: the wakeup fd gets the byte, the loop reaps."""
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def set_subreaper() -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below us (the container's init once
+    ``runc create`` exits) are reparented to us, so we can wait for them.
+
+    Uses ``_ctypes`` directly: the ``ctypes`` package costs about half a megabyte of RSS for
+    this one call."""
+    import _ctypes
+
+    class Int(_ctypes._SimpleCData):  # type: ignore[type-arg]
+        _type_ = "i"
+
+    class Func(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = Int
+
+    libc = _ctypes.dlopen(None)  # type: ignore[arg-type]  # NULL: the program itself
+    prctl = Func(_ctypes.dlsym(libc, "prctl"))
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _detach() -> None:
+    """Fork (the parent exits at once so our launcher can reap it), start a new session,
+    leave the caller's cwd and stdio."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    fd = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    if fd > 2:
+        os.close(fd)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        opts = Options(args)
+    except ValueError as exc:
+        # Best effort: tell the launcher on the ready fd if we found one.
+        for i, a in enumerate(args):
+            if a == "--ready-fd" and i + 1 < len(args) and args[i + 1].isdigit():
+                os.write(int(args[i + 1]), f"err 125 monitor: {exc}\n".encode())
+        return 2
+    _detach()
+    monitor = Monitor(opts)
+    try:
+        return monitor.run()
+    except BaseException as exc:  # noqa: BLE001 - last resort: record it, tell the launcher
+        try:
+            import traceback
+
+            with open(os.path.join(opts.run_dir, "monitor.log"), "a") as f:
+                traceback.print_exc(file=f)
+        except OSError:
+            pass
+        monitor.report(f"err 125 monitor failed: {exc!r}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The OCI runtime (runc, crun) driven through its command line: one subprocess per call, no
+shell. Runtime failures become dockyard errors:
+
+* the container's command does not exist -> CommandNotFound (exit 127), it exists but cannot
+  be executed -> CommandNotExecutable (126), with Docker's wording, e.g.
+  ``exec: "nonexist": executable file not found in $PATH``;
+* an unknown container -> NotFound; a container in the wrong state -> Conflict;
+* anything else -> DockyardError with the runtime's last error line.
+
+The runtime runs with ``--log-format json``; where its stderr is the container's (``create``,
+``exec``) its messages go to a temporary ``--log`` file instead, read back on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+from dockyard.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    Conflict,
+    DockyardError,
+    NotFound,
+    Unavailable,
+)
+from dockyard.runtime.monitor import runtime_error
+
+__all__ = ["ExecProcess", "OCIRuntime", "error_from_output"]
+
+_NOT_FOUND = ("container does not exist", "does not exist", "no such file or directory")
+_CONFLICT = (
+    "not running",
+    "not stopped",
+    "already running",
+    "has stopped",
+    "already exists",
+    "with id exists",
+    "cannot start a container",
+    "is paused",
+)
+
+
+def error_from_output(op: str, cid: str, text: str) -> DockyardError:
+    """The dockyard error for a failed runtime ``op`` on ``cid`` from its log/stderr text."""
+    code, msg = runtime_error(text)
+    if code == 127:
+        return CommandNotFound(msg)
+    if code == 126:
+        return CommandNotExecutable(msg)
+    low = msg.lower()
+    if op != "create" and any(s in low for s in _NOT_FOUND):
+        return NotFound(f"No such container: {cid}")
+    if any(s in low for s in _CONFLICT):
+        return Conflict(f"OCI runtime {op} failed: {msg}")
+    return DockyardError(f"OCI runtime {op} failed: {msg}")
+
+
+def _is_missing(text: str) -> bool:
+    low = runtime_error(text)[1].lower()
+    return any(s in low for s in _NOT_FOUND)
+
+
+class ExecProcess(subprocess.Popen[bytes]):
+    """``runc exec`` running. After it exits, :meth:`runtime_error` tells a runtime failure
+    (command not found, container gone...) from the process's own exit status."""
+
+    log_path: str = ""
+
+    def runtime_error(self) -> DockyardError | None:
+        """The runtime's failure, if any (reads and removes the runtime's log file)."""
+        text = ""
+        if self.log_path:
+            with contextlib.suppress(OSError):
+                with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                    text = f.read()
+                os.unlink(self.log_path)
+            self.log_path = ""
+        if not any(m in text for m in ('"level":"error"', '"level":"fatal"')):
+            return None
+        return error_from_output("exec", "", text)
+
+
+class OCIRuntime:
+    """One OCI runtime binary with one state directory (``--root``)."""
+
+    def __init__(self, binary: str, state_root: str) -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise Unavailable(f"OCI runtime {binary!r} not found in PATH")
+        self.binary = path
+        self.state_root = os.path.abspath(state_root)
+
+    def _argv(self, *args: str, log: str | None = None) -> list[str]:
+        argv = [self.binary, "--root", self.state_root, "--log-format", "json"]
+        if log is not None:
+            argv += ["--log", log]
+        return [*argv, *args]
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            self._argv(*args), stdin=subprocess.DEVNULL, capture_output=True, check=False
+        )
+
+    def _check(self, op: str, cid: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        proc = self._run(*args)
+        if proc.returncode != 0:
+            raise error_from_output(op, cid, proc.stderr.decode("utf-8", "replace"))
+        return proc
+
+    def _log_file(self, op: str) -> str:
+        fd, path = tempfile.mkstemp(prefix=f"dockyard-{op}-", suffix=".log")
+        os.close(fd)
+        return path
+
+    def create(
+        self,
+        cid: str,
+        bundle: str,
+        *,
+        pid_file: str,
+        console_socket: str | None = None,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> None:
+        """``runc create``: the container's init is set up and waits for :meth:`start`.
+
+        ``stdin``/``stdout``/``stderr`` become the container process's stdio (/dev/null when
+        None); with ``console_socket`` the runtime sends a pty master there instead."""
+        log = self._log_file("create")
+        args = ["create", "--bundle", os.path.abspath(bundle), "--pid-file", pid_file]
+        if console_socket is not None:
+            args += ["--console-socket", console_socket]
+        try:
+            proc = subprocess.run(
+                self._argv(*args, cid, log=log),
+                stdin=subprocess.DEVNULL if stdin is None else stdin,
+                stdout=subprocess.DEVNULL if stdout is None else stdout,
+                stderr=subprocess.DEVNULL if stderr is None else stderr,
+                check=False,
+            )
+            if proc.returncode != 0:
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    text = f.read()
+                raise error_from_output("create", cid, text)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(log)
+
+    def start(self, cid: str) -> None:
+        """``runc start``: run the user's process in a created container."""
+        self._check("start", cid, "start", cid)
+
+    def kill(self, cid: str, signal: int | str = "TERM", *, all_processes: bool = False) -> None:
+        """``runc kill``: signal the init process (every process with ``all_processes``).
+        ``signal`` is a number or a name with or without ``SIG``."""
+        args = ["kill"]
+        if all_processes:
+            args.append("--all")
+        self._check("kill", cid, *args, cid, str(signal))
+
+    def delete(self, cid: str, *, force: bool = False) -> None:
+        """``runc delete``; ``force`` kills a running container first. A container the
+        runtime does not know is not an error."""
+        args = ["delete", "--force", cid] if force else ["delete", cid]
+        proc = self._run(*args)
+        if proc.returncode != 0:
+            text = proc.stderr.decode("utf-8", "replace")
+            if _is_missing(text):
+                return
+            raise error_from_output("delete", cid, text)
+
+    def state(self, cid: str) -> dict[str, Any] | None:
+        """``runc state`` as a dict (``status``: created, running, paused, stopped; ``pid``),
+        or None when the runtime does not know ``cid``."""
+        proc = self._run("state", cid)
+        if proc.returncode != 0:
+            text = proc.stderr.decode("utf-8", "replace")
+            if _is_missing(text):
+                return None
+            raise error_from_output("state", cid, text)
+        doc = json.loads(proc.stdout)
+        if not isinstance(doc, dict):
+            raise DockyardError(f"OCI runtime state: unexpected output for {cid}")
+        return doc
+
+    def exec(
+        self,
+        cid: str,
+        process_json_path: str,
+        *,
+        tty: bool = False,
+        detach: bool = False,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``runc exec --process <json>``; the caller waits for it. ``stdin``/
+        ``stdout``/``stderr`` are passed to the runtime (and so to the process unless
+        ``tty``); None inherits ours. The result is an :class:`ExecProcess`: after it exits,
+        ``runtime_error()`` tells whether the runtime failed (e.g. CommandNotFound)."""
+        log = self._log_file("exec")
+        args = ["exec", "--process", process_json_path]
+        if tty:
+            args.append("--tty")
+        if detach:
+            args.append("--detach")
+        if console_socket is not None:
+            args += ["--console-socket", console_socket]
+        if pid_file is not None:
+            args += ["--pid-file", pid_file]
+        try:
+            proc = ExecProcess(
+                self._argv(*args, cid, log=log), stdin=stdin, stdout=stdout, stderr=stderr
+            )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(log)
+            raise
+        proc.log_path = log
+        return proc
+
+    def ps(self, cid: str) -> list[int]:
+        """Host pids of every process in the container."""
+        proc = self._check("ps", cid, "ps", "--format", "json", cid)
+        doc = json.loads(proc.stdout or b"null")
+        if doc is None:
+            return []
+        if not isinstance(doc, list):
+            raise DockyardError(f"OCI runtime ps: unexpected output for {cid}")
+        return [int(p) for p in doc]
