@@ -1,0 +1,130 @@
+"""The metadata database: SQLite in WAL mode, the single source of truth for names and refs.
+
+Every change is one ``BEGIN IMMEDIATE`` transaction, so several CLI processes can share a store
+without hand-rolled locking; a writer waits (``busy_timeout``) rather than failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,            -- sha256 of the config blob
+    manifest TEXT NOT NULL,         -- digest of the manifest blob we keep for it
+    created TEXT NOT NULL,          -- the config's "created"
+    size INTEGER NOT NULL,          -- unpacked size of all layers (docker images SIZE)
+    parent TEXT,                    -- image this one was built or committed from
+    added REAL NOT NULL,            -- when it entered this store
+    last_tag_time TEXT
+);
+CREATE INDEX IF NOT EXISTS images_parent ON images(parent);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    diff_id TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    blob TEXT NOT NULL,             -- the layer blob this image's manifest names
+    PRIMARY KEY (image_id, idx)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);
+CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT PRIMARY KEY,          -- full normalised reference: docker.io/library/busybox:latest
+    image_id TEXT NOT NULL REFERENCES images(id)
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name TEXT PRIMARY KEY,          -- docker.io/library/busybox@sha256:...
+    image_id TEXT NOT NULL REFERENCES images(id)
+);
+CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    diff_id TEXT                    -- for layer blobs: the digest of the uncompressed tar
+);
+CREATE TABLE IF NOT EXISTS image_blobs (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    digest TEXT NOT NULL,           -- config, manifest, layers and indexes the image needs
+    PRIMARY KEY (image_id, digest)
+);
+CREATE INDEX IF NOT EXISTS image_blobs_digest ON image_blobs(digest);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- short ids keep overlay mount options small
+    chain_id TEXT NOT NULL UNIQUE,
+    parent TEXT,                    -- chain id of the snapshot below
+    diff_id TEXT NOT NULL,
+    size INTEGER NOT NULL,          -- bytes of regular files unpacked
+    tar_size INTEGER NOT NULL,      -- bytes of the uncompressed layer tar
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    data TEXT NOT NULL              -- JSON: config, host config, state
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    labels TEXT NOT NULL,           -- JSON object
+    anonymous INTEGER NOT NULL      -- made for an image VOLUME or a bare -v /path
+);
+CREATE TABLE IF NOT EXISTS container_volumes (
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume TEXT NOT NULL REFERENCES volumes(name),
+    PRIMARY KEY (container_id, volume)
+);
+CREATE INDEX IF NOT EXISTS container_volumes_volume ON container_volumes(volume);
+"""
+
+
+class Metadata:
+    def __init__(self, root: str):
+        self.path = os.path.join(root, "metadata.db")
+        self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout = 60000")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        # WAL is a property of the file; set once, it stays for every later connection.
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        # executescript commits whatever is open first, so the script carries its own
+        # transaction; IF NOT EXISTS makes a concurrent first start harmless.
+        self.conn.executescript(
+            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back if the block raises."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def close(self) -> None:
+        self.conn.close()

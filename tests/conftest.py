@@ -1,0 +1,198 @@
+"""Shared fixtures: an isolated store per test, the real CLI, a busybox image.
+
+Tests run as root against real overlayfs and real processes; each gets its own ``--root`` and
+``--run-root`` under pytest's tmp dir, never /var/lib/dockyard.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "dockyard"
+
+
+@dataclass
+class CLI:
+    """Runs the real ``dockyard`` command against one store."""
+
+    root: Path
+    run_root: Path
+
+    def __call__(
+        self, *args: str, input: bytes | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(BIN), "--root", str(self.root), "--run-root", str(self.run_root), *args],
+            input=input.decode("latin-1") if input is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"dockyard {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+            )
+        return proc
+
+    def raw(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(BIN), "--root", str(self.root), "--run-root", str(self.run_root), *args],
+            input=stdin,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def tree_snapshot(path: Path) -> dict[str, tuple[int, int, str]]:
+    """Every entry under ``path`` with its mode, size and (for links) target: to show that a
+    failed operation changed nothing."""
+    out: dict[str, tuple[int, int, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in dirnames + filenames:
+            full = os.path.join(dirpath, n)
+            rel = os.path.relpath(full, path)
+            if rel in ("metadata.db-shm", "metadata.db-wal", "metadata.db", "store.lock"):
+                continue
+            st = os.lstat(full)
+            link = os.readlink(full) if os.path.islink(full) else ""
+            out[rel] = (st.st_mode, st.st_size if not os.path.isdir(full) else 0, link)
+    return out
+
+
+def db_snapshot(root: Path) -> dict[str, list[tuple[object, ...]]]:
+    import sqlite3
+
+    conn = sqlite3.connect(root / "metadata.db")
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            t: sorted(tuple(r) for r in conn.execute(f"SELECT * FROM {t}"))  # noqa: S608
+            for t in tables
+            if t != "sqlite_sequence"
+        }
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with busybox:latest bootstrapped once per session; tests copy it."""
+    base = tmp_path_factory.mktemp("template")
+    cli = CLI(base / "root", base / "run")
+    cli("image", "bootstrap", "busybox")
+    return base / "root"
+
+
+@pytest.fixture
+def dy(tmp_path: Path) -> CLI:
+    """The CLI on an empty store (apart from the one ``bb`` and ``ctr`` use)."""
+    return CLI(tmp_path / "empty-root", tmp_path / "empty-run")
+
+
+@pytest.fixture
+def bb(tmp_path: Path, busybox_template: Path) -> Iterator[CLI]:
+    """The CLI on a store that has busybox:latest."""
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(busybox_template), str(root)], check=True)
+    yield CLI(root, tmp_path / "run")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    """An uncompressed layer tar holding ``files`` (parent dirs added)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        dirs: set[str] = set()
+        for name in sorted(files):
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    ti = tarfile.TarInfo(d)
+                    ti.type = tarfile.DIRTYPE
+                    ti.mode = 0o755
+                    tf.addfile(ti)
+            ti = tarfile.TarInfo(name)
+            ti.size = len(files[name])
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(files[name]))
+    return buf.getvalue()
+
+
+def add_child_image(
+    root: Path, base: str, files: dict[str, bytes], tag: str, *, parent: bool = True
+) -> str:
+    """An image made of ``base``'s layers plus one layer with ``files``, as a build or commit
+    would record it (its parent is ``base`` when ``parent``)."""
+    from dockyard.image.config import new_config
+    from dockyard.image.digest import digest_bytes
+    from dockyard.image.manifest import OCI_LAYER
+    from dockyard.image.reference import parse_reference
+    from dockyard.store import Store
+    from dockyard.store.images import LayerBlob
+
+    store = Store(str(root))
+    try:
+        base_id = store.images.resolve(base)
+        base_cfg = store.images.config(base_id)
+        blobs = [
+            LayerBlob(la.blob, store.images.blob_media_type(la.blob), store.content.size(la.blob))
+            for la in store.images.layers(base_id)
+        ]
+        data = layer_tar(files)
+        digest = store.content.ingest_bytes(data)
+        history = [*base_cfg.history, {"created_by": f"COPY {' '.join(files)} /"}]
+        cfg = new_config([*base_cfg.diff_ids, digest_bytes(data)], base_cfg.config, history)
+        return store.images.add(
+            cfg,
+            [*blobs, LayerBlob(digest, OCI_LAYER, len(data))],
+            tags=[parse_reference(tag)],
+            parent=base_id if parent else None,
+        )
+    finally:
+        store.close()
+
+
+def _cleanup_containers(cli: CLI) -> None:
+    """Remove every container of this store and anything the runtime left behind."""
+    ids = cli("ps", "-aq", "--no-trunc", check=False).stdout.split()
+    if ids:
+        cli("rm", "-f", *ids, check=False)
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    for m in sorted(mounts, reverse=True):
+        if m.startswith(str(cli.root)):
+            subprocess.run(["umount", "-l", m], check=False)
+    state = cli.run_root / "runc"
+    if state.is_dir():
+        for cid in os.listdir(state):
+            subprocess.run(
+                ["runc", "--root", str(state), "delete", "-f", cid],
+                check=False,
+                capture_output=True,
+            )
+
+
+@pytest.fixture
+def ctr(tmp_path: Path, busybox_template: Path) -> Iterator[CLI]:
+    """The CLI on a busybox store; every container is force-removed afterwards."""
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(busybox_template), str(root)], check=True)
+    cli = CLI(root, tmp_path / "run")
+    try:
+        yield cli
+    finally:
+        _cleanup_containers(cli)
