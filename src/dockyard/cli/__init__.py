@@ -1,0 +1,1 @@
+"""The dockyard command line: Docker's verbs and flags over the engine."""

@@ -1,0 +1,44 @@
+"""What every command gets: the global options, a lazily opened engine, a parser factory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from dockyard.engine import Engine
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Docker prints flag errors and exits 125, not argparse's 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"Error: {message}\nSee '{self.prog} --help'.", file=sys.stderr)
+        raise SystemExit(125)
+
+
+class Context:
+    def __init__(self, root: str | None, run_root: str | None, prog: str):
+        self.root = root
+        self.run_root = run_root
+        self.prog = prog
+
+    @cached_property
+    def engine(self) -> Engine:
+        from dockyard.engine import Engine
+
+        return Engine(root=self.root, run_root=self.run_root)
+
+    def parser(self, usage: str, description: str, *, add_help: bool = True) -> ArgumentParser:
+        return ArgumentParser(
+            prog=f"dockyard {self.prog}",
+            usage=f"dockyard {self.prog} {usage}",
+            description=description,
+            add_help=add_help,
+        )
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.close()

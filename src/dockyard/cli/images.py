@@ -1,0 +1,382 @@
+"""Image verbs: images, tag, rmi, history, save, load, import, inspect, image prune/bootstrap."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from dockyard.cli.context import Context
+from dockyard.cli.output import ago, format_rows, human_size, render_template, table, trunc_id
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+
+
+def _print_report(report: Any, *, prune: bool = False) -> None:
+    if prune:
+        if report.items:
+            print("Deleted Images:")
+            for kind, what in report.items:
+                print(f"{kind.lower()}: {what}")
+            print()
+        print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+        return
+    for kind, what in report.items:
+        print(f"{kind}: {what}")
+
+
+def _parse_filters(values: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in values:
+        key, eq, value = f.partition("=")
+        if not eq:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
+        out.setdefault(key.strip().lower(), []).append(value.strip())
+    return out
+
+
+def cmd_images(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] [REPOSITORY[:TAG]]", "List images")
+    p.add_argument("reference", nargs="?")
+    p.add_argument("-a", "--all", action="store_true", help="Show all images (incl. intermediate)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("--digests", action="store_true", help="Show digests")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output")
+    p.add_argument("--format", help="Pretty-print images using a Go template")
+    a = p.parse_args(argv)
+    filters = _parse_filters(a.filter)
+    unknown = set(filters) - {"dangling", "reference"}
+    if unknown:
+        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+    dangling = None
+    if "dangling" in filters:
+        v = filters["dangling"][-1].lower()
+        if v not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={v}'")
+        dangling = v in ("true", "1")
+    refs = filters.get("reference", []) + ([a.reference] if a.reference else [])
+    rows = ctx.engine.images.list_images(all_images=a.all, dangling=dangling)
+    if refs:
+        from dockyard.engine.images import _match_reference
+
+        rows = [r for r in rows if any(_match_reference(x, r.repository, r.tag) for x in refs)]
+    if a.quiet:
+        seen: list[str] = []
+        for r in rows:
+            i = trunc_id(r.id, a.no_trunc)
+            if i not in seen:
+                seen.append(i)
+        if seen:
+            print("\n".join(seen))
+        return 0
+    dicts = [
+        {
+            "Repository": r.repository,
+            "Tag": r.tag,
+            "Digest": r.digest or "<none>",
+            "ID": trunc_id(r.id, a.no_trunc),
+            "CreatedSince": ago(r.created),
+            "CreatedAt": r.created,
+            "Size": human_size(r.size),
+        }
+        for r in rows
+    ]
+    if a.format:
+        headers = {
+            "Repository": "REPOSITORY",
+            "Tag": "TAG",
+            "Digest": "DIGEST",
+            "ID": "IMAGE ID",
+            "CreatedSince": "CREATED",
+            "CreatedAt": "CREATED AT",
+            "Size": "SIZE",
+        }
+        out = format_rows(a.format, dicts, headers)
+        if out:
+            print(out)
+        return 0
+    cols = (
+        ["Repository", "Tag"] + (["Digest"] if a.digests else []) + ["ID", "CreatedSince", "Size"]
+    )
+    heads = (
+        ["REPOSITORY", "TAG"] + (["DIGEST"] if a.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    )
+    print(table(heads, [[d[c] for c in cols] for d in dicts]))
+    return 0
+
+
+def cmd_tag(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser(
+        "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    )
+    p.add_argument("source")
+    p.add_argument("target")
+    a = p.parse_args(argv)
+    ctx.engine.images.tag(a.source, a.target)
+    return 0
+
+
+def cmd_rmi(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
+    p.add_argument("--no-prune", action="store_true", help="Do not delete untagged parents")
+    a = p.parse_args(argv)
+    status = 0
+    for name in a.images:
+        # Docker goes on with the other names and exits 1 if any failed.
+        try:
+            report = ctx.engine.images.remove([name], force=a.force, prune=not a.no_prune)
+        except DockyardError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+            continue
+        _print_report(report)
+    return status
+
+
+def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Remove unused images")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    a = p.parse_args(argv)
+    if not a.force and sys.stdin.isatty():
+        what = (
+            "all images without at least one container associated to them"
+            if a.all
+            else "all dangling images"
+        )
+        sys.stdout.write(
+            f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    _print_report(ctx.engine.images.prune(all_images=a.all), prune=True)
+    return 0
+
+
+def cmd_history(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] IMAGE", "Show the history of an image")
+    p.add_argument("image")
+    p.add_argument("-H", "--human", default="true", help="Print sizes and dates in human form")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("--format", help="Pretty-print history using a Go template")
+    a = p.parse_args(argv)
+    rows = ctx.engine.images.history(a.image)
+    human = a.human.lower() not in ("false", "0")
+    if a.quiet:
+        print("\n".join(trunc_id(r.id, a.no_trunc) if r.id != "<missing>" else r.id for r in rows))
+        return 0
+    dicts = []
+    for r in rows:
+        created_by = r.created_by
+        if not a.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        dicts.append(
+            {
+                "ID": trunc_id(r.id, a.no_trunc) if r.id != "<missing>" else r.id,
+                "CreatedSince": ago(r.created) if human else r.created,
+                "CreatedAt": r.created,
+                "CreatedBy": created_by,
+                "Size": human_size(r.size) if human else str(r.size),
+                "Comment": r.comment,
+            }
+        )
+    if a.format:
+        print(
+            format_rows(
+                a.format,
+                dicts,
+                {
+                    "ID": "IMAGE",
+                    "CreatedSince": "CREATED",
+                    "CreatedBy": "CREATED BY",
+                    "Size": "SIZE",
+                    "Comment": "COMMENT",
+                },
+            )
+        )
+        return 0
+    cols = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
+    print(
+        table(
+            ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            [[d[c] for c in cols] for d in dicts],
+        )
+    )
+    return 0
+
+
+def cmd_save(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive")
+    p.add_argument("images", nargs="+")
+    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+    p.add_argument(
+        "--format",
+        default="docker",
+        choices=["docker", "oci"],
+        help="Archive format: docker (docker-archive) or oci (OCI image layout)",
+    )
+    a = p.parse_args(argv)
+    ctx.engine.images.save(a.images, a.output, a.format)
+    return 0
+
+
+def cmd_load(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Load an image from a tar archive or STDIN")
+    p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
+    a = p.parse_args(argv)
+    path = a.input
+    spooled = None
+    if path is None:
+        if sys.stdin.isatty():
+            raise InvalidArgument(
+                "requested load from stdin, but stdin is empty or a terminal; use -i FILE"
+            )
+        from dockyard.engine.images import stdin_to_file
+
+        spooled = path = stdin_to_file(sys.stdin.buffer, ctx.engine.store.content.ingest_dir)
+    elif not os.path.exists(path):
+        raise NotFound(f"open {path}: no such file or directory")
+    try:
+        lines = ctx.engine.images.load(path)
+    finally:
+        if spooled:
+            os.unlink(spooled)
+    if not a.quiet:
+        print("\n".join(lines))
+    return 0
+
+
+def cmd_import(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser(
+        "[OPTIONS] file|- [REPOSITORY[:TAG]]",
+        "Import the contents from a tarball to create a filesystem image",
+    )
+    p.add_argument("source")
+    p.add_argument("reference", nargs="?")
+    p.add_argument(
+        "-c",
+        "--change",
+        action="append",
+        default=[],
+        help="Apply Dockerfile instruction to the created image",
+    )
+    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
+    a = p.parse_args(argv)
+    if a.source == "-":
+        src = sys.stdin.buffer
+        image_id = ctx.engine.images.import_(src, a.reference, a.change, a.message, "-")
+    else:
+        if "://" in a.source:
+            raise InvalidArgument("importing from a URL is not supported: download it first")
+        try:
+            f = open(a.source, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise NotFound(f"open {a.source}: no such file or directory") from None
+        with f:
+            image_id = ctx.engine.images.import_(f, a.reference, a.change, a.message, a.source)
+    print(image_id)
+    return 0
+
+
+def _inspect_common(ctx: Context, argv: list[str], usage: str, desc: str) -> tuple[Any, list[str]]:
+    p = ctx.parser(usage, desc)
+    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--format", help="Format the output using the given Go template")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
+    p.add_argument("--type", help="Return JSON for specified type")
+    a = p.parse_args(argv)
+    return a, a.names
+
+
+def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> None:
+    if fmt:
+        for o in objs:
+            print(render_template(fmt, o))
+    else:
+        print(json.dumps(objs, indent=4))
+
+
+def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
+    a, names = _inspect_common(
+        ctx,
+        argv,
+        "[OPTIONS] IMAGE [IMAGE...]",
+        "Display detailed information on one or more images",
+    )
+    objs, status = [], 0
+    for n in names:
+        try:
+            objs.append(ctx.engine.images.inspect(n))
+        except NotFound:
+            print(f"Error: No such image: {n}", file=sys.stderr)
+            status = 1
+    _print_inspect(objs, a.format)
+    return status
+
+
+def cmd_inspect(ctx: Context, argv: list[str]) -> int:
+    a, names = _inspect_common(
+        ctx, argv, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on objects"
+    )
+    if a.type not in (None, "container", "image", "volume"):
+        raise InvalidArgument(f'"{a.type}" is not a valid value for --type')
+    objs, status = [], 0
+    for n in names:
+        obj = _find_object(ctx, n, a.type)
+        if obj is None:
+            print(f"Error: No such object: {n}", file=sys.stderr)
+            status = 1
+        else:
+            objs.append(obj)
+    _print_inspect(objs, a.format)
+    return status
+
+
+def _find_object(ctx: Context, name: str, kind: str | None) -> dict[str, Any] | None:
+    """Docker's order: a container, then an image, then a volume (unless --type says)."""
+    lookups = {
+        "container": ctx.engine.containers.inspect,
+        "image": ctx.engine.images.inspect,
+        "volume": ctx.engine.volumes.inspect,
+    }
+    for k, fn in lookups.items():
+        if kind in (None, k):
+            try:
+                return fn(name)
+            except (NotFound, InvalidArgument):
+                continue
+    return None
+
+
+def cmd_container_inspect(ctx: Context, argv: list[str]) -> int:
+    a, names = _inspect_common(
+        ctx,
+        argv,
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Display detailed information on containers",
+    )
+    objs, status = [], 0
+    for n in names:
+        try:
+            objs.append(ctx.engine.containers.inspect(n))
+        except NotFound:
+            print(f"Error: No such container: {n}", file=sys.stderr)
+            status = 1
+    _print_inspect(objs, a.format)
+    return status
+
+
+def cmd_bootstrap(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("busybox", "Make busybox:latest from the host's static busybox, offline")
+    p.add_argument("name")
+    a = p.parse_args(argv)
+    image_id = ctx.engine.images.bootstrap(a.name)
+    print(image_id)
+    return 0

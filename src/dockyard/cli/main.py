@@ -1,0 +1,212 @@
+"""Entry point. Kept import-light: only the chosen command's module is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """Usage:  dockyard [OPTIONS] COMMAND
+
+A Docker-compatible container engine
+
+Options:
+      --root string       Storage root (default /var/lib/dockyard, or $DOCKYARD_ROOT)
+      --run-root string   Runtime state root (default /run/dockyard, or $DOCKYARD_RUN_ROOT)
+  -D, --debug             Show tracebacks for errors
+  -v, --version           Print version information and quit
+
+Container commands:
+  run         Run a command in a new container
+  create      Create a new container
+  start       Start one or more stopped containers
+  stop        Stop one or more running containers
+  restart     Restart one or more containers
+  kill        Kill one or more running containers
+  rm          Remove one or more containers
+  ps          List containers
+  logs        Fetch the logs of a container
+  attach      Attach to a running container
+  exec        Run a command in a running container
+  wait        Block until containers stop, then print their exit codes
+  top         Display the running processes of a container
+  rename      Rename a container
+  cp          Copy files between a container and the host
+  diff        Inspect changes to files on a container's filesystem
+  commit      Create a new image from a container's changes
+  container   Manage containers (ls, prune, ...)
+  volume      Manage volumes (create, ls, inspect, rm, prune)
+
+Image commands:
+  images      List images
+  image       Manage images (ls, rm, inspect, prune, tag, history, save, load, import, bootstrap)
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  rmi         Remove one or more images
+  history     Show the history of an image
+  save        Save one or more images to a tar archive
+  load        Load an image from a tar archive or STDIN
+  import      Import the contents from a tarball to create a filesystem image
+  inspect     Return low-level information on Docker objects
+
+System:
+  system      Manage dockyard (df, check)
+  version     Show the version information
+"""
+
+# command -> (module under dockyard.cli, function)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "images": ("images", "cmd_images"),
+    "tag": ("images", "cmd_tag"),
+    "rmi": ("images", "cmd_rmi"),
+    "history": ("images", "cmd_history"),
+    "save": ("images", "cmd_save"),
+    "load": ("images", "cmd_load"),
+    "import": ("images", "cmd_import"),
+    "inspect": ("images", "cmd_inspect"),
+    "version": ("system", "cmd_version"),
+    "run": ("containers", "cmd_run"),
+    "create": ("containers", "cmd_create"),
+    "start": ("containers", "cmd_start"),
+    "stop": ("containers", "cmd_stop"),
+    "restart": ("containers", "cmd_restart"),
+    "kill": ("containers", "cmd_kill"),
+    "rm": ("containers", "cmd_rm"),
+    "ps": ("containers", "cmd_ps"),
+    "logs": ("containers", "cmd_logs"),
+    "attach": ("containers", "cmd_attach"),
+    "exec": ("containers", "cmd_exec"),
+    "wait": ("containers", "cmd_wait"),
+    "top": ("containers", "cmd_top"),
+    "rename": ("containers", "cmd_rename"),
+    "cp": ("containers", "cmd_cp"),
+    "diff": ("containers", "cmd_diff"),
+    "commit": ("containers", "cmd_commit"),
+}
+
+_CONTAINER_VERBS = {
+    verb: target
+    for verb, target in COMMANDS.items()
+    if target[0] == "containers" and verb not in ("run", "create", "ps")
+}
+
+GROUPS: dict[str, dict[str, tuple[str, str]]] = {
+    "image": {
+        "ls": ("images", "cmd_images"),
+        "list": ("images", "cmd_images"),
+        "rm": ("images", "cmd_rmi"),
+        "remove": ("images", "cmd_rmi"),
+        "inspect": ("images", "cmd_image_inspect"),
+        "prune": ("images", "cmd_image_prune"),
+        "tag": ("images", "cmd_tag"),
+        "history": ("images", "cmd_history"),
+        "save": ("images", "cmd_save"),
+        "load": ("images", "cmd_load"),
+        "import": ("images", "cmd_import"),
+        "bootstrap": ("images", "cmd_bootstrap"),
+    },
+    "system": {
+        "df": ("system", "cmd_df"),
+        "check": ("system", "cmd_check"),
+    },
+    "container": {
+        **_CONTAINER_VERBS,
+        "run": ("containers", "cmd_run"),
+        "create": ("containers", "cmd_create"),
+        "ls": ("containers", "cmd_ps"),
+        "list": ("containers", "cmd_ps"),
+        "ps": ("containers", "cmd_ps"),
+        "inspect": ("images", "cmd_container_inspect"),
+        "prune": ("containers", "cmd_container_prune"),
+        "_exited": ("containers", "cmd_exited"),
+    },
+    "volume": {
+        "create": ("containers", "cmd_volume_create"),
+        "ls": ("containers", "cmd_volume_ls"),
+        "list": ("containers", "cmd_volume_ls"),
+        "inspect": ("containers", "cmd_volume_inspect"),
+        "rm": ("containers", "cmd_volume_rm"),
+        "remove": ("containers", "cmd_volume_rm"),
+        "prune": ("containers", "cmd_volume_prune"),
+    },
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    opts: dict[str, str] = {}
+    debug = False
+    while args and args[0].startswith("-"):
+        a = args.pop(0)
+        if a in ("-v", "--version"):
+            from dockyard import __version__
+
+            print(f"dockyard version {__version__}")
+            return 0
+        if a in ("-h", "--help"):
+            print(USAGE)
+            return 0
+        if a in ("-D", "--debug"):
+            debug = True
+            continue
+        key, eq, value = a.partition("=")
+        if key in ("--root", "--run-root"):
+            if not eq:
+                if not args:
+                    return _usage_error(f"flag needs an argument: {key}")
+                value = args.pop(0)
+            opts[key] = value
+            continue
+        return _usage_error(f"unknown flag: {a}")
+    if not args:
+        print(USAGE)
+        return 0
+    name = args.pop(0)
+    prog = name
+    target = COMMANDS.get(name)
+    if target is None and name in GROUPS:
+        group = GROUPS[name]
+        if not args or args[0] in ("-h", "--help"):
+            print(
+                f"Usage:  dockyard {name} COMMAND\n\nCommands:\n"
+                + "\n".join(f"  {c}" for c in group)
+            )
+            return 0
+        sub = args.pop(0)
+        target = group.get(sub)
+        prog = f"{name} {sub}"
+        if target is None:
+            return _usage_error(f"unknown command: dockyard {name} {sub}")
+    if target is None:
+        return _usage_error(f"unknown command: dockyard {name}")
+
+    from importlib import import_module
+
+    from dockyard.cli.context import Context
+    from dockyard.errors import DockyardError
+
+    ctx = Context(root=opts.get("--root"), run_root=opts.get("--run-root"), prog=prog)
+    func = getattr(import_module(f"dockyard.cli.{target[0]}"), target[1])
+    try:
+        return int(func(ctx, args) or 0)
+    except DockyardError as e:
+        if debug:
+            raise
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head`: not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    finally:
+        ctx.close()
+
+
+def _usage_error(message: str) -> int:
+    print(f"{message}\nSee 'dockyard --help'.", file=sys.stderr)
+    return 125
+
+
+if __name__ == "__main__":
+    sys.exit(main())

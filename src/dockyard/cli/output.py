@@ -1,0 +1,158 @@
+"""Rendering as Docker does it: tab-aligned tables, decimal sizes, "2 hours ago", templates."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+
+def human_size(n: float) -> str:
+    """go-units HumanSize: decimal units, 3 significant digits ("1.24MB", "4.1kB", "0B")."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{float(f'{n:.3g}'):g}{units[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def parse_time(text: str) -> float | None:
+    """RFC 3339 with any fraction -> epoch seconds."""
+    if not text:
+        return None
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    if not m:
+        return None
+    base = datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(3) == "Z" else m.group(3)))
+    return base.timestamp() + float(m.group(2) or 0)
+
+
+def ago(text: str) -> str:
+    t = parse_time(text)
+    if t is None:
+        return "N/A"
+    return human_duration(time.time() - t) + " ago"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Docker's tabwriter layout: columns padded to the widest cell plus three spaces."""
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, cell in enumerate(r):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for r in [list(headers), *rows]:
+        cells = [c.ljust(widths[i] + 3) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append("".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def trunc_id(image_id: str, no_trunc: bool = False) -> str:
+    return image_id if no_trunc else image_id.split(":", 1)[-1][:12]
+
+
+# ----------------------------------------------------------------- templates
+
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+
+
+def _lookup(obj: Any, path: str) -> Any:
+    if path == ".":
+        return obj
+    cur = obj
+    for part in path.lstrip(".").split("."):
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        else:
+            cur = getattr(cur, part, None)
+    return cur
+
+
+def _render_value(v: Any) -> str:
+    if v is None:
+        return "<no value>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{_render_value(x)}" for k, x in sorted(v.items())) + "]"
+    if isinstance(v, list):
+        return "[" + " ".join(_render_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _eval(expr: str, obj: Any) -> Any:
+    words = shlex.split(expr)
+    if not words:
+        return ""
+    fn = words[0]
+    if fn == "json":
+        return json.dumps(_eval(" ".join(words[1:]) or ".", obj))
+    if fn == "index":
+        base = _lookup(obj, words[1])
+        for key in words[2:]:
+            base = base.get(key) if isinstance(base, dict) else None
+        return base
+    if fn in ("upper", "lower"):
+        s = str(_eval(" ".join(words[1:]), obj))
+        return s.upper() if fn == "upper" else s.lower()
+    if fn == "join":
+        return words[2].join(str(x) for x in (_lookup(obj, words[1]) or []))
+    if fn.startswith("."):
+        return _lookup(obj, fn)
+    return fn
+
+
+def render_template(template: str, obj: Any) -> str:
+    """A small subset of Go templates: ``{{.A.B}}``, ``{{json .X}}``, ``{{index .M "k"}}``,
+    ``{{join .L ","}}``, ``{{upper .X}}`` and literal text; ``\\t`` and ``\\n`` escapes."""
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+
+    def sub(m: re.Match[str]) -> str:
+        v = _eval(m.group(1), obj)
+        return v if isinstance(v, str) else _render_value(v)
+
+    return _ACTION.sub(sub, template)
+
+
+def format_rows(template: str, rows: Sequence[dict[str, Any]], headers: dict[str, str]) -> str:
+    """``--format 'table {{.A}}\\t{{.B}}'`` or a plain per-row template."""
+    if template.startswith("table"):
+        body = template[len("table") :].strip() or "\t".join(f"{{{{.{k}}}}}" for k in headers)
+        head = _ACTION.sub(lambda m: headers.get(m.group(1).lstrip("."), m.group(1)), body)
+        head = head.replace("\\t", "\t")
+        cells = [render_template(body, r).split("\t") for r in rows]
+        return table(head.split("\t"), cells)
+    return "\n".join(render_template(template, r) for r in rows)

@@ -1,0 +1,125 @@
+"""System verbs: version, system df, system check."""
+
+from __future__ import annotations
+
+import sys
+
+from dockyard.cli.context import Context
+from dockyard.cli.output import ago, human_size, table, trunc_id
+
+
+def cmd_version(ctx: Context, argv: list[str]) -> int:
+    import platform
+
+    from dockyard import __version__
+
+    ctx.parser("", "Show the version information").parse_args(argv)
+    print(
+        f"Client and engine:\n Version:     {__version__}\n Python:      "
+        f"{platform.python_version()}\n OS/Arch:     linux/{platform.machine()}\n"
+        f" Root:        {ctx.engine.root}"
+    )
+    return 0
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{human_size(part)} ({round(100 * part / whole) if whole else 0}%)"
+
+
+def cmd_df(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Show dockyard disk usage")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information")
+    a = p.parse_args(argv)
+    du = ctx.engine.system.df()
+    active = sum(1 for i in du.images if i.containers)
+    print(
+        table(
+            ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            [
+                [
+                    "Images",
+                    str(len(du.images)),
+                    str(active),
+                    human_size(du.images_disk),
+                    _pct(du.images_reclaimable, du.images_disk),
+                ],
+                [
+                    "Containers",
+                    str(du.containers_total),
+                    str(du.containers_running),
+                    human_size(du.containers_size),
+                    _pct(du.containers_size, du.containers_size),
+                ],
+                [
+                    "Local Volumes",
+                    str(du.volumes_total),
+                    "0",
+                    human_size(du.volumes_size),
+                    _pct(du.volumes_size, du.volumes_size),
+                ],
+                [
+                    "Build Cache",
+                    "0",
+                    "0",
+                    human_size(du.build_cache_size),
+                    human_size(du.build_cache_size),
+                ],
+            ],
+        )
+    )
+    if a.verbose:
+        from dockyard.image.reference import Reference, parse_reference
+
+        rows = []
+        for i in du.images:
+            refs: list[Reference | None] = [parse_reference(t) for t in i.tags] or [None]
+            for t in refs:
+                rows.append(
+                    [
+                        t.familiar_name() if t else "<none>",
+                        (t.tag or "<none>") if t else "<none>",
+                        trunc_id(i.id),
+                        ago(i.created),
+                        human_size(i.size),
+                        human_size(i.shared_size),
+                        human_size(i.unique_size),
+                        str(i.containers),
+                    ]
+                )
+        print("\nImages space usage:\n")
+        print(
+            table(
+                [
+                    "REPOSITORY",
+                    "TAG",
+                    "IMAGE ID",
+                    "CREATED",
+                    "SIZE",
+                    "SHARED SIZE",
+                    "UNIQUE SIZE",
+                    "CONTAINERS",
+                ],
+                rows,
+            )
+        )
+    return 0
+
+
+def cmd_check(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Check the store for consistency and leftovers")
+    p.add_argument("--repair", action="store_true", help="Remove leftovers of interrupted work")
+    p.add_argument("--verify", action="store_true", help="Re-hash every blob")
+    a = p.parse_args(argv)
+    r = ctx.engine.system.check(repair=a.repair, verify_blobs=a.verify)
+    for line in r.problems:
+        print(f"problem: {line}")
+    for line in r.leftovers:
+        print(f"{'removed' if a.repair else 'leftover'}: {line}")
+    if r.consistent:
+        state = "consistent"
+        if r.leftovers and not a.repair:
+            state += f", {len(r.leftovers)} leftovers (run with --repair to remove them)"
+        print(f"store {state}")
+        return 0
+    print(f"store inconsistent: {len(r.problems)} problems", file=sys.stderr)
+    return 1

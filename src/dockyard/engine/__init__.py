@@ -1,0 +1,73 @@
+"""The engine: the one API both front ends (the CLI and the daemon) call.
+
+``Engine(root=..., run_root=...)`` wires the store and the services; each service method does
+one user-visible operation and returns plain data in Docker's shapes.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.engine.containers import ContainerService
+    from dockyard.engine.images import ImageService
+    from dockyard.engine.system import SystemService
+    from dockyard.engine.volumes import VolumeService
+    from dockyard.store import Store
+
+DEFAULT_ROOT = "/var/lib/dockyard"
+DEFAULT_RUN_ROOT = "/run/dockyard"
+
+
+class Engine:
+    def __init__(self, root: str | None = None, run_root: str | None = None):
+        self.root = os.path.abspath(root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT)
+        self.run_root = os.path.abspath(
+            run_root or os.environ.get("DOCKYARD_RUN_ROOT") or DEFAULT_RUN_ROOT
+        )
+
+    @cached_property
+    def store(self) -> Store:
+        from dockyard.store import Store
+
+        store = Store(self.root)
+        # rmi asks the container side which containers use an image (running or not).
+        store.images.container_users = self._container_users
+        return store
+
+    def _container_users(self, image_id: str) -> list[tuple[str, bool]]:
+        out = []
+        for r in self.store.db.query("SELECT id FROM containers WHERE image_id = ?", (image_id,)):
+            data = self.containers.get(str(r["id"]))
+            out.append((str(data["Id"]), bool(data["State"]["Running"])))
+        return out
+
+    @cached_property
+    def containers(self) -> ContainerService:
+        from dockyard.engine.containers import ContainerService
+
+        return ContainerService(self)
+
+    @cached_property
+    def volumes(self) -> VolumeService:
+        from dockyard.engine.volumes import VolumeService
+
+        return VolumeService(self)
+
+    @cached_property
+    def images(self) -> ImageService:
+        from dockyard.engine.images import ImageService
+
+        return ImageService(self)
+
+    @cached_property
+    def system(self) -> SystemService:
+        from dockyard.engine.system import SystemService
+
+        return SystemService(self)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

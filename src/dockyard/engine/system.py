@@ -1,0 +1,83 @@
+"""``system df`` and ``system check``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.engine import Engine
+    from dockyard.store.check import CheckReport
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUsage:
+    id: str
+    tags: tuple[str, ...]
+    created: str
+    size: int  # what `docker images` shows: all layers
+    shared_size: int  # layers that another image also uses
+    unique_size: int  # layers only this image uses
+    containers: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    images: list[ImageUsage]
+    images_disk: int  # every snapshot counted once: what the images really take
+    images_reclaimable: int  # snapshots no container's image needs
+    containers_total: int
+    containers_running: int
+    containers_size: int
+    volumes_total: int
+    volumes_size: int
+    build_cache_size: int
+
+
+class SystemService:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def df(self) -> DiskUsage:
+        store = self.engine.store
+        db = store.db
+        users: dict[str, int] = {}
+        for r in db.query("SELECT image_id, COUNT(*) AS n FROM containers GROUP BY image_id"):
+            users[str(r["image_id"])] = int(r["n"])
+        snap_size = {
+            str(r["chain_id"]): int(r["size"])
+            for r in db.query("SELECT chain_id, size FROM snapshots")
+        }
+        chain_users: dict[str, set[str]] = {}
+        for r in db.query("SELECT image_id, chain_id FROM image_layers"):
+            chain_users.setdefault(str(r["chain_id"]), set()).add(str(r["image_id"]))
+        usage = []
+        for rec in store.images.records():
+            chains = [la.chain_id for la in store.images.layers(rec.id)]
+            shared = sum(snap_size.get(c, 0) for c in chains if len(chain_users.get(c, ())) > 1)
+            unique = sum(snap_size.get(c, 0) for c in chains if len(chain_users.get(c, ())) == 1)
+            usage.append(
+                ImageUsage(
+                    rec.id, rec.tags, rec.created, rec.size, shared, unique, users.get(rec.id, 0)
+                )
+            )
+        active_chains = {c for c, imgs in chain_users.items() if imgs & users.keys()}
+        disk = sum(snap_size.get(c, 0) for c in chain_users)
+        reclaim = sum(snap_size.get(c, 0) for c in chain_users if c not in active_chains)
+        crow = db.one("SELECT COUNT(*) AS n FROM containers")
+        return DiskUsage(
+            images=usage,
+            images_disk=disk,
+            images_reclaimable=reclaim,
+            containers_total=int(crow["n"]) if crow else 0,
+            containers_running=0,
+            containers_size=0,
+            volumes_total=0,
+            volumes_size=0,
+            build_cache_size=0,
+        )
+
+    def check(self, *, repair: bool = False, verify_blobs: bool = False) -> CheckReport:
+        from dockyard.store.check import check_store
+
+        return check_store(self.engine.store, repair=repair, verify_blobs=verify_blobs)
