@@ -1,0 +1,135 @@
+"""Named and anonymous volumes: ``<root>/volumes/<name>/_data`` plus a row in the DB."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.engine import Engine
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+class VolumeService:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.db = engine.store.db
+        self.dir = os.path.join(engine.root, "volumes")
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name, "_data")
+
+    def create(
+        self, name: str = "", labels: dict[str, str] | None = None, anonymous: bool = False
+    ) -> str:
+        """Create (or, like Docker, return the existing) volume."""
+        if not name:
+            name = secrets.token_hex(32)
+            anonymous = True
+        elif not _NAME.match(name):
+            raise InvalidArgument(
+                f'create {name}: "{name}" includes invalid characters for a local volume name, '
+                'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
+                "directory, use absolute path"
+            )
+        from dockyard.image.config import now_rfc3339
+
+        with self.db.transaction() as c:
+            if c.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
+                return name
+            os.makedirs(self.path(name), mode=0o755, exist_ok=True)
+            c.execute(
+                "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?, ?, ?, ?)",
+                (name, now_rfc3339(), json.dumps(labels or {}), int(anonymous)),
+            )
+        return name
+
+    def exists(self, name: str) -> bool:
+        return self.db.one("SELECT 1 FROM volumes WHERE name = ?", (name,)) is not None
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        r = self.db.one("SELECT * FROM volumes WHERE name = ?", (name,))
+        if not r:
+            raise NotFound(f"get {name}: no such volume")
+        return self._shape(r)
+
+    def _shape(self, r: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "CreatedAt": r["created"],
+            "Driver": "local",
+            "Labels": json.loads(r["labels"]) or None,
+            "Mountpoint": self.path(r["name"]),
+            "Name": r["name"],
+            "Options": None,
+            "Scope": "local",
+        }
+
+    def list_volumes(self, dangling: bool | None = None) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM volumes ORDER BY name")
+        out = []
+        for r in rows:
+            if dangling is not None and self.in_use(r["name"]) == dangling:
+                continue
+            out.append(self._shape(r))
+        return out
+
+    def users(self, name: str) -> list[str]:
+        return [
+            str(r["container_id"])
+            for r in self.db.query(
+                "SELECT container_id FROM container_volumes WHERE volume = ?", (name,)
+            )
+        ]
+
+    def in_use(self, name: str) -> bool:
+        return bool(self.users(name))
+
+    def remove(self, name: str, force: bool = False) -> None:
+        with self.db.transaction() as c:
+            if not c.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
+                if force:
+                    return
+                raise NotFound(f"get {name}: no such volume")
+            users = [
+                r[0]
+                for r in c.execute(
+                    "SELECT container_id FROM container_volumes WHERE volume = ?", (name,)
+                )
+            ]
+            if users:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+            c.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
+
+    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
+        """Docker 23+ prunes only anonymous volumes unless -a; return (names, bytes)."""
+        removed, size = [], 0
+        for r in self.db.query("SELECT name, anonymous FROM volumes"):
+            if self.in_use(r["name"]) or (not all_volumes and not r["anonymous"]):
+                continue
+            size += dir_size(os.path.join(self.dir, r["name"]))
+            try:
+                self.remove(r["name"])
+            except Conflict:
+                continue
+            removed.append(str(r["name"]))
+        return removed, size
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total

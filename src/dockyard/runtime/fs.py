@@ -1,0 +1,957 @@
+"""A container's filesystem seen from the host: ``docker cp`` and ``docker diff``.
+
+Every operation on a container works on its root directory on the host (the mounted overlay
+"merged" dir; the "upper" dir for diff) and must never touch anything outside it, even though
+the container's own processes may be changing that tree at the same time. So paths inside the
+container are never handed to the host kernel to resolve: symlinks are read and followed by hand,
+component by component, with absolute targets taken relative to the root and ``..`` clamped at
+the root, as a chroot would. Writes go through directory file descriptors opened with
+``O_NOFOLLOW`` (``*at`` system calls), so a symlink swapped in after a check cannot redirect them.
+
+Archives follow Docker's layout: the top entry is the base name of the requested path, or ``.``
+for ``dir/.`` (its entries are then ``./name``, the contents without the directory's name).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tarfile
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, BinaryIO
+
+from dockyard.errors import CorruptData, DockyardError, InvalidArgument, NotFound, UnsafeContent
+
+__all__ = [
+    "Change",
+    "copy_from_host",
+    "copy_in",
+    "copy_out",
+    "copy_to_container",
+    "diff_upper",
+    "extract_to_host",
+    "go_file_mode",
+    "resolve_in_root",
+]
+
+MAX_SYMLINKS = 40  # Linux's limit (ELOOP) for one path resolution
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
+
+# Go's os.FileMode type bits, as Docker sends them in X-Docker-Container-Path-Stat.
+_GO_DIR = 1 << 31
+_GO_SYMLINK = 1 << 27
+_GO_DEVICE = 1 << 26
+_GO_NAMED_PIPE = 1 << 25
+_GO_SOCKET = 1 << 24
+_GO_SETUID = 1 << 23
+_GO_SETGID = 1 << 22
+_GO_CHAR_DEVICE = 1 << 21
+_GO_STICKY = 1 << 20
+
+_LOOP_MESSAGE = "too many levels of symbolic links"
+
+
+# --------------------------------------------------------------------------- path resolution
+
+
+def _components(path: str) -> list[str]:
+    return [c for c in path.split("/") if c not in ("", ".")]
+
+
+def resolve_in_root(root: str, path: str, *, follow_final: bool = True) -> str:
+    """The host path for container path ``path``, every symlink resolved inside ``root``.
+
+    Absolute link targets are taken relative to ``root``; ``..`` never climbs above it; more
+    than 40 links -> InvalidArgument. Components that do not exist are joined as they are.
+    With ``follow_final=False`` a symlink in the last component is left unresolved (a trailing
+    ``/`` or ``/.`` still makes it followed, as in POSIX). Relative ``path`` means from ``/``.
+    """
+    root = os.path.abspath(root)
+    resolved: list[str] = []
+    # "" and "." stay queued so that "link/" and "link/." count as not ending in "link".
+    pending = deque(path.split("/"))
+    links = 0
+    while pending:
+        name = pending.popleft()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        if not pending and not follow_final:
+            resolved.append(name)
+            break
+        host = os.path.join(root, *resolved, name)
+        try:
+            st = os.lstat(host)
+        except OSError:  # missing (or under a non-directory): the rest is taken as written
+            resolved.append(name)
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            resolved.append(name)
+            continue
+        links += 1
+        if links > MAX_SYMLINKS:
+            raise InvalidArgument(_LOOP_MESSAGE)
+        target = os.readlink(host)
+        if target.startswith("/"):
+            resolved.clear()
+        pending.extendleft(reversed(target.split("/")))
+    result = os.path.join(root, *resolved)
+    assert os.path.commonpath([root, result]) == root, (root, result)
+    return result
+
+
+def _relative_parts(root: str, host_path: str) -> list[str]:
+    rel = os.path.relpath(host_path, os.path.abspath(root))
+    return [] if rel == "." else rel.split("/")
+
+
+def _open_dir(
+    base_fd: int,
+    parts: Sequence[str],
+    *,
+    follow: bool,
+    create: Callable[[int], None] | None = None,
+    show: str = "",
+) -> int:
+    """A new fd of the directory ``parts`` below ``base_fd``, resolved without leaving it.
+
+    ``follow``: symlinks are followed inside ``base_fd`` (absolute targets from it, ``..``
+    clamped at it); otherwise meeting one raises UnsafeContent. ``create``: missing directories
+    are made (mode 0700) and handed, as an open fd, to ``create`` to set their owner and mode.
+    """
+    stack = [os.dup(base_fd)]
+    pending = deque(parts)
+    links = retries = 0
+    try:
+        while pending:
+            name = pending.popleft()
+            if name in ("", "."):
+                continue
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            cur = stack[-1]
+            made = False
+            try:
+                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+            except FileNotFoundError:
+                if create is None:
+                    raise
+                try:
+                    os.mkdir(name, 0o700, dir_fd=cur)
+                    made = True
+                except FileExistsError:
+                    pass
+                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                if not follow:
+                    raise UnsafeContent(
+                        f"refusing to write {show or '/'.join(parts)!r} through the symbolic link "
+                        f"{name!r}"
+                    )
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise InvalidArgument(_LOOP_MESSAGE)
+                target = os.readlink(name, dir_fd=cur)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                pending.extendleft(reversed(target.split("/")))
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name)
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=cur)
+            except OSError as e:
+                # Replaced between the stat and the open: look at it again.
+                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT) and retries < 100:
+                    retries += 1
+                    pending.appendleft(name)
+                    continue
+                raise
+            stack.append(fd)
+            if made and create is not None:
+                create(fd)
+        return stack.pop()
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- stat, archiving
+
+
+def go_file_mode(st_mode: int) -> int:
+    """A stat mode as Go's os.FileMode (what Docker's path-stat header carries)."""
+    mode = st_mode & 0o777
+    if stat.S_ISDIR(st_mode):
+        mode |= _GO_DIR
+    elif stat.S_ISLNK(st_mode):
+        mode |= _GO_SYMLINK
+    elif stat.S_ISBLK(st_mode):
+        mode |= _GO_DEVICE
+    elif stat.S_ISCHR(st_mode):
+        mode |= _GO_DEVICE | _GO_CHAR_DEVICE
+    elif stat.S_ISFIFO(st_mode):
+        mode |= _GO_NAMED_PIPE
+    elif stat.S_ISSOCK(st_mode):
+        mode |= _GO_SOCKET
+    if st_mode & stat.S_ISUID:
+        mode |= _GO_SETUID
+    if st_mode & stat.S_ISGID:
+        mode |= _GO_SETGID
+    if st_mode & stat.S_ISVTX:
+        mode |= _GO_STICKY
+    return mode
+
+
+def _rfc3339(ns: int) -> str:
+    """Go's time.Time JSON form (RFC 3339, nanoseconds without trailing zeros), in UTC."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
+class _Exact:
+    """Exactly ``size`` bytes of a file that may shrink or grow while it is read (a running
+    container): the tar header's size must hold, so it is cut or padded with zeros."""
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
+        self._f = f
+        self._left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self._left:
+            n = self._left
+        data = self._f.read(n) if n else b""
+        if len(data) < n:
+            data += bytes(n - len(data))
+        self._left -= n
+        return data
+
+
+def _tarinfo(arcname: str, st: os.stat_result) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(arcname)
+    ti.mode = stat.S_IMODE(st.st_mode)
+    ti.uid, ti.gid = st.st_uid, st.st_gid
+    ti.uname = ti.gname = ""  # numeric ids only: host names mean nothing inside a container
+    ti.mtime = int(st.st_mtime)  # Docker truncates to seconds too
+    return ti
+
+
+def _add_entry(
+    tf: tarfile.TarFile,
+    dir_fd: int,
+    name: str,
+    arcname: str,
+    st: os.stat_result,
+    inodes: dict[tuple[int, int], str],
+) -> None:
+    """One archive entry for ``name`` in ``dir_fd`` (never following a symlink)."""
+    mode = st.st_mode
+    ti = _tarinfo(arcname, st)
+    if stat.S_ISDIR(mode):
+        ti.type = tarfile.DIRTYPE
+        tf.addfile(ti)
+        return
+    if stat.S_ISSOCK(mode):
+        return  # tar cannot hold sockets; Docker skips them too
+    key = (st.st_dev, st.st_ino)
+    if st.st_nlink > 1:
+        if key in inodes:
+            ti.type = tarfile.LNKTYPE
+            ti.linkname = inodes[key]
+            tf.addfile(ti)
+            return
+        inodes[key] = arcname
+    if stat.S_ISLNK(mode):
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = os.readlink(name, dir_fd=dir_fd)
+        tf.addfile(ti)
+    elif stat.S_ISFIFO(mode):
+        ti.type = tarfile.FIFOTYPE
+        tf.addfile(ti)
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        tf.addfile(ti)
+    elif stat.S_ISREG(mode):
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(name, flags, dir_fd=dir_fd)
+        except (FileNotFoundError, OSError) as e:
+            if isinstance(e, FileNotFoundError) or e.errno == errno.ELOOP:
+                return  # gone or replaced by a symlink meanwhile
+            raise
+        with os.fdopen(fd, "rb") as f:
+            fst = os.fstat(fd)
+            if not stat.S_ISREG(fst.st_mode):
+                return
+            ti.type = tarfile.REGTYPE
+            ti.size = fst.st_size
+            tf.addfile(ti, _Exact(f, fst.st_size))
+
+
+def _write_archive(out: BinaryIO, parent_fd: int, leaf: str, top: str) -> None:
+    """Tar ``leaf`` (in ``parent_fd``; "." for that directory itself) as ``top``, recursively,
+    in sorted order, symlinks as symlinks."""
+    inodes: dict[tuple[int, int], str] = {}
+    stack: list[tuple[int, str, Iterator[str]]] = []
+    try:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False)
+            _add_entry(tf, parent_fd, leaf, top, st, inodes)
+            if stat.S_ISDIR(st.st_mode):
+                fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent_fd)
+                stack.append((fd, top, iter(sorted(os.listdir(fd)))))
+            while stack:
+                fd, arc, names = stack[-1]
+                name = next(names, None)
+                if name is None:
+                    stack.pop()
+                    os.close(fd)
+                    continue
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                child = f"{arc}/{name}"
+                _add_entry(tf, fd, name, child, st, inodes)
+                if stat.S_ISDIR(st.st_mode):
+                    try:
+                        cfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                    except OSError as e:
+                        if e.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                            continue
+                        raise
+                    stack.append((cfd, child, iter(sorted(os.listdir(cfd)))))
+    finally:
+        for fd, _, _ in stack:
+            os.close(fd)
+
+
+def _asserts_dir(path: str) -> bool:
+    return path.endswith("/") or _wants_contents(path)
+
+
+def _wants_contents(path: str) -> bool:
+    """Docker's "SRC_PATH ends with /.": copy the directory's contents, not the directory."""
+    return path == "." or path.endswith("/.")
+
+
+def copy_out(root: str, src: str, out: BinaryIO, *, follow_link: bool = False) -> dict[str, Any]:
+    """``docker cp CONTAINER:SRC -``: write a tar of container path ``src`` to ``out``.
+
+    The top entry is the base name of ``src`` (for ``dir/.``: ``.`` and ``./...``, the
+    contents). Symlinks are archived as links; ``src`` itself too, unless ``follow_link``
+    (``-L``) or it ends with ``/``. Returns Docker's path stat (name, size, mode as a Go
+    FileMode, mtime in RFC 3339, linkTarget: a symlink's target resolved in the container).
+    """
+    root = os.path.abspath(root)
+    contents = _wants_contents(src)
+    follow = follow_link or _asserts_dir(src)
+    host = resolve_in_root(root, src, follow_final=follow)
+    parts = _relative_parts(root, host)
+    last = src.rstrip("/").rsplit("/", 1)[-1]
+    if contents or not parts:
+        top = "."
+    elif last and last not in (".", ".."):
+        top = last  # as requested: with -L a link is archived under its own name (Docker)
+    else:
+        top = parts[-1]
+    missing = NotFound(f"Could not find the file {src} in container")
+    root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        try:
+            parent_fd = _open_dir(root_fd, parts[:-1], follow=True)
+        except (FileNotFoundError, NotADirectoryError):
+            raise missing from None
+        try:
+            leaf = parts[-1] if parts else "."
+            try:
+                st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                raise missing from None
+            if _asserts_dir(src) and not stat.S_ISDIR(st.st_mode):
+                raise InvalidArgument(f"{src}: not a directory")
+            link_target = ""
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    resolved = resolve_in_root(root, src, follow_final=True)
+                    link_target = "/" + "/".join(_relative_parts(root, resolved))
+                except InvalidArgument:
+                    link_target = os.readlink(leaf, dir_fd=parent_fd)
+            path_stat: dict[str, Any] = {
+                "name": "." if contents else ("/" if not parts and top == "." else top),
+                "size": st.st_size,
+                "mode": go_file_mode(st.st_mode),
+                "mtime": _rfc3339(st.st_mtime_ns),
+                "linkTarget": link_target,
+            }
+            _write_archive(out, parent_fd, leaf, top)
+        finally:
+            os.close(parent_fd)
+    finally:
+        os.close(root_fd)
+    return path_stat
+
+
+def copy_from_host(host_src: str, out: BinaryIO, *, follow_link: bool = False) -> None:
+    """The client side of ``docker cp HOSTPATH CONTAINER:DST``: tar a host path for copy_in.
+
+    Same layout as copy_out (base name on top, ``dir/.`` for the contents); modes, mtimes,
+    symlinks and numeric uid/gid kept. A symlink is archived as a link unless ``follow_link``
+    or the path ends with ``/``; followed, its target is archived under the link's name.
+    """
+    contents = _wants_contents(host_src)
+    path = os.path.abspath(host_src)
+    if follow_link or _asserts_dir(host_src):
+        path = os.path.realpath(path)
+    requested = os.path.basename(os.path.abspath(host_src))
+    top = "." if contents or not requested else requested
+    parent, leaf = os.path.split(path)
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"could not find {host_src}: no such file or directory") from None
+    if _asserts_dir(host_src) and not stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(f"{host_src}: not a directory")
+    parent_fd = os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _write_archive(out, parent_fd, leaf or ".", top)
+    finally:
+        os.close(parent_fd)
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _entry_parts(name: str, shown: str) -> list[str]:
+    """An archive name as path components below the extraction dir; a leading "/" is dropped
+    (as tar does), ".." may not climb out."""
+    if "\x00" in name:
+        raise UnsafeContent(f"archive entry {shown!r} has a NUL byte in its name")
+    out: list[str] = []
+    for c in name.split("/"):
+        if c in ("", "."):
+            continue
+        if c == "..":
+            if not out:
+                raise UnsafeContent(f"archive entry {shown!r} points outside the destination")
+            out.pop()
+        else:
+            out.append(c)
+    return out
+
+
+@dataclass
+class _Target:
+    """Where and how an archive is unpacked."""
+
+    base_fd: int  # the root entries may never leave
+    base: list[str]  # the extraction dir, as components below base_fd
+    follow: bool  # symlinks in entry paths: follow inside base_fd, or refuse
+    show_base: str  # for messages
+    no_overwrite_dir_non_dir: bool = True
+    owner: tuple[int, int] | None = None  # forced owner
+    keep_owner: bool = True  # else: leave files to the extracting user (host side)
+    strip_setid: bool = False
+    rename: tuple[str, str] | None = None  # top-level (old, new) name; others refused
+    dirs: list[tuple[list[str], tarfile.TarInfo]] = field(default_factory=list)
+
+    def parts(self, name: str, shown: str) -> list[str]:
+        """An entry's (or a hard link target's) path below the extraction dir."""
+        if self.rename is not None:
+            old, new = self.rename
+            comps = [c for c in name.split("/") if c]
+            if old == ".":
+                return [new, *_entry_parts(name, shown)]
+            if not comps or comps[0] != old:
+                raise UnsafeContent(
+                    f"archive entry {shown!r} is not inside the copied path {old!r}"
+                )
+            return [new, *_entry_parts("/".join(comps[1:]), shown)]
+        return _entry_parts(name, shown)
+
+    def show(self, parts: Sequence[str]) -> str:
+        return os.path.join(self.show_base, *parts)
+
+    def ids(self, member: tarfile.TarInfo) -> tuple[int, int] | None:
+        if self.owner is not None:
+            return self.owner
+        if self.keep_owner:
+            return member.uid, member.gid
+        return None
+
+    def mode(self, member: tarfile.TarInfo) -> int:
+        mode = member.mode & 0o7777
+        if self.strip_setid:
+            mode &= ~(stat.S_ISUID | stat.S_ISGID)
+        return mode
+
+    def open_parent(self, parts: Sequence[str], shown: str, *, create: bool) -> int:
+        def made(fd: int) -> None:  # implicit parents: root-owned 0755, as Docker makes them
+            if self.keep_owner or self.owner is not None:
+                os.chown(fd, *(self.owner or (0, 0)))
+            os.chmod(fd, 0o755)
+
+        try:
+            return _open_dir(
+                self.base_fd,
+                [*self.base, *parts],
+                follow=self.follow,
+                create=made if create else None,
+                show=shown,
+            )
+        except NotADirectoryError as e:
+            raise InvalidArgument(
+                f"cannot extract {shown!r}: {e.filename!r} is not a directory"
+            ) from None
+
+
+def _finish(fd: int, member: tarfile.TarInfo, target: _Target) -> None:
+    """Owner, mode and mtime of a just-made entry, through its open fd."""
+    ids = target.ids(member)
+    if ids is not None:
+        os.chown(fd, *ids)  # before chmod: chown clears set-id bits
+    os.chmod(fd, target.mode(member))
+    ns = int(member.mtime * 1_000_000_000)
+    os.utime(fd, ns=(ns, ns))
+
+
+def _extract_member(tf: tarfile.TarFile, member: tarfile.TarInfo, target: _Target) -> None:
+    shown = member.name
+    parts = target.parts(member.name, shown)
+    if member.ischr() or member.isblk():
+        raise UnsafeContent(f"refusing to create device node {shown!r}")
+    known = member.isreg() or member.isdir() or member.issym() or member.islnk()
+    if not (known or member.isfifo()):
+        raise UnsafeContent(f"unsupported archive entry type for {shown!r}")
+    if not parts:
+        # "." is the extraction dir itself: it exists and stays as it is (Docker skips it).
+        if not member.isdir():
+            raise InvalidArgument(
+                f'cannot overwrite directory "{target.show([])}" with non-directory "{shown}"'
+            )
+        return
+    pfd = target.open_parent(parts[:-1], shown, create=True)
+    try:
+        leaf = parts[-1]
+        try:
+            existing: os.stat_result | None = os.stat(leaf, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None:
+            is_dir = stat.S_ISDIR(existing.st_mode)
+            if is_dir and member.isdir():
+                target.dirs.append(([*target.base, *parts], member))  # merge: metadata only
+                return
+            if target.no_overwrite_dir_non_dir and is_dir:
+                raise InvalidArgument(
+                    f'cannot overwrite directory "{target.show(parts)}" with non-directory '
+                    f'"{shown}"'
+                )
+            if target.no_overwrite_dir_non_dir and member.isdir():
+                raise InvalidArgument(
+                    f'cannot overwrite non-directory "{target.show(parts)}" with directory '
+                    f'"{shown}"'
+                )
+            # Replace, never write through: an existing symlink is removed, not followed.
+            if is_dir:
+                shutil.rmtree(leaf, dir_fd=pfd)
+            else:
+                os.unlink(leaf, dir_fd=pfd)
+        if member.isdir():
+            os.mkdir(leaf, 0o700, dir_fd=pfd)
+            ids = target.ids(member)
+            if ids is not None:
+                os.chown(leaf, *ids, dir_fd=pfd, follow_symlinks=False)
+            target.dirs.append(([*target.base, *parts], member))
+        elif member.isreg():
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(leaf, flags, 0o600, dir_fd=pfd)
+            with os.fdopen(fd, "wb") as f:
+                src = tf.extractfile(member)
+                if src is not None:
+                    shutil.copyfileobj(src, f, _CHUNK)
+                f.flush()
+                _finish(fd, member, target)
+        elif member.issym():
+            os.symlink(member.linkname, leaf, dir_fd=pfd)
+            ids = target.ids(member)
+            if ids is not None:
+                os.chown(leaf, *ids, dir_fd=pfd, follow_symlinks=False)
+            ns = int(member.mtime * 1_000_000_000)
+            os.utime(leaf, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
+        elif member.islnk():
+            _hard_link(member, target, pfd, leaf)
+        else:  # FIFO
+            os.mkfifo(leaf, 0o600, dir_fd=pfd)
+            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(leaf, flags, dir_fd=pfd)
+            try:
+                _finish(fd, member, target)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(pfd)
+
+
+def _hard_link(member: tarfile.TarInfo, target: _Target, pfd: int, leaf: str) -> None:
+    """A hard link whose target is an archive path below the extraction dir; resolved like any
+    entry, so it can only name a file inside the root."""
+    shown = f"{member.name} -> {member.linkname}"
+    tparts = target.parts(member.linkname, shown)
+    if not tparts:
+        raise UnsafeContent(f"hard link {shown!r} points at the destination directory")
+    try:
+        tfd = target.open_parent(tparts[:-1], shown, create=False)
+    except FileNotFoundError:
+        raise InvalidArgument(f"hard link target of {shown!r} does not exist") from None
+    try:
+        try:
+            tst = os.stat(tparts[-1], dir_fd=tfd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise InvalidArgument(f"hard link target of {shown!r} does not exist") from None
+        if stat.S_ISDIR(tst.st_mode):
+            raise UnsafeContent(f"hard link {shown!r} points at a directory")
+        # follow_symlinks=False: a symlink target is linked itself, never what it points at.
+        os.link(tparts[-1], leaf, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+    finally:
+        os.close(tfd)
+
+
+def _finish_dirs(target: _Target) -> None:
+    """Directory modes and mtimes last, so entries written inside do not disturb them."""
+    for parts, member in reversed(target.dirs):
+        try:
+            pfd = _open_dir(target.base_fd, parts[:-1], follow=target.follow)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=pfd)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                continue
+            raise
+        finally:
+            os.close(pfd)
+        try:
+            _finish(fd, member, target)
+        finally:
+            os.close(fd)
+
+
+def _extract(tf: tarfile.TarFile, first: tarfile.TarInfo | None, target: _Target) -> None:
+    try:
+        member = first
+        while member is not None:
+            try:
+                _extract_member(tf, member, target)
+            except OSError as e:
+                raise DockyardError(f"cannot extract {member.name!r}: {e.strerror}") from e
+            member = tf.next()
+        _finish_dirs(target)
+    except tarfile.TarError as e:
+        raise CorruptData(f"invalid tar archive: {e}") from None
+
+
+def _open_tar(stream: BinaryIO) -> tarfile.TarFile:
+    try:
+        return tarfile.open(fileobj=stream, mode="r|*")
+    except tarfile.TarError as e:
+        raise CorruptData(f"invalid tar archive: {e}") from None
+
+
+def copy_in(
+    root: str,
+    dst: str,
+    tar_stream: BinaryIO,
+    *,
+    no_overwrite_dir_non_dir: bool = True,
+    chown: tuple[int, int] | None = None,
+) -> None:
+    """``docker cp - CONTAINER:DST`` (PUT /containers/{id}/archive): unpack a tar (plain or
+    compressed) into ``dst``, an existing directory in the container.
+
+    Entry paths (with ".." or absolute) and symlinks met on the way, the container's own or
+    ones the archive made, are resolved inside ``root``; an existing symlink at an entry's own
+    path is replaced, not followed; hard links resolve the same way; device nodes are refused.
+    Owners are the archive's uid/gid unless ``chown`` forces one.
+    """
+    root = os.path.abspath(root)
+    host = resolve_in_root(root, dst)
+    base = _relative_parts(root, host)
+    root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        try:
+            os.close(_open_dir(root_fd, base, follow=True))
+        except FileNotFoundError:
+            raise NotFound(f"Could not find the file {dst} in container") from None
+        except NotADirectoryError:
+            raise InvalidArgument("extraction point is not a directory") from None
+        target = _Target(
+            base_fd=root_fd,
+            base=base,
+            follow=True,
+            show_base="/" + "/".join(base),
+            no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+            owner=chown,
+        )
+        with _open_tar(tar_stream) as tf:
+            try:
+                first = tf.next()
+            except tarfile.TarError as e:
+                raise CorruptData(f"invalid tar archive: {e}") from None
+            _extract(tf, first, target)
+    finally:
+        os.close(root_fd)
+
+
+def _first_member(tf: tarfile.TarFile) -> tuple[tarfile.TarInfo, str, bool]:
+    """The archive's first entry, the name of its top (``.`` for contents archives), and
+    whether that top is a directory."""
+    try:
+        first = tf.next()
+    except tarfile.TarError as e:
+        raise CorruptData(f"invalid tar archive: {e}") from None
+    if first is None:
+        raise CorruptData("empty archive")
+    comps = [c for c in first.name.split("/") if c]
+    return first, (comps[0] if comps else "."), first.isdir() or len(comps) > 1
+
+
+def _into_destination(
+    dst_mode: int | None, src_is_dir: bool, asserts_dir: bool, shown: str
+) -> bool:
+    """Docker's destination table: True to unpack inside DEST, False to unpack in its parent
+    with the top entry renamed to DEST's base name. ``dst_mode`` is None when DEST is missing."""
+    if dst_mode is not None and stat.S_ISDIR(dst_mode):
+        return True
+    if dst_mode is not None:
+        if asserts_dir:
+            raise InvalidArgument(f'destination "{shown}" is not a directory')
+        if src_is_dir:
+            raise InvalidArgument(f'cannot copy a directory to a file: "{shown}"')
+        return False
+    if not src_is_dir and asserts_dir:
+        raise InvalidArgument(f'destination directory "{shown}" must exist')
+    return False
+
+
+def extract_to_host(tar_stream: BinaryIO, host_dst: str) -> None:
+    """The client side of ``docker cp CONTAINER:SRC HOSTDST``, with Docker's rules:
+
+    ============================  =========================================================
+    DEST does not exist           the top entry (file or directory) is renamed to DEST; its
+                                  parent must exist; a file to "DEST/" is an error
+    DEST is a file                a file replaces it; a directory is an error
+    DEST is a directory           the top entry goes inside it ("dir/." archives: the
+                                  contents go straight into it)
+    ============================  =========================================================
+
+    A symlink at DEST itself is followed, as Docker does. Entries never leave DEST: ".."
+    and names outside the copied path are refused, and so is writing through any symlink below
+    the extraction dir. Files belong to the extracting user; set-id bits are dropped.
+    """
+    with _open_tar(tar_stream) as tf:
+        first, src_base, src_is_dir = _first_member(tf)
+        path = os.path.abspath(host_dst)
+        if os.path.islink(path):
+            path = os.path.realpath(path)
+        try:
+            dst_mode: int | None = os.stat(path).st_mode
+        except FileNotFoundError:
+            dst_mode = None
+        if _into_destination(dst_mode, src_is_dir, _asserts_dir(host_dst), host_dst):
+            extract_dir, rename = path, None
+        else:
+            extract_dir, rename = os.path.dirname(path), (src_base, os.path.basename(path))
+            if not os.path.isdir(extract_dir):
+                raise NotFound(f'destination directory "{extract_dir}" does not exist')
+        base_fd = os.open(extract_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            target = _Target(
+                base_fd=base_fd,
+                base=[],
+                follow=False,
+                show_base=extract_dir,
+                keep_owner=False,
+                strip_setid=True,
+                rename=rename,
+            )
+            _extract(tf, first, target)
+        finally:
+            os.close(base_fd)
+
+
+def copy_to_container(
+    root: str, dst: str, tar_stream: BinaryIO, *, chown: tuple[int, int] | None = None
+) -> None:
+    """``docker cp HOSTPATH CONTAINER:DST`` end to end (Docker's CLI stats DST first): the
+    destination table of extract_to_host applied to a container path (so ``f`` to a missing
+    ``/etc/new.conf`` is renamed), then unpacked like copy_in, resolved inside ``root``.
+    A symlink at DST is followed inside the container."""
+    root = os.path.abspath(root)
+    parts = _relative_parts(root, resolve_in_root(root, dst))
+    root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        with _open_tar(tar_stream) as tf:
+            first, src_base, src_is_dir = _first_member(tf)
+            dst_mode: int | None = stat.S_IFDIR
+            if parts:
+                try:
+                    pfd = _open_dir(root_fd, parts[:-1], follow=True)
+                except (FileNotFoundError, NotADirectoryError):
+                    parent = "/" + "/".join(parts[:-1])
+                    raise NotFound(f"Could not find the file {parent} in container") from None
+                try:
+                    dst_mode = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    dst_mode = None
+                finally:
+                    os.close(pfd)
+            if _into_destination(dst_mode, src_is_dir, _asserts_dir(dst), dst):
+                base, rename = parts, None
+            else:
+                base, rename = parts[:-1], (src_base, parts[-1])
+            target = _Target(
+                base_fd=root_fd,
+                base=base,
+                follow=True,
+                show_base="/" + "/".join(base),
+                owner=chown,
+                rename=rename,
+            )
+            _extract(tf, first, target)
+    finally:
+        os.close(root_fd)
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of ``docker diff``."""
+
+    kind: str  # "A" added, "C" changed, "D" deleted
+    path: str  # absolute path in the container
+
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_opaque(path: str) -> bool:
+    for attr in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        try:
+            if os.getxattr(path, attr, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def _lower_lookup(lowers: Sequence[str], parts: Sequence[str]) -> os.stat_result | None:
+    """``parts`` as the stacked lower dirs (top first) show it, or None: whiteouts delete, an
+    opaque dir or a non-directory hides what the layers below have under it."""
+    for lower in lowers:
+        hidden = False
+        for i in range(len(parts)):
+            try:
+                st = os.lstat(os.path.join(lower, *parts[: i + 1]))
+            except OSError:
+                break
+            if _is_whiteout(st):
+                return None
+            if i == len(parts) - 1:
+                return st
+            if not stat.S_ISDIR(st.st_mode):
+                return None
+            if _is_opaque(os.path.join(lower, *parts[: i + 1])):
+                hidden = True
+        if hidden:
+            return None
+    return None
+
+
+def _lower_children(lowers: Sequence[str], parts: Sequence[str]) -> set[str]:
+    names: set[str] = set()
+    for lower in lowers:
+        try:
+            names.update(os.listdir(os.path.join(lower, *parts)))
+        except OSError:
+            pass
+    return {n for n in names if _lower_lookup(lowers, [*parts, n]) is not None}
+
+
+def _same_dir_meta(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_mode, a.st_uid, a.st_gid, a.st_mtime_ns) == (
+        b.st_mode,
+        b.st_uid,
+        b.st_gid,
+        b.st_mtime_ns,
+    )
+
+
+def diff_upper(upper: str, lower_dirs: Sequence[str]) -> list[Change]:
+    """``docker diff`` from an overlay upper dir over ``lower_dirs`` (top layer first).
+
+    A whiteout (char device 0:0) -> D. Anything else in upper -> C if the lowers have that path,
+    else A. A directory that is also below is C when something under it changed, it is opaque
+    (then each lower entry it hides and upper lacks is D), or its mode/owner/mtime differ;
+    otherwise it was merely copied up and is left out. Sorted by path, as Docker does.
+    """
+    if not os.path.isdir(upper):
+        return []
+    entries: list[tuple[list[str], str, os.stat_result]] = []  # pre-order
+    stack: list[tuple[list[str], str]] = [([], upper)]
+    while stack:
+        parts, host = stack.pop()
+        with os.scandir(host) as it:
+            found = sorted(it, key=lambda e: e.name, reverse=True)
+        for e in found:
+            st = e.stat(follow_symlinks=False)
+            child = [*parts, e.name]
+            entries.append((child, e.path, st))
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((child, e.path))
+    changes: dict[str, str] = {}
+    changed_dirs: set[str] = set()
+
+    def record(path: str, kind: str) -> None:
+        changes[path] = kind
+        changed_dirs.add(path.rsplit("/", 1)[0] or "/")
+
+    # Children before their directory: reversed pre-order.
+    for parts, host, st in reversed(entries):
+        path = "/" + "/".join(parts)
+        if _is_whiteout(st):
+            record(path, "D")
+            continue
+        below = _lower_lookup(lower_dirs, parts)
+        if below is None:
+            record(path, "A")
+        elif not stat.S_ISDIR(st.st_mode) or not stat.S_ISDIR(below.st_mode):
+            record(path, "C")
+        elif _is_opaque(host):
+            present = set(os.listdir(host))
+            for name in _lower_children(lower_dirs, parts) - present:
+                record(f"{path}/{name}", "D")
+            record(path, "C")
+        elif path in changed_dirs or not _same_dir_meta(st, below):
+            record(path, "C")
+    return [Change(kind, path) for path, kind in sorted(changes.items())]

@@ -1,0 +1,83 @@
+"""A container's root filesystem: an overlay of its image's snapshots under its own upper dir.
+
+Lower dirs are passed relative to the snapshots dir (the mount call runs with that as its cwd),
+so the option string stays short: ``123/fs:98/fs:...`` fits well over 100 layers in the
+kernel's one-page limit for mount options.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Sequence
+
+from dockyard.errors import DockyardError
+
+MNT_DETACH = 2
+PAGE_LIMIT = 4096
+_libc: ctypes.CDLL | None = None
+_cwd_lock = threading.Lock()
+
+
+def _lib() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return _libc
+
+
+def overlay_options(
+    lower_ids: Sequence[int], upper: str, work: str, extra_lower_top: str = ""
+) -> str:
+    """Options for the overlay mount; lowers are given top layer first, as overlayfs wants.
+    ``extra_lower_top`` (relative to the snapshots dir) goes above the image's layers: the
+    container's init layer of mount points."""
+    parts = [f"{i}/fs" for i in lower_ids] or ["empty"]
+    if extra_lower_top:
+        parts.insert(0, extra_lower_top)
+    lowers = ":".join(parts)
+    opts = f"lowerdir={lowers},upperdir={upper},workdir={work}"
+    if len(opts) >= PAGE_LIMIT:
+        raise DockyardError(f"image has too many layers ({len(lower_ids)}) for one overlay mount")
+    return opts
+
+
+def mount_overlay(
+    snapshots_dir: str,
+    lower_ids: Sequence[int],
+    upper: str,
+    work: str,
+    target: str,
+    *,
+    extra_lower_top: str = "",
+) -> None:
+    os.makedirs(os.path.join(snapshots_dir, "empty"), exist_ok=True)
+    opts = overlay_options(lower_ids, upper, work, extra_lower_top)
+    with _cwd_lock:
+        old = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.chdir(snapshots_dir)
+            rc = _lib().mount(b"overlay", target.encode(), b"overlay", 0, opts.encode())
+            err = ctypes.get_errno()
+        finally:
+            os.fchdir(old)
+            os.close(old)
+    if rc != 0:
+        raise DockyardError(f"mounting the container's root filesystem failed: {os.strerror(err)}")
+
+
+def unmount(target: str) -> None:
+    """Lazy unmount; a target that is not mounted is fine."""
+    rc = _lib().umount2(target.encode(), MNT_DETACH)
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
+            raise DockyardError(f"unmounting {target} failed: {os.strerror(err)}")
+
+
+def is_mounted(target: str) -> bool:
+    target = os.path.realpath(target)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
