@@ -77,7 +77,7 @@ def _pairs(arg: str, what: str) -> dict[str, str]:
 
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """A new container config with ``changes`` applied (the input is not modified)."""
-    cfg = json.loads(json.dumps(config))
+    cfg: dict[str, Any] = json.loads(json.dumps(config))
     for change in changes:
         parts = change.strip().split(None, 1)
         if not parts:
