@@ -25,6 +25,9 @@ setup() {
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
     touch .venv/.installed
   fi
+  # Byte-compile up front: start-up time is a feature, and some environments set
+  # PYTHONDONTWRITEBYTECODE, which would make every command recompile its modules.
+  .venv/bin/python -m compileall -q src >/dev/null
 }
 
 case "${1:-}" in

@@ -316,6 +316,8 @@ def _attach_and_wait(
             signal.signal(s, h)
     if code is None:
         return 0
+    # Record the exit (and --rm) before returning, as docker run does.
+    ctx.engine.containers.on_exit(cid)
     return code
 
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # argparse asks shutil for the terminal width on every add_argument, and shutil loads
+    # bz2/lzma/zlib: 3 ms of start-up. os.get_terminal_size answers the same question.
+    try:
+        width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+    except (OSError, ValueError):
+        width = int(os.environ.get("COLUMNS", "80")) - 2
+    return argparse.HelpFormatter(prog, width=max(width, 40))
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -37,6 +48,7 @@ class Context:
             usage=f"dockyard {self.prog} {usage}",
             description=description,
             add_help=add_help,
+            formatter_class=_formatter,
         )
 
     def close(self) -> None:

@@ -7,7 +7,6 @@ import re
 import shlex
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 
@@ -53,6 +52,8 @@ def parse_time(text: str) -> float | None:
     """RFC 3339 with any fraction -> epoch seconds."""
     if not text:
         return None
+    from datetime import datetime
+
     m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
     if not m:
         return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -180,7 +179,7 @@ class ContainerService:
         env = _merge_env(icfg.get("Env") or [], opts.env)
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, DEFAULT_PATH_ENV)
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         hostname = opts.hostname or cid[:12]
         mounts, volumes_used = self._plan_mounts(opts, icfg)
         network = opts.network if opts.network != "default" else "none"
@@ -510,7 +509,8 @@ class ContainerService:
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f)
             runtime = self.runtime(hc.get("Runtime", ""))
-            runtime.delete(cid, force=True)  # a leftover from a crash would block create
+            if os.path.exists(os.path.join(runtime.state_root, cid)):
+                runtime.delete(cid, force=True)  # a leftover from a crash would block create
             exit_cmd = [
                 sys.executable,
                 "-m",
@@ -608,20 +608,23 @@ class ContainerService:
     def _cleanup_runtime(self, cid: str, data: dict[str, Any]) -> None:
         from dockyard.runtime.rootfs import unmount
 
+        rt = self.runtime(data["HostConfig"].get("Runtime", ""))
+        live = ("running", "created", "paused")
         try:
-            rt = self.runtime(data["HostConfig"].get("Runtime", ""))
-            st = rt.state(cid)
-            if st and st.get("status") in ("running", "created", "paused"):
-                rt.kill(cid, "KILL", all_processes=True)
-                _wait_until(
-                    lambda: (
-                        (rt.state(cid) or {}).get("status") not in ("running", "created", "paused")
-                    ),
-                    5,
-                )
-            rt.delete(cid, force=True)
+            if os.path.exists(os.path.join(self.container_run_dir(cid), "exit.json")):
+                rt.delete(cid)  # the init exited: a plain delete is enough (one runc call)
+            elif os.path.exists(os.path.join(rt.state_root, cid)):
+                st = rt.state(cid)
+                if st and st.get("status") in live:
+                    # The monitor died and left the container running: kill it (recovery).
+                    rt.kill(cid, "KILL", all_processes=True)
+                    _wait_until(lambda: (rt.state(cid) or {}).get("status") not in live, 5)
+                rt.delete(cid, force=True)
         except DockyardError:
-            pass
+            try:
+                rt.delete(cid, force=True)
+            except DockyardError:
+                pass
         unmount(os.path.join(self.container_dir(cid), "rootfs"))
         _remove_cgroup(cid)
 
@@ -631,9 +634,13 @@ class ContainerService:
         if not st["Running"]:
             return data
         info = data.get("Dockyard") or {}
-        if _alive(int(info.get("MonitorPid") or 0), str(info.get("MonitorStart") or "")):
+        exited = os.path.exists(os.path.join(self.container_run_dir(cid), "exit.json"))
+        if not exited and _alive(
+            int(info.get("MonitorPid") or 0), str(info.get("MonitorStart") or "")
+        ):
             return data
-        # The monitor is gone (SIGKILL, host reboot): record the exit and clean up.
+        # The container ended (exit.json) or its monitor is gone (SIGKILL, host reboot):
+        # record the exit and clean up, whoever gets here first.
         self.on_exit(cid)
         try:
             return self._get(cid)
@@ -1199,14 +1206,32 @@ def _init_binary() -> str:
 
 
 def _loopback_up(pid: int) -> None:
-    """A new network namespace starts with lo down; Docker's "none" network has it up."""
-    import subprocess
+    """A new network namespace starts with lo down; Docker's "none" network has it up.
 
-    subprocess.run(
-        ["nsenter", "-t", str(pid), "-n", "ip", "link", "set", "lo", "up"],
-        check=False,
-        capture_output=True,
-    )
+    A forked child joins the container's network namespace (setns) and sets IFF_UP on lo with
+    two ioctls: no ip/nsenter processes to exec on every start.
+    """
+    import ctypes
+    import fcntl
+    import socket
+    import struct
+
+    clone_newnet = 0x40000000
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        code = 1
+        try:
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+            if ctypes.CDLL("libc.so.6", use_errno=True).setns(fd, clone_newnet) == 0:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    req = fcntl.ioctl(s, siocgifflags, struct.pack("16sH14x", b"lo", 0))
+                    flags = struct.unpack("16sH14x", req)[1] | iff_up
+                    fcntl.ioctl(s, siocsifflags, struct.pack("16sH14x", b"lo", flags))
+                code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(child, 0)
 
 
 def _remove_cgroup(cid: str) -> None:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
-
-from dockyard.image.config import docker_container_config
-from dockyard.image.reference import parse_reference
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.store.images import DeleteReport, ImageRecord
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRow:
+class ImageRow(NamedTuple):
     """One line of ``docker images``."""
 
     repository: str
@@ -28,8 +23,7 @@ class ImageRow:
     dangling: bool
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
+class HistoryRow(NamedTuple):
     id: str
     created: str
     created_by: str
@@ -38,8 +32,27 @@ class HistoryRow:
     empty_layer: bool
 
 
+def split_stored_name(name: str) -> tuple[str, str, str]:
+    """A stored (normalised) tag or digest reference -> (familiar repository, tag, digest),
+    without the reference parser: listing must stay cheap. "docker.io/library/busybox:latest"
+    -> ("busybox", "latest", ""); "localhost:5000/a@sha256:..." -> ("localhost:5000/a", "",
+    "sha256:...")."""
+    repo, _, digest = name.partition("@")
+    tag = ""
+    slash = repo.rfind("/")
+    colon = repo.rfind(":")
+    if colon > slash:
+        repo, tag = repo[:colon], repo[colon + 1 :]
+    if repo.startswith("docker.io/"):
+        repo = repo[len("docker.io/") :]
+        if repo.startswith("library/") and repo.count("/") == 1:
+            repo = repo[len("library/") :]
+    return repo, tag, digest
+
+
 def _familiar(name: str) -> str:
-    return parse_reference(name, default_tag=False).familiar()
+    repo, tag, digest = split_stored_name(name)
+    return repo + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
 
 class ImageService:
@@ -75,21 +88,21 @@ class ImageService:
     def _repo_tag_pairs(rec: ImageRecord) -> list[tuple[str, str, str]]:
         digests = {}
         for d in rec.digests:
-            ref = parse_reference(d, default_tag=False)
-            digests[ref.familiar_name()] = ref.digest or ""
+            repo, _, digest = split_stored_name(d)
+            digests[repo] = digest
         if not rec.tags:
             if digests:
                 return [(repo, "<none>", dg) for repo, dg in digests.items()]
             return [("<none>", "<none>", "")]
         out = []
         for t in rec.tags:
-            ref = parse_reference(t)
-            out.append(
-                (ref.familiar_name(), ref.tag or "<none>", digests.get(ref.familiar_name(), ""))
-            )
+            repo, tag, _ = split_stored_name(t)
+            out.append((repo, tag or "<none>", digests.get(repo, "")))
         return out
 
     def inspect(self, name: str) -> dict[str, Any]:
+        from dockyard.image.config import docker_container_config
+
         images = self.store.images
         image_id = images.resolve(name)
         rec = images.get(image_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import sqlite3
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ class VolumeService:
     ) -> str:
         """Create (or, like Docker, return the existing) volume."""
         if not name:
-            name = secrets.token_hex(32)
+            name = os.urandom(32).hex()
             anonymous = True
         elif not _NAME.match(name):
             raise InvalidArgument(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import BinaryIO
 
@@ -20,11 +19,15 @@ def validate_digest(digest: str) -> str:
 
 
 def digest_bytes(data: bytes) -> str:
+    import hashlib  # loading OpenSSL costs ~2 ms: only commands that hash pay for it
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def digest_file(f: BinaryIO) -> tuple[str, int]:
     """Digest and size of the rest of a binary stream."""
+    import hashlib
+
     h = hashlib.sha256()
     size = 0
     while chunk := f.read(CHUNK):

@@ -9,7 +9,7 @@ once), becomes a child subreaper, runs ``runc create`` with the container's stdi
 console socket for ``--tty``), reports ``ok <init pid>`` / ``err <code> <message>`` on the
 ready fd, starts the container (``--start`` or a client's start request), then copies output
 into the Docker json-file log and to attached clients until the init process exits. It then
-writes ``exit.json``, runs the exit command and tells clients the exit code.
+writes ``exit.json``, tells clients the exit code, then runs the exit command.
 
 Files in ``--run-dir``: ``monitor.pid`` (removed when the monitor is done), ``init.pid``
 (runc's pid file), ``attach.sock`` (0600; removed once the container has exited),
@@ -840,12 +840,6 @@ class Monitor:
             self.accept()
             self.listener.close()
             self.listener = None
-        if o.exit_command:
-            try:
-                pid = self.spawn(o.exit_command)
-                self.wait_child(pid, EXIT_COMMAND_SECONDS)
-            except OSError:
-                pass
         exit_frame = frame(FRAME_EXIT, str(code).encode())
         for client in list(self.clients.values()):
             self.queue(client, exit_frame)
@@ -865,6 +859,15 @@ class Monitor:
             except OSError:
                 pass
             self.drop(client)
+        # Clients hear the exit code first: exit.json is written, and an attached CLI records
+        # the exit itself (the engine's exit handling is idempotent) instead of waiting for a
+        # second process to start.
+        if o.exit_command:
+            try:
+                pid = self.spawn(o.exit_command)
+                self.wait_child(pid, EXIT_COMMAND_SECONDS)
+            except OSError:
+                pass
         self.reap()
         try:
             os.unlink(os.path.join(o.run_dir, "monitor.pid"))

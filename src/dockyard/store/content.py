@@ -7,10 +7,7 @@ wrong digest is refused with nothing stored (containerd's content store works th
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
-import shutil
 from collections.abc import Iterator
 from types import TracebackType
 from typing import BinaryIO
@@ -26,9 +23,11 @@ class BlobWriter:
         self._store = store
         self._expected = validate_digest(expected) if expected else None
         self._expected_size = expected_size
+        import hashlib  # here, not at import: listing commands never hash
+
         self._hash = hashlib.sha256()
         self.size = 0
-        name = f"{os.getpid()}-{secrets.token_hex(8)}"
+        name = f"{os.getpid()}-{os.urandom(8).hex()}"
         self.path = os.path.join(store.ingest_dir, name)
         self._f: BinaryIO | None = open(self.path, "xb")  # noqa: SIM115 - closed in commit/abort
         self.digest = ""
@@ -154,6 +153,8 @@ class ContentStore:
         return [os.path.join(self.ingest_dir, n) for n in os.listdir(self.ingest_dir)]
 
     def verify(self, digest: str) -> bool:
+        import hashlib
+
         h = hashlib.sha256()
         with self.open(digest) as f:
             while chunk := f.read(CHUNK):
@@ -185,6 +186,8 @@ class ContentStore:
     @staticmethod
     def remove_path(path: str) -> None:
         if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
             shutil.rmtree(path, ignore_errors=True)
         else:
             try:

@@ -13,22 +13,36 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.image.config import ImageConfig
 from dockyard.image.digest import chain_ids
-from dockyard.image.layer import open_decompressed
-from dockyard.image.manifest import OCI_CONFIG, Descriptor, Manifest
-from dockyard.image.reference import Reference, looks_like_image_id, parse_reference
 from dockyard.store.content import ContentStore
 from dockyard.store.db import Metadata
 from dockyard.store.lock import StoreLock
 from dockyard.store.snapshots import Snapshots
 
+if TYPE_CHECKING:
+    # Imported where used: `images` and `ps` must not pay for tarfile, the manifest models or
+    # the reference grammar's regexes (start-up time is a feature).
+    from dockyard.image.config import ImageConfig
+    from dockyard.image.manifest import Manifest
+    from dockyard.image.reference import Reference
 
-@dataclass(frozen=True, slots=True)
-class LayerBlob:
+
+def parse_reference(text: str, default_tag: bool = True) -> Reference:
+    from dockyard.image.reference import parse_reference as parse
+
+    return parse(text, default_tag=default_tag)
+
+
+def looks_like_image_id(text: str) -> bool:
+    from dockyard.image.reference import looks_like_image_id as check
+
+    return check(text)
+
+
+class LayerBlob(NamedTuple):
     """A layer blob already in the content store, as a manifest names it."""
 
     digest: str
@@ -36,8 +50,7 @@ class LayerBlob:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class ImageLayer:
+class ImageLayer(NamedTuple):
     diff_id: str
     chain_id: str
     blob: str
@@ -46,8 +59,7 @@ class ImageLayer:
     tar_size: int
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     id: str
     manifest: str
     created: str
@@ -59,12 +71,12 @@ class ImageRecord:
     digests: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
 class DeleteReport:
     """What rmi/prune did, as Docker's ImageDeleteResponseItem list."""
 
-    items: list[tuple[str, str]] = field(default_factory=list)  # ("Untagged"|"Deleted", what)
-    reclaimed: int = 0
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []  # ("Untagged"|"Deleted", what)
+        self.reclaimed = 0
 
     def untagged(self, ref: str) -> None:
         self.items.append(("Untagged", ref))
@@ -114,6 +126,8 @@ class ImageStore:
         manifest, then records everything in one transaction. The caller holds the shared
         store lock from before it ingested the blobs.
         """
+        from dockyard.image.manifest import OCI_CONFIG, Descriptor, Manifest
+
         diff_ids = config.diff_ids
         if len(diff_ids) != len(layers):
             raise InvalidArgument(
@@ -209,6 +223,8 @@ class ImageStore:
         from dockyard.errors import CorruptData
 
         h = hashlib.sha256()
+        from dockyard.image.layer import open_decompressed
+
         with self.content.open(blob.digest) as f, open_decompressed(f) as tar:
             while chunk := tar.read(1 << 20):
                 h.update(chunk)
@@ -298,9 +314,13 @@ class ImageStore:
         return [self._record(r) for r in self.db.query("SELECT * FROM images ORDER BY added DESC")]
 
     def config(self, image_id: str) -> ImageConfig:
+        from dockyard.image.config import ImageConfig
+
         return ImageConfig.parse(self.content.read(image_id))
 
     def manifest(self, image_id: str) -> Manifest:
+        from dockyard.image.manifest import Manifest
+
         return Manifest.from_bytes(self.content.read(self.get(image_id).manifest))
 
     def layers(self, image_id: str) -> list[ImageLayer]:

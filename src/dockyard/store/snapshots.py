@@ -8,20 +8,21 @@ Short numeric ids keep the overlay mount options well under the kernel's one-pag
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
-from dockyard.image.layer import apply_layer
 from dockyard.store.db import Metadata
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+def _rmtree(path: str, ignore_errors: bool = True) -> None:
+    import shutil  # shutil loads bz2/lzma/zlib: keep it off the listing commands' path
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
+class Snapshot(NamedTuple):
     id: int
     chain_id: str
     parent: str | None
@@ -67,7 +68,9 @@ class Snapshots:
         found = self.get(chain_id)
         if found:
             return found
-        work = os.path.join(self.tmp_dir, f"{os.getpid()}-{secrets.token_hex(6)}")
+        from dockyard.image.layer import apply_layer
+
+        work = os.path.join(self.tmp_dir, f"{os.getpid()}-{os.urandom(6).hex()}")
         os.makedirs(os.path.join(work, "fs"))
         try:
             with open_blob() as blob:
@@ -85,21 +88,21 @@ class Snapshots:
                 final = os.path.join(self.dir, str(snap_id))
                 if os.path.lexists(final):
                     # A dir with no row: left by a process killed between rename and commit.
-                    shutil.rmtree(final)
+                    _rmtree(final, ignore_errors=False)
                 os.rename(work, final)
                 return Snapshot(snap_id, chain_id, parent, diff_id, applied.size, applied.tar_size)
         finally:
             if os.path.exists(work):
-                shutil.rmtree(work, ignore_errors=True)
+                _rmtree(work)
 
     def remove_files(self, snap_id: int) -> None:
         path = os.path.join(self.dir, str(snap_id))
         if os.path.lexists(path):
             # Rename first so that a kill mid-delete leaves an obvious leftover, never a
             # half-emptied dir under a live id.
-            trash = os.path.join(self.tmp_dir, f"rm-{snap_id}-{secrets.token_hex(4)}")
+            trash = os.path.join(self.tmp_dir, f"rm-{snap_id}-{os.urandom(4).hex()}")
             os.rename(path, trash)
-            shutil.rmtree(trash, ignore_errors=True)
+            _rmtree(trash)
 
     def disk_dirs(self) -> list[str]:
         """Names of entries under snapshots/ other than tmp (for check)."""
