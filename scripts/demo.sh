@@ -1,44 +1,74 @@
 #!/usr/bin/env bash
-# The main job: the seeds' image workflow, as far as dockyard goes today, on a store of its own
-# (demo-out/root), so it never touches /var/lib/dockyard. Every command is echoed before it runs.
+# The main job: the seeds' workflow as far as dockyard goes today (images, containers, commit,
+# archives), on a store of its own (demo-out/) so it never touches /var/lib/dockyard.
+# Every command is echoed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-$PWD/demo-out}
-rm -rf "$OUT"
-mkdir -p "$OUT"
-export DOCKYARD_ROOT="$OUT/root" DOCKYARD_RUN_ROOT="$OUT/run"
 PATH="$PWD/.venv/bin:$PATH"
+export DOCKYARD_ROOT="$OUT/root" DOCKYARD_RUN_ROOT="$OUT/run"
+
+cleanup() {
+  # Leave no container running behind the demo, whatever happened.
+  ids=$(dockyard ps -aq 2>/dev/null || true)
+  [[ -z $ids ]] || dockyard rm -f $ids >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+if [[ -d $OUT ]]; then cleanup; rm -rf "$OUT"; fi
+mkdir -p "$OUT"
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
+# Images: a base image made offline, inspected, tagged.
 step dockyard --version
 step dockyard image bootstrap busybox
 step dockyard images
 step dockyard inspect --format '{{.Id}} {{json .RepoTags}} {{json .Config.Cmd}} {{json .RootFS.Layers}}' busybox
 step dockyard tag busybox me/busybox:1.0
-step dockyard images
 step dockyard history busybox
 
-# import: a rootfs tarball becomes a one-layer image, with Dockerfile-style --change edits.
-mkdir -p "$OUT/app/app"
-echo 'console.log("Hello from kubia")' >"$OUT/app/app/app.js"
-tar -C "$OUT/app" -cf "$OUT/app.tar" .
-step dockyard import "$OUT/app.tar" kubia-files:1 --change 'CMD ["node", "/app/app.js"]' --change 'EXPOSE 8080'
-step dockyard images
+# Containers: a one-shot run, then a long-running named one.
+step dockyard run busybox echo "Hello world"
+step dockyard run -d --name web -e GREETING=hi -w /tmp busybox sh -c \
+  'while true; do echo "$GREETING from $(hostname) at $(date +%T)"; sleep 1; done'
+step dockyard ps
+sleep 1.5
+step dockyard logs --tail 2 web
+step dockyard exec web sh -c 'echo "PID 1 is: $(cat /proc/1/cmdline | tr "\0" " ")"; id; pwd'
+step dockyard top web
 
-step dockyard save -o "$OUT/bb.tar" busybox
-step tar -tf "$OUT/bb.tar"
-step dockyard save --format oci -o "$OUT/bb-oci.tar" busybox
-if command -v skopeo >/dev/null; then
-  step skopeo inspect --format '{{.Digest}} {{.Layers}}' "docker-archive:$OUT/bb.tar"
-fi
-step dockyard rmi me/busybox:1.0
-step dockyard rmi busybox
+# Files in and out, changes, and a new image that shares the busybox layer.
+mkdir -p "$OUT/app"
+echo 'console.log("Hello from kubia")' >"$OUT/app/app.js"
+step dockyard cp "$OUT/app" web:/app
+step dockyard exec web cat /app/app.js
+step dockyard diff web
+step dockyard commit -c 'CMD ["cat", "/app/app.js"]' web kubia:1
+step dockyard run --rm kubia:1
 step dockyard images
-step dockyard load -i "$OUT/bb.tar"
-step dockyard load -i "$OUT/bb-oci.tar"
 step dockyard system df -v
-step dockyard image prune -a -f
+
+step dockyard stop -t 1 web
+step dockyard ps -a
+step dockyard rm web
+
+# Archives: docker-archive and OCI, readable by skopeo, loaded back.
+step dockyard save -o "$OUT/kubia.tar" kubia:1
+step tar -tf "$OUT/kubia.tar"
+step dockyard save --format oci -o "$OUT/busybox-oci.tar" busybox
+if command -v skopeo >/dev/null; then
+  step skopeo inspect --format '{{.Digest}} {{.Layers}}' "docker-archive:$OUT/kubia.tar"
+fi
+step dockyard rmi kubia:1
+step dockyard rmi me/busybox:1.0
+step dockyard load -i "$OUT/kubia.tar"
+step dockyard run --rm kubia:1
+
+# import: a rootfs tarball becomes a one-layer image, with Dockerfile-style --change edits.
+tar -C "$OUT/app" -cf "$OUT/app.tar" .
+step dockyard import "$OUT/app.tar" app-files:1 --change 'WORKDIR /' --change 'EXPOSE 8080'
+step dockyard image prune -f
+step dockyard images
 step dockyard system check
 echo
 echo "demo finished: store in $DOCKYARD_ROOT"

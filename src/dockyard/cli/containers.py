@@ -190,7 +190,7 @@ def _env_files(paths: list[str]) -> list[str]:
 
 
 def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argparse.Namespace]:
-    from dockyard.engine.containers import CreateOptions
+    from dockyard.engine.container_options import CreateOptions
 
     opts_argv, image, command = split_at_image(argv)
     p = create_parser(ctx, run)
@@ -308,7 +308,9 @@ def _attach_and_wait(
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             restore.append((s, signal.signal(s, forward)))
     try:
-        code = attach(rdir, stdin=stdin, tty=tty, start=start, detach_keys=detach_keys)
+        code = attach(
+            rdir, stdin=stdin, tty=tty, start=start, detach_keys=detach_keys, handles_exit=True
+        )
     finally:
         import signal
 

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.image.config import DEFAULT_PATH_ENV, docker_container_config, now_rfc3339
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.engine.container_options import CreateOptions
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
 
@@ -33,48 +31,10 @@ DEFAULT_RUNTIME = "runc"
 ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 
 
-@dataclass
-class CreateOptions:
-    """``docker create``/``run`` options after flag parsing (units already converted)."""
+def now_rfc3339() -> str:
+    from dockyard.image.config import now_rfc3339 as now
 
-    image: str
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None  # None: the image's; []: none
-    name: str = ""
-    env: list[str] = field(default_factory=list)
-    workdir: str = ""
-    user: str = ""
-    group_add: list[str] = field(default_factory=list)
-    tty: bool = False
-    stdin_open: bool = False
-    attach: list[str] = field(default_factory=list)  # "stdin", "stdout", "stderr"
-    hostname: str = ""
-    domainname: str = ""
-    volumes: list[str] = field(default_factory=list)  # -v specs
-    tmpfs: list[str] = field(default_factory=list)  # --tmpfs /path[:opts]
-    auto_remove: bool = False
-    read_only: bool = False
-    privileged: bool = False
-    init: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)
-    memory: int = 0
-    memory_swap: int = 0
-    nano_cpus: int = 0
-    cpu_shares: int = 0
-    pids_limit: int = 0
-    ulimits: list[str] = field(default_factory=list)  # name=soft[:hard]
-    shm_size: int = 0
-    sysctls: dict[str, str] = field(default_factory=dict)
-    network: str = "default"
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str = ""
-    stop_timeout: int | None = None
-    runtime: str = ""
-    publish: list[str] = field(default_factory=list)
-    publish_all: bool = False
-    expose: list[str] = field(default_factory=list)
+    return now()
 
 
 def _pid_start_time(pid: int) -> str:
@@ -156,6 +116,7 @@ class ContainerService:
         import re
 
         from dockyard.engine.names import random_name
+        from dockyard.image.config import DEFAULT_PATH_ENV, docker_container_config
 
         images = self.store.images
         image_id = images.resolve(opts.image)
@@ -321,7 +282,7 @@ class ContainerService:
                     [(cid, v) for v in volumes_used],
                 )
         except BaseException:
-            shutil.rmtree(cdir, ignore_errors=True)
+            _rmtree(cdir, ignore_errors=True)
             raise
         return cid
 
@@ -399,6 +360,8 @@ class ContainerService:
             if data["HostConfig"]["NetworkMode"] != "host":
                 f.write(f"127.0.1.1\t{config['Hostname']}\n")
         try:
+            import shutil
+
             shutil.copyfile("/etc/resolv.conf", os.path.join(cdir, "resolv.conf"))
         except OSError:
             open(os.path.join(cdir, "resolv.conf"), "w").close()
@@ -481,7 +444,7 @@ class ContainerService:
 
         cdir = self.container_dir(cid)
         rdir = self.container_run_dir(cid)
-        shutil.rmtree(rdir, ignore_errors=True)
+        _rmtree(rdir, ignore_errors=True)
         os.makedirs(rdir, mode=0o700)
         rootfs = os.path.join(cdir, "rootfs")
         layers = self.store.images.layers(data["Image"])
@@ -736,11 +699,11 @@ class ContainerService:
     def _remove_files_and_row(self, cid: str, data: dict[str, Any], *, volumes: bool) -> None:
         with self.db.transaction() as c:
             c.execute("DELETE FROM containers WHERE id = ?", (cid,))
-        shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+        _rmtree(self.container_dir(cid), ignore_errors=True)
         rdir = self.container_run_dir(cid)
         if os.path.isdir(rdir):
             # Keep exit.json readable for a moment? No: `wait` read it before rm in practice.
-            shutil.rmtree(rdir, ignore_errors=True)
+            _rmtree(rdir, ignore_errors=True)
         if volumes:
             for m in data.get("Mounts", []):
                 if m["Type"] == "volume" and _is_anonymous(m["Name"]):
@@ -867,9 +830,6 @@ class ContainerService:
         privileged: bool = False,
     ) -> tuple[str, str, dict[str, Any]]:
         """(container id, runtime name, OCI process) for ``docker exec``."""
-        from dockyard.runtime.spec import capabilities_for
-        from dockyard.runtime.user import resolve_user
-
         cid = self.resolve(text)
         data = self._refresh(cid)
         if not data["State"]["Running"]:
@@ -881,6 +841,8 @@ class ContainerService:
         proc = dict(spec["process"])
         rootfs = os.path.join(self.container_dir(cid), "rootfs")
         if user:
+            from dockyard.runtime.user import resolve_user
+
             u = resolve_user(rootfs, user)
             proc["user"] = {"uid": u.uid, "gid": u.gid}
             if u.additional_gids:
@@ -891,6 +853,8 @@ class ContainerService:
         proc["terminal"] = tty
         proc.pop("consoleSize", None)
         if privileged:
+            from dockyard.runtime.spec import capabilities_for
+
             opts = self._run_options(data)
             from dataclasses import replace
 
@@ -1247,6 +1211,12 @@ def _remove_cgroup(cid: str) -> None:
                 os.rmdir(path)
             except OSError:
                 pass
+
+
+def _rmtree(path: str, ignore_errors: bool = True) -> None:
+    import shutil  # not at import: shutil loads bz2/lzma/zlib and exec/ps never need it
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def _read_int(path: str) -> int:

@@ -207,8 +207,12 @@ def _connect(run_dir: str) -> socket.socket:
     return sock
 
 
-def _header(*, stdin: bool, stdout: bool, stderr: bool, start: bool = False) -> bytes:
+def _header(
+    *, stdin: bool, stdout: bool, stderr: bool, start: bool = False, handles_exit: bool = False
+) -> bytes:
     doc = {"stdin": stdin, "stdout": stdout, "stderr": stderr, "start": start}
+    if handles_exit:
+        doc["handles_exit"] = True
     return json.dumps(doc).encode() + b"\n"
 
 
@@ -259,8 +263,12 @@ def attach(
     stdout: BinaryIO | int | None = 1,
     stderr: BinaryIO | int | None = 2,
     stdin_fd: int = 0,
+    handles_exit: bool = False,
 ) -> int | None:
     """Attach to the container whose monitor lives in ``run_dir``.
+
+    ``handles_exit`` promises that we record the exit ourselves once we have the exit code,
+    so the monitor can skip its exit command (one process less at the end of ``run``).
 
     Copies container output to ``stdout``/``stderr`` (None: do not attach that stream) and,
     with ``stdin``, our ``stdin_fd`` to the container (EOF is passed on). With ``tty``: our
@@ -278,7 +286,12 @@ def attach(
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
         pending = bytearray(
-            _header(stdin=stdin, stdout=stdout is not None, stderr=stderr is not None)
+            _header(
+                stdin=stdin,
+                stdout=stdout is not None,
+                stderr=stderr is not None,
+                handles_exit=handles_exit,
+            )
         )
         winch: int | None = None
         size_fds = [fd for fd in (_fileno(stdout), stdin_fd) if fd is not None]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ def run_exec(
     detach: bool,
 ) -> int:
     """Run ``process`` in container ``cid``; its exit code (0 once started when detached)."""
-    spec_path = os.path.join(run_dir, f"exec-{secrets.token_hex(6)}.json")
+    spec_path = os.path.join(run_dir, f"exec-{os.urandom(6).hex()}.json")
     with open(spec_path, "w") as f:
         json.dump(process, f)
     try:

@@ -258,7 +258,17 @@ class Options:
 class Client:
     """One attach connection."""
 
-    __slots__ = ("sock", "fd", "inbuf", "outbuf", "ready", "stdin", "stdout", "stderr")
+    __slots__ = (
+        "sock",
+        "fd",
+        "inbuf",
+        "outbuf",
+        "ready",
+        "stdin",
+        "stdout",
+        "stderr",
+        "handles_exit",
+    )
 
     def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
@@ -267,6 +277,7 @@ class Client:
         self.outbuf = bytearray()
         self.ready = False  # the JSON header line has been read
         self.stdin = self.stdout = self.stderr = False
+        self.handles_exit = False  # it records the exit itself (an attached `run`)
 
 
 class Monitor:
@@ -699,6 +710,7 @@ class Monitor:
             client.stdin = bool(header.get("stdin"))
             client.stdout = bool(header.get("stdout"))
             client.stderr = bool(header.get("stderr"))
+            client.handles_exit = bool(header.get("handles_exit"))
             if header.get("start") and not self.handle_start(client):
                 return
         self.handle_frames(client)
@@ -841,6 +853,7 @@ class Monitor:
             self.listener.close()
             self.listener = None
         exit_frame = frame(FRAME_EXIT, str(code).encode())
+        handled = False
         for client in list(self.clients.values()):
             self.queue(client, exit_frame)
         deadline = time.monotonic() + 5.0
@@ -854,6 +867,7 @@ class Monitor:
                 if c2 is not None:
                     self.flush(c2)
         for client in list(self.clients.values()):
+            handled = handled or (client.handles_exit and not client.outbuf)
             try:
                 client.sock.shutdown(_socket.SHUT_RDWR)
             except OSError:
@@ -862,7 +876,7 @@ class Monitor:
         # Clients hear the exit code first: exit.json is written, and an attached CLI records
         # the exit itself (the engine's exit handling is idempotent) instead of waiting for a
         # second process to start.
-        if o.exit_command:
+        if o.exit_command and not handled:
             try:
                 pid = self.spawn(o.exit_command)
                 self.wait_child(pid, EXIT_COMMAND_SECONDS)
