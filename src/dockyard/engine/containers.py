@@ -1147,7 +1147,7 @@ def _network_settings(mode: str) -> dict[str, Any]:
 
 def _ensure_workdir(rootfs: str, cwd: str) -> None:
     """Docker creates a missing WORKDIR at start; resolve it inside the container root."""
-    from dockyard.runtime.user import resolve_in_root
+    from dockyard.runtime.paths import resolve_in_root
 
     path = resolve_in_root(rootfs, cwd)
     if not os.path.isdir(path):

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from dockyard.errors import CorruptData, DockyardError, InvalidArgument, NotFound, UnsafeContent
+from dockyard.runtime.paths import _LOOP_MESSAGE, MAX_SYMLINKS, resolve_in_root
 
 __all__ = [
     "Change",
@@ -39,7 +40,6 @@ __all__ = [
     "resolve_in_root",
 ]
 
-MAX_SYMLINKS = 40  # Linux's limit (ELOOP) for one path resolution
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
@@ -54,59 +54,12 @@ _GO_SETGID = 1 << 22
 _GO_CHAR_DEVICE = 1 << 21
 _GO_STICKY = 1 << 20
 
-_LOOP_MESSAGE = "too many levels of symbolic links"
-
 
 # --------------------------------------------------------------------------- path resolution
 
 
 def _components(path: str) -> list[str]:
     return [c for c in path.split("/") if c not in ("", ".")]
-
-
-def resolve_in_root(root: str, path: str, *, follow_final: bool = True) -> str:
-    """The host path for container path ``path``, every symlink resolved inside ``root``.
-
-    Absolute link targets are taken relative to ``root``; ``..`` never climbs above it; more
-    than 40 links -> InvalidArgument. Components that do not exist are joined as they are.
-    With ``follow_final=False`` a symlink in the last component is left unresolved (a trailing
-    ``/`` or ``/.`` still makes it followed, as in POSIX). Relative ``path`` means from ``/``.
-    """
-    root = os.path.abspath(root)
-    resolved: list[str] = []
-    # "" and "." stay queued so that "link/" and "link/." count as not ending in "link".
-    pending = deque(path.split("/"))
-    links = 0
-    while pending:
-        name = pending.popleft()
-        if name in ("", "."):
-            continue
-        if name == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        if not pending and not follow_final:
-            resolved.append(name)
-            break
-        host = os.path.join(root, *resolved, name)
-        try:
-            st = os.lstat(host)
-        except OSError:  # missing (or under a non-directory): the rest is taken as written
-            resolved.append(name)
-            continue
-        if not stat.S_ISLNK(st.st_mode):
-            resolved.append(name)
-            continue
-        links += 1
-        if links > MAX_SYMLINKS:
-            raise InvalidArgument(_LOOP_MESSAGE)
-        target = os.readlink(host)
-        if target.startswith("/"):
-            resolved.clear()
-        pending.extendleft(reversed(target.split("/")))
-    result = os.path.join(root, *resolved)
-    assert os.path.commonpath([root, result]) == root, (root, result)
-    return result
 
 
 def _relative_parts(root: str, host_path: str) -> list[str]:

@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.paths import resolve_in_root
 
 __all__ = ["ResolvedUser", "resolve_user", "resolve_in_root"]
 
 # Linux ids are 32-bit unsigned, but (uid_t)-1 means "no change" and Docker caps at 2^31-1.
 _MAX_ID = (1 << 31) - 1
-_MAX_SYMLINKS = 40  # what the kernel allows (ELOOP) during one path walk
 _MAX_FILE_SIZE = 64 * 1024 * 1024  # a passwd/group file bigger than this is not a real one
 
 
@@ -57,47 +57,6 @@ class _GroupEntry:
     name: str
     gid: int
     members: tuple[str, ...]
-
-
-def resolve_in_root(root: str, path: str) -> str:
-    """The host path that ``path`` names inside ``root``, with every symlink on the way
-    interpreted relative to ``root`` (so the result is always ``root`` or below it).
-
-    Components that do not exist are appended as they are; the caller finds out on open.
-    """
-    root = os.path.abspath(root)
-    # Components still to walk, in order; a stack so symlink targets can be pushed in front.
-    pending = [c for c in path.split("/") if c not in ("", ".")]
-    pending.reverse()
-    resolved: list[str] = []  # components below root, each an existing non-symlink so far
-    links = 0
-    while pending:
-        part = pending.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            # Missing (or unreadable): nothing below it can be a symlink we could follow.
-            resolved.append(part)
-            continue
-        if not stat.S_ISLNK(st.st_mode):
-            resolved.append(part)
-            continue
-        links += 1
-        if links > _MAX_SYMLINKS:
-            raise InvalidArgument(f"{path}: too many levels of symbolic links in the container")
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            resolved = []
-        extra = [c for c in target.split("/") if c not in ("", ".")]
-        pending.extend(reversed(extra))
-    return os.path.join(root, *resolved)
 
 
 def _read_root_file(root: str, path: str) -> str:
