@@ -400,3 +400,18 @@ def test_container_prune(ctr: CLI) -> None:
     out = ctr("container", "prune", "-f").stdout
     assert out.startswith("Deleted Containers:") and "Total reclaimed space" in out
     assert len(ctr("ps", "-aq").stdout.split()) == 1
+
+
+def test_image_with_many_layers_runs(ctr: CLI) -> None:
+    """Overlay mount options must fit in one page: short snapshot ids keep 120 layers in it."""
+    from tests.conftest import add_child_image
+
+    base = "busybox"
+    for i in range(120):
+        add_child_image(ctr.root, base, {f"layer{i}.txt": str(i).encode()}, f"deep:{i}")
+        base = f"deep:{i}"
+    info = json.loads(ctr("inspect", "deep:119").stdout)[0]
+    assert len(info["RootFS"]["Layers"]) == 121
+    out = ctr("run", "--rm", "deep:119", "sh", "-c", "cat /layer0.txt; echo; cat /layer119.txt; echo")
+    assert out.stdout.split()[:2] == ["0", "119"]
+    assert ctr("system", "check").stdout.strip().endswith("store consistent")

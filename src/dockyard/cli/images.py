@@ -303,20 +303,23 @@ def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> None:
         print(json.dumps(objs, indent=4))
 
 
-def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
-    a, names = _inspect_common(
-        ctx,
-        argv,
-        "[OPTIONS] IMAGE [IMAGE...]",
-        "Display detailed information on one or more images",
-    )
+def _inspect_each(names: list[str], find: Any, missing: str) -> tuple[list[Any], int]:
+    """Inspect every name; the missing ones print ``Error: <missing>: NAME`` (exit 1)."""
     objs, status = [], 0
     for n in names:
         try:
-            objs.append(ctx.engine.images.inspect(n))
+            objs.append(find(n))
         except NotFound:
-            print(f"Error: No such image: {n}", file=sys.stderr)
+            print(f"Error: {missing}: {n}", file=sys.stderr)
             status = 1
+    return objs, status
+
+
+def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
+    a, names = _inspect_common(
+        ctx, argv, "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on images"
+    )
+    objs, status = _inspect_each(names, ctx.engine.images.inspect, "No such image")
     _print_inspect(objs, a.format)
     return status
 
@@ -362,13 +365,7 @@ def cmd_container_inspect(ctx: Context, argv: list[str]) -> int:
         "[OPTIONS] CONTAINER [CONTAINER...]",
         "Display detailed information on containers",
     )
-    objs, status = [], 0
-    for n in names:
-        try:
-            objs.append(ctx.engine.containers.inspect(n))
-        except NotFound:
-            print(f"Error: No such container: {n}", file=sys.stderr)
-            status = 1
+    objs, status = _inspect_each(names, ctx.engine.containers.inspect, "No such container")
     _print_inspect(objs, a.format)
     return status
 

@@ -32,10 +32,8 @@ class Engine:
     def store(self) -> Store:
         from dockyard.store import Store
 
-        store = Store(self.root)
         # rmi asks the container side which containers use an image (running or not).
-        store.images.container_users = self._container_users
-        return store
+        return Store(self.root, container_users=self._container_users)
 
     def _container_users(self, image_id: str) -> list[tuple[str, bool]]:
         out = []

@@ -439,23 +439,14 @@ class ContainerService:
         if data["State"]["Running"]:
             return cid
         from dockyard.runtime.attach import spawn_monitor
-        from dockyard.runtime.rootfs import mount_overlay, unmount
+        from dockyard.runtime.rootfs import unmount
         from dockyard.runtime.spec import build_spec
 
         cdir = self.container_dir(cid)
         rdir = self.container_run_dir(cid)
         _rmtree(rdir, ignore_errors=True)
         os.makedirs(rdir, mode=0o700)
-        rootfs = os.path.join(cdir, "rootfs")
-        layers = self.store.images.layers(data["Image"])
-        mount_overlay(
-            self.store.snapshots.dir,
-            [la.snapshot_id for la in reversed(layers)],
-            os.path.join(cdir, "upper"),
-            os.path.join(cdir, "work"),
-            rootfs,
-            extra_lower_top=os.path.join("..", "containers", cid, "init"),
-        )
+        rootfs = self._mount_rootfs(cid, data)
         hc = data["HostConfig"]
         try:
             opts = self._run_options(data)
@@ -526,6 +517,23 @@ class ContainerService:
 
             request_start(rdir)
         return cid
+
+    def _mount_rootfs(self, cid: str, data: dict[str, Any]) -> str:
+        """Mount the container's overlay (image snapshots, init layer, upper) at rootfs/."""
+        from dockyard.runtime.rootfs import mount_overlay
+
+        cdir = self.container_dir(cid)
+        rootfs = os.path.join(cdir, "rootfs")
+        layers = self.store.images.layers(data["Image"])
+        mount_overlay(
+            self.store.snapshots.dir,
+            [la.snapshot_id for la in reversed(layers)],
+            os.path.join(cdir, "upper"),
+            os.path.join(cdir, "work"),
+            rootfs,
+            extra_lower_top=os.path.join("..", "containers", cid, "init"),
+        )
+        return rootfs
 
     # ------------------------------------------------------------ exit and recovery
 
@@ -898,7 +906,7 @@ class ContainerService:
 
     def rootfs_for_copy(self, text: str) -> tuple[str, str, bool]:
         """(container id, merged root path, whether we mounted it and must unmount)."""
-        from dockyard.runtime.rootfs import is_mounted, mount_overlay
+        from dockyard.runtime.rootfs import is_mounted
 
         cid = self.resolve(text)
         data = self._refresh(cid)
@@ -906,15 +914,7 @@ class ContainerService:
         rootfs = os.path.join(cdir, "rootfs")
         if is_mounted(rootfs):
             return cid, rootfs, False
-        layers = self.store.images.layers(data["Image"])
-        mount_overlay(
-            self.store.snapshots.dir,
-            [la.snapshot_id for la in reversed(layers)],
-            os.path.join(cdir, "upper"),
-            os.path.join(cdir, "work"),
-            rootfs,
-            extra_lower_top=os.path.join("..", "containers", cid, "init"),
-        )
+        self._mount_rootfs(cid, data)
         return cid, rootfs, True
 
     def mount_sources(self, cid: str) -> list[tuple[str, str]]:

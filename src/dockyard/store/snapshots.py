@@ -105,8 +105,9 @@ class Snapshots:
             _rmtree(trash)
 
     def disk_dirs(self) -> list[str]:
-        """Names of entries under snapshots/ other than tmp (for check)."""
-        return [n for n in os.listdir(self.dir) if n != "tmp"]
+        """Names of snapshot dirs (for check): not tmp/, nor the empty lower dir that
+        containers of layerless images mount."""
+        return [n for n in os.listdir(self.dir) if n not in ("tmp", "empty")]
 
     def tmp_entries(self) -> list[str]:
         return [os.path.join(self.tmp_dir, n) for n in os.listdir(self.tmp_dir)]
