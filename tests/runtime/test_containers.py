@@ -412,6 +412,8 @@ def test_image_with_many_layers_runs(ctr: CLI) -> None:
         base = f"deep:{i}"
     info = json.loads(ctr("inspect", "deep:119").stdout)[0]
     assert len(info["RootFS"]["Layers"]) == 121
-    out = ctr("run", "--rm", "deep:119", "sh", "-c", "cat /layer0.txt; echo; cat /layer119.txt; echo")
+    out = ctr(
+        "run", "--rm", "deep:119", "sh", "-c", "cat /layer0.txt; echo; cat /layer119.txt; echo"
+    )
     assert out.stdout.split()[:2] == ["0", "119"]
     assert ctr("system", "check").stdout.strip().endswith("store consistent")

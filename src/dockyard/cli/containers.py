@@ -319,7 +319,8 @@ def _attach_and_wait(
     if code is None:
         return 0
     # Record the exit (and --rm) before returning, as docker run does.
-    ctx.engine.containers.on_exit(cid)
+    # The monitor deletes the runtime state itself when a client records the exit.
+    ctx.engine.containers.on_exit(cid, runtime_cleanup=False)
     return code
 
 

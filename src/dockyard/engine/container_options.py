@@ -1,50 +1,51 @@
 """What ``docker create``/``run`` flags resolve to, before the engine combines them with the
-image (its own module: ``exec``, ``ps`` and ``stop`` never need it, nor dataclasses)."""
+image (its own module: ``exec``, ``ps`` and ``stop`` never need it). A NamedTuple: its defaults are
+shared, and nothing mutates them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 
-@dataclass
-class CreateOptions:
+class CreateOptions(NamedTuple):
     """``docker create``/``run`` options after flag parsing (units already converted)."""
 
     image: str
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None  # None: the image's; []: none
+    cmd: Sequence[str] | None = None
+    entrypoint: Sequence[str] | None = None  # None: the image's; []: none
     name: str = ""
-    env: list[str] = field(default_factory=list)
+    env: Sequence[str] = ()
     workdir: str = ""
     user: str = ""
-    group_add: list[str] = field(default_factory=list)
+    group_add: Sequence[str] = ()
     tty: bool = False
     stdin_open: bool = False
-    attach: list[str] = field(default_factory=list)  # "stdin", "stdout", "stderr"
+    attach: Sequence[str] = ()  # "stdin", "stdout", "stderr"
     hostname: str = ""
     domainname: str = ""
-    volumes: list[str] = field(default_factory=list)  # -v specs
-    tmpfs: list[str] = field(default_factory=list)  # --tmpfs /path[:opts]
+    volumes: Sequence[str] = ()  # -v specs
+    tmpfs: Sequence[str] = ()  # --tmpfs /path[:opts]
     auto_remove: bool = False
     read_only: bool = False
     privileged: bool = False
     init: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)
+    cap_add: Sequence[str] = ()
+    cap_drop: Sequence[str] = ()
+    security_opt: Sequence[str] = ()
     memory: int = 0
     memory_swap: int = 0
     nano_cpus: int = 0
     cpu_shares: int = 0
     pids_limit: int = 0
-    ulimits: list[str] = field(default_factory=list)  # name=soft[:hard]
+    ulimits: Sequence[str] = ()  # name=soft[:hard]
     shm_size: int = 0
-    sysctls: dict[str, str] = field(default_factory=dict)
+    sysctls: Mapping[str, str] = {}  # shared default: read only
     network: str = "default"
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = {}  # shared default: read only
     stop_signal: str = ""
     stop_timeout: int | None = None
     runtime: str = ""
-    publish: list[str] = field(default_factory=list)
+    publish: Sequence[str] = ()
     publish_all: bool = False
-    expose: list[str] = field(default_factory=list)
+    expose: Sequence[str] = ()

@@ -360,9 +360,10 @@ class ContainerService:
             if data["HostConfig"]["NetworkMode"] != "host":
                 f.write(f"127.0.1.1\t{config['Hostname']}\n")
         try:
-            import shutil
-
-            shutil.copyfile("/etc/resolv.conf", os.path.join(cdir, "resolv.conf"))
+            with open("/etc/resolv.conf", "rb") as src:
+                resolv = src.read()
+            with open(os.path.join(cdir, "resolv.conf"), "wb") as dst:
+                dst.write(resolv)
         except OSError:
             open(os.path.join(cdir, "resolv.conf"), "w").close()
         open(data["LogPath"], "a").close()
@@ -438,57 +439,56 @@ class ContainerService:
         data = self._refresh(cid)
         if data["State"]["Running"]:
             return cid
-        from dockyard.runtime.attach import spawn_monitor
+        from dockyard.runtime.attach import launch_monitor
         from dockyard.runtime.rootfs import unmount
-        from dockyard.runtime.spec import build_spec
 
         cdir = self.container_dir(cid)
         rdir = self.container_run_dir(cid)
         _rmtree(rdir, ignore_errors=True)
         os.makedirs(rdir, mode=0o700)
-        rootfs = self._mount_rootfs(cid, data)
         hc = data["HostConfig"]
+        runtime = self.runtime(hc.get("Runtime", ""))
+        cfg = data["Config"]
+        exit_cmd = [
+            sys.executable,
+            "-m",
+            "dockyard",
+            "--root",
+            self.engine.root,
+            "--run-root",
+            self.engine.run_root,
+            "container",
+            "_exited",
+            cid,
+        ]
+        # The monitor's interpreter starts now, while we mount and write the bundle.
+        launch = launch_monitor(
+            cid=cid,
+            bundle=cdir,
+            runtime=runtime.binary,
+            runtime_root=runtime.state_root,
+            run_dir=rdir,
+            log_path=data["LogPath"],
+            tty=bool(cfg.get("Tty")),
+            stdin=bool(cfg.get("OpenStdin")),
+            start=False,
+            exit_command=exit_cmd,
+            wait_for_go=True,
+        )
+        rootfs = ""
         try:
+            rootfs = self._mount_rootfs(cid, data)
             opts = self._run_options(data)
-            _ensure_workdir(rootfs, opts.cwd)
-            spec = build_spec(
-                opts,
-                rootfs="rootfs",
-                rootfs_dir=rootfs,
-                container_id=cid,
-                cgroups_path=f"/dockyard/{cid}",
-                etc_files={f: os.path.join(cdir, os.path.basename(f)) for f in ETC_FILES},
-                init_path=_init_binary() if opts.init else None,
-            )
-            with open(os.path.join(cdir, "config.json"), "w") as f:
-                json.dump(spec, f)
-            runtime = self.runtime(hc.get("Runtime", ""))
+            self._write_bundle(cid, opts, rootfs)
             if os.path.exists(os.path.join(runtime.state_root, cid)):
                 runtime.delete(cid, force=True)  # a leftover from a crash would block create
-            exit_cmd = [
-                sys.executable,
-                "-m",
-                "dockyard",
-                "--root",
-                self.engine.root,
-                "--run-root",
-                self.engine.run_root,
-                "container",
-                "_exited",
-                cid,
-            ]
-            pid = spawn_monitor(
-                cid=cid,
-                bundle=cdir,
-                runtime=runtime.binary,
-                runtime_root=runtime.state_root,
-                run_dir=rdir,
-                log_path=data["LogPath"],
-                tty=opts.tty,
-                stdin=opts.open_stdin,
-                start=False,
-                exit_command=exit_cmd,
-            )
+        except BaseException:
+            launch.cancel()
+            if rootfs:
+                unmount(rootfs)
+            raise
+        try:
+            pid = launch.wait_ready()
             if opts.network_mode == "none":
                 _loopback_up(pid)
         except BaseException:
@@ -518,6 +518,24 @@ class ContainerService:
             request_start(rdir)
         return cid
 
+    def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:
+        """config.json for the OCI runtime, next to the mounted rootfs."""
+        from dockyard.runtime.spec import build_spec
+
+        cdir = self.container_dir(cid)
+        _ensure_workdir(rootfs, opts.cwd)
+        spec = build_spec(
+            opts,
+            rootfs="rootfs",
+            rootfs_dir=rootfs,
+            container_id=cid,
+            cgroups_path=f"/dockyard/{cid}",
+            etc_files={f: os.path.join(cdir, os.path.basename(f)) for f in ETC_FILES},
+            init_path=_init_binary() if opts.init else None,
+        )
+        with open(os.path.join(cdir, "config.json"), "w") as f:
+            json.dump(spec, f)
+
     def _mount_rootfs(self, cid: str, data: dict[str, Any]) -> str:
         """Mount the container's overlay (image snapshots, init layer, upper) at rootfs/."""
         from dockyard.runtime.rootfs import mount_overlay
@@ -537,8 +555,11 @@ class ContainerService:
 
     # ------------------------------------------------------------ exit and recovery
 
-    def on_exit(self, cid: str) -> None:
-        """Record a container's exit (run by its monitor; also by recovery). Idempotent."""
+    def on_exit(self, cid: str, *, runtime_cleanup: bool = True) -> None:
+        """Record a container's exit (run by its monitor; also by recovery). Idempotent.
+
+        ``runtime_cleanup=False``: the monitor deletes the runtime's state itself (it does
+        when an attached client records the exit), so the caller skips that runc call."""
         try:
             data = self._get(cid)
         except NotFound:
@@ -554,7 +575,12 @@ class ContainerService:
                 "FinishedAt": now_rfc3339(),
                 "Error": "the container's monitor exited unexpectedly",
             }
-        self._cleanup_runtime(cid, data)
+        if runtime_cleanup:
+            self._cleanup_runtime(cid, data)
+        else:
+            from dockyard.runtime.rootfs import unmount
+
+            unmount(os.path.join(self.container_dir(cid), "rootfs"))
         with self.db.transaction() as c:
             row = c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
             if not row:
@@ -864,9 +890,7 @@ class ContainerService:
             from dockyard.runtime.spec import capabilities_for
 
             opts = self._run_options(data)
-            from dataclasses import replace
-
-            caps = capabilities_for(replace(opts, privileged=True))
+            caps = capabilities_for(opts._replace(privileged=True))
             proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
         return cid, data["HostConfig"].get("Runtime", ""), proc
 

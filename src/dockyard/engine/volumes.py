@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +105,8 @@ class VolumeService:
             if users:
                 raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
             c.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        import shutil  # only here: shutil loads the compression modules
+
         shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
 
     def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockyard.errors import CorruptData
 from dockyard.image.digest import digest_bytes, validate_digest
@@ -39,8 +38,7 @@ CONTAINER_CONFIG_FIELDS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ImageConfig:
+class ImageConfig(NamedTuple):
     """A parsed, validated view of config bytes. ``raw`` is what the ID is computed over."""
 
     raw: bytes

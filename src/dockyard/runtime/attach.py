@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,8 +31,17 @@ from dockyard.errors import (
     Unavailable,
 )
 from dockyard.runtime import tty as ttyutil
+from dockyard.runtime.oci import _which
 
-__all__ = ["MONITOR_PATH", "attach", "request_start", "send_signal", "spawn_monitor"]
+__all__ = [
+    "MONITOR_PATH",
+    "MonitorLaunch",
+    "attach",
+    "launch_monitor",
+    "request_start",
+    "send_signal",
+    "spawn_monitor",
+]
 
 MONITOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 
@@ -59,6 +67,112 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
 # --------------------------------------------------------------------------- spawn_monitor
 
 
+class MonitorLaunch:
+    """A monitor started early: its interpreter starts while the engine writes the bundle.
+
+    ``go()`` lets it run ``runc create``; ``wait_ready()`` returns the container's init pid
+    (or raises like :func:`spawn_monitor`); ``cancel()`` makes it exit without a container.
+    """
+
+    def __init__(self, argv: list[str], run_dir: str, go: bool) -> None:
+        self.run_dir = run_dir
+        self._ready_r, ready_w = os.pipe()
+        self._go_w = -1
+        fds = [ready_w]
+        go_r = -1
+        if go:
+            go_r, self._go_w = os.pipe()
+            argv = [*argv, "--go-fd", str(go_r)]
+            fds.append(go_r)
+        try:
+            self._proc = subprocess.Popen(
+                [*argv, "--ready-fd", str(ready_w)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=tuple(fds),
+                start_new_session=True,
+                cwd="/",
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def go(self) -> None:
+        if self._go_w >= 0:
+            os.write(self._go_w, b"g")
+            os.close(self._go_w)
+            self._go_w = -1
+
+    def cancel(self) -> None:
+        if self._go_w >= 0:
+            os.close(self._go_w)  # EOF: the monitor leaves before creating anything
+            self._go_w = -1
+        self._proc.wait()  # it forked the monitor and exited: no zombie left behind
+        os.close(self._ready_r)
+        self._ready_r = -1
+
+    def wait_ready(self) -> int:
+        self.go()
+        try:
+            try:
+                line = _read_line(self._ready_r, READY_TIMEOUT)
+            finally:
+                self._proc.wait()
+        finally:
+            os.close(self._ready_r)
+            self._ready_r = -1
+        return _ready_pid(line, self.run_dir)
+
+
+def launch_monitor(
+    *,
+    cid: str,
+    bundle: str,
+    runtime: str,
+    runtime_root: str,
+    run_dir: str,
+    log_path: str,
+    tty: bool,
+    stdin: bool,
+    start: bool,
+    exit_command: list[str] | None,
+    wait_for_go: bool = False,
+) -> MonitorLaunch:
+    """Start the monitor for container ``cid`` (see :class:`MonitorLaunch`)."""
+    binary = _which(runtime)
+    if binary is None:
+        raise Unavailable(f"OCI runtime {runtime!r} not found in PATH")
+    os.makedirs(run_dir, mode=0o700, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-I",
+        "-S",
+        MONITOR_PATH,
+        "--id",
+        cid,
+        "--bundle",
+        os.path.abspath(bundle),
+        "--runtime",
+        binary,
+        "--runtime-root",
+        os.path.abspath(runtime_root),
+        "--run-dir",
+        os.path.abspath(run_dir),
+        "--log-path",
+        os.path.abspath(log_path),
+    ]
+    if tty:
+        argv.append("--tty")
+    if stdin:
+        argv.append("--stdin")
+    if start:
+        argv.append("--start")
+    if exit_command:
+        argv += ["--exit-command", json.dumps(exit_command)]
+    return MonitorLaunch(argv, run_dir, wait_for_go)
+
+
 def spawn_monitor(
     *,
     cid: str,
@@ -79,58 +193,22 @@ def spawn_monitor(
     reaped here; the monitor lives on in its own session. Raises CommandNotFound (127),
     CommandNotExecutable (126) or DockyardError (125) with the runtime's message.
     """
-    binary = shutil.which(runtime)
-    if binary is None:
-        raise Unavailable(f"OCI runtime {runtime!r} not found in PATH")
-    os.makedirs(run_dir, mode=0o700, exist_ok=True)
-    ready_r, ready_w = os.pipe()
-    argv = [
-        sys.executable,
-        "-I",
-        "-S",
-        MONITOR_PATH,
-        "--id",
-        cid,
-        "--bundle",
-        os.path.abspath(bundle),
-        "--runtime",
-        binary,
-        "--runtime-root",
-        os.path.abspath(runtime_root),
-        "--run-dir",
-        os.path.abspath(run_dir),
-        "--log-path",
-        os.path.abspath(log_path),
-        "--ready-fd",
-        str(ready_w),
-    ]
-    if tty:
-        argv.append("--tty")
-    if stdin:
-        argv.append("--stdin")
-    if start:
-        argv.append("--start")
-    if exit_command:
-        argv += ["--exit-command", json.dumps(exit_command)]
-    try:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(ready_w,),
-                start_new_session=True,
-                cwd="/",
-            )
-        finally:
-            os.close(ready_w)
-        try:
-            line = _read_line(ready_r, READY_TIMEOUT)
-        finally:
-            proc.wait()  # it forked the monitor and exited: no zombie left behind
-    finally:
-        os.close(ready_r)
+    return launch_monitor(
+        cid=cid,
+        bundle=bundle,
+        runtime=runtime,
+        runtime_root=runtime_root,
+        run_dir=run_dir,
+        log_path=log_path,
+        tty=tty,
+        stdin=stdin,
+        start=start,
+        exit_command=exit_command,
+    ).wait_ready()
+
+
+def _ready_pid(line: str | None, run_dir: str) -> int:
+    """The init pid from the monitor's ready line, or the error it reported."""
     if line is None:
         raise DockyardError(
             f"container monitor did not report within {READY_TIMEOUT:.0f}s"

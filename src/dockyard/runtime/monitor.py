@@ -213,6 +213,7 @@ class Options:
         "--run-dir": "run_dir",
         "--log-path": "log_path",
         "--ready-fd": "ready_fd",
+        "--go-fd": "go_fd",
         "--exit-command": "exit_command",
     }
     FLAGS = {"--tty": "tty", "--stdin": "stdin", "--start": "start"}
@@ -221,6 +222,7 @@ class Options:
         self.cid = self.bundle = self.runtime_root = self.run_dir = self.log_path = ""
         self.runtime = "runc"
         self.ready_fd = -1
+        self.go_fd = -1  # wait for one byte here before `runc create` (the bundle is ready)
         self.exit_command: list[str] = []
         self.tty = self.stdin = self.start = False
         raw: dict[str, str] = {}
@@ -245,6 +247,8 @@ class Options:
                 setattr(self, key, raw[key])
         if "ready_fd" in raw:
             self.ready_fd = int(raw["ready_fd"])
+        if "go_fd" in raw:
+            self.go_fd = int(raw["go_fd"])
         if raw.get("exit_command"):
             cmd = json_loads(raw["exit_command"])
             if not (isinstance(cmd, list) and all(isinstance(a, str) for a in cmd)):
@@ -875,7 +879,9 @@ class Monitor:
             self.drop(client)
         # Clients hear the exit code first: exit.json is written, and an attached CLI records
         # the exit itself (the engine's exit handling is idempotent) instead of waiting for a
-        # second process to start.
+        # second process to start. Then the runtime's state goes, off the CLI's path.
+        if handled:
+            self.runtime("delete", o.cid)
         if o.exit_command and not handled:
             try:
                 pid = self.spawn(o.exit_command)
@@ -907,6 +913,12 @@ class Monitor:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         self.log_fd = os.open(o.log_path, flags, 0o640)
         self.listen()
+        if o.go_fd >= 0:
+            # Started early so our interpreter start overlaps the engine writing the bundle.
+            go = os.read(o.go_fd, 1)
+            os.close(o.go_fd)
+            if not go:
+                return self.fail(125, "container start cancelled")
         rc = self.create()
         if rc:
             return rc

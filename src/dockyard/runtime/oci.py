@@ -27,7 +27,6 @@ from dockyard.errors import (
     NotFound,
     Unavailable,
 )
-from dockyard.runtime.monitor import runtime_error
 
 __all__ = ["ExecProcess", "OCIRuntime", "error_from_output"]
 
@@ -46,6 +45,9 @@ _CONFLICT = (
 
 def error_from_output(op: str, cid: str, text: str) -> DockyardError:
     """The dockyard error for a failed runtime ``op`` on ``cid`` from its log/stderr text."""
+    # The monitor classifies runc's messages too; import it only when something failed.
+    from dockyard.runtime.monitor import runtime_error
+
     code, msg = runtime_error(text)
     if code == 127:
         return CommandNotFound(msg)
@@ -60,6 +62,8 @@ def error_from_output(op: str, cid: str, text: str) -> DockyardError:
 
 
 def _is_missing(text: str) -> bool:
+    from dockyard.runtime.monitor import runtime_error
+
     low = runtime_error(text)[1].lower()
     return any(s in low for s in _NOT_FOUND)
 

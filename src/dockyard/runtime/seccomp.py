@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import platform
 import re
 import threading
 from collections.abc import Sequence
@@ -161,7 +160,7 @@ def load_profile(path: str, capabilities: Sequence[str], arch: str = "x86_64") -
         raise InvalidArgument(f"seccomp: unsupported architecture {arch!r}")
     arch_names, scmp_arch = _ARCHES[native]
     caps = {c.upper() for c in capabilities}
-    kernel = _kernel_version(platform.release())
+    kernel = _kernel_version(os.uname().release)
 
     default_action = profile.get("defaultAction")
     if not isinstance(default_action, str) or not default_action:

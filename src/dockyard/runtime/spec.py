@@ -17,7 +17,6 @@ What Docker does by default and this module reproduces:
 from __future__ import annotations
 
 import os
-import platform
 import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -586,7 +585,7 @@ def build_spec(
         linux["readonlyPaths"] = list(READONLY_PATHS)
         if opts.seccomp_profile != "unconfined":
             profile = opts.seccomp_profile or seccomp.DEFAULT_PROFILE
-            linux["seccomp"] = seccomp.load_profile(profile, caps, platform.machine())
+            linux["seccomp"] = seccomp.load_profile(profile, caps, os.uname().machine)
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,

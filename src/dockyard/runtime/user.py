@@ -24,7 +24,7 @@ import errno
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.paths import resolve_in_root
@@ -36,24 +36,21 @@ _MAX_ID = (1 << 31) - 1
 _MAX_FILE_SIZE = 64 * 1024 * 1024  # a passwd/group file bigger than this is not a real one
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedUser:
+class ResolvedUser(NamedTuple):
     uid: int
     gid: int
     additional_gids: tuple[int, ...]
     home: str
 
 
-@dataclass(frozen=True, slots=True)
-class _PasswdEntry:
+class _PasswdEntry(NamedTuple):
     name: str
     uid: int
     gid: int
     home: str
 
 
-@dataclass(frozen=True, slots=True)
-class _GroupEntry:
+class _GroupEntry(NamedTuple):
     name: str
     gid: int
     members: tuple[str, ...]

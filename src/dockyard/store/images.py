@@ -255,6 +255,13 @@ class ImageStore:
 
     def resolve(self, text: str) -> str:
         """An image ID from a reference, a full ID or a unique ID prefix (Docker's order)."""
+        hub = _stored_hub_name(text)
+        if hub is not None:
+            # A plain Docker Hub name that is tagged here: no need for the full grammar (a
+            # stored tag was validated when it was made).
+            r = self.db.one("SELECT image_id FROM tags WHERE name = ?", (hub,))
+            if r:
+                return str(r["image_id"])
         ref: Reference | None = None
         try:
             ref = parse_reference(text)
@@ -551,6 +558,26 @@ class ImageStore:
                 if not progressed:
                     break
         return report
+
+
+_HUB_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
+
+
+def _stored_hub_name(text: str) -> str | None:
+    """How "busybox", "me/app:1" would be stored ("docker.io/library/busybox:latest"), for
+    names plainly on Docker Hub; None for anything else (the full parser decides those)."""
+    name, _, tag = text.partition(":")
+    first = name.split("/", 1)[0]
+    if (
+        not name
+        or "@" in text
+        or ":" in tag
+        or not set(name) <= _HUB_NAME_CHARS
+        or "." in first
+        or first == "localhost"
+    ):
+        return None
+    return f"docker.io/{'library/' if '/' not in name else ''}{name}:{tag or 'latest'}"
 
 
 def _single_reference(refs: list[str]) -> bool:
