@@ -417,3 +417,57 @@ def test_image_with_many_layers_runs(ctr: CLI) -> None:
     )
     assert out.stdout.split()[:2] == ["0", "119"]
     assert ctr("system", "check").stdout.strip().endswith("store consistent")
+
+
+def test_detached_rm_removes_itself(ctr: CLI) -> None:
+    ctr("run", "-d", "--rm", "--name", "gone", "busybox", "true")
+    wait_for(lambda: ctr("ps", "-aq").stdout.strip() == "")
+    assert not any((ctr.root / "containers").iterdir())
+
+
+def test_no_new_privileges_and_runtime_choice(ctr: CLI) -> None:
+    out = ctr(
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ).stdout
+    assert out.split() == ["NoNewPrivs:", "1"]
+    assert ctr(
+        "run", "--rm", "busybox", "grep", "NoNewPrivs", "/proc/self/status"
+    ).stdout.split() == ["NoNewPrivs:", "0"]
+    # --runtime picks the OCI runtime binary; crun refuses this host's hybrid cgroups, and the
+    # error is its own, on one line, with nothing left behind.
+    r = ctr("run", "--rm", "--runtime", "crun", "busybox", "true", check=False)
+    if r.returncode != 0:
+        assert r.returncode == 125 and r.stderr.startswith("Error: ")
+        assert "Traceback" not in r.stderr
+    assert ctr("ps", "-aq").stdout.strip() == ""
+
+
+def test_cp_tar_streams_and_volume_prune(ctr: CLI, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    ctr("run", "-d", "--name", "box", "busybox", "sleep", "1000")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo("from-stdin.txt")
+        ti.size = 5
+        tf.addfile(ti, io.BytesIO(b"hello"))
+    r = ctr.raw("cp", "-", "box:/tmp", stdin=buf.getvalue())
+    assert r.returncode == 0, r.stderr
+    assert ctr("exec", "box", "cat", "/tmp/from-stdin.txt").stdout == "hello"
+    out = ctr.raw("cp", "box:/tmp/from-stdin.txt", "-").stdout
+    with tarfile.open(fileobj=io.BytesIO(out)) as tf:
+        member = tf.extractfile("from-stdin.txt")
+        assert member is not None and member.read() == b"hello"
+    ctr("volume", "create", "keepme")
+    ctr("run", "--rm", "-v", "/anon", "busybox", "true")  # an anonymous volume, now unused
+    out = ctr("volume", "prune", "-f").stdout
+    assert "Total reclaimed space" in out
+    assert ctr("volume", "ls", "-q").stdout.split() == ["keepme"]
