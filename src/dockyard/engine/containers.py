@@ -731,13 +731,15 @@ class ContainerService:
         return cid
 
     def _remove_files_and_row(self, cid: str, data: dict[str, Any], *, volumes: bool) -> None:
+        from dockyard.runtime.rootfs import unmount
+
         with self.db.transaction() as c:
             c.execute("DELETE FROM containers WHERE id = ?", (cid,))
-        _rmtree(self.container_dir(cid), ignore_errors=True)
-        rdir = self.container_run_dir(cid)
-        if os.path.isdir(rdir):
-            # Keep exit.json readable for a moment? No: `wait` read it before rm in practice.
-            _rmtree(rdir, ignore_errors=True)
+        cdir = self.container_dir(cid)
+        # Never delete through a mounted root (that would write whiteouts into the upper dir).
+        unmount(os.path.join(cdir, "rootfs"))
+        _remove_dir(cdir)
+        _remove_dir(self.container_run_dir(cid))
         if volumes:
             for m in data.get("Mounts", []):
                 if m["Type"] == "volume" and _is_anonymous(m["Name"]):
@@ -1241,6 +1243,19 @@ def _rmtree(path: str, ignore_errors: bool = True) -> None:
     import shutil  # not at import: shutil loads bz2/lzma/zlib and exec/ps never need it
 
     shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
+def _remove_dir(path: str) -> None:
+    """rmtree that retries for a moment: the exit handling of the monitor and of the CLI can
+    run at once, and a just-detached overlay can keep its work dir busy briefly."""
+    for _ in range(40):
+        if not os.path.lexists(path):
+            return
+        _rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.05)
+    _rmtree(path, ignore_errors=False)
 
 
 def _read_int(path: str) -> int:
