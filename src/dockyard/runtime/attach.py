@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dockyard.errors import (
     CommandNotExecutable,
@@ -173,38 +173,15 @@ def launch_monitor(
     return MonitorLaunch(argv, run_dir, wait_for_go)
 
 
-def spawn_monitor(
-    *,
-    cid: str,
-    bundle: str,
-    runtime: str,
-    runtime_root: str,
-    run_dir: str,
-    log_path: str,
-    tty: bool,
-    stdin: bool,
-    start: bool,
-    exit_command: list[str] | None,
-) -> int:
-    """Start the monitor for container ``cid`` and wait until ``runc create`` (and with
-    ``start``, ``runc start``) is done; returns the container's init pid.
+def spawn_monitor(**options: Any) -> int:
+    """:func:`launch_monitor` and wait until ``runc create`` (and with ``start``, ``runc
+    start``) is done; returns the container's init pid.
 
     The monitor detaches itself (fork + setsid), so the process we start exits at once and is
     reaped here; the monitor lives on in its own session. Raises CommandNotFound (127),
     CommandNotExecutable (126) or DockyardError (125) with the runtime's message.
     """
-    return launch_monitor(
-        cid=cid,
-        bundle=bundle,
-        runtime=runtime,
-        runtime_root=runtime_root,
-        run_dir=run_dir,
-        log_path=log_path,
-        tty=tty,
-        stdin=stdin,
-        start=start,
-        exit_command=exit_command,
-    ).wait_ready()
+    return launch_monitor(**options).wait_ready()
 
 
 def _ready_pid(line: str | None, run_dir: str) -> int:
