@@ -828,10 +828,3 @@ def cmd_volume_prune(ctx: Context, argv: list[str]) -> int:
         print()
     print(f"Total reclaimed space: {human_size(size)}")
     return 0
-
-
-def inspect_container(ctx: Context, name: str) -> dict[str, Any] | None:
-    try:
-        return ctx.engine.containers.inspect(name)
-    except NotFound:
-        return None

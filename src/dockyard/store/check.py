@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from dockyard.store.content import writer_alive
 from dockyard.store.store import Store
 
 
@@ -58,14 +59,14 @@ def check_store(store: Store, *, repair: bool = False, verify_blobs: bool = Fals
 
         stale: list[str] = []
         for path in store.content.ingests():
-            if not store.content.ingest_owner_alive(path):
+            if not writer_alive(path):
                 stale.append(path)
                 report.leftovers.append(f"partial ingest {os.path.basename(path)}")
         for d in sorted(on_disk - blob_rows):
             stale.append(store.content.path(d))
             report.leftovers.append(f"unreferenced blob {d}")
         for path in store.snapshots.tmp_entries():
-            if _owner_alive(os.path.basename(path)):
+            if writer_alive(path):
                 continue
             stale.append(path)
             report.leftovers.append(f"unfinished snapshot {os.path.basename(path)}")
@@ -86,17 +87,3 @@ def check_store(store: Store, *, repair: bool = False, verify_blobs: bool = Fals
                 store.content.remove_path(path)
             report.repaired = list(report.leftovers)
     return report
-
-
-def _owner_alive(name: str) -> bool:
-    """Temp entries are named ``<pid>-...`` or ``rm-...`` (a removal that was cut short)."""
-    head = name.split("-", 1)[0]
-    if not head.isdigit():
-        return False
-    try:
-        os.kill(int(head), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

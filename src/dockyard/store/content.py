@@ -169,21 +169,6 @@ class ContentStore:
             os.close(fd)
 
     @staticmethod
-    def ingest_owner_alive(path: str) -> bool:
-        """Ingest files are named ``<pid>-<random>``: a file whose writer is gone is stale."""
-        try:
-            pid = int(os.path.basename(path).split("-", 1)[0])
-        except ValueError:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    @staticmethod
     def remove_path(path: str) -> None:
         if os.path.isdir(path) and not os.path.islink(path):
             import shutil
@@ -194,3 +179,18 @@ class ContentStore:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def writer_alive(path: str) -> bool:
+    """Temp files and dirs are named ``<pid>-<random>`` by the process writing them: one whose
+    writer is gone is a leftover. Other names (``rm-...``, a removal cut short) never are."""
+    head = os.path.basename(path).split("-", 1)[0]
+    if not head.isdigit():
+        return False
+    try:
+        os.kill(int(head), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
