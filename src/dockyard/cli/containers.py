@@ -643,7 +643,7 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
     if container is None or not command:
         p.error('"dockyard exec" requires at least 2 arguments.')
     a = p.parse_args([*opts_argv, container])
-    from dockyard.runtime.exec import run_exec
+    from dockyard.runtime.exec import command_found, exec_in_place, run_exec
 
     engine = ctx.engine
     cid, rt, proc = engine.containers.exec_spec(
@@ -655,8 +655,12 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
         workdir=a.workdir,
         privileged=a.privileged,
     )
+    runtime = engine.containers.runtime(rt)
+    if not a.detach and command_found(engine.containers.rootfs_path(cid), proc):
+        ctx.close()
+        exec_in_place(runtime, cid, proc, tty=a.tty, interactive=a.interactive)
     return run_exec(
-        engine.containers.runtime(rt),
+        runtime,
         cid,
         proc,
         engine.containers.container_run_dir(cid),

@@ -107,6 +107,9 @@ class ContainerService:
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.dir, cid)
 
+    def rootfs_path(self, cid: str) -> str:
+        return os.path.join(self.container_dir(cid), "rootfs")
+
     def container_run_dir(self, cid: str) -> str:
         return os.path.join(self.run_dir, cid)
 

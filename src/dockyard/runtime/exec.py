@@ -11,12 +11,52 @@ import json
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dockyard.runtime.oci import ExecProcess
 
 if TYPE_CHECKING:
     from dockyard.runtime.oci import OCIRuntime
+
+
+def command_found(rootfs: str, process: dict[str, Any]) -> bool:
+    """Whether the process's command is an executable file in the container's root, looked up
+    like execvp with the process's PATH (symlinks resolved inside the root)."""
+    from dockyard.runtime.paths import resolve_in_root
+
+    cmd = process["args"][0]
+    if "/" in cmd:
+        candidates = [cmd if cmd.startswith("/") else os.path.join(process.get("cwd", "/"), cmd)]
+    else:
+        path = next((e[5:] for e in process.get("env", []) if e.startswith("PATH=")), "")
+        candidates = [os.path.join(d or ".", cmd) for d in path.split(":")]
+    for c in candidates:
+        host = resolve_in_root(rootfs, c)
+        if os.path.isfile(host) and os.access(host, os.X_OK):
+            return True
+    return False
+
+
+def exec_in_place(
+    runtime: OCIRuntime, cid: str, process: dict[str, Any], *, tty: bool, interactive: bool
+) -> NoReturn:
+    """Become ``runc exec``: its exit code is the process's, with no interpreter waiting and
+    tearing down beside it. The process spec reaches runc through a pipe, so nothing is left
+    on disk. Use only once the command is known to exist (:func:`command_found`); otherwise
+    :func:`run_exec` maps the runtime's failure to Docker's 126/127."""
+    r, w = os.pipe()
+    os.write(w, json.dumps(process).encode())  # a spec is a few KiB: fits the pipe buffer
+    os.close(w)
+    os.set_inheritable(r, True)
+    if not interactive:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [runtime.binary, "--root", runtime.state_root, "exec", "--process", f"/dev/fd/{r}"]
+    if tty:
+        argv.append("--tty")
+    os.execv(runtime.binary, [*argv, cid])
 
 
 def run_exec(
