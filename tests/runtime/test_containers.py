@@ -477,3 +477,13 @@ def test_cp_tar_streams_and_volume_prune(ctr: CLI, tmp_path: Path) -> None:
     out = ctr("volume", "prune", "-f").stdout
     assert "Total reclaimed space" in out
     assert ctr("volume", "ls", "-q").stdout.split() == ["keepme"]
+
+
+def test_system_df_counts_containers_and_volumes(ctr: CLI) -> None:
+    ctr("run", "--name", "writer", "busybox", "sh", "-c", "head -c 50000 /dev/zero > /blob")
+    ctr("run", "-d", "--name", "runner", "-v", "data:/data", "busybox", "sleep", "100")
+    ctr("volume", "create", "spare")
+    rows = {ln.split()[0]: ln.split() for ln in ctr("system", "df").stdout.splitlines()[1:]}
+    assert rows["Containers"][1:3] == ["2", "1"]
+    assert rows["Containers"][3] == "50kB" and rows["Containers"][4] == "50kB"  # stopped: all
+    assert rows["Local"][2:4] == ["2", "1"]  # "Local Volumes": 2 in total, 1 in use

@@ -48,14 +48,14 @@ def cmd_df(ctx: Context, argv: list[str]) -> int:
                     str(du.containers_total),
                     str(du.containers_running),
                     human_size(du.containers_size),
-                    _pct(du.containers_size, du.containers_size),
+                    _pct(du.containers_reclaimable, du.containers_size),
                 ],
                 [
                     "Local Volumes",
                     str(du.volumes_total),
-                    "0",
+                    str(du.volumes_active),
                     human_size(du.volumes_size),
-                    _pct(du.volumes_size, du.volumes_size),
+                    _pct(du.volumes_reclaimable, du.volumes_size),
                 ],
                 [
                     "Build Cache",

@@ -28,9 +28,12 @@ class DiskUsage:
     images_reclaimable: int  # snapshots no container's image needs
     containers_total: int
     containers_running: int
-    containers_size: int
+    containers_size: int  # writable layers (upper dirs)
+    containers_reclaimable: int  # those of stopped containers
     volumes_total: int
+    volumes_active: int
     volumes_size: int
+    volumes_reclaimable: int  # volumes no container uses
     build_cache_size: int
 
 
@@ -64,16 +67,26 @@ class SystemService:
         active_chains = {c for c, imgs in chain_users.items() if imgs & users.keys()}
         disk = sum(snap_size.get(c, 0) for c in chain_users)
         reclaim = sum(snap_size.get(c, 0) for c in chain_users if c not in active_chains)
-        crow = db.one("SELECT COUNT(*) AS n FROM containers")
+        from dockyard.engine.volumes import dir_size
+
+        containers = self.engine.containers.list_containers(all_containers=True)
+        c_sizes = {c["Id"]: dir_size(c["GraphDriver"]["Data"]["UpperDir"]) for c in containers}
+        running = [c["Id"] for c in containers if c["State"]["Running"]]
+        vols = self.engine.volumes.list_volumes()
+        v_sizes = {v["Name"]: dir_size(v["Mountpoint"]) for v in vols}
+        v_used = {v["Name"] for v in vols if self.engine.volumes.in_use(v["Name"])}
         return DiskUsage(
             images=usage,
             images_disk=disk,
             images_reclaimable=reclaim,
-            containers_total=int(crow["n"]) if crow else 0,
-            containers_running=0,
-            containers_size=0,
-            volumes_total=0,
-            volumes_size=0,
+            containers_total=len(containers),
+            containers_running=len(running),
+            containers_size=sum(c_sizes.values()),
+            containers_reclaimable=sum(v for k, v in c_sizes.items() if k not in running),
+            volumes_total=len(vols),
+            volumes_active=len(v_used),
+            volumes_size=sum(v_sizes.values()),
+            volumes_reclaimable=sum(v for k, v in v_sizes.items() if k not in v_used),
             build_cache_size=0,
         )
 
