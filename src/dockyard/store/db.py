@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: networks, ip_leases (CREATE IF NOT EXISTS: older stores upgrade)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -85,6 +85,23 @@ CREATE TABLE IF NOT EXISTS container_volumes (
     PRIMARY KEY (container_id, volume)
 );
 CREATE INDEX IF NOT EXISTS container_volumes_volume ON container_volumes(volume);
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,            -- 64 hex
+    name TEXT NOT NULL UNIQUE,
+    driver TEXT NOT NULL,           -- "bridge"
+    subnet TEXT NOT NULL UNIQUE,    -- "172.30.0.0/16"
+    gateway TEXT NOT NULL,
+    bridge TEXT NOT NULL UNIQUE,    -- the host's bridge device, e.g. "dy-1a2b3c4d5e6f"
+    created TEXT NOT NULL,
+    data TEXT NOT NULL              -- JSON: labels, options, internal, ...
+);
+CREATE TABLE IF NOT EXISTS ip_leases (
+    network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    PRIMARY KEY (network_id, address)
+);
+CREATE INDEX IF NOT EXISTS ip_leases_container ON ip_leases(container_id);
 """
 
 
