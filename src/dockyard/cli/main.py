@@ -35,6 +35,7 @@ Container commands:
   commit      Create a new image from a container's changes
   container   Manage containers (ls, prune, ...)
   volume      Manage volumes (create, ls, inspect, rm, prune)
+  network     Manage networks (create, ls, inspect, rm, prune)
 
 Image commands:
   images      List images
@@ -117,6 +118,15 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "inspect": ("images", "cmd_container_inspect"),
         "prune": ("containers", "cmd_container_prune"),
         "_exited": ("containers", "cmd_exited"),
+    },
+    "network": {
+        "create": ("networks", "cmd_network_create"),
+        "ls": ("networks", "cmd_network_ls"),
+        "list": ("networks", "cmd_network_ls"),
+        "inspect": ("networks", "cmd_network_inspect"),
+        "rm": ("networks", "cmd_network_rm"),
+        "remove": ("networks", "cmd_network_rm"),
+        "prune": ("networks", "cmd_network_prune"),
     },
     "volume": {
         "create": ("containers", "cmd_volume_create"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dockyard.engine.containers import ContainerService
     from dockyard.engine.images import ImageService
+    from dockyard.engine.networks import NetworkService
     from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
     from dockyard.store import Store
@@ -47,6 +48,12 @@ class Engine:
         from dockyard.engine.containers import ContainerService
 
         return ContainerService(self)
+
+    @cached_property
+    def networks(self) -> NetworkService:
+        from dockyard.engine.networks import NetworkService
+
+        return NetworkService(self)
 
     @cached_property
     def volumes(self) -> VolumeService:

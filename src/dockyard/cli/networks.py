@@ -1,0 +1,115 @@
+"""``dockyard network create|ls|inspect|rm|prune``: Docker's verbs and output shapes."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from dockyard.cli.context import Context
+from dockyard.cli.output import format_rows, render_template, table
+from dockyard.errors import DockyardError, InvalidArgument
+
+_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}
+
+
+def cmd_network_create(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] NETWORK", "Create a network")
+    p.add_argument("name")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--subnet", action="append", default=[])
+    p.add_argument("--gateway", action="append", default=[])
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("--internal", action="store_true")
+    a = p.parse_args(argv)
+    if a.driver != "bridge":
+        raise InvalidArgument(f"network driver {a.driver!r} is not supported: use bridge")
+    if len(a.subnet) > 1 or len(a.gateway) > 1:
+        raise InvalidArgument("only one --subnet and one --gateway are supported")
+    labels = dict(lbl.partition("=")[::2] for lbl in a.label)
+    print(
+        ctx.engine.networks.create(
+            a.name,
+            subnet=a.subnet[0] if a.subnet else None,
+            gateway=a.gateway[0] if a.gateway else None,
+            labels=labels,
+            internal=a.internal,
+        )
+    )
+    return 0
+
+
+def cmd_network_ls(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "List networks")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format")
+    a = p.parse_args(argv)
+    nets = ctx.engine.networks.list_networks()
+    if not a.no_trunc:
+        nets = [{**n, "ID": n["ID"][:12]} for n in nets]
+    if a.quiet:
+        if nets:
+            print("\n".join(n["ID"] for n in nets))
+        return 0
+    if a.format:
+        print(format_rows(a.format, nets, _HEADERS))
+        return 0
+    rows = [[n["ID"], n["Name"], n["Driver"], n["Scope"]] for n in nets]
+    print(table(list(_HEADERS.values()), rows))
+    return 0
+
+
+def cmd_network_inspect(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on networks")
+    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--format")
+    a = p.parse_args(argv)
+    objs, status = [], 0
+    for n in a.names:
+        try:
+            objs.append(ctx.engine.networks.inspect(n))
+        except DockyardError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    if a.format:
+        for o in objs:
+            print(render_template(a.format, o))
+    else:
+        print(json.dumps(objs, indent=4))
+    return status
+
+
+def cmd_network_rm(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("NETWORK [NETWORK...]", "Remove one or more networks")
+    p.add_argument("names", nargs="+")
+    a = p.parse_args(argv)
+    status = 0
+    for n in a.names:
+        try:
+            ctx.engine.networks.remove(n)
+            print(n)
+        except DockyardError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_network_prune(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Remove all unused networks")
+    p.add_argument("-f", "--force", action="store_true")
+    a = p.parse_args(argv)
+    if not a.force:
+        sys.stdout.write(
+            "WARNING! This will remove all custom networks not used by at least one container.\n"
+            "Are you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    removed = ctx.engine.networks.prune()
+    if removed:
+        print("Deleted Networks:")
+        print("\n".join(removed))
+        print()
+    return 0

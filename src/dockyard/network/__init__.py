@@ -1,0 +1,1 @@
+"""Container networking: address management (ipam) and the host's bridge devices (bridge)."""
