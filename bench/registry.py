@@ -1,0 +1,109 @@
+"""Registry benchmarks: push and pull of a 100 MB single-layer image against the anchor's
+distribution registry (127.0.0.1:5000), side by side with ``docker push`` / ``docker pull``.
+
+Push: before each timed push the registry forgets the repository's blobs and manifest
+(DELETE, untimed), so both engines really upload; each pushes its own image of the same
+100 MB of random bytes (each compresses it its own way). Pull: both pull the image Docker
+pushed, into an empty store (dockyard: a fresh --root; Docker: the image and the imported
+one sharing its layer removed first).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+
+from run import Bench, interleaved, make_rootfs_tar, run  # bench/run.py (sys.path[0])
+
+REGISTRY = "127.0.0.1:5000"
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json,"
+    "application/vnd.oci.image.manifest.v1+json"
+)
+
+
+def _http(method: str, path: str, accept: str = "") -> tuple[int, bytes, dict[str, str]]:
+    req = urllib.request.Request(f"http://{REGISTRY}{path}", method=method)
+    if accept:
+        req.add_header("Accept", accept)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def forget_repository(repo: str, tag: str) -> None:
+    """Delete the tag's manifest and the repository's links to its blobs."""
+    status, body, headers = _http("GET", f"/v2/{repo}/manifests/{tag}", MANIFEST_TYPES)
+    if status != 200:
+        return
+    manifest = json.loads(body)
+    digests = [manifest["config"]["digest"]] + [la["digest"] for la in manifest["layers"]]
+    for d in digests:
+        _http("DELETE", f"/v2/{repo}/blobs/{d}")
+    _http("DELETE", f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}")
+
+
+def bench_registry(b: Bench, docker: bool) -> None:
+    tar = make_rootfs_tar(b.work, 100)
+    ours_ref, theirs_ref = f"{REGISTRY}/bench/dy-big:1", f"{REGISTRY}/bench/docker-big:1"
+    b.dy("import", str(tar), ours_ref)
+    if docker:
+        run("docker", "rmi", "-f", theirs_ref, check=False)
+        run("docker", "import", str(tar), theirs_ref)
+
+    # Warm-up (and make sure each engine's image is on the registry for the pull below).
+    forget_repository("bench/dy-big", "1")
+    b.dy("push", ours_ref)
+    if docker:
+        forget_repository("bench/docker-big", "1")
+        run("docker", "push", theirs_ref)
+    ours, theirs = _timed_after(
+        b,
+        lambda: forget_repository("bench/dy-big", "1"),
+        lambda: b.dy("push", ours_ref),
+        (lambda: forget_repository("bench/docker-big", "1")) if docker else None,
+        (lambda: run("docker", "push", theirs_ref)) if docker else None,
+    )
+    b.report("push 100 MB image (registry :5000)", ours, theirs)
+
+    source = theirs_ref if docker else ours_ref
+    if docker:
+        run("docker", "push", theirs_ref)  # the timed runs left it on the registry already
+    fresh = b.work / "pull-root"
+
+    def reset_ours() -> None:
+        shutil.rmtree(fresh, ignore_errors=True)
+        b.dy("images", root=fresh)  # an empty store, created outside the timing
+
+    def reset_theirs() -> None:
+        run("docker", "rmi", "-f", theirs_ref, check=False)
+        run("docker", "image", "prune", "-f", check=False)
+
+    ours, theirs = _timed_after(
+        b,
+        reset_ours,
+        lambda: b.dy("pull", source, root=fresh),
+        reset_theirs if docker else None,
+        (lambda: run("docker", "pull", source)) if docker else None,
+    )
+    b.report("pull 100 MB image (registry :5000)", ours, theirs)
+    shutil.rmtree(fresh, ignore_errors=True)
+    tar.unlink()
+
+
+def _timed_after(b: Bench, setup_ours, ours, setup_theirs, theirs):  # type: ignore[no-untyped-def]
+    """interleaved() with an untimed setup before each run."""
+    pairs_ours: list[float] = []
+    pairs_theirs: list[float] = []
+    for _ in range(b.repeat):
+        setup_ours()
+        a, _ = interleaved(ours, None, 1)
+        pairs_ours += a
+        if theirs is not None:
+            setup_theirs()
+            d, _ = interleaved(theirs, None, 1)
+            pairs_theirs += d
+    return pairs_ours, (pairs_theirs if theirs is not None else None)

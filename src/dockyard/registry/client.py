@@ -1,0 +1,376 @@
+"""The distribution API (``/v2/...``), one method per call the pull and push flows make.
+
+Every request goes through ``_send``: it adds the auth header for the request's scopes,
+answers a 401 challenge once, follows redirects (without our credentials when they leave
+the registry's host), and retries with backoff on 5xx, 429 and network errors when the
+request can be repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+from dockyard.errors import CorruptData, InvalidArgument, NotFound, Unavailable
+from dockyard.image.digest import digest_bytes, validate_digest
+from dockyard.image.manifest import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    MAX_MANIFEST_SIZE,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
+from dockyard.registry import transport
+from dockyard.registry.auth import Auth, scope
+from dockyard.registry.endpoint import Endpoint
+from dockyard.registry.errors import Unauthorized
+from dockyard.registry.transport import Response
+
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def attempts() -> int:
+    try:
+        return max(1, int(os.environ.get("DOCKYARD_REGISTRY_ATTEMPTS", "5")))
+    except ValueError:
+        return 5
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt`` + 1: 0.2, 0.4, 0.8, ... at most 5."""
+    return min(0.2 * 2.0**attempt, 5.0)
+
+
+def error_text(resp: Response, body: bytes) -> str:
+    """A registry's error body as Docker prints it: ``manifest unknown: manifest unknown``."""
+    try:
+        errors = json.loads(body).get("errors") or []
+        parts = []
+        for e in errors[:3]:
+            code = str(e.get("code", "")).lower().replace("_", " ")
+            msg = str(e.get("message", "")).strip()
+            parts.append(f"{code}: {msg}" if code and msg else code or msg)
+        if parts:
+            return "; ".join(p[:300] for p in parts)
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return f"HTTP {resp.status} {resp.headers.get('Status', '')}".strip()
+
+
+class RegistryClient:
+    def __init__(self, endpoint: Endpoint, creds: tuple[str, str] | None = None):
+        self.endpoint = endpoint
+        self.auth = Auth(endpoint, creds)
+
+    # ------------------------------------------------------------ plumbing
+
+    def url(self, path: str) -> str:
+        return self.endpoint.base + path
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        scopes: tuple[str, ...],
+        headers: dict[str, str] | None = None,
+        body: bytes | Iterable[bytes] | None = None,
+        *,
+        repeatable: bool = True,
+        follow: bool = False,
+    ) -> Response:
+        challenged = False
+        attempt = 0
+        redirects = 0
+        tries = attempts() if repeatable else 1
+        own_host = urlsplit(self.endpoint.base).netloc
+        while True:
+            hdrs = dict(headers or {})
+            same_host = urlsplit(url).netloc == own_host
+            if same_host:
+                hdrs.update(self.auth.headers(scopes))
+            try:
+                resp = transport.request(
+                    method, url, hdrs, body, verify_tls=self.endpoint.verify_tls
+                )
+            except transport.NETWORK_ERRORS as e:
+                attempt += 1
+                if attempt >= tries:
+                    raise Unavailable(f"{method} {url}: {_reason(e)}") from None
+                time.sleep(backoff(attempt - 1))
+                continue
+            if resp.status == 401 and same_host and not challenged and repeatable:
+                value = resp.header("WWW-Authenticate")
+                resp.read(1 << 16)
+                if not value:
+                    raise Unauthorized(f"{self.endpoint.name}: 401 without a challenge")
+                self.auth.challenge(value, scopes)
+                challenged = True
+                continue
+            if resp.status in RETRY_STATUS and attempt + 1 < tries:
+                resp.read(1 << 16)
+                attempt += 1
+                time.sleep(backoff(attempt - 1))
+                continue
+            if follow and resp.status in (301, 302, 303, 307, 308):
+                location = resp.header("Location")
+                resp.read(1 << 16)
+                if not location:
+                    raise CorruptData(f"{url}: redirect without a Location")
+                target = urljoin(url, location)
+                if urlsplit(target).scheme == "http" and self.endpoint.scheme == "https":
+                    raise CorruptData(f"{url}: refusing redirect from HTTPS to {target}")
+                url = target
+                redirects += 1
+                if redirects > 10:
+                    raise CorruptData(f"{url}: too many redirects")
+                continue
+            return resp
+
+    def _fail(self, resp: Response, what: str, repo: str = "") -> None:
+        body = resp.read(1 << 16)
+        text = error_text(resp, body)
+        if resp.status in (401, 403):
+            raise Unauthorized(f"{what}: {text}")
+        if resp.status == 404:
+            raise NotFound(f"{what}: {text}")
+        if resp.status in (400, 405, 413, 414, 416):
+            raise InvalidArgument(f"{what}: {text}")
+        raise Unavailable(f"{what}: {text}")
+
+    # ------------------------------------------------------------ base
+
+    def ping(self) -> None:
+        """``GET /v2/`` with our credentials (``login`` checks them this way)."""
+        resp = self._send("GET", self.url("/v2/"), ())
+        if resp.status == 200:
+            resp.read(1 << 16)
+            return
+        if resp.status == 404:
+            resp.read(1 << 16)
+            raise NotFound(f"{self.endpoint.base} is not a registry (no /v2/ endpoint)")
+        if resp.status == 401:
+            resp.read(1 << 16)
+            raise Unauthorized("unauthorized: incorrect username or password")
+        self._fail(resp, f"{self.endpoint.name}")
+
+    # ------------------------------------------------------------ manifests
+
+    def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]:
+        """(bytes, media type, digest) of a manifest or index by tag or digest. The digest is
+        computed from the bytes; a digest reference or a ``Docker-Content-Digest`` header
+        that disagrees is refused."""
+        url = self.url(f"/v2/{repo}/manifests/{quote(ref, safe=':')}")
+        resp = self._send("GET", url, (scope(repo),), {"Accept": MANIFEST_ACCEPT})
+        if resp.status != 200:
+            if resp.status == 404:
+                resp.read(1 << 16)
+                raise NotFound(
+                    f"manifest for {self.endpoint.name}/{repo}:{ref} not found: "
+                    "manifest unknown: manifest unknown"
+                )
+            if resp.status in (401, 403):
+                resp.read(1 << 16)
+                raise Unauthorized(
+                    f"pull access denied for {self.endpoint.name}/{repo}, repository does not "
+                    "exist or may require 'dockyard login': denied: requested access to the "
+                    "resource is denied"
+                )
+            self._fail(resp, f"manifest {repo}:{ref}")
+        data = resp.read(MAX_MANIFEST_SIZE, "manifest")
+        digest = digest_bytes(data)
+        if ref.startswith("sha256:") and digest != ref:
+            raise CorruptData(f"manifest digest mismatch: expected {ref}, got {digest}")
+        claimed = resp.header("Docker-Content-Digest")
+        if claimed and claimed.startswith("sha256:") and claimed != digest:
+            raise CorruptData(
+                f"manifest digest mismatch: the registry says {claimed}, the bytes are {digest}"
+            )
+        media_type = resp.header("Content-Type").split(";", 1)[0].strip()
+        return data, media_type, digest
+
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
+        url = self.url(f"/v2/{repo}/manifests/{quote(ref, safe=':')}")
+        resp = self._send(
+            "PUT",
+            url,
+            (scope(repo, "pull,push"),),
+            {"Content-Type": media_type, "Content-Length": str(len(data))},
+            data,
+        )
+        if resp.status not in (200, 201, 202):
+            self._fail(resp, f"manifest {repo}:{ref}")
+        resp.read(1 << 16)
+        digest = digest_bytes(data)
+        claimed = resp.header("Docker-Content-Digest")
+        if claimed and claimed != digest:
+            raise CorruptData(f"the registry stored manifest {claimed}, we sent {digest}")
+        return digest
+
+    def tags(self, repo: str) -> list[str]:
+        """Every tag of ``repo``, following ``Link`` pagination."""
+        out: list[str] = []
+        url = self.url(f"/v2/{repo}/tags/list")
+        for _ in range(1000):
+            resp = self._send("GET", url, (scope(repo),))
+            if resp.status != 200:
+                self._fail(resp, f"tags of {repo}")
+            body = resp.read(8 << 20, "tag list")
+            link = resp.header("Link")
+            try:
+                tags = json.loads(body).get("tags") or []
+            except (ValueError, AttributeError):
+                raise CorruptData(f"tags of {repo}: not a JSON object") from None
+            out += [str(t) for t in tags]
+            if not link.startswith("<"):
+                break
+            url = urljoin(url, link[1 : link.index(">")])
+        return out
+
+    # ------------------------------------------------------------ blobs
+
+    def head_blob(self, repo: str, digest: str, scopes: tuple[str, ...] = ()) -> int | None:
+        """Size of a blob the registry has in ``repo``, or None."""
+        url = self.url(f"/v2/{repo}/blobs/{validate_digest(digest)}")
+        resp = self._send("HEAD", url, scopes or (scope(repo),), follow=True)
+        resp.close()
+        if resp.status == 200:
+            length = resp.header("Content-Length")
+            return int(length) if length.isdigit() else 0
+        if resp.status == 404:
+            return None
+        if resp.status in (401, 403):
+            raise Unauthorized(f"{repo}: denied: requested access to the resource is denied")
+        raise Unavailable(f"HEAD blob {digest} in {repo}: HTTP {resp.status}")
+
+    def open_blob(self, repo: str, digest: str, offset: int = 0) -> Response:
+        """The blob's body from ``offset`` (206 when the registry honoured the range)."""
+        url = self.url(f"/v2/{repo}/blobs/{validate_digest(digest)}")
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        resp = self._send("GET", url, (scope(repo),), headers, follow=True)
+        if resp.status not in (200, 206):
+            self._fail(resp, f"blob {digest} of {repo}")
+        return resp
+
+    def read_blob(self, repo: str, digest: str, limit: int) -> bytes:
+        data = self.open_blob(repo, digest).read(limit, f"blob {digest}")
+        got = digest_bytes(data)
+        if got != digest:
+            raise CorruptData(f"digest mismatch for blob: expected {digest}, got {got}")
+        return data
+
+    # ------------------------------------------------------------ uploads
+
+    def start_upload(
+        self, repo: str, mount: str | None = None, source: str | None = None
+    ) -> str | None:
+        """POST a new upload. With ``mount``/``source``, ask for a cross-repository mount:
+        returns None when the registry mounted the blob, else the upload URL."""
+        scopes: tuple[str, ...] = (scope(repo, "pull,push"),)
+        query = ""
+        if mount and source:
+            scopes += (scope(source),)
+            query = "?" + urlencode({"mount": validate_digest(mount), "from": source})
+        url = self.url(f"/v2/{repo}/blobs/uploads/{query}")
+        resp = self._send("POST", url, scopes, {"Content-Length": "0"}, b"")
+        if resp.status == 201 and mount:
+            resp.read(1 << 16)
+            return None
+        if resp.status != 202:
+            if resp.status in (401, 403):
+                resp.read(1 << 16)
+                raise Unauthorized("denied: requested access to the resource is denied")
+            self._fail(resp, f"upload to {repo}")
+        resp.read(1 << 16)
+        return self._location(resp, url)
+
+    def new_upload(self, repo: str) -> str:
+        location = self.start_upload(repo)
+        assert location is not None  # only a mount request can end without an upload
+        return location
+
+    def _location(self, resp: Response, base: str) -> str:
+        location = resp.header("Location")
+        if not location:
+            raise CorruptData(f"{base}: the registry sent no upload Location")
+        return urljoin(base, location)
+
+    def patch(
+        self,
+        repo: str,
+        location: str,
+        data: bytes | Iterable[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> str:
+        """Send (part of) a blob. With ``start``/``length`` this is one chunk of a chunked
+        upload (``Content-Range``); without, the rest of the blob streamed in one request."""
+        headers = {"Content-Type": "application/octet-stream"}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+            if start is not None:
+                headers["Content-Range"] = f"{start}-{start + length - 1}"
+        resp = self._send(
+            "PATCH",
+            location,
+            (scope(repo, "pull,push"),),
+            headers,
+            data,
+            repeatable=isinstance(data, bytes),
+        )
+        if resp.status != 202:
+            self._fail(resp, f"upload to {repo}")
+        resp.read(1 << 16)
+        return self._location(resp, location)
+
+    def finish_upload(self, repo: str, location: str, digest: str, data: bytes = b"") -> None:
+        sep = "&" if "?" in location else "?"
+        url = location + sep + urlencode({"digest": validate_digest(digest)})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+        resp = self._send("PUT", url, (scope(repo, "pull,push"),), headers, data)
+        if resp.status not in (201, 204):
+            body = resp.read(1 << 16)
+            text = error_text(resp, body)
+            if "digest" in text.lower() and resp.status == 400:
+                raise CorruptData(f"the registry refused blob {digest}: {text}")
+            if resp.status in (401, 403):
+                raise Unauthorized(f"denied: {text}")
+            raise Unavailable(f"upload of {digest} to {repo}: {text}")
+        resp.read(1 << 16)
+
+    def cancel_upload(self, repo: str, location: str) -> None:
+        try:
+            resp = self._send("DELETE", location, (scope(repo, "pull,push"),), repeatable=False)
+            resp.read(1 << 16)
+        except (Unavailable, Unauthorized):
+            pass
+
+    # ------------------------------------------------------------ search
+
+    def search(self, term: str, limit: int) -> dict[str, Any]:
+        url = self.url("/v1/search?" + urlencode({"q": term, "n": str(limit)}))
+        resp = self._send("GET", url, ())
+        if resp.status != 200:
+            if resp.status == 404:
+                resp.read(1 << 16)
+                raise NotFound(f"{self.endpoint.name} does not offer search")
+            self._fail(resp, f"search on {self.endpoint.name}")
+        body = resp.read(16 << 20, "search response")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise CorruptData(f"search on {self.endpoint.name}: not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("results", []), list):
+            raise CorruptData(f"search on {self.endpoint.name}: unexpected answer")
+        return data
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    return text

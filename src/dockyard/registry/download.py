@@ -1,0 +1,177 @@
+"""Blob downloads into the content store that survive dropped connections and killed pulls.
+
+A download writes ``content/ingest/<pid>-pull-<hex>``, hashing as it goes. When the
+connection drops, it asks again with ``Range: bytes=<have>-`` (a registry that ignores the
+range sends the whole blob and we start over). When the process dies, the partial file stays:
+the next pull of the same blob claims it (its writer's pid is gone) and resumes from its end.
+Only a blob whose size and digest match is renamed into ``blobs/``; anything else is
+deleted, so nothing corrupt is ever visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+
+from dockyard.errors import CorruptData, Unavailable
+from dockyard.image.digest import CHUNK, hex_of
+from dockyard.registry import transport
+from dockyard.registry.client import RegistryClient, attempts, backoff
+from dockyard.store.content import ContentStore, writer_alive
+
+Progress = Callable[[int, int], None]
+
+
+class _Partial:
+    def __init__(self, content: ContentStore, digest: str):
+        self.content = content
+        self.digest = digest
+        suffix = f"-pull-{hex_of(digest)}"
+        self.path = os.path.join(content.ingest_dir, f"{os.getpid()}-{os.urandom(4).hex()}{suffix}")
+        self.resumed_from = 0
+        for name in sorted(os.listdir(content.ingest_dir)):
+            old = os.path.join(content.ingest_dir, name)
+            if name.endswith(suffix) and not writer_alive(old):
+                try:
+                    os.rename(old, self.path)  # claims it: another puller's rename now fails
+                    break
+                except FileNotFoundError:
+                    continue
+        self.f = open(self.path, "ab+")  # noqa: SIM115 - closed by finish/keep/discard
+        self.hash = hashlib.sha256()
+        self.f.seek(0)
+        while chunk := self.f.read(CHUNK):
+            self.hash.update(chunk)
+        self.size = self.resumed_from = self.f.tell()
+
+    def write(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.f.write(data)
+        self.size += len(data)
+
+    def restart(self) -> None:
+        self.f.seek(0)
+        self.f.truncate()
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def finish(self) -> None:
+        got = "sha256:" + self.hash.hexdigest()
+        if got != self.digest:
+            self.discard()
+            raise CorruptData(f"digest mismatch for blob: expected {self.digest}, got {got}")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        final = self.content.path(self.digest)
+        if os.path.exists(final):
+            os.unlink(self.path)
+        else:
+            os.rename(self.path, final)
+            self.content.sync_dir()
+
+    def keep(self) -> None:
+        """Leave the partial file for the next pull to resume."""
+        self.f.flush()
+        self.f.close()
+
+    def discard(self) -> None:
+        self.f.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def fetch_blob(
+    client: RegistryClient,
+    content: ContentStore,
+    repo: str,
+    digest: str,
+    size: int,
+    progress: Progress | None = None,
+) -> int:
+    """Download ``repo``'s blob ``digest`` (``size`` bytes, from the manifest) into the
+    content store. Returns how many bytes were resumed from an earlier attempt."""
+    if content.has(digest):
+        return 0
+    part = _Partial(content, digest)
+    ok = False
+    try:
+        if part.size > size:
+            part.restart()
+        tries, failures = attempts(), 0
+        fresh_retry = part.resumed_from > 0
+        while True:
+            if part.size == size:
+                try:
+                    part.finish()
+                    ok = True
+                    return part.resumed_from
+                except CorruptData:
+                    if not fresh_retry:
+                        raise
+                    # The partial data we resumed from was bad: one clean download.
+                    fresh_retry = False
+                    part = _Partial(content, digest)
+                    part.restart()
+                    continue
+            try:
+                _receive(client, part, repo, digest, size, progress)
+                failures = 0
+            except transport.NETWORK_ERRORS as e:
+                failures += 1
+                if failures >= tries:
+                    raise Unavailable(
+                        f"download of {digest} from {repo} failed after {tries} attempts: "
+                        f"{e or type(e).__name__}"
+                    ) from None
+                time.sleep(backoff(failures - 1))
+    except CorruptData:
+        part.discard()  # wrong bytes are never kept, not even for a resume
+        raise
+    finally:
+        if not ok and not part.f.closed:
+            # A short, so far correct file: the next pull resumes from its end.
+            if 0 < part.size < size:
+                part.keep()
+            else:
+                part.discard()
+
+
+def _receive(
+    client: RegistryClient,
+    part: _Partial,
+    repo: str,
+    digest: str,
+    size: int,
+    progress: Progress | None,
+) -> None:
+    resp = client.open_blob(repo, digest, part.size)
+    try:
+        if resp.status == 200 and part.size:
+            part.restart()  # the registry sent the whole blob
+        elif resp.status == 206:
+            start = resp.header("Content-Range").removeprefix("bytes ").split("-", 1)[0]
+            if not start.isdigit() or int(start) != part.size:
+                part.restart()
+                raise ConnectionResetError(f"blob {digest}: the registry answered another range")
+        last = time.monotonic()
+        for chunk in resp.iter_bytes():
+            if part.size + len(chunk) > size:
+                raise CorruptData(
+                    f"blob {digest} from {repo} is larger than the {size} bytes its manifest "
+                    "declares"
+                )
+            part.write(chunk)
+            if progress and time.monotonic() - last > 0.1:
+                last = time.monotonic()
+                progress(part.size, size)
+        if part.size < size:
+            raise ConnectionResetError(f"connection closed after {part.size} of {size} bytes")
+    finally:
+        resp.close()
+    if progress:
+        progress(part.size, size)

@@ -1,0 +1,417 @@
+"""Registries for the client tests: Debian's CNCF distribution (with and without htpasswd
+Basic auth), and a small scriptable registry peer for the faults a real one never shows.
+
+Every server listens on a free 127.0.0.1 port (never 5000) and is stopped at the end of the
+session, also when a test fails. Each test gets its own Docker config dir.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import pytest
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+_ACCESS_RE = re.compile(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Distribution:
+    """A running ``docker-registry serve``; requests are counted from its access log."""
+
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def mark(self) -> int:
+        return self.log.stat().st_size
+
+    def requests(self, since: int = 0) -> list[tuple[str, str, int]]:
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        return [(m[1], m[2], int(m[3])) for m in _ACCESS_RE.finditer(text)]
+
+    def uploads(self, since: int = 0) -> list[tuple[str, str, int]]:
+        """Requests that start or carry a blob upload (POST, PATCH, PUT on /blobs/uploads/)."""
+        return [r for r in self.requests(since) if "/blobs/uploads/" in r[1]]
+
+
+def start_distribution(base: Path, htpasswd: Path | None = None) -> Distribution:
+    base.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    auth = ""
+    if htpasswd:
+        auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n"
+    config = base / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: info\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {base / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n" + auth
+    )
+    log = base / "registry.log"
+    out = open(log, "wb")  # noqa: SIM115 - the child owns it; closed below
+    proc = subprocess.Popen(
+        [REGISTRY_BIN, "serve", str(config)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    out.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
+            break
+        except Exception as e:  # noqa: BLE001
+            if getattr(e, "code", None) == 401:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}") from e
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("docker-registry did not start")
+    return Distribution(port, log, proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    reg = start_distribution(tmp_path_factory.mktemp("distribution"))
+    try:
+        yield reg
+    finally:
+        stop(reg.proc)
+
+
+USER, PASSWORD = "alice", "s3cret-pw"
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("docker-registry is not installed")
+    base = tmp_path_factory.mktemp("distribution-auth")
+    htpasswd = base / "htpasswd"
+    out = subprocess.run(
+        ["htpasswd", "-Bbn", USER, PASSWORD], check=True, capture_output=True, text=True
+    ).stdout
+    htpasswd.write_text(out)
+    reg = start_distribution(base, htpasswd)
+    try:
+        yield reg
+    finally:
+        stop(reg.proc)
+
+
+@pytest.fixture(autouse=True)
+def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Logins of this test go to a temp dir, never the real ~/.docker."""
+    d = tmp_path / "docker-config"
+    monkeypatch.setenv("DOCKER_CONFIG", str(d))
+    monkeypatch.delenv("DOCKYARD_INSECURE_REGISTRIES", raising=False)
+    monkeypatch.delenv("DOCKYARD_UPLOAD_CHUNK_SIZE", raising=False)
+    monkeypatch.setenv("DOCKYARD_REGISTRY_ATTEMPTS", "4")
+    return d
+
+
+# ---------------------------------------------------------------------- a scriptable peer
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class PeerImage:
+    config: bytes
+    layer: bytes  # gzip
+    manifest: bytes
+
+    @property
+    def manifest_digest(self) -> str:
+        return sha(self.manifest)
+
+    @property
+    def image_id(self) -> str:
+        return sha(self.config)
+
+
+def make_image(files: dict[str, bytes], compress: bool = True) -> PeerImage:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in sorted(files.items()):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    tar = buf.getvalue()
+    layer = gzip.compress(tar, mtime=0) if compress else tar
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha(tar)]},
+            "history": [{"created_by": "test"}],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": sha(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": sha(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    return PeerImage(config, layer, manifest)
+
+
+Handler = Callable[[BaseHTTPRequestHandler], bool]
+
+
+@dataclass
+class Peer:
+    """An HTTP registry peer serving ``manifests`` and ``blobs`` by path, with hooks
+    (``before``) that a test sets to misbehave on purpose. Requests are recorded."""
+
+    port: int = 0
+    manifests: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # "repo:ref"
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    before: Handler | None = None
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def add_image(self, repo: str, tag: str, img: PeerImage) -> None:
+        mt = "application/vnd.docker.distribution.manifest.v2+json"
+        self.manifests[f"{repo}:{tag}"] = (img.manifest, mt)
+        self.manifests[f"{repo}:{img.manifest_digest}"] = (img.manifest, mt)
+        self.blobs[sha(img.config)] = img.config
+        self.blobs[sha(img.layer)] = img.layer
+
+
+def _make_handler(peer: Peer) -> type[BaseHTTPRequestHandler]:
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def send(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None):
+            self.send_response(code)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def handle_any(self) -> None:
+            peer.seen.append((self.command, self.path, dict(self.headers)))
+            if peer.before and peer.before(self):
+                return
+            path = self.path.split("?", 1)[0]
+            if path == "/v2/":
+                return self.send(200, b"{}")
+            m = re.fullmatch(r"/v2/(.+)/(manifests|blobs)/([^/]+)", path)
+            if not m:
+                return self.send(404, b'{"errors":[{"code":"NOT_FOUND","message":"nope"}]}')
+            repo, kind, ref = m.groups()
+            if kind == "manifests":
+                found = peer.manifests.get(f"{repo}:{ref}")
+                if not found:
+                    return self.send(
+                        404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}'
+                    )
+                return self.send(
+                    200,
+                    found[0],
+                    {"Content-Type": found[1], "Docker-Content-Digest": sha(found[0])},
+                )
+            data = peer.blobs.get(ref)
+            if data is None:
+                return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}')
+            rng = self.headers.get("Range", "")
+            if rng.startswith("bytes="):
+                start = int(rng[6:].split("-", 1)[0])
+                return self.send(
+                    206,
+                    data[start:],
+                    {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"},
+                )
+            return self.send(200, data)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+    return H
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    p = Peer()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(p))
+    server.daemon_threads = True
+    p.server = server
+    p.port = server.server_address[1]
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield p
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------------- a faulty proxy
+
+
+@dataclass
+class Proxy:
+    """A real HTTP proxy in front of a registry. ``fault(method, path)`` may answer
+    "reset" (the connection drops after the request body was read) or an HTTP status."""
+
+    target: int
+    port: int = 0
+    fault: Callable[[str, str], str | int | None] | None = None
+    seen: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _read_request_body(h: BaseHTTPRequestHandler) -> bytes:
+    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = bytearray()
+        while True:
+            size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += h.rfile.read(size)
+            h.rfile.readline()
+    return h.rfile.read(int(h.headers.get("Content-Length") or 0))
+
+
+def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
+    import http.client
+
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def forward(self) -> None:
+            body = _read_request_body(self)
+            verdict = proxy.fault(self.command, self.path) if proxy.fault else None
+            if verdict == "reset":
+                proxy.seen.append((self.command, self.path, 0))
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if isinstance(verdict, int):
+                proxy.seen.append((self.command, self.path, verdict))
+                msg = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                self.send_response(verdict)
+                self.send_header("Content-Length", str(len(msg)))
+                self.end_headers()
+                self.wfile.write(msg)
+                return
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("transfer-encoding", "content-length", "connection")
+            }
+            headers["Content-Length"] = str(len(body))
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.target, timeout=60)
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            finally:
+                conn.close()
+            proxy.seen.append((self.command, self.path, resp.status))
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+    return H
+
+
+@pytest.fixture
+def proxy(registry: Distribution) -> Iterator[Proxy]:
+    p = Proxy(target=registry.port)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(p))
+    server.daemon_threads = True
+    p.port = server.server_address[1]
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield p
+    finally:
+        server.shutdown()
+        server.server_close()

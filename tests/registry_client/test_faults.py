@@ -1,0 +1,327 @@
+"""Bad peers and bad input: each refused with a clear error, nothing corrupt stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from tests.conftest import BIN, CLI, tree_snapshot
+from tests.registry_client.conftest import Peer, PeerImage, make_image, sha
+
+
+def _blobs(cli: CLI) -> list[str]:
+    d = cli.root / "content" / "blobs" / "sha256"
+    return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+def _ingest(cli: CLI) -> list[str]:
+    d = cli.root / "content" / "ingest"
+    return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+def _store_state(cli: CLI) -> dict[str, object]:
+    cli("images")  # make sure the store exists
+    return tree_snapshot(cli.root)
+
+
+def _big_image() -> PeerImage:
+    # Random bytes do not compress: the layer blob is ~2 MB on the wire.
+    return make_image({"big.bin": os.urandom(2 << 20), "hello.txt": b"hello\n"})
+
+
+def test_blob_with_wrong_digest_is_refused(dy: CLI, peer: Peer) -> None:
+    img = make_image({"a.txt": b"real content\n"})
+    peer.add_image("x/app", "1", img)
+    peer.blobs[sha(img.layer)] = img.layer[:-8] + b"\0" * 8  # same size, wrong bytes
+    before = _store_state(dy)
+    r = dy("pull", f"{peer.addr}/x/app:1", check=False)
+    assert r.returncode == 125
+    assert "digest mismatch" in r.stderr and sha(img.layer) in r.stderr
+    assert tree_snapshot(dy.root) == before  # no blob, no partial file, no snapshot
+    assert dy("images", "-q").stdout == ""
+
+
+def test_config_with_wrong_digest_is_refused(dy: CLI, peer: Peer) -> None:
+    img = make_image({"a.txt": b"x\n"})
+    peer.add_image("x/app", "1", img)
+    peer.blobs[sha(img.config)] = img.config.replace(b"amd64", b"arm64")
+    r = dy("pull", f"{peer.addr}/x/app:1", check=False)
+    assert r.returncode == 125 and "digest mismatch" in r.stderr
+    assert _blobs(dy) == [] and dy("images", "-q").stdout == ""
+
+
+def test_manifest_not_matching_its_digest_is_refused(dy: CLI, peer: Peer) -> None:
+    img = make_image({"a.txt": b"x\n"})
+    other = make_image({"b.txt": b"y\n"})
+    peer.add_image("x/app", "1", img)
+    # Asked by digest, the peer answers with a different manifest.
+    peer.manifests[f"x/app:{img.manifest_digest}"] = (
+        other.manifest,
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+    r = dy("pull", f"{peer.addr}/x/app@{img.manifest_digest}", check=False)
+    assert r.returncode == 125 and "manifest digest mismatch" in r.stderr
+    assert _blobs(dy) == []
+
+
+def test_manifest_over_4mb_is_refused(dy: CLI, peer: Peer) -> None:
+    img = make_image({"a.txt": b"x\n"})
+    peer.add_image("x/app", "1", img)
+    doc = json.loads(img.manifest)
+    doc["annotations"] = {"padding": "x" * (4 * 1024 * 1024 + 10)}
+    huge = json.dumps(doc).encode()
+    peer.manifests["x/app:1"] = (huge, "application/vnd.docker.distribution.manifest.v2+json")
+    before = _store_state(dy)
+    r = dy("pull", f"{peer.addr}/x/app:1", check=False)
+    assert r.returncode == 125
+    assert "manifest is larger than 4194304 bytes" in r.stderr
+    assert tree_snapshot(dy.root) == before
+
+
+@pytest.mark.parametrize(
+    "challenge, message",
+    [
+        ('Bearer realm="file:///etc/passwd",service="x"', "is not an http(s) URL"),
+        ('Bearer realm="",service="x"', "is not an http(s) URL"),
+        ('Bearer service="x"', "is not an http(s) URL"),
+        ('Bearer realm="http://127.0.0.1:1/token",service="x"', "cannot get a token"),
+        ("Negotiate abc", "unsupported authentication scheme"),
+    ],
+)
+def test_401_with_a_bad_realm(dy: CLI, peer: Peer, challenge: str, message: str) -> None:
+    img = make_image({"a.txt": b"x\n"})
+    peer.add_image("x/app", "1", img)
+
+    def deny(h: BaseHTTPRequestHandler) -> bool:
+        h.send(
+            401,
+            b'{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}',  # type: ignore[attr-defined]
+            {"WWW-Authenticate": challenge},
+        )
+        return True
+
+    peer.before = deny
+    r = dy("pull", f"{peer.addr}/x/app:1", check=False)
+    assert r.returncode == 125
+    assert message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert _blobs(dy) == []
+
+
+def test_connection_dropped_mid_blob_is_resumed(dy: CLI, peer: Peer) -> None:
+    img = _big_image()
+    peer.add_image("x/app", "1", img)
+    layer = sha(img.layer)
+    dropped = []
+
+    def drop_once(h: BaseHTTPRequestHandler) -> bool:
+        if h.command == "GET" and h.path.endswith(layer) and not dropped:
+            dropped.append(True)
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(img.layer)))
+            h.end_headers()
+            h.wfile.write(img.layer[: len(img.layer) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(2)  # the connection drops mid-body
+            return True
+        return False
+
+    peer.before = drop_once
+    dy("pull", f"{peer.addr}/x/app:1")
+    gets = [hd for m, p, hd in peer.seen if m == "GET" and p.endswith(layer)]
+    assert len(gets) == 2
+    assert gets[1].get("Range") == f"bytes={len(img.layer) // 2}-"
+    assert layer.split(":")[1] in _blobs(dy)
+    assert _ingest(dy) == []
+    assert (
+        dy("image", "inspect", "--format", "{{.Id}}", f"{peer.addr}/x/app:1").stdout.strip()
+        == img.image_id
+    )
+
+
+def test_registry_that_ignores_range_restarts_cleanly(dy: CLI, peer: Peer) -> None:
+    img = _big_image()
+    peer.add_image("x/app", "1", img)
+    layer = sha(img.layer)
+    dropped = []
+
+    def no_ranges(h: BaseHTTPRequestHandler) -> bool:
+        if h.command == "GET" and h.path.endswith(layer):
+            if not dropped:
+                dropped.append(True)
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(img.layer)))
+                h.end_headers()
+                h.wfile.write(img.layer[:1000])
+                h.close_connection = True
+                h.connection.shutdown(2)
+                return True
+            h.send(200, img.layer)  # type: ignore[attr-defined]  # whole blob, Range ignored
+            return True
+        return False
+
+    peer.before = no_ranges
+    dy("pull", f"{peer.addr}/x/app:1")
+    assert layer.split(":")[1] in _blobs(dy) and _ingest(dy) == []
+
+
+def test_killed_pull_resumes_from_its_partial_file(dy: CLI, peer: Peer) -> None:
+    img = _big_image()
+    peer.add_image("x/app", "1", img)
+    layer = sha(img.layer)
+    half = len(img.layer) // 2
+    sent_half = threading.Event()
+    release = threading.Event()
+
+    def stall(h: BaseHTTPRequestHandler) -> bool:
+        if h.command == "GET" and h.path.endswith(layer) and not sent_half.is_set():
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(img.layer)))
+            h.end_headers()
+            h.wfile.write(img.layer[:half])
+            h.wfile.flush()
+            sent_half.set()
+            release.wait(30)
+            h.close_connection = True
+            return True
+        return False
+
+    peer.before = stall
+    dy("images")
+    proc = subprocess.Popen(
+        [
+            str(BIN),
+            "--root",
+            str(dy.root),
+            "--run-root",
+            str(dy.run_root),
+            "pull",
+            f"{peer.addr}/x/app:1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert sent_half.wait(60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the client wrote what it received
+            parts = [n for n in _ingest(dy) if "-pull-" in n]
+            if parts and (dy.root / "content" / "ingest" / parts[0]).stat().st_size >= half:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert [n for n in _ingest(dy) if "-pull-" in n], "the partial download was kept"
+    dy("pull", f"{peer.addr}/x/app:1")
+    gets = [hd for m, p, hd in peer.seen if m == "GET" and p.endswith(layer)]
+    assert gets[-1].get("Range") == f"bytes={half}-"
+    assert _ingest(dy) == []
+    assert layer.split(":")[1] in _blobs(dy)
+
+
+def test_5xx_is_retried_with_backoff(dy: CLI, peer: Peer) -> None:
+    img = make_image({"a.txt": b"x\n"})
+    peer.add_image("x/app", "1", img)
+    failures = []
+
+    def flaky(h: BaseHTTPRequestHandler) -> bool:
+        if "/manifests/" in h.path and len(failures) < 2:
+            failures.append(h.path)
+            h.send(503, b"busy")  # type: ignore[attr-defined]
+            return True
+        return False
+
+    peer.before = flaky
+    dy("pull", f"{peer.addr}/x/app:1")
+    assert len(failures) == 2
+
+
+def test_5xx_forever_gives_a_clear_error(dy: CLI, peer: Peer) -> None:
+    def broken(h: BaseHTTPRequestHandler) -> bool:
+        if h.path != "/v2/":
+            h.send(500, b'{"errors":[{"code":"UNKNOWN","message":"disk on fire"}]}')  # type: ignore[attr-defined]
+            return True
+        return False
+
+    peer.before = broken
+    r = dy("pull", f"{peer.addr}/x/app:1", check=False)
+    assert r.returncode == 125 and "unknown: disk on fire" in r.stderr
+    assert len([s for s in peer.seen if "/manifests/" in s[1]]) == 4  # DOCKYARD_REGISTRY_ATTEMPTS
+
+
+def test_unreachable_registry(dy: CLI) -> None:
+    r = dy("pull", "127.0.0.1:1/x/app:1", check=False)
+    assert r.returncode == 125 and "connection refused" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "127.0.0.1:5999/../etc/passwd",
+        "127.0.0.1:5999/a/../../b",
+        "127.0.0.1:5999/./x",
+        "127.0.0.1:5999/x/..",
+        "../../x",
+        "127.0.0.1:5999/x:../y",
+    ],
+)
+def test_path_tricks_in_names_are_refused(dy: CLI, name: str) -> None:
+    for verb in ("pull", "push"):
+        r = dy(verb, name, check=False)
+        assert r.returncode == 125
+        assert "invalid reference format" in r.stderr or "invalid tag format" in r.stderr
+
+
+def test_path_tricks_from_the_registry_are_refused(dy: CLI, peer: Peer) -> None:
+    img = make_image({"a.txt": b"x\n"})
+    peer.add_image("x/app", "1", img)
+
+    def tags(h: BaseHTTPRequestHandler) -> bool:
+        if h.path.startswith("/v2/x/app/tags/list"):
+            h.send(200, json.dumps({"name": "x/app", "tags": ["1", "../../evil"]}).encode())  # type: ignore[attr-defined]
+            return True
+        return False
+
+    peer.before = tags
+    r = dy("pull", "-a", f"{peer.addr}/x/app", check=False)
+    assert r.returncode == 125 and "invalid tag format" in r.stderr
+    # A manifest whose descriptors name a path instead of a digest.
+    bad = json.loads(img.manifest)
+    bad["layers"][0]["digest"] = "sha256:../../../../etc/passwd"
+    peer.manifests["x/app:2"] = (
+        json.dumps(bad).encode(),
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+    r = dy("pull", f"{peer.addr}/x/app:2", check=False)
+    assert r.returncode == 125 and "invalid digest" in r.stderr
+    assert not any("../" in p for _, p, _ in peer.seen if "/blobs/" in p)
+
+
+def test_plain_http_only_for_loopback_or_listed_registries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dockyard.registry.endpoint import endpoint_for
+
+    assert endpoint_for("docker.io").base == "https://registry-1.docker.io"
+    for name in ("localhost:5000", "127.0.0.1:5001", "[::1]:5000", "127.1.2.3"):
+        assert endpoint_for(name).scheme == "http", name
+    for name in ("registry.example.com", "10.0.0.1:5000", "localhost.example.com:5000"):
+        assert endpoint_for(name).scheme == "https", name
+        assert endpoint_for(name).verify_tls
+    monkeypatch.setenv("DOCKYARD_INSECURE_REGISTRIES", "10.0.0.1:5000, reg.lan")
+    assert endpoint_for("10.0.0.1:5000").scheme == "http"
+    assert endpoint_for("reg.lan").scheme == "http"
+    assert endpoint_for("registry.example.com").scheme == "https"
