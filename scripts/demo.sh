@@ -69,6 +69,26 @@ tar -C "$OUT/app" -cf "$OUT/app.tar" .
 step dockyard import "$OUT/app.tar" app-files:1 --change 'WORKDIR /' --change 'EXPOSE 8080'
 step dockyard image prune -f
 step dockyard images
+
+# Registries: our hub on loopback, an account, login, push (only missing layers), pull, run.
+export DOCKER_CONFIG="$OUT/docker-config" DOCKYARD_HUB_DATA="$OUT/hub"
+HUB=127.0.0.1:${DEMO_HUB_PORT:-5055}
+dockyard hub serve --addr "$HUB" -q >"$OUT/hub.log" 2>&1 &
+HUB_PID=$!
+trap 'kill $HUB_PID 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 50); do curl -s "http://$HUB/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+echo secret | dockyard hub user add alice --password-stdin
+echo secret | step dockyard login "$HUB" -u alice --password-stdin
+step dockyard tag kubia:1 "$HUB/alice/kubia:1"
+step dockyard push "$HUB/alice/kubia:1"
+step dockyard push "$HUB/alice/kubia:1"
+step dockyard hub repo describe alice/kubia "kubia, the seeds' example app"
+step dockyard search "$HUB/kubia"
+step dockyard rmi "$HUB/alice/kubia:1" kubia:1
+step dockyard run --rm "$HUB/alice/kubia:1"
+step dockyard logout "$HUB"
+kill $HUB_PID; wait $HUB_PID 2>/dev/null || true
+
 step dockyard system check
 echo
 echo "demo finished: store in $DOCKYARD_ROOT"
