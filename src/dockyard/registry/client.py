@@ -46,6 +46,23 @@ def backoff(attempt: int) -> float:
     return min(0.2 * 2.0**attempt, 5.0)
 
 
+def short_id(digest: str) -> str:
+    """The 12-hex form Docker's progress lines name a layer by."""
+    return digest.split(":", 1)[-1][:12]
+
+
+def progress_message(
+    status: str, ident: str = "", current: int = -1, total: int = -1
+) -> dict[str, Any]:
+    """One progress message in the Docker Engine API's JSON shape (pull and push share it)."""
+    msg: dict[str, Any] = {"status": status}
+    if ident:
+        msg["id"] = ident
+    if current >= 0:
+        msg["progressDetail"] = {"current": current, "total": total}
+    return msg
+
+
 def error_text(resp: Response, body: bytes) -> str:
     """A registry's error body as Docker prints it: ``manifest unknown: manifest unknown``."""
     try:

@@ -26,7 +26,7 @@ from dockyard.image.manifest import (
 )
 from dockyard.image.reference import Reference
 from dockyard.registry.blobmap import BlobMap
-from dockyard.registry.client import RegistryClient
+from dockyard.registry.client import RegistryClient, progress_message, short_id
 from dockyard.registry.download import fetch_blob
 from dockyard.store.archives import adding
 from dockyard.store.images import LayerBlob
@@ -35,19 +35,6 @@ from dockyard.store.store import Store
 Emit = Callable[[dict[str, Any]], None]
 MAX_CONFIG_SIZE = 8 << 20
 CONCURRENT_DOWNLOADS = 3  # Docker's max-concurrent-downloads
-
-
-def _short(digest: str) -> str:
-    return digest.split(":", 1)[-1][:12]
-
-
-def _message(status: str, ident: str = "", current: int = -1, total: int = -1) -> dict[str, Any]:
-    msg: dict[str, Any] = {"status": status}
-    if ident:
-        msg["id"] = ident
-    if current >= 0:
-        msg["progressDetail"] = {"current": current, "total": total}
-    return msg
 
 
 def resolve_manifest(
@@ -80,7 +67,7 @@ def pull_one(
     platform = platform or Platform()
     repo = ref.repository
     want = ref.digest or ref.tag or "latest"
-    emit(_message(f"Pulling from {repo}", ref.tag or want))
+    emit(progress_message(f"Pulling from {repo}", ref.tag or want))
     manifest, mraw, mdigest, index_raw, pulled_digest = resolve_manifest(
         client, repo, want, platform
     )
@@ -108,20 +95,24 @@ def pull_one(
 
     missing = [d for d in manifest.layers if not store.content.has(d.digest)]
     for d in manifest.layers:
-        emit(_message("Pulling fs layer" if d in missing else "Already exists", _short(d.digest)))
+        emit(
+            progress_message(
+                "Pulling fs layer" if d in missing else "Already exists", short_id(d.digest)
+            )
+        )
     lock = threading.Lock()
 
     def download(desc: Any) -> None:
-        ident = _short(desc.digest)
+        ident = short_id(desc.digest)
 
         def progress(current: int, total: int) -> None:
             with lock:
-                emit(_message("Downloading", ident, current, total))
+                emit(progress_message("Downloading", ident, current, total))
 
         fetch_blob(client, store.content, repo, desc.digest, desc.size, progress)
         with lock:
-            emit(_message("Verifying Checksum", ident))
-            emit(_message("Download complete", ident))
+            emit(progress_message("Verifying Checksum", ident))
+            emit(progress_message("Download complete", ident))
 
     with adding(store) as new_blobs:
         if missing:
@@ -137,7 +128,7 @@ def pull_one(
                 if errors:
                     raise errors[0]
         for d in missing:
-            emit(_message("Extracting", _short(d.digest)))
+            emit(progress_message("Extracting", short_id(d.digest)))
         extra: list[str] = []
         if index_raw is not None:
             extra.append(store.content.ingest_bytes(index_raw, expected=pulled_digest))
@@ -156,7 +147,7 @@ def pull_one(
             extra_blobs=extra,
         )
     for d in missing:
-        emit(_message("Pull complete", _short(d.digest)))
+        emit(progress_message("Pull complete", short_id(d.digest)))
     try:
         BlobMap(store.root).record(
             [
@@ -166,12 +157,12 @@ def pull_one(
         )
     except OSError:
         pass  # only a hint for later pushes
-    emit(_message(f"Digest: {pulled_digest}"))
+    emit(progress_message(f"Digest: {pulled_digest}"))
     shown = ref.familiar()
     if up_to_date and not missing:
-        emit(_message(f"Status: Image is up to date for {shown}"))
+        emit(progress_message(f"Status: Image is up to date for {shown}"))
     else:
-        emit(_message(f"Status: Downloaded newer image for {shown}"))
+        emit(progress_message(f"Status: Downloaded newer image for {shown}"))
     return image_id, bool(missing) or not up_to_date
 
 

@@ -33,7 +33,7 @@ from dockyard.image.manifest import (
 )
 from dockyard.image.reference import Reference
 from dockyard.registry.blobmap import BlobMap, KnownBlob
-from dockyard.registry.client import RegistryClient, attempts, backoff
+from dockyard.registry.client import RegistryClient, attempts, backoff, progress_message, short_id
 from dockyard.registry.compress import gzip_stream
 from dockyard.registry.transport import NETWORK_ERRORS
 from dockyard.store.images import ImageLayer
@@ -56,23 +56,10 @@ def chunk_size() -> int:
         return DEFAULT_CHUNK
 
 
-def _message(status: str, ident: str = "", current: int = -1, total: int = -1) -> dict[str, Any]:
-    msg: dict[str, Any] = {"status": status}
-    if ident:
-        msg["id"] = ident
-    if current >= 0:
-        msg["progressDetail"] = {"current": current, "total": total}
-    return msg
-
-
 class Pushed(NamedTuple):
     digest: str
     size: int
     media_type: str
-
-
-def _short(digest: str) -> str:
-    return digest.split(":", 1)[-1][:12]
 
 
 class _Pusher:
@@ -109,13 +96,13 @@ class _Pusher:
 
     def push_layer(self, layer: ImageLayer, media_type: str) -> Pushed:
         """Runs in a worker thread: files and HTTP only, no metadata DB."""
-        ident = _short(layer.diff_id)
+        ident = short_id(layer.diff_id)
         known = self.candidates(layer, media_type)
         stored = known[0] if known and known[0].digest == layer.blob else None
         # 1. Already in the target repository?
         for k in known:
             if self.client.head_blob(self.repo, k.digest) is not None:
-                self.emit(_message("Layer already exists", ident))
+                self.emit(progress_message("Layer already exists", ident))
                 return self._done(layer, Pushed(k.digest, k.size, k.media_type))
         # 2. In another repository of this registry: mount it.
         location = None
@@ -127,7 +114,7 @@ class _Pusher:
                 if location is None:
                     with self.lock:
                         self.mounted_from.append(source)
-                    self.emit(_message(f"Mounted from {source}", ident))
+                    self.emit(progress_message(f"Mounted from {source}", ident))
                     return self._done(layer, Pushed(k.digest, k.size, k.media_type))
                 break
             if location:
@@ -151,9 +138,9 @@ class _Pusher:
                     raise Unavailable(f"upload of layer {ident} failed: {e}") from None
                 location = None
                 wait = backoff(attempt)
-                self.emit(_message(f"Retrying in {wait:g} seconds", ident))
+                self.emit(progress_message(f"Retrying in {wait:g} seconds", ident))
                 time.sleep(wait)
-        self.emit(_message("Pushed", ident))
+        self.emit(progress_message("Pushed", ident))
         return self._done(layer, pushed)
 
     def _done(self, layer: ImageLayer, pushed: Pushed) -> Pushed:
@@ -187,7 +174,7 @@ class _Pusher:
                 data = f.read(self.chunk)
                 location = self.client.patch(self.repo, location, data, sent, len(data))
                 sent += len(data)
-                self.emit(_message("Pushing", ident, sent, size))
+                self.emit(progress_message("Pushing", ident, sent, size))
         self.client.finish_upload(self.repo, location, blob.digest)
         self.uploaded += 1
         return Pushed(blob.digest, size, blob.media_type)
@@ -213,7 +200,7 @@ class _Pusher:
                     now = time.monotonic()
                     if now - last[0] > 0.1:
                         last[0] = now
-                        self.emit(_message("Pushing", ident, counted[1], total))
+                        self.emit(progress_message("Pushing", ident, counted[1], total))
                     yield piece
 
             if os.environ.get("DOCKYARD_UPLOAD_CHUNK_SIZE"):
@@ -264,7 +251,7 @@ def push_image(
     layers = store.images.layers(image_id)
     pusher = _Pusher(store, client, repo, emit)
     for la in layers:
-        emit(_message("Preparing", _short(la.diff_id)))
+        emit(progress_message("Preparing", short_id(la.diff_id)))
     config_raw = store.content.read(image_id)
     with store.lock.shared():
         if layers:
@@ -294,7 +281,7 @@ def push_image(
             "INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?, ?)",
             (f"{ref.name}@{digest}", image_id),
         )
-    emit(_message(f"{ref.tag}: digest: {digest} size: {len(raw)}"))
+    emit(progress_message(f"{ref.tag}: digest: {digest} size: {len(raw)}"))
     return digest, len(raw), pusher.uploaded
 
 
