@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,17 +32,22 @@ def _add_data(p: ArgumentParser) -> None:
     )
 
 
-def _store(data: str) -> HubStore:
+@contextmanager
+def _open_store(data: str) -> Iterator[HubStore]:
     import sqlite3
 
     from dockyard.errors import Unavailable
     from dockyard.registry.hub.store import HubStore
 
     try:
-        return HubStore(Path(data))
+        store = HubStore(Path(data))
     except (OSError, sqlite3.Error) as e:
         reason = getattr(e, "strerror", None) or str(e)
         raise Unavailable(f"cannot open the hub data dir {data}: {reason}") from None
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _parse_addr(addr: str) -> tuple[str, int]:
@@ -70,37 +76,35 @@ def cmd_hub_serve(ctx: Context, argv: list[str]) -> int:
     from dockyard.registry.hub.server import HubServer, serve
     from dockyard.registry.hub.tokens import load_key
 
-    store = _store(a.data)
-    key = load_key(store.data / "token.key")
+    with _open_store(a.data) as store:
+        key = load_key(store.data / "token.key")
 
-    def ready(server: HubServer) -> None:
-        h, pt = server.server_address[:2]
-        print(f"dockyard hub listening on http://{h!s}:{pt} (data {store.data})", flush=True)
+        def ready(server: HubServer) -> None:
+            h, pt = server.server_address[:2]
+            print(f"dockyard hub listening on http://{h!s}:{pt} (data {store.data})", flush=True)
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        serve(
-            store,
-            host,
-            port,
-            service=a.service,
-            token_ttl=a.token_ttl,
-            key=key,
-            realm=a.realm,
-            quiet=a.quiet,
-            ready=ready,
-        )
-    except KeyboardInterrupt:
-        return 0
-    except OSError as e:
-        from dockyard.errors import Unavailable
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            serve(
+                store,
+                host,
+                port,
+                service=a.service,
+                token_ttl=a.token_ttl,
+                key=key,
+                realm=a.realm,
+                quiet=a.quiet,
+                ready=ready,
+            )
+        except KeyboardInterrupt:
+            return 0
+        except OSError as e:
+            from dockyard.errors import Unavailable
 
-        raise Unavailable(f"cannot listen on {a.addr}: {e.strerror or e}") from None
-    finally:
-        store.close()
+            raise Unavailable(f"cannot listen on {a.addr}: {e.strerror or e}") from None
     return 0
 
 
@@ -160,11 +164,8 @@ def _user_add(ctx: Context, argv: list[str]) -> int:
 
     check_user(a.name)
     password = _read_password(True, a.password_stdin)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         store.accounts.add(a.name, password, admin=a.admin)
-    finally:
-        store.close()
     print(f"Created user {a.name}{' (admin)' if a.admin else ''}")
     return 0
 
@@ -176,11 +177,8 @@ def _user_passwd(ctx: Context, argv: list[str]) -> int:
     _add_data(p)
     a = p.parse_args(argv)
     password = _read_password(True, a.password_stdin)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         store.accounts.set_password(a.name, password)
-    finally:
-        store.close()
     print(f"Changed the password of {a.name}")
     return 0
 
@@ -192,11 +190,8 @@ def _user_ls(ctx: Context, argv: list[str]) -> int:
     a = p.parse_args(argv)
     import time
 
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         users = store.accounts.list()
-    finally:
-        store.close()
     if a.quiet:
         for name, _, _ in users:
             print(name)
@@ -214,13 +209,10 @@ def _user_rm(ctx: Context, argv: list[str]) -> int:
     p.add_argument("names", nargs="+")
     _add_data(p)
     a = p.parse_args(argv)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         for n in a.names:
             store.accounts.remove(n)
             print(n)
-    finally:
-        store.close()
     return 0
 
 
@@ -253,11 +245,8 @@ def _repo_ls(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true")
     _add_data(p)
     a = p.parse_args(argv)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         repos = store.list_repos()
-    finally:
-        store.close()
     if a.quiet:
         for r in repos:
             print(r["name"])
@@ -285,11 +274,8 @@ def _repo_describe(ctx: Context, argv: list[str]) -> int:
     a = p.parse_args(argv)
     if len(a.description) > 1000 or "\n" in a.description:
         raise InvalidArgument("the description must be one line of at most 1000 characters")
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         store.describe(_repo_name(a.name), a.description.strip())
-    finally:
-        store.close()
     return 0
 
 
@@ -300,11 +286,8 @@ def _repo_star(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--remove", action="store_true", help="Remove the star")
     _add_data(p)
     a = p.parse_args(argv)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         store.star(_repo_name(a.name), a.user, on=not a.remove)
-    finally:
-        store.close()
     return 0
 
 
@@ -314,11 +297,8 @@ def _visibility(ctx: Context, argv: list[str], private: bool) -> int:
     p.add_argument("name")
     _add_data(p)
     a = p.parse_args(argv)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         store.set_private(_repo_name(a.name), private)
-    finally:
-        store.close()
     return 0
 
 
@@ -335,13 +315,10 @@ def _repo_rm(ctx: Context, argv: list[str]) -> int:
     p.add_argument("names", nargs="+")
     _add_data(p)
     a = p.parse_args(argv)
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         for n in a.names:
             store.remove_repo(_repo_name(n))
             print(n)
-    finally:
-        store.close()
     return 0
 
 
@@ -366,11 +343,8 @@ def cmd_hub_gc(ctx: Context, argv: list[str]) -> int:
         raise InvalidArgument("grace periods must not be negative")
     from dockyard.registry.hub.gc import collect
 
-    store = _store(a.data)
-    try:
+    with _open_store(a.data) as store:
         r = collect(store, a.grace, a.upload_grace, dry_run=a.dry_run)
-    finally:
-        store.close()
     verb = "Would delete" if a.dry_run else "Deleted"
     print(f"{verb} blobs: {r.blobs_removed}")
     print(f"{verb} upload sessions: {r.uploads_removed}")
