@@ -1,0 +1,114 @@
+"""The values a build passes around: its options, a stage's state as steps go, a step's plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from dockyard.build.parser import BuildError
+from dockyard.errors import DockyardError
+
+if TYPE_CHECKING:
+    from dockyard.engine import Engine
+    from dockyard.store.images import LayerBlob
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+
+
+class BuildOptions(NamedTuple):
+    dockerfile: str  # the Dockerfile's text
+    context: str | None = None  # the context dir; None: no context (``build - < Dockerfile``)
+    tags: Sequence[str] = ()
+    build_args: Mapping[str, str | None] = {}  # shared default: read only
+    target: str = ""
+    no_cache: bool = False
+    labels: Mapping[str, str] = {}  # shared default: read only
+    network: str = "default"
+    pull: bool = False
+    dockerignore: str | None = None  # the .dockerignore text, when the context has one
+
+
+class StepFailed(BuildError):
+    """A RUN that exited non-zero: Docker's builder exits with the command's code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code if 0 < code < 256 else 1
+
+
+class State:
+    """One stage as its steps go: the image so far, its config, its ARGs."""
+
+    def __init__(self, engine: Engine, image_id: str, data: dict[str, Any]) -> None:
+        self.engine = engine
+        self.image_id = image_id  # "" for scratch before any step
+        self.data = data  # the whole image config JSON
+        self.args: dict[str, str | None] = {}
+        self.cmd_set = False
+        self._blobs: list[LayerBlob] | None = None if image_id else []
+
+    @property
+    def config(self) -> dict[str, Any]:
+        cfg = self.data.setdefault("config", {})
+        assert isinstance(cfg, dict)
+        return cfg
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.data.get("rootfs", {}).get("diff_ids", []))
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        h = self.data.get("history")
+        return list(h) if isinstance(h, list) else []
+
+    def blobs(self) -> list[LayerBlob]:
+        if self._blobs is None:
+            from dockyard.store.images import LayerBlob
+
+            store = self.engine.store
+            self._blobs = [
+                LayerBlob(
+                    la.blob, store.images.blob_media_type(la.blob), store.content.size(la.blob)
+                )
+                for la in store.images.layers(self.image_id)
+            ]
+        return list(self._blobs)
+
+    def set_image(self, image_id: str, data: dict[str, Any], blobs: list[LayerBlob] | None) -> None:
+        self.image_id = image_id
+        self.data = data
+        self._blobs = blobs
+
+    def env(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for e in self.config.get("Env") or []:
+            k, _, v = str(e).partition("=")
+            out[k] = v
+        return out
+
+    def expansion_env(self) -> dict[str, str]:
+        """What ``$name`` means in this stage: ARG values, overridden by ENV."""
+        env = {k: v for k, v in self.args.items() if v is not None}
+        env.update(self.env())
+        return env
+
+    def lower_ids(self) -> list[int]:
+        from dockyard.image.digest import chain_ids
+
+        ids = []
+        snaps = self.engine.store.snapshots
+        for chain in chain_ids(self.diff_ids):
+            snap = snaps.get(chain)
+            if snap is None:
+                raise DockyardError(f"layer {chain} of the build's image is missing from the store")
+            ids.append(snap.id)
+        return list(reversed(ids))
+
+
+class Plan(NamedTuple):
+    created_by: str
+    material: object  # what the cache key covers besides the parent
+    apply: Callable[[State], tuple[LayerBlob, str]] | None = None  # None: metadata only
+    change: Callable[[State], None] | None = None  # config change
+    run_label: bool = False  # classic "Running in" lines

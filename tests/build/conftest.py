@@ -1,0 +1,79 @@
+"""Helpers for build tests: a context dir per test and a check that nothing was left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI
+
+
+class Ctx:
+    def __init__(self, cli: CLI, path: Path) -> None:
+        self.cli = cli
+        self.path = path
+
+    def write(self, files: dict[str, str | bytes]) -> None:
+        for name, body in files.items():
+            p = self.path / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(body, str):
+                body = body.encode()
+            p.write_bytes(body)
+
+    def build(self, dockerfile: str | None = None, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
+        if dockerfile is not None:
+            (self.path / "Dockerfile").write_text(dockerfile)
+        return self.cli("build", *args, str(self.path), check=check, timeout=300)
+
+    def inspect(self, ref: str) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.cli("image", "inspect", ref).stdout)[0]  # type: ignore[no-any-return]
+
+    def run(self, ref: str, *cmd: str) -> str:
+        return self.cli("run", "--rm", ref, *cmd).stdout
+
+
+def leftovers(cli: CLI) -> list[str]:
+    """Mounts, build containers and temp dirs a build must never leave behind."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        out += [f"mount {line.split()[4]}" for line in f if str(cli.root) in line.split()[4]]
+    tmp = cli.root / "snapshots" / "tmp"
+    if tmp.is_dir():
+        out += [f"tmp {n}" for n in os.listdir(tmp)]
+    btmp = cli.root / "build" / "tmp"
+    if btmp.is_dir():
+        out += [f"build tmp {n}" for n in os.listdir(btmp)]
+    state = cli.run_root / "runc"
+    if state.is_dir():
+        out += [f"runc {n}" for n in os.listdir(state) if n.startswith("build-")]
+    return out
+
+
+@pytest.fixture
+def ctx(bb: CLI, tmp_path: Path) -> Iterator[Ctx]:
+    path = tmp_path / "ctx"
+    path.mkdir()
+    c = Ctx(bb, path)
+    try:
+        yield c
+    finally:
+        # Whatever a test did, no build container or mount outlives it.
+        state = bb.run_root / "runc"
+        if state.is_dir():
+            for cid in os.listdir(state):
+                subprocess.run(
+                    ["runc", "--root", str(state), "delete", "-f", cid],
+                    capture_output=True,
+                    check=False,
+                )
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted(mounts, reverse=True):
+            if m.startswith(str(bb.root)):
+                subprocess.run(["umount", "-l", m], check=False)
