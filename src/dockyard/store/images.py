@@ -468,6 +468,8 @@ class ImageStore:
         self, image_id: str, report: DeleteReport, *, force: bool, prune: bool, quiet: bool
     ) -> None:
         refs = self.references(image_id)
+        if quiet and refs:
+            return  # Docker's conflictActiveReference: a parent that is still tagged stays
         conflict = self._conflict(image_id, refs, force=force)
         if conflict:
             dangling = not refs and not self.children(image_id)
