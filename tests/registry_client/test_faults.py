@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from dockyard.errors import InvalidArgument
 from tests.conftest import BIN, CLI, tree_snapshot
 from tests.registry_client.conftest import Peer, PeerImage, make_image, sha
 
@@ -315,6 +316,7 @@ def test_plain_http_only_for_loopback_or_listed_registries(
 ) -> None:
     from dockyard.registry.endpoint import endpoint_for
 
+    monkeypatch.delenv("DOCKYARD_REGISTRY_MIRROR")
     assert endpoint_for("docker.io").base == "https://registry-1.docker.io"
     for name in ("localhost:5000", "127.0.0.1:5001", "[::1]:5000", "127.1.2.3"):
         assert endpoint_for(name).scheme == "http", name
@@ -325,3 +327,24 @@ def test_plain_http_only_for_loopback_or_listed_registries(
     assert endpoint_for("10.0.0.1:5000").scheme == "http"
     assert endpoint_for("reg.lan").scheme == "http"
     assert endpoint_for("registry.example.com").scheme == "https"
+
+
+def test_docker_hub_mirror_replaces_docker_io(dy: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.registry.endpoint import endpoint_for, search_endpoint_for
+
+    monkeypatch.setenv("DOCKYARD_REGISTRY_MIRROR", "http://127.0.0.1:5099/")
+    assert endpoint_for("docker.io").base == "http://127.0.0.1:5099"
+    assert search_endpoint_for("docker.io").base == "http://127.0.0.1:5099"
+    assert endpoint_for("127.0.0.1:5001").base == "http://127.0.0.1:5001"  # others unchanged
+    monkeypatch.setenv("DOCKYARD_REGISTRY_MIRROR", "ftp://x")
+    with pytest.raises(InvalidArgument, match="DOCKYARD_REGISTRY_MIRROR"):
+        endpoint_for("docker.io")
+    # The suite's own setting (a closed loopback port): pulling a Docker Hub name fails here
+    # with a clear error, and nothing is stored.
+    monkeypatch.setenv("DOCKYARD_REGISTRY_MIRROR", "http://127.0.0.1:9")
+    before = tree_snapshot(dy.root) if dy.root.exists() else {}
+    r = dy("pull", "busybox:1.36", check=False)
+    assert r.returncode == 125 and "127.0.0.1:9" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    after = tree_snapshot(dy.root) if dy.root.exists() else {}
+    assert {k for k in after if "blobs/sha256/" in k} == {k for k in before if "blobs/sha256/" in k}

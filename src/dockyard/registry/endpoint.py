@@ -3,6 +3,9 @@
 Docker's rules: ``docker.io`` is served by ``registry-1.docker.io`` (search by
 ``index.docker.io``); plain HTTP only for loopback hosts or registries the user lists as
 insecure (``DOCKYARD_INSECURE_REGISTRIES=host:port,...``); HTTPS with the system CAs otherwise.
+``DOCKYARD_REGISTRY_MIRROR=http[s]://host[:port]`` (dockerd's ``--registry-mirror``) serves
+docker.io instead of Docker Hub, with no fallback: air-gapped machines and the test suite use it
+so that nothing ever reaches the Internet.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ HUB_INDEX_HOST = "index.docker.io"
 # The key Docker writes Docker Hub credentials under in config.json.
 HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 INSECURE_ENV = "DOCKYARD_INSECURE_REGISTRIES"
+MIRROR_ENV = "DOCKYARD_REGISTRY_MIRROR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +76,23 @@ def normalize_registry(name: str) -> str:
     return n
 
 
+def hub_mirror() -> Endpoint | None:
+    """The docker.io mirror from ``DOCKYARD_REGISTRY_MIRROR``, if one is set."""
+    url = os.environ.get(MIRROR_ENV, "").strip().rstrip("/")
+    if not url:
+        return None
+    scheme, sep, netloc = url.partition("://")
+    if not sep or scheme not in ("http", "https") or not netloc or "/" in netloc:
+        raise InvalidArgument(f"{MIRROR_ENV}: want http[s]://host[:port], got {url!r}")
+    split_host(netloc)  # validates the port
+    return Endpoint(DOCKER_HUB, netloc, scheme, verify_tls=scheme == "https")
+
+
 def endpoint_for(name: str, insecure: frozenset[str] | None = None) -> Endpoint:
     """The endpoint of registry ``name`` (already normalised)."""
     insecure = insecure_registries() if insecure is None else insecure
     if name == DOCKER_HUB:
-        return Endpoint(name, HUB_API_HOST, "https")
+        return hub_mirror() or Endpoint(name, HUB_API_HOST, "https")
     if is_loopback(name) or name in insecure:
         return Endpoint(name, name, "http", verify_tls=False)
     return Endpoint(name, name, "https")
@@ -84,7 +100,7 @@ def endpoint_for(name: str, insecure: frozenset[str] | None = None) -> Endpoint:
 
 def search_endpoint_for(name: str, insecure: frozenset[str] | None = None) -> Endpoint:
     if name == DOCKER_HUB:
-        return Endpoint(name, HUB_INDEX_HOST, "https")
+        return hub_mirror() or Endpoint(name, HUB_INDEX_HOST, "https")
     return endpoint_for(name, insecure)
 
 

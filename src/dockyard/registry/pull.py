@@ -67,10 +67,11 @@ def pull_one(
     platform = platform or Platform()
     repo = ref.repository
     want = ref.digest or ref.tag or "latest"
-    emit(progress_message(f"Pulling from {repo}", ref.tag or want))
     manifest, mraw, mdigest, index_raw, pulled_digest = resolve_manifest(
         client, repo, want, platform
     )
+    # Docker names the repository once the manifest is found, not before.
+    emit(progress_message(f"Pulling from {repo}", ref.tag or want))
     for layer in manifest.layers:
         if layer.media_type and layer.media_type not in LAYER_TYPES:
             raise InvalidArgument(f"unsupported layer media type {layer.media_type!r}")
