@@ -31,7 +31,7 @@ from dockyard.errors import (
     Unavailable,
 )
 from dockyard.runtime import tty as ttyutil
-from dockyard.runtime.oci import _which
+from dockyard.runtime.paths import which as _which
 
 __all__ = [
     "MONITOR_PATH",

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
 
-from dockyard.runtime.oci import ExecProcess
+# Light on purpose: ``dockyard exec`` imports this module on its way to becoming ``runc exec``
+# (cli/exec_fast.py), so subprocess and the runtime module are imported only by run_exec, and
+# typing not at all (type checkers treat any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from dockyard.runtime.oci import OCIRuntime
 
 
@@ -38,12 +41,19 @@ def command_found(rootfs: str, process: dict[str, Any]) -> bool:
 
 
 def exec_in_place(
-    runtime: OCIRuntime, cid: str, process: dict[str, Any], *, tty: bool, interactive: bool
+    binary: str,
+    state_root: str,
+    cid: str,
+    process: dict[str, Any],
+    *,
+    tty: bool,
+    interactive: bool,
 ) -> NoReturn:
-    """Become ``runc exec``: its exit code is the process's, with no interpreter waiting and
-    tearing down beside it. The process spec reaches runc through a pipe, so nothing is left
-    on disk. Use only once the command is known to exist (:func:`command_found`); otherwise
-    :func:`run_exec` maps the runtime's failure to Docker's 126/127."""
+    """Become ``runc exec`` (``binary`` with state directory ``state_root``): its exit code is
+    the process's, with no interpreter waiting and tearing down beside it. The process spec
+    reaches runc through a pipe, so nothing is left on disk. Use only once the command is
+    known to exist (:func:`command_found`); otherwise :func:`run_exec` maps the runtime's
+    failure to Docker's 126/127."""
     r, w = os.pipe()
     os.write(w, json.dumps(process).encode())  # a spec is a few KiB: fits the pipe buffer
     os.close(w)
@@ -53,10 +63,10 @@ def exec_in_place(
         os.dup2(devnull, 0)
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [runtime.binary, "--root", runtime.state_root, "exec", "--process", f"/dev/fd/{r}"]
+    argv = [binary, "--root", state_root, "exec", "--process", f"/dev/fd/{r}"]
     if tty:
         argv.append("--tty")
-    os.execv(runtime.binary, [*argv, cid])
+    os.execv(binary, [*argv, cid])
 
 
 def run_exec(
@@ -70,6 +80,10 @@ def run_exec(
     detach: bool,
 ) -> int:
     """Run ``process`` in container ``cid``; its exit code (0 once started when detached)."""
+    import subprocess
+
+    from dockyard.runtime.oci import ExecProcess
+
     spec_path = os.path.join(run_dir, f"exec-{os.urandom(6).hex()}.json")
     with open(spec_path, "w") as f:
         json.dump(process, f)

@@ -27,6 +27,7 @@ from dockyard.errors import (
     NotFound,
     Unavailable,
 )
+from dockyard.runtime.paths import which as _which
 
 __all__ = ["ExecProcess", "OCIRuntime", "error_from_output"]
 
@@ -86,17 +87,6 @@ class ExecProcess(subprocess.Popen[bytes]):
         if not any(m in text for m in ('"level":"error"', '"level":"fatal"')):
             return None
         return error_from_output("exec", "", text)
-
-
-def _which(name: str) -> str | None:
-    """shutil.which without importing shutil (it loads the compression modules)."""
-    if "/" in name:
-        return name if os.access(name, os.X_OK) else None
-    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        path = os.path.join(d or ".", name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 class OCIRuntime:

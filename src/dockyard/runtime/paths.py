@@ -60,3 +60,15 @@ def resolve_in_root(root: str, path: str, *, follow_final: bool = True) -> str:
     result = os.path.join(root, *resolved)
     assert os.path.commonpath([root, result]) == root, (root, result)
     return result
+
+
+def which(name: str) -> str | None:
+    """A host executable from $PATH, like shutil.which without importing shutil (it loads
+    the compression modules): the OCI runtime's binary, found without importing subprocess."""
+    if "/" in name:
+        return name if os.access(name, os.X_OK) else None
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
