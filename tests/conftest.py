@@ -18,6 +18,14 @@ import pytest
 
 BIN = Path(sys.executable).parent / "dockyard"
 
+# Containers join a bridge network by default: test stores name their bridges dyt* and take
+# subnets from 10.213.128.0/17, so they never meet a real dockyard0 or Docker's docker0.
+os.environ.setdefault("DOCKYARD_BRIDGE_PREFIX", "dyt")
+os.environ.setdefault("DOCKYARD_ADDRESS_POOL", "10.213.128.0/17")
+# docker.io is served by a closed loopback port: a test that would pull from Docker Hub fails
+# fast instead of sending traffic off this machine.
+os.environ["DOCKYARD_REGISTRY_MIRROR"] = "http://127.0.0.1:9"
+
 
 @dataclass
 class CLI:
@@ -93,9 +101,10 @@ def busybox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def dy(tmp_path: Path) -> CLI:
+def dy(tmp_path: Path) -> Iterator[CLI]:
     """The CLI on an empty store (apart from the one ``bb`` and ``ctr`` use)."""
-    return CLI(tmp_path / "empty-root", tmp_path / "empty-run")
+    yield CLI(tmp_path / "empty-root", tmp_path / "empty-run")
+    remove_networks(tmp_path / "empty-root", tmp_path / "empty-run")
 
 
 @pytest.fixture
@@ -104,7 +113,31 @@ def bb(tmp_path: Path, busybox_template: Path) -> Iterator[CLI]:
     root = tmp_path / "root"
     subprocess.run(["cp", "-a", str(busybox_template), str(root)], check=True)
     yield CLI(root, tmp_path / "run")
+    remove_networks(root, tmp_path / "run")
     shutil.rmtree(root, ignore_errors=True)
+
+
+def remove_networks(root: Path, run_root: Path) -> None:
+    """Stop the run root's network helper; delete the bridge devices and iptables rules of
+    the store's networks."""
+    import sqlite3
+
+    from dockyard.network import bridge, firewall, netd
+
+    netd.stop(str(run_root))
+
+    if not (root / "metadata.db").exists():
+        return
+    conn = sqlite3.connect(root / "metadata.db")
+    try:
+        names = [r[0] for r in conn.execute("SELECT bridge FROM networks")]
+    except sqlite3.Error:
+        names = []
+    finally:
+        conn.close()
+    for name in names:
+        bridge.delete_bridge(name)
+        firewall.teardown_network(name)
 
 
 def layer_tar(files: dict[str, bytes]) -> bytes:
@@ -184,6 +217,7 @@ def _cleanup_containers(cli: CLI) -> None:
                 check=False,
                 capture_output=True,
             )
+    remove_networks(cli.root, cli.run_root)
 
 
 @pytest.fixture

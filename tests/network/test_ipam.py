@@ -9,10 +9,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dockyard.engine.networks import next_free
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.network import ipam
 
 N = IPv4Network
+
+
+@pytest.fixture(autouse=True)
+def docker_pools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker's own pools, not the test range conftest sets for real stores."""
+    monkeypatch.delenv("DOCKYARD_ADDRESS_POOL", raising=False)
+
+
+def test_test_pool_is_a_shuffled_range_of_24s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_ADDRESS_POOL", "10.213.128.0/17")
+    pools = list(ipam.default_pools())
+    assert sorted(pools) == list(N("10.213.128.0/17").subnets(new_prefix=24))
+    assert ipam.choose_subnet(pools[:-1], []) == pools[-1]
 
 
 def test_pool_order_starts_after_docker0() -> None:
@@ -139,7 +153,11 @@ def test_next_address_property(prefix: int, gw_offset: int, pre_leased: set[int]
         try:
             addr = ipam.next_address(net, gw, leased)
         except Conflict:
+            with pytest.raises(Conflict):
+                next_free(str(net), str(gw), leased)
             break
+        # the engine's integer version (no ipaddress on the run path) agrees
+        assert next_free(str(net), str(gw), leased) == addr
         assert addr in hosts
         assert addr != str(gw)
         assert addr not in leased

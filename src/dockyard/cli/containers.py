@@ -42,6 +42,8 @@ VALUE_FLAGS = {
     "--ulimit",
     "--network",
     "--net",
+    "--network-alias",
+    "--net-alias",
     "--entrypoint",
     "--cap-add",
     "--cap-drop",
@@ -161,6 +163,7 @@ def create_parser(ctx: Context, run: bool) -> ArgumentParser:
     p.add_argument("--shm-size", default="")
     p.add_argument("--sysctl", action="append", default=[])
     p.add_argument("--network", "--net", default="default")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
     p.add_argument("--entrypoint")
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--stop-signal", default="")
@@ -201,8 +204,12 @@ def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argpars
             else '"dockyard create" requires at least 1 argument.'
         )
     a = p.parse_args([*opts_argv, image])
-    if a.publish or a.publish_all:
-        raise InvalidArgument("publishing ports needs the bridge network, which is not built yet")
+    if a.publish:
+        from dockyard.network.ports import port_bindings
+
+        port_bindings(a.publish)  # a bad -p is a usage error before anything is created
+    if a.network_alias and a.network in ("default", "bridge", "none", "host"):
+        raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
     if a.restart not in ("no", ""):
         raise InvalidArgument("restart policies are not supported yet")
     labels = {}
@@ -272,12 +279,18 @@ def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argpars
         stop_timeout=a.stop_timeout,
         runtime=a.runtime,
         expose=a.expose,
+        publish=a.publish,
+        publish_all=a.publish_all,
+        network_aliases=a.network_alias,
     )
     return opts, a
 
 
 def cmd_create(ctx: Context, argv: list[str]) -> int:
-    opts, _ = parse_create(ctx, argv, run=False)
+    opts, a = parse_create(ctx, argv, run=False)
+    from dockyard.cli.registry import pull_missing
+
+    pull_missing(ctx, opts.image, a.pull)
     print(ctx.engine.containers.create(opts))
     return 0
 
@@ -327,13 +340,31 @@ def _attach_and_wait(
 def cmd_run(ctx: Context, argv: list[str]) -> int:
     opts, a = parse_create(ctx, argv, run=True)
     engine = ctx.engine
-    cid = engine.containers.create(opts)
+    try:
+        if a.pull not in ("missing", "never"):
+            raise NotFound(opts.image)
+        # Here already: no pull, and no reference grammar to load (~10 ms of every run).
+        engine.store.images.resolve(opts.image)
+    except NotFound:
+        from dockyard.cli.registry import pull_missing
+
+        pull_missing(ctx, opts.image, a.pull)
+    # The container's monitor starts first: its interpreter comes up while the container is
+    # created and its bundle written (start() lets it go).
+    opts = opts._replace(container_id=os.urandom(32).hex())
+    launch = engine.containers.launch_early(opts)
+    try:
+        cid = engine.containers.create(opts)
+    except BaseException:
+        launch.cancel()
+        engine.containers.forget_run_dir(opts.container_id)
+        raise
     try:
         if a.detach:
-            engine.containers.start(cid)
+            engine.containers.start(cid, launch=launch)
             print(cid)
             return 0
-        engine.containers.start(cid, attach=True)
+        engine.containers.start(cid, attach=True, launch=launch)
     except DockyardError as e:
         # Docker keeps the failed container (created, with the error) unless --rm.
         if a.rm:
@@ -504,6 +535,38 @@ def _match_filters(data: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     return True
 
 
+def _ports_column(d: dict[str, Any]) -> str:
+    """Docker's PORTS: "0.0.0.0:8080->80/tcp, 443/tcp"."""
+    out = []
+    for key, binds in (d["NetworkSettings"].get("Ports") or {}).items():
+        if not binds:
+            out.append(key)
+        for b in binds or ():
+            out.append(f"{b['HostIp']}:{b['HostPort']}->{key}")
+    return ", ".join(out)
+
+
+def cmd_port(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings for the container")
+    p.add_argument("container")
+    p.add_argument("port", nargs="?")
+    a = p.parse_args(argv)
+    data = ctx.engine.containers.get(a.container)
+    ports = data["NetworkSettings"].get("Ports") or {}
+    if a.port:
+        key = a.port if "/" in a.port else f"{a.port}/tcp"
+        binds = ports.get(key)
+        if not binds:
+            raise NotFound(f"No public port '{key}' published for {a.container}")
+        for b in binds:
+            print(f"{b['HostIp']}:{b['HostPort']}")
+        return 0
+    for key, binds in sorted(ports.items(), key=lambda kv: int(kv[0].split("/")[0])):
+        for b in binds or ():
+            print(f"{key} -> {b['HostIp']}:{b['HostPort']}")
+    return 0
+
+
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
     from dockyard.cli.images import _parse_filters
 
@@ -547,7 +610,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
             "CreatedAt": d["Created"],
             "Status": _status(d),
             "State": d["State"]["Status"],
-            "Ports": "",
+            "Ports": _ports_column(d),
             "Names": d["Name"].lstrip("/"),
             "Labels": ",".join(f"{k}={v}" for k, v in (d["Config"].get("Labels") or {}).items()),
         }
@@ -643,7 +706,8 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
     if container is None or not command:
         p.error('"dockyard exec" requires at least 2 arguments.')
     a = p.parse_args([*opts_argv, container])
-    from dockyard.runtime.exec import command_found, exec_in_place, run_exec
+    from dockyard.cli.exec_fast import exec_if_found
+    from dockyard.runtime.exec import run_exec
 
     engine = ctx.engine
     cid, rt, proc = engine.containers.exec_spec(
@@ -656,9 +720,8 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
         privileged=a.privileged,
     )
     runtime = engine.containers.runtime(rt)
-    if not a.detach and command_found(engine.containers.rootfs_path(cid), proc):
-        ctx.close()
-        exec_in_place(runtime, cid, proc, tty=a.tty, interactive=a.interactive)
+    if not a.detach:
+        exec_if_found(engine, cid, rt, proc, tty=a.tty, interactive=a.interactive)
     return run_exec(
         runtime,
         cid,

@@ -33,11 +33,13 @@ Container commands:
   cp          Copy files between a container and the host
   diff        Inspect changes to files on a container's filesystem
   commit      Create a new image from a container's changes
+  port        List port mappings of a container
   container   Manage containers (ls, prune, ...)
   volume      Manage volumes (create, ls, inspect, rm, prune)
-  network     Manage networks (create, ls, inspect, rm, prune)
+  network     Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
 
 Image commands:
+  build       Build an image from a Dockerfile
   images      List images
   image       Manage images (ls, rm, inspect, prune, tag, history, save, load, import, bootstrap)
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -48,13 +50,22 @@ Image commands:
   import      Import the contents from a tarball to create a filesystem image
   inspect     Return low-level information on Docker objects
 
+Registry commands:
+  pull        Download an image from a registry
+  push        Upload an image to a registry
+  login       Log in to a registry
+  logout      Log out from a registry
+  search      Search a registry for images
+
 System:
   system      Manage dockyard (df, check)
   version     Show the version information
+  hub         Run our registry (serve, user, repo, gc)
 """
 
 # command -> (module under dockyard.cli, function)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("build", "cmd_build"),
     "images": ("images", "cmd_images"),
     "tag": ("images", "cmd_tag"),
     "rmi": ("images", "cmd_rmi"),
@@ -63,6 +74,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "load": ("images", "cmd_load"),
     "import": ("images", "cmd_import"),
     "inspect": ("images", "cmd_inspect"),
+    "pull": ("registry", "cmd_pull"),
+    "push": ("registry", "cmd_push"),
+    "login": ("registry", "cmd_login"),
+    "logout": ("registry", "cmd_logout"),
+    "search": ("registry", "cmd_search"),
     "version": ("system", "cmd_version"),
     "run": ("containers", "cmd_run"),
     "create": ("containers", "cmd_create"),
@@ -81,6 +97,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cp": ("containers", "cmd_cp"),
     "diff": ("containers", "cmd_diff"),
     "commit": ("containers", "cmd_commit"),
+    "port": ("containers", "cmd_port"),
 }
 
 _CONTAINER_VERBS = {
@@ -90,7 +107,14 @@ _CONTAINER_VERBS = {
 }
 
 GROUPS: dict[str, dict[str, tuple[str, str]]] = {
+    "hub": {
+        "serve": ("hub", "cmd_hub_serve"),
+        "user": ("hub", "cmd_hub_user"),
+        "repo": ("hub", "cmd_hub_repo"),
+        "gc": ("hub", "cmd_hub_gc"),
+    },
     "image": {
+        "build": ("build", "cmd_build"),
         "ls": ("images", "cmd_images"),
         "list": ("images", "cmd_images"),
         "rm": ("images", "cmd_rmi"),
@@ -127,6 +151,8 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "rm": ("networks", "cmd_network_rm"),
         "remove": ("networks", "cmd_network_rm"),
         "prune": ("networks", "cmd_network_prune"),
+        "connect": ("networks", "cmd_network_connect"),
+        "disconnect": ("networks", "cmd_network_disconnect"),
     },
     "volume": {
         "create": ("containers", "cmd_volume_create"),
@@ -187,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             return _usage_error(f"unknown command: dockyard {name} {sub}")
     if target is None:
         return _usage_error(f"unknown command: dockyard {name}")
+    if target == COMMANDS["exec"]:
+        # Common exec forms become `runc exec` without argparse and most imports; the rest,
+        # and every error, come back here for the normal path.
+        from dockyard.cli.exec_fast import lean_exec
+
+        lean_exec(opts.get("--root"), opts.get("--run-root"), args)
 
     from importlib import import_module
 

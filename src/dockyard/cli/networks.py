@@ -113,3 +113,23 @@ def cmd_network_prune(ctx: Context, argv: list[str]) -> int:
         print("\n".join(removed))
         print()
     return 0
+
+
+def cmd_network_connect(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] NETWORK CONTAINER", "Connect a container to a network")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.add_argument("--alias", action="append", default=[])
+    a = p.parse_args(argv)
+    ctx.engine.networks.connect(a.network, a.container, a.alias)
+    return 0
+
+
+def cmd_network_disconnect(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.add_argument("-f", "--force", action="store_true")
+    a = p.parse_args(argv)
+    ctx.engine.networks.disconnect(a.network, a.container, force=a.force)
+    return 0

@@ -49,3 +49,5 @@ class CreateOptions(NamedTuple):
     publish: Sequence[str] = ()
     publish_all: bool = False
     expose: Sequence[str] = ()
+    network_aliases: Sequence[str] = ()  # --network-alias (user-defined networks only)
+    container_id: str = ""  # chosen by the caller (run launches the monitor first); "" = new

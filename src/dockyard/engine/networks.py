@@ -6,24 +6,47 @@ The metadata database decides everything (names, subnets, addresses) inside one
 
 from __future__ import annotations
 
+import _sqlite3 as sqlite3  # not the sqlite3 package: its datetime import costs ~1.5 ms
 import json
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Sequence
-from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.network import ipam
 
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers.py)
 if TYPE_CHECKING:
+    from ipaddress import IPv4Network
+    from typing import Any
+
     from dockyard.engine import Engine
+
+# ipaddress and ipam load only where subnets are chosen (network create): a container's
+# create and start do their address arithmetic on integers (~1.5 ms less per run).
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE_PREFIX = "dy-"
 IFNAMSIZ = 15
+
+
+def _prefixlen(subnet: str) -> int:
+    return int(str(subnet).rsplit("/", 1)[1])
+
+
+def next_free(subnet: str, gateway: str, leased: set[str]) -> str:
+    """:func:`dockyard.network.ipam.next_address` on integers: the lowest host address of
+    ``subnet`` ("a.b.c.d/n") that is neither leased nor the gateway."""
+    import socket
+
+    base_s, _, bits = subnet.partition("/")
+    size = 1 << (32 - int(bits))
+    base = int.from_bytes(socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF
+    for n in range(base + 1, base + size - 1):
+        addr = socket.inet_ntoa(n.to_bytes(4, "big"))
+        if addr != gateway and addr not in leased:
+            return addr
+    raise Conflict("no available IPv4 addresses on this network's address pools")
 
 
 def bridge_prefix() -> str:
@@ -35,11 +58,25 @@ def bridge_name(network_id: str) -> str:
     return prefix + network_id[: IFNAMSIZ - len(prefix)]
 
 
+DEFAULT_ROOT = "/var/lib/dockyard"
+DEFAULT_BRIDGE = "dockyard0"
+
+
+def is_bridged(mode: str) -> bool:
+    """Whether NetworkMode ``mode`` puts the container on a bridge network of ours."""
+    return mode not in ("none", "host") and not mode.startswith("container:")
+
+
+def network_key(mode: str) -> str:
+    """The NetworkSettings.Networks key for NetworkMode ``mode`` ("default" is "bridge")."""
+    return DEFAULT_NETWORK if mode == "default" else mode
+
+
 class NetworkService:
     def __init__(self, engine: Engine, routes: Callable[[], Sequence[IPv4Network]] | None = None):
         self.engine = engine
         self.db = engine.store.db
-        self.routes = routes or ipam.host_routes
+        self.routes = routes
 
     # ------------------------------------------------------------------ create
 
@@ -51,6 +88,7 @@ class NetworkService:
         gateway: str | None = None,
         labels: dict[str, str] | None = None,
         internal: bool = False,
+        device: str = "",
     ) -> str:
         if not _NAME.match(name):
             raise InvalidArgument(
@@ -58,17 +96,21 @@ class NetworkService:
             )
         if gateway and not subnet:
             raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-        from dockyard.image.config import now_rfc3339
+        from ipaddress import IPv4Network
 
+        from dockyard.image.config import now_rfc3339
+        from dockyard.network import ipam
+
+        reclaim_orphans()  # frees the subnets of deleted stores' bridges
         net_id = os.urandom(32).hex()
-        bridge = bridge_name(net_id)
+        bridge = device or bridge_name(net_id)
         data = {"labels": labels or {}, "internal": internal}
         with self.db.transaction() as c:
             if c.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"network with name {name} already exists")
             taken = [IPv4Network(r[0]) for r in c.execute("SELECT subnet FROM networks")]
             # Our own bridges' routes are the taken networks already; the rest is the host's.
-            host = [r for r in self.routes() if r not in taken]
+            host = [r for r in (self.routes or ipam.host_routes)() if r not in taken]
             if subnet:
                 net = ipam.validate_subnet(subnet, taken, host)
             else:
@@ -80,14 +122,17 @@ class NetworkService:
                 (net_id, name, str(net), str(gw), bridge, now_rfc3339(), json.dumps(data)),
             )
         from dockyard.network import bridge as br
+        from dockyard.network import firewall
 
         try:
-            br.ensure_bridge(bridge, str(gw), net.prefixlen)
+            br.ensure_bridge(bridge, str(gw), net.prefixlen, owner=os.path.abspath(self.db.path))
+            firewall.setup_network(bridge, str(net))
         except BaseException:
             with self.db.transaction() as c:
                 c.execute("DELETE FROM networks WHERE id = ?", (net_id,))
             try:
                 br.delete_bridge(bridge)
+                firewall.teardown_network(bridge)
             except DockyardError:
                 pass
             raise
@@ -98,8 +143,14 @@ class NetworkService:
         r = self.db.one("SELECT id FROM networks WHERE name = ?", (DEFAULT_NETWORK,))
         if r:
             return str(r["id"])
+        device = ""
+        if (
+            os.path.realpath(self.engine.root) == DEFAULT_ROOT
+            and "DOCKYARD_BRIDGE_PREFIX" not in os.environ
+        ):
+            device = DEFAULT_BRIDGE  # the host's one store gets Docker's style of name
         try:
-            return self.create(DEFAULT_NETWORK)
+            return self.create(DEFAULT_NETWORK, device=device)
         except Conflict:
             r = self.db.one("SELECT id FROM networks WHERE name = ?", (DEFAULT_NETWORK,))
             if r:  # another process made it meanwhile
@@ -135,18 +186,22 @@ class NetworkService:
 
     def _shape(self, r: sqlite3.Row) -> dict[str, Any]:
         data = json.loads(r["data"])
-        prefix = IPv4Network(r["subnet"]).prefixlen
+        prefix = _prefixlen(r["subnet"])
         containers: dict[str, Any] = {}
         for lease in self.db.query(
-            "SELECT l.address, l.container_id, c.name FROM ip_leases l"
-            " LEFT JOIN containers c ON c.id = l.container_id"
+            "SELECT l.address, l.container_id, c.name, c.data FROM ip_leases l"
+            " JOIN containers c ON c.id = l.container_id"
             " WHERE l.network_id = ? ORDER BY l.container_id",
             (r["id"],),
         ):
+            cdata = json.loads(lease["data"])
+            if not cdata["State"]["Running"]:
+                continue  # Docker lists endpoints, and a stopped container has none
+            ep = cdata["NetworkSettings"]["Networks"].get(r["name"]) or {}
             containers[str(lease["container_id"])] = {
                 "Name": str(lease["name"] or ""),
-                "EndpointID": "",
-                "MacAddress": "",
+                "EndpointID": ep.get("EndpointID", ""),
+                "MacAddress": ep.get("MacAddress", ""),
                 "IPv4Address": f"{lease['address']}/{prefix}",
                 "IPv6Address": "",
             }
@@ -205,8 +260,10 @@ class NetworkService:
                 )
             c.execute("DELETE FROM networks WHERE id = ?", (r["id"],))
         from dockyard.network import bridge as br
+        from dockyard.network import firewall
 
         br.delete_bridge(str(r["bridge"]))
+        firewall.teardown_network(str(r["bridge"]))
 
     def prune(self) -> list[str]:
         """Remove every user network without leases; return their names."""
@@ -229,22 +286,25 @@ class NetworkService:
     def lease(self, network: str, container_id: str) -> str:
         """An address on ``network`` for ``container_id`` (the same one if it has one)."""
         with self.db.transaction() as c:
-            r = self._find(c, network)
-            have = c.execute(
-                "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
-                (r["id"], container_id),
-            ).fetchone()
-            if have:
-                return str(have[0])
-            leased = {
-                str(x[0])
-                for x in c.execute("SELECT address FROM ip_leases WHERE network_id = ?", (r["id"],))
-            }
-            addr = ipam.next_address(IPv4Network(r["subnet"]), IPv4Address(r["gateway"]), leased)
-            c.execute(
-                "INSERT INTO ip_leases (network_id, address, container_id) VALUES (?, ?, ?)",
-                (r["id"], addr, container_id),
-            )
+            return self.lease_in(c, self._find(c, network), container_id)
+
+    def lease_in(self, c: sqlite3.Connection, r: sqlite3.Row, container_id: str) -> str:
+        """:meth:`lease` inside the caller's transaction (``r``: the network's row)."""
+        have = c.execute(
+            "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
+            (r["id"], container_id),
+        ).fetchone()
+        if have:
+            return str(have[0])
+        leased = {
+            str(x[0])
+            for x in c.execute("SELECT address FROM ip_leases WHERE network_id = ?", (r["id"],))
+        }
+        addr = next_free(str(r["subnet"]), str(r["gateway"]), leased)
+        c.execute(
+            "INSERT INTO ip_leases (network_id, address, container_id) VALUES (?, ?, ?)",
+            (r["id"], addr, container_id),
+        )
         return addr
 
     def release(self, network: str, container_id: str) -> None:
@@ -258,3 +318,477 @@ class NetworkService:
                 "DELETE FROM ip_leases WHERE network_id = ? AND container_id = ?",
                 (r["id"], container_id),
             )
+
+    # ------------------------------------------------------------------ containers
+
+    def for_container(self, mode: str) -> sqlite3.Row:
+        """The network a container created with NetworkMode ``mode`` joins (the default
+        ``bridge`` network is made on first use)."""
+        if mode in ("default", DEFAULT_NETWORK):
+            self.ensure_default()
+            return self._find(None, DEFAULT_NETWORK)
+        return self._find(None, mode)
+
+    def _ensure_device(self, r: sqlite3.Row) -> None:
+        """Bring back a network's bridge and rules when the host lost them (a reboot)."""
+        from dockyard.network import bridge as br
+
+        if br.bridge_exists(str(r["bridge"])):
+            return
+        from dockyard.network import firewall
+
+        br.ensure_bridge(
+            str(r["bridge"]),
+            str(r["gateway"]),
+            _prefixlen(r["subnet"]),
+            os.path.abspath(self.db.path),
+        )
+        firewall.setup_network(str(r["bridge"]), str(r["subnet"]))
+
+    def _endpoints(
+        self, cid: str, data: dict[str, Any], names: Sequence[str] | None = None
+    ) -> list[tuple[str, Any]]:
+        """(network name, Endpoint) for the container's networks (or just ``names``), leasing
+        an address where it has none, interfaces numbered as recorded or first free."""
+        from dockyard.network.sandbox import Endpoint, mac_for
+
+        nets = data["NetworkSettings"]["Networks"]
+        ifaces: dict[str, Any] = dict((data.get("Dockyard") or {}).get("Interfaces") or {})
+        taken = {v["ifname"] for k, v in ifaces.items() if names is None or k not in names}
+        out: list[tuple[str, Any]] = []
+        for name, ep in nets.items():
+            if names is not None and name not in names:
+                continue
+            r = self.db.one("SELECT * FROM networks WHERE id = ?", (ep.get("NetworkID", ""),))
+            if r is None:
+                raise NotFound(f"network {name} not found")
+            self._ensure_device(r)
+            row = self.db.one(
+                "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
+                (r["id"], cid),
+            )
+            if row:
+                addr = str(row["address"])
+            else:
+                with self.db.transaction() as c:
+                    addr = self.lease_in(c, r, cid)
+            n = 0
+            while f"eth{n}" in taken:
+                n += 1
+            taken.add(f"eth{n}")
+            endpoint = Endpoint(
+                ifname=f"eth{n}",
+                host_veth=f"veth{cid[:8]}{n:x}",
+                bridge=str(r["bridge"]),
+                address=addr,
+                prefixlen=_prefixlen(r["subnet"]),
+                gateway=str(r["gateway"]),
+                mac=mac_for(addr),
+            )
+            out.append((name, endpoint))
+        return out
+
+    def prepare(self, cid: str, data: dict[str, Any], run_dir: str) -> NetPlan:
+        """Start wiring a container's network for :meth:`ContainerService.start`: address,
+        veth pairs and published ports, in a sandbox process (see network/sandbox.py)."""
+        from dockyard.network import firewall, ports
+        from dockyard.network.hosts import hosts_text, write_in_place
+        from dockyard.network.sandbox import Sandbox
+
+        hc = data["HostConfig"]
+        endpoints = self._endpoints(cid, data)
+        exposed = list((data["Config"].get("ExposedPorts") or {}).keys())
+        published = ports.resolve(
+            hc.get("PortBindings") or {}, exposed, bool(hc.get("PublishAllPorts"))
+        )
+        batch = ""
+        if published and endpoints:
+            first = endpoints[0][1]
+            batch = firewall.container_batch(
+                cid, first.bridge, first.address, [firewall.Publish(*p) for p in published]
+            )
+            with open(os.path.join(run_dir, "ports.json"), "w") as f:
+                json.dump([[p[0], p[1], p[2]] for p in published], f)
+        if endpoints:
+            # Docker's hosts file names the container at its address; user networks get
+            # their peers written after the start is recorded (refresh_hosts).
+            write_in_place(
+                data["HostsPath"],
+                hosts_text([(endpoints[0][1].address, data["Config"]["Hostname"])], []),
+            )
+        sandbox = Sandbox([e for _, e in endpoints], batch, netd=self._netd_socket())
+        return NetPlan(self, cid, endpoints, published, exposed, sandbox)
+
+    def _netd_socket(self) -> str:
+        """The run root's netd socket ("" when netd is off: DOCKYARD_NETD=0, or a run root
+        whose path is too long for a Unix socket)."""
+        if os.environ.get("DOCKYARD_NETD") == "0":
+            return ""
+        path = os.path.join(self.engine.run_root, "netd.sock")
+        return path if len(path.encode()) < 100 else ""
+
+    def attached_ids(self, data: dict[str, Any]) -> set[str]:
+        """The user-defined networks the container is on (the default bridge has no name
+        resolution, as in Docker, so its members' hosts files never change)."""
+        return {
+            str(ep.get("NetworkID"))
+            for name, ep in data["NetworkSettings"].get("Networks", {}).items()
+            if ep.get("NetworkID") and name != DEFAULT_NETWORK
+        }
+
+    def after_exit(self, cid: str, before: dict[str, Any]) -> None:
+        """Undo what a start set up outside the container's namespace (the veth pairs went
+        with it): published ports' rules, the peers' hosts files."""
+        info = (before.get("Dockyard") or {}).get("Interfaces")
+        if not info:
+            return
+        if before["NetworkSettings"].get("Ports") and any(
+            v for v in before["NetworkSettings"]["Ports"].values()
+        ):
+            from dockyard.network import firewall
+
+            firewall.remove_container(cid)
+        self.refresh_hosts(self.attached_ids(before))
+
+    def refresh_hosts(self, network_ids: set[str]) -> None:
+        """Rewrite the hosts files of every running container on the user networks
+        ``network_ids`` (and of their other user networks' peers: each file is whole)."""
+        from dockyard.network.hosts import hosts_text, write_in_place
+
+        if not network_ids:
+            return
+        with self.db.transaction() as c:
+            names = {
+                str(r[0]): str(r[1])
+                for r in c.execute(
+                    "SELECT id, name FROM networks WHERE name != ?", (DEFAULT_NETWORK,)
+                )
+            }
+            members: dict[str, dict[str, dict[str, Any]]] = {}
+
+            def running_on(nid: str) -> dict[str, dict[str, Any]]:
+                if nid not in members:
+                    members[nid] = {}
+                    for r in c.execute(
+                        "SELECT c.id, c.data FROM ip_leases l JOIN containers c"
+                        " ON c.id = l.container_id WHERE l.network_id = ?",
+                        (nid,),
+                    ):
+                        d = json.loads(r[1])
+                        if d["State"]["Running"]:
+                            members[nid][str(r[0])] = d
+                return members[nid]
+
+            affected: dict[str, dict[str, Any]] = {}
+            for nid in network_ids:
+                if nid in names:
+                    affected.update(running_on(nid))
+            for xid, xdata in affected.items():
+                peers: list[tuple[str, list[str]]] = []
+                own: list[tuple[str, str]] = []
+                for net_name, ep in xdata["NetworkSettings"]["Networks"].items():
+                    if ep.get("IPAddress") and not own:
+                        own.append((ep["IPAddress"], xdata["Config"]["Hostname"]))
+                    nid = str(ep.get("NetworkID", ""))
+                    if nid not in names:
+                        continue
+                    for pid_, pdata in running_on(nid).items():
+                        if pid_ == xid:
+                            continue
+                        pep = pdata["NetworkSettings"]["Networks"].get(net_name) or {}
+                        if not pep.get("IPAddress"):
+                            continue
+                        words = [pdata["Name"].lstrip("/")]
+                        for a in pep.get("Aliases") or []:
+                            if a not in words:
+                                words.append(a)
+                        peers.append((pep["IPAddress"], words))
+                write_in_place(xdata["HostsPath"], hosts_text(own, peers))
+
+    def endpoint_settings(self, r: sqlite3.Row, aliases: Sequence[str]) -> dict[str, Any]:
+        """Docker's EndpointSettings for a container on network ``r`` (not yet running)."""
+        return {
+            "IPAMConfig": None,
+            "Links": None,
+            "Aliases": list(aliases) or None,
+            "NetworkID": str(r["id"]),
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "MacAddress": "",
+            "DriverOpts": None,
+        }
+
+    # ------------------------------------------------------------------ connect
+
+    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
+        """``network connect``: record the network; wire it now if the container runs."""
+        from dockyard.network.sandbox import attach
+
+        svc = self.engine.containers
+        cid = svc.resolve(container)
+        data = svc.get(cid)
+        mode = data["HostConfig"]["NetworkMode"]
+        if not is_bridged(mode):
+            raise Conflict(
+                f"container {data['Name'].lstrip('/')} uses network mode {mode!r}: "
+                "it cannot be connected to other networks"
+            )
+        r = self._find(None, network)
+        name = str(r["name"])
+        if name in data["NetworkSettings"]["Networks"]:
+            raise Conflict(
+                f"endpoint with name {data['Name'].lstrip('/')} already exists in network {name}"
+            )
+        short = cid[:12]
+        words = [*aliases, short] if name != DEFAULT_NETWORK else list(aliases)
+        with self.db.transaction() as c:
+            row = c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+            data = json.loads(row[0])
+            if name in data["NetworkSettings"]["Networks"]:
+                raise Conflict(
+                    f"endpoint with name {data['Name'].lstrip('/')} already exists in "
+                    f"network {name}"
+                )
+            self.lease_in(c, r, cid)
+            data["NetworkSettings"]["Networks"][name] = self.endpoint_settings(r, words)
+            c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
+        if not data["State"]["Running"]:
+            return
+        try:
+            ((_, ep),) = self._endpoints(cid, data, [name])
+            attach(int(data["State"]["Pid"]), [ep])
+        except BaseException:
+            self._forget(cid, name, str(r["id"]))
+            raise
+        with self.db.transaction() as c:
+            data = json.loads(
+                c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()[0]
+            )
+            _record_endpoint(data, name, ep)
+            c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
+        self.refresh_hosts(self.attached_ids(data))
+
+    def _forget(self, cid: str, name: str, network_id: str) -> None:
+        with self.db.transaction() as c:
+            row = c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+            c.execute(
+                "DELETE FROM ip_leases WHERE network_id = ? AND container_id = ?",
+                (network_id, cid),
+            )
+            if row:
+                data = json.loads(row[0])
+                data["NetworkSettings"]["Networks"].pop(name, None)
+                (data.get("Dockyard") or {}).get("Interfaces", {}).pop(name, None)
+                c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
+
+    def disconnect(self, network: str, container: str, force: bool = False) -> None:
+        """``network disconnect``: unwire (if running), release the address, forget."""
+        from dockyard.network.sandbox import Endpoint, detach
+
+        svc = self.engine.containers
+        cid = svc.resolve(container)
+        data = svc.get(cid)
+        try:
+            r = self._find(None, network)
+        except NotFound:
+            if not force:
+                raise
+            return
+        name = str(r["name"])
+        if name not in data["NetworkSettings"]["Networks"]:
+            raise Conflict(f"container {cid} is not connected to network {name}")
+        iface = ((data.get("Dockyard") or {}).get("Interfaces") or {}).get(name)
+        if data["State"]["Running"] and iface:
+            detach([Endpoint("", iface["veth"], "", "", 0, "", "")])
+        self._forget(cid, name, str(r["id"]))
+        if data["State"]["Running"]:
+            self.refresh_hosts(self.attached_ids(data) | {str(r["id"])})
+
+
+class NetPlan:
+    """A container's network while it starts: see :meth:`NetworkService.prepare`."""
+
+    def __init__(
+        self,
+        service: NetworkService,
+        cid: str,
+        endpoints: list[tuple[str, Any]],
+        published: list[tuple[str, str, int, int]],
+        exposed: list[str],
+        sandbox: Any,
+    ):
+        self.service = service
+        self.cid = cid
+        self.endpoints = endpoints
+        self.published = published
+        self.exposed = exposed
+        self.sandbox = sandbox
+
+    @property
+    def netns_path(self) -> str:
+        return str(self.sandbox.netns_path)
+
+    def abort(self) -> None:
+        """The start failed: the helper goes (and with it the namespace and veths), and so do
+        any published ports' rules."""
+        self.sandbox.close()
+        if self.published:
+            from dockyard.network import firewall
+
+            firewall.remove_container(self.cid)
+
+    def record(self, data: dict[str, Any], pid: int) -> None:
+        """Fill the container's NetworkSettings as Docker shows a running container's."""
+        from dockyard.network.ports import ports_shape
+
+        ns = data["NetworkSettings"]
+        ns["SandboxID"] = self.cid
+        ns["SandboxKey"] = f"/proc/{pid}/ns/net"
+        ns["Ports"] = ports_shape(self.exposed, self.published)
+        for name, ep in self.endpoints:
+            _record_endpoint(data, name, ep)
+
+
+def _record_endpoint(data: dict[str, Any], name: str, ep: Any) -> None:
+    ns = data["NetworkSettings"]
+    settings = ns["Networks"].setdefault(name, {})
+    settings.update(
+        {
+            "EndpointID": os.urandom(32).hex(),
+            "Gateway": ep.gateway,
+            "IPAddress": ep.address,
+            "IPPrefixLen": ep.prefixlen,
+            "MacAddress": ep.mac,
+        }
+    )
+    if name == DEFAULT_NETWORK:  # Docker fills the top-level fields for "bridge" only
+        ns.update(
+            {
+                "EndpointID": settings["EndpointID"],
+                "Gateway": ep.gateway,
+                "IPAddress": ep.address,
+                "IPPrefixLen": ep.prefixlen,
+                "MacAddress": ep.mac,
+            }
+        )
+    dy = data.setdefault("Dockyard", {})
+    dy.setdefault("Interfaces", {})[name] = {"ifname": ep.ifname, "veth": ep.host_veth}
+
+
+def clear_runtime(data: dict[str, Any]) -> None:
+    """What a stopped container shows: no addresses, no published ports (Docker's shape)."""
+    ns = data.get("NetworkSettings") or {}
+    if not ns:
+        return
+    for key in ("EndpointID", "Gateway", "IPAddress", "MacAddress", "SandboxID", "SandboxKey"):
+        if key in ns:
+            ns[key] = ""
+    ns["IPPrefixLen"] = 0
+    ns["Ports"] = {}
+    for ep in (ns.get("Networks") or {}).values():
+        ep.update(
+            {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
+        )
+    (data.get("Dockyard") or {}).pop("Interfaces", None)
+
+
+def check_leftovers(service: NetworkService, *, repair: bool) -> list[str]:
+    """What ``system check`` reports for networking: IP leases of containers that no longer
+    exist, veths on our bridges that no running container owns, and published-port rules on
+    our bridges of containers that are not running. ``repair`` removes them."""
+    from dockyard.network import bridge as br
+    from dockyard.network import firewall
+
+    db = service.db
+    nets = {str(r["id"]): r for r in db.query("SELECT * FROM networks")}
+    bridges = {str(r["bridge"]) for r in nets.values()}
+    running: dict[str, dict[str, Any]] = {}
+    existing: set[str] = set()
+    for r in db.query("SELECT id, data FROM containers"):
+        existing.add(str(r["id"]))
+        d = json.loads(r["data"])
+        if d["State"]["Running"]:
+            running[str(r["id"])] = d
+    out: list[str] = []
+    stale_leases = [
+        (str(r["network_id"]), str(r["address"]), str(r["container_id"]))
+        for r in db.query("SELECT * FROM ip_leases")
+        if str(r["container_id"]) not in existing
+    ]
+    for nid, addr, cid in stale_leases:
+        name = nets[nid]["name"] if nid in nets else nid[:12]
+        out.append(f"IP lease {addr} on network {name} of missing container {cid[:12]}")
+    owned = {
+        str(iface["veth"])
+        for d in running.values()
+        for iface in ((d.get("Dockyard") or {}).get("Interfaces") or {}).values()
+    }
+    stray_veths = [
+        (b, port) for b in sorted(bridges) for port in br.bridge_ports(b) if port not in owned
+    ]
+    for b, port in stray_veths:
+        out.append(f"veth {port} on bridge {b} with no running container")
+    publishing = {
+        cid
+        for cid, d in running.items()
+        if any(v for v in (d["NetworkSettings"].get("Ports") or {}).values())
+    }
+
+    def stale_rule(comment: str) -> bool:
+        parts = comment.split(":")
+        if not os.path.exists(f"/sys/class/net/{parts[-1]}") and parts[-1] not in bridges:
+            return True  # the rules of a bridge gone from the host (any store's) are dead
+        return (
+            comment.startswith(firewall.CTR_TAG)
+            and len(parts) == 3
+            and parts[2] in bridges
+            and parts[1] not in publishing
+        )
+
+    orphan_bridges = br.orphans()
+    for name in orphan_bridges:
+        out.append(f"bridge {name} of a store that no longer exists")
+    stale_rules = firewall.rules(stale_rule)
+    for table, line in stale_rules:
+        parts = firewall.comment_of(line).split(":")
+        if parts[0] + ":" == firewall.NET_TAG:
+            out.append(f"iptables rule ({table}) of bridge {parts[1]}, which no longer exists")
+        else:
+            out.append(f"iptables rule ({table}) for container {parts[1][:12]} that is not running")
+    if repair and out:
+        with db.transaction() as c:
+            c.executemany(
+                "DELETE FROM ip_leases WHERE network_id = ? AND address = ? AND container_id = ?",
+                stale_leases,
+            )
+        if stray_veths:
+            from dockyard.network.netlink import Netlink
+
+            with Netlink() as nl:
+                for _, port in stray_veths:
+                    nl.delete_link(name=port)
+        if stale_rules:
+            firewall.remove(stale_rule)
+        if orphan_bridges:
+            reclaim_orphans()
+    return out
+
+
+def reclaim_orphans() -> list[str]:
+    """Delete the bridges (and their rules) of stores that no longer exist; their names."""
+    from dockyard.network import bridge as br
+    from dockyard.network import firewall
+
+    gone = br.orphans()
+    for name in gone:
+        try:
+            br.delete_bridge(name)
+            firewall.teardown_network(name)
+        except DockyardError:
+            continue
+    return gone

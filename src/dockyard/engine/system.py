@@ -91,6 +91,37 @@ class SystemService:
         )
 
     def check(self, *, repair: bool = False, verify_blobs: bool = False) -> CheckReport:
+        from dockyard.engine.networks import check_leftovers
         from dockyard.store.check import check_store
 
-        return check_store(self.engine.store, repair=repair, verify_blobs=verify_blobs)
+        report = check_store(self.engine.store, repair=repair, verify_blobs=verify_blobs)
+        # Containers whose monitor died are reconciled first (their exit undoes their
+        # network); what is left over after that is what nothing will clean up.
+        self.engine.containers.refresh_all()
+        found = check_leftovers(self.engine.networks, repair=repair)
+        found += self._container_trash(repair=repair)
+        report.leftovers += found
+        if repair:
+            report.repaired += found
+        return report
+
+    def _container_trash(self, *, repair: bool) -> list[str]:
+        """Container dirs renamed for removal (``.rm-<id>``) that a killed remover left."""
+        import os
+
+        from dockyard.engine.containers import TRASH_PREFIX, _remove_dir, trash_in_progress
+
+        svc = self.engine.containers
+        out = []
+        for base in (svc.dir, svc.run_dir):
+            try:
+                names = sorted(os.listdir(base))
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(base, name)
+                if name.startswith(TRASH_PREFIX) and not trash_in_progress(path):
+                    out.append(f"removed container's dir {os.path.join(base, name)}")
+                    if repair:
+                        _remove_dir(os.path.join(base, name))
+        return out

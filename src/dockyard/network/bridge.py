@@ -1,12 +1,10 @@
-"""The host's Linux bridge devices, through netlink (pyroute2).
+"""The host's Linux bridge devices, through netlink (:mod:`dockyard.network.netlink`).
 
-pyroute2 is imported inside each function so that importing this module (and every CLI
-command that never touches a bridge) stays cheap.
+The netlink client loads pyroute2's message classes on first use, so importing this module
+(and every CLI command that never touches a bridge) stays cheap.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from dockyard.errors import DockyardError
 
@@ -17,94 +15,96 @@ class BridgeError(DockyardError):
     """A netlink operation on a bridge device failed."""
 
 
-def _ipr() -> Any:
-    from pyroute2 import IPRoute  # type: ignore[import-untyped]
-
-    return IPRoute()
-
-
-def _index(ipr: Any, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return int(found[0]) if found else None
-
-
 def _check_name(name: str) -> None:
     if not name or len(name) > IFNAMSIZ or "/" in name or any(c.isspace() for c in name):
         raise BridgeError(f"invalid bridge name {name!r}")
 
 
 def bridge_exists(name: str) -> bool:
-    with _ipr() as ipr:
-        return _index(ipr, name) is not None
+    import os
+
+    return os.path.isdir(f"/sys/class/net/{name}/bridge")
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
-    """Create the bridge ``name`` if missing, give it ``gateway/prefixlen`` and set it up."""
+OWNER = "dockyard:"  # the alias of our bridges: dockyard:<the store's metadata.db>
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int, owner: str = "") -> None:
+    """Create the bridge ``name`` if missing, give it ``gateway/prefixlen`` and set it up.
+    ``owner``: the store's metadata.db, kept as the device's alias so that the bridge of a
+    store that was deleted can be found and reclaimed (:func:`orphans`)."""
     import ipaddress
 
-    from pyroute2 import NetlinkError
+    from dockyard.network.netlink import Netlink, NetlinkError, link_index
 
     _check_name(name)
     iface = ipaddress.IPv4Interface(f"{gateway}/{prefixlen}")
     try:
-        with _ipr() as ipr:
-            idx = _index(ipr, name)
+        with Netlink() as nl:
+            if link_index(name) is None:
+                nl.add_bridge(name)  # EEXIST is fine: someone else made it meanwhile
+            idx = link_index(name)
             if idx is None:
-                try:
-                    ipr.link("add", ifname=name, kind="bridge")
-                except NetlinkError as e:
-                    if e.code != 17:  # EEXIST: someone else made it meanwhile
-                        raise
-                idx = _index(ipr, name)
-                if idx is None:
-                    raise BridgeError(f"bridge {name} vanished after creation")
-            have = {
-                (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-                for a in ipr.get_addr(index=idx, family=2)
-            }
-            if (str(iface.ip), prefixlen) not in have:
-                try:
-                    ipr.addr(
-                        "add",
-                        index=idx,
-                        address=str(iface.ip),
-                        prefixlen=prefixlen,
-                        broadcast=str(iface.network.broadcast_address),
-                    )
-                except NetlinkError as e:
-                    if e.code != 17:
-                        raise
-            ipr.link("set", index=idx, state="up")
+                raise BridgeError(f"bridge {name} vanished after creation")
+            if (str(iface.ip), prefixlen) not in nl.addresses(idx):
+                nl.add_address(idx, str(iface.ip), prefixlen, str(iface.network.broadcast_address))
+            alias = (OWNER + owner)[:255] if owner else ""
+            nl.set_link(idx, up=True, alias=alias, what=f"set bridge {name} up")
+            nl.flush()
     except NetlinkError as e:
         raise BridgeError(f"failed to set up bridge {name}: {e}") from e
 
 
 def delete_bridge(name: str) -> None:
     """Remove the bridge ``name``; a missing device is fine."""
-    from pyroute2 import NetlinkError
+    from dockyard.network.netlink import Netlink, NetlinkError, link_index
 
+    idx = link_index(name)
+    if idx is None:
+        return
     try:
-        with _ipr() as ipr:
-            idx = _index(ipr, name)
-            if idx is None:
-                return
-            try:
-                ipr.link("del", index=idx)
-            except NetlinkError as e:
-                if e.code != 19:  # ENODEV: gone meanwhile
-                    raise
+        with Netlink() as nl:
+            nl.delete_link(index=idx)
     except NetlinkError as e:
         raise BridgeError(f"failed to delete bridge {name}: {e}") from e
 
 
 def list_bridges(prefix: str = "") -> list[str]:
     """Names of the host's bridge devices that start with ``prefix``."""
+    from dockyard.network.netlink import Netlink
+
+    with Netlink() as nl:
+        return sorted(
+            link["name"]
+            for link in nl.links()
+            if link["kind"] == "bridge" and link["name"].startswith(prefix)
+        )
+
+
+def bridge_ports(name: str) -> list[str]:
+    """The interfaces enslaved to bridge ``name`` (sysfs: no netlink needed)."""
+    import os
+
+    try:
+        return sorted(os.listdir(f"/sys/class/net/{name}/brif"))
+    except OSError:
+        return []
+
+
+def orphans() -> list[str]:
+    """Our bridges whose store is gone (its metadata.db no longer exists) and that have no
+    interface left: a store deleted without ``network rm`` leaves them behind."""
+    import os
+
+    from dockyard.network.netlink import Netlink
+
+    with Netlink() as nl:
+        links = nl.links()
     out = []
-    with _ipr() as ipr:
-        for link in ipr.get_links():
-            name = link.get_attr("IFLA_IFNAME")
-            info = link.get_attr("IFLA_LINKINFO")
-            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-            if kind == "bridge" and name and name.startswith(prefix):
-                out.append(str(name))
+    for link in links:
+        alias = link["alias"]
+        if link["kind"] == "bridge" and alias.startswith(OWNER):
+            db = alias[len(OWNER) :]
+            if not os.path.exists(db) and not bridge_ports(link["name"]):
+                out.append(str(link["name"]))
     return sorted(out)

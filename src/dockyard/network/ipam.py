@@ -20,7 +20,18 @@ FULL = "no available IPv4 addresses on this network's address pools"
 
 
 def default_pools() -> Iterator[IPv4Network]:
-    """Docker's default address pools in order: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s."""
+    """Docker's default address pools in order: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s.
+
+    ``DOCKYARD_ADDRESS_POOL=10.213.128.0/17`` (tests) replaces them with that range in /24s,
+    starting at a random one so that separate stores made at once rarely pick the same."""
+    import os
+
+    pool = os.environ.get("DOCKYARD_ADDRESS_POOL")
+    if pool:
+        nets = list(IPv4Network(pool).subnets(new_prefix=24))
+        start = int.from_bytes(os.urandom(2), "big") % len(nets)
+        yield from nets[start:] + nets[:start]
+        return
     for second in range(17, 32):
         yield IPv4Network(f"172.{second}.0.0/16")
     yield from IPv4Network("192.168.0.0/16").subnets(new_prefix=20)

@@ -818,7 +818,7 @@ def _is_opaque(path: str) -> bool:
     return False
 
 
-def _lower_lookup(lowers: Sequence[str], parts: Sequence[str]) -> os.stat_result | None:
+def lookup_in_layers(lowers: Sequence[str], parts: Sequence[str]) -> os.stat_result | None:
     """``parts`` as the stacked lower dirs (top first) show it, or None: whiteouts delete, an
     opaque dir or a non-directory hides what the layers below have under it."""
     for lower in lowers:
@@ -848,7 +848,7 @@ def _lower_children(lowers: Sequence[str], parts: Sequence[str]) -> set[str]:
             names.update(os.listdir(os.path.join(lower, *parts)))
         except OSError:
             pass
-    return {n for n in names if _lower_lookup(lowers, [*parts, n]) is not None}
+    return {n for n in names if lookup_in_layers(lowers, [*parts, n]) is not None}
 
 
 def _same_dir_meta(a: os.stat_result, b: os.stat_result) -> bool:
@@ -895,7 +895,7 @@ def diff_upper(upper: str, lower_dirs: Sequence[str]) -> list[Change]:
         if _is_whiteout(st):
             record(path, "D")
             continue
-        below = _lower_lookup(lower_dirs, parts)
+        below = lookup_in_layers(lower_dirs, parts)
         if below is None:
             record(path, "A")
         elif not stat.S_ISDIR(st.st_mode) or not stat.S_ISDIR(below.st_mode):

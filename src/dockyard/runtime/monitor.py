@@ -304,6 +304,7 @@ class Monitor:
         self.sock_dirfd: int | None = None
         self.log_fd = -1
         self.wake_r = self.wake_w = -1
+        self.port_holders: list[_socket.socket] = []
 
     # ----------------------------------------------------------------- process helpers
 
@@ -406,6 +407,59 @@ class Monitor:
                 pass
         self.report(f"err {code} {message}")
         return 1
+
+    def forget(self, made_log: bool) -> None:
+        """A cancelled early start (the container was never created): take back the log
+        file and directories we made, whenever we got here relative to the engine's own
+        clean-up; anything that holds more than what we made stays."""
+        os.close(self.log_fd)
+        self.log_fd = -1
+        paths = [self.o.run_dir]
+        log_dir, log_name = os.path.split(self.o.log_path)
+        try:
+            # Only when the container dir holds nothing but our empty log: no container.
+            if (
+                made_log
+                and os.listdir(log_dir) == [log_name]
+                and os.path.getsize(self.o.log_path) == 0
+            ):
+                os.unlink(self.o.log_path)
+                paths.insert(0, log_dir)
+        except OSError:
+            pass
+        for path in paths:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+    def hold_ports(self) -> str:
+        """Bind the host ports the container publishes (``ports.json``: [[proto, ip, port]])
+        and keep them for the container's life, as Docker's proxy does: a port in use fails
+        the start with a clear error, and nothing else can take it while we run. The kernel
+        DNAT rules carry the traffic; these sockets never listen. They close with us, so a
+        killed monitor frees its ports."""
+        try:
+            with open(os.path.join(self.o.run_dir, "ports.json")) as f:
+                wanted = json_loads(f.read())
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError) as exc:
+            return f"bad ports.json: {exc}"
+        for proto, ip, port in wanted if isinstance(wanted, list) else []:
+            kind = _socket.SOCK_DGRAM if proto == "udp" else _socket.SOCK_STREAM
+            sock = _socket.socket(_socket.AF_INET, kind)
+            try:
+                sock.bind((ip, int(port)))
+            except OSError as exc:
+                sock.close()
+                reason = (exc.strerror or str(exc)).lower()
+                return (
+                    f"driver failed programming external connectivity: cannot publish "
+                    f"{ip}:{port}/{proto}: listen {proto}4 {ip}:{port}: bind: {reason}"
+                )
+            self.port_holders.append(sock)
+        return ""
 
     def setup_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe()
@@ -826,6 +880,9 @@ class Monitor:
 
     def finish(self) -> None:
         o = self.o
+        for sock in self.port_holders:  # free the ports before anyone learns of the exit
+            sock.close()
+        self.port_holders = []
         for fd in list(self.outputs):
             self.close_output(fd)
         self.close_stdin()
@@ -911,14 +968,21 @@ class Monitor:
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        made_log = not os.path.exists(o.log_path)
         self.log_fd = os.open(o.log_path, flags, 0o640)
         self.listen()
         if o.go_fd >= 0:
-            # Started early so our interpreter start overlaps the engine writing the bundle.
+            # Started early so our interpreter start overlaps the engine writing the bundle
+            # (``run`` starts us even before the container exists).
             go = os.read(o.go_fd, 1)
             os.close(o.go_fd)
             if not go:
-                return self.fail(125, "container start cancelled")
+                rc = self.fail(125, "container start cancelled")
+                self.forget(made_log)
+                return rc
+        busy = self.hold_ports()
+        if busy:
+            return self.fail(125, busy)
         rc = self.create()
         if rc:
             return rc
