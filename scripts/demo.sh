@@ -70,6 +70,31 @@ step dockyard import "$OUT/app.tar" app-files:1 --change 'WORKDIR /' --change 'E
 step dockyard image prune -f
 step dockyard images
 
+# Networks: a published port reached from the host, and names that resolve on a user network.
+PORT=${DEMO_PORT:-8080}
+step dockyard run -d --name web -p "$PORT:80" busybox sh -c \
+  'mkdir -p /www && echo "hello from $(hostname)" >/www/index.html && exec httpd -f -p 80 -h /www'
+step dockyard port web
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+step curl -s "http://127.0.0.1:$PORT/"
+step dockyard network create appnet
+step dockyard run -d --network appnet --name db --network-alias database busybox httpd -f -p 80 -h /etc
+step dockyard run --rm --network appnet busybox wget -qO- http://database/hostname
+step dockyard inspect --format '{{.NetworkSettings.Networks.appnet.IPAddress}}' db
+step dockyard rm -f web db
+step dockyard network rm appnet
+
+# build: a Dockerfile, every step cached; editing the app re-runs only the last COPY.
+mkdir -p "$OUT/build"
+printf 'FROM busybox\nWORKDIR /app\nCOPY package.json ./\nRUN echo "installing deps" && cp package.json deps.json\nCOPY app.js ./\nCMD ["cat", "/app/app.js"]\n' >"$OUT/build/Dockerfile"
+echo '{"name": "kubia"}' >"$OUT/build/package.json"
+echo 'console.log("v1")' >"$OUT/build/app.js"
+step dockyard build -t kubia:build "$OUT/build"
+echo 'console.log("v2")' >"$OUT/build/app.js"
+step dockyard build -t kubia:build "$OUT/build"
+step dockyard run --rm kubia:build
+step dockyard history kubia:build
+
 # Registries: our hub on loopback, an account, login, push (only missing layers), pull, run.
 export DOCKER_CONFIG="$OUT/docker-config" DOCKYARD_HUB_DATA="$OUT/hub"
 HUB=127.0.0.1:${DEMO_HUB_PORT:-5055}
