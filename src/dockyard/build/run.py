@@ -198,7 +198,7 @@ def _run(
         etc_files=_etc_files(fs, hostname, network, address),
     )
     with open(os.path.join(fs.aux, "config.json"), "w") as f:
-        json.dump(spec, f)
+        f.write(json.dumps(spec))  # json.dump would take the pure-Python encoder
     oci = OCIRuntime(runtime, os.path.join(run_root, runtime))
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     partial = b""

@@ -127,7 +127,8 @@ def exec_if_found(
     binary = which(name)
     if binary is None or not command_found(engine.containers.rootfs_path(cid), process):
         return
-    engine.close()
+    # No engine.close(): its files are close-on-exec (flock and fcntl locks go with them), and
+    # closing would make SQLite checkpoint the WAL first, a few ms of fsync before runc starts.
     exec_in_place(binary, state_root, cid, process, tty=tty, interactive=interactive)
 
 

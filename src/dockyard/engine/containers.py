@@ -662,7 +662,7 @@ class ContainerService:
             init_path=_init_binary() if opts.init else None,
         )
         with open(os.path.join(cdir, "config.json"), "w") as f:
-            json.dump(spec, f)
+            f.write(json.dumps(spec))  # json.dump would take the pure-Python encoder
 
     def _mount_rootfs(self, cid: str, data: dict[str, Any]) -> str:
         """Mount the container's overlay (image snapshots, init layer, upper) at rootfs/."""

@@ -86,7 +86,7 @@ def run_exec(
 
     spec_path = os.path.join(run_dir, f"exec-{os.urandom(6).hex()}.json")
     with open(spec_path, "w") as f:
-        json.dump(process, f)
+        f.write(json.dumps(process))
     try:
         if detach:
             proc = runtime.exec(
