@@ -203,6 +203,16 @@ def _parent_pid(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
+def _remove_work_dir(path: str) -> None:
+    """`rm` leaves a container's dirs to a detached remover: retry until it is done."""
+    for _ in range(100):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.1)
+    print(f"left {path} behind", file=sys.stderr)
+
+
 def start_docker() -> bool:
     if not ANCHOR.exists():
         print(f"no {ANCHOR}: Docker columns left empty", file=sys.stderr)
@@ -230,12 +240,15 @@ def main() -> int:
     p.add_argument("--no-docker", action="store_true")
     a = p.parse_args()
     docker = False if a.no_docker else start_docker()
-    with tempfile.TemporaryDirectory(prefix="dockyard-bench-", dir="/var/tmp") as tmp:
+    tmp = tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp")
+    try:
         b = Bench(Path(tmp), a.repeat)
         for name in a.cases:
             if name not in CASES:
                 p.error(f"unknown case {name!r}: choose from {list(CASES)}")
             CASES[name](b, docker)
+    finally:
+        _remove_work_dir(tmp)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(b.results, indent=2))
