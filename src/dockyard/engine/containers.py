@@ -13,12 +13,12 @@ from __future__ import annotations
 # adapters, which the store does not use, and its `import datetime` costs ~1.5 ms of the
 # start-up of every command that opens the store (`dockyard exec` is latency-critical).
 import _sqlite3 as sqlite3
-import json
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 
+from dockyard import fastjson as json  # json without re: exec is latency-critical
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 # Not typing.TYPE_CHECKING: importing typing costs ~2 ms of start-up (`dockyard exec`

@@ -7,9 +7,10 @@ no monitor; ``-d`` leaves the process running on its own.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from dockyard import fastjson as json  # json without re: exec is latency-critical
 
 # Light on purpose: ``dockyard exec`` imports this module on its way to becoming ``runc exec``
 # (cli/exec_fast.py), so subprocess and the runtime module are imported only by run_exec, and
