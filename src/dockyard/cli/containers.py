@@ -858,21 +858,13 @@ def cmd_volume_ls(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_volume_inspect(ctx: Context, argv: list[str]) -> int:
-    from dockyard.cli.images import _print_inspect
+    from dockyard.cli.images import inspect_each
 
     p = ctx.parser("[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on volumes")
     p.add_argument("names", nargs="+")
     p.add_argument("-f", "--format")
     a = p.parse_args(argv)
-    objs, status = [], 0
-    for n in a.names:
-        try:
-            objs.append(ctx.engine.volumes.inspect(n))
-        except NotFound as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    _print_inspect(objs, a.format)
-    return status
+    return inspect_each(a.names, ctx.engine.volumes.inspect, a.format)
 
 
 def cmd_volume_rm(ctx: Context, argv: list[str]) -> int:

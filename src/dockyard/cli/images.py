@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.cli.context import Context
@@ -301,6 +302,20 @@ def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> None:
             print(render_template(fmt, o))
     else:
         print(json.dumps(objs, indent=4))
+
+
+def inspect_each(names: list[str], get: Callable[[str], dict[str, Any]], fmt: str | None) -> int:
+    """``docker <object> inspect NAME...``: every object found is printed, one ``Error:``
+    line for each name that fails, exit status 1 if any did."""
+    objs, status = [], 0
+    for n in names:
+        try:
+            objs.append(get(n))
+        except DockyardError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    _print_inspect(objs, fmt)
+    return status
 
 
 def _inspect_each(names: list[str], find: Any, missing: str) -> tuple[list[Any], int]:

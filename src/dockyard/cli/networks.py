@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from dockyard.cli.context import Context
-from dockyard.cli.output import format_rows, render_template, table
+from dockyard.cli.output import format_rows, table
 from dockyard.errors import DockyardError, InvalidArgument
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}
@@ -60,23 +59,13 @@ def cmd_network_ls(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_network_inspect(ctx: Context, argv: list[str]) -> int:
+    from dockyard.cli.images import inspect_each
+
     p = ctx.parser("[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on networks")
     p.add_argument("names", nargs="+")
     p.add_argument("-f", "--format")
     a = p.parse_args(argv)
-    objs, status = [], 0
-    for n in a.names:
-        try:
-            objs.append(ctx.engine.networks.inspect(n))
-        except DockyardError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    if a.format:
-        for o in objs:
-            print(render_template(a.format, o))
-    else:
-        print(json.dumps(objs, indent=4))
-    return status
+    return inspect_each(a.names, ctx.engine.networks.inspect, a.format)
 
 
 def cmd_network_rm(ctx: Context, argv: list[str]) -> int:

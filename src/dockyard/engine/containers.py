@@ -1307,6 +1307,8 @@ def _is_anonymous(name: str) -> bool:
 
 
 def _network_settings(mode: str) -> dict[str, Any]:
+    from dockyard.engine.networks import blank_endpoint
+
     return {
         "Bridge": "",
         "SandboxID": "",
@@ -1325,25 +1327,7 @@ def _network_settings(mode: str) -> dict[str, Any]:
         "IPPrefixLen": 0,
         "IPv6Gateway": "",
         "MacAddress": "",
-        "Networks": {
-            mode: {
-                "IPAMConfig": None,
-                "Links": None,
-                "Aliases": None,
-                "NetworkID": "",
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "MacAddress": "",
-                "DriverOpts": None,
-            }
-        }
-        if not mode.startswith("container:")
-        else {},
+        "Networks": {mode: blank_endpoint()} if not mode.startswith("container:") else {},
     }
 
 

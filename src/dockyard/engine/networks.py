@@ -72,6 +72,25 @@ def network_key(mode: str) -> str:
     return DEFAULT_NETWORK if mode == "default" else mode
 
 
+def blank_endpoint(network_id: str = "", aliases: Sequence[str] = ()) -> dict[str, Any]:
+    """Docker's EndpointSettings before the container runs: no address, no gateway."""
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": list(aliases) or None,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
+    }
+
+
 class NetworkService:
     def __init__(self, engine: Engine, routes: Callable[[], Sequence[IPv4Network]] | None = None):
         self.engine = engine
@@ -507,21 +526,7 @@ class NetworkService:
 
     def endpoint_settings(self, r: sqlite3.Row, aliases: Sequence[str]) -> dict[str, Any]:
         """Docker's EndpointSettings for a container on network ``r`` (not yet running)."""
-        return {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": list(aliases) or None,
-            "NetworkID": str(r["id"]),
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "MacAddress": "",
-            "DriverOpts": None,
-        }
+        return blank_endpoint(str(r["id"]), aliases)
 
     # ------------------------------------------------------------------ connect
 
