@@ -83,18 +83,9 @@ class _Proxy:
 
 
 def bench_network(b: Bench, docker: bool) -> None:
-    from run import interleaved, run, timed  # bench/run.py (sys.path[0])
+    from run import bench_run_rm, run, timed  # bench/run.py (sys.path[0])
 
-    b.dy("image", "bootstrap", "busybox")
-    b.dy("run", "--rm", "busybox", "true")  # makes the default bridge, warms caches
-    if docker:
-        run("docker", "run", "--rm", "busybox", "true")
-    ours, theirs = interleaved(
-        lambda: b.dy("run", "--rm", "busybox", "true"),
-        (lambda: run("docker", "run", "--rm", "busybox", "true")) if docker else None,
-        b.repeat * 4,
-    )
-    b.report("run --rm busybox true (default bridge)", ours, theirs)
+    bench_run_rm(b, docker)
 
     www = Path(b.work) / "www"
     www.mkdir(exist_ok=True)

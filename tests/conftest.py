@@ -204,11 +204,13 @@ def _cleanup_containers(cli: CLI) -> None:
     ids = cli("ps", "-aq", "--no-trunc", check=False).stdout.split()
     if ids:
         cli("rm", "-f", *ids, check=False)
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f]
-    for m in sorted(mounts, reverse=True):
-        if m.startswith(str(cli.root)):
-            subprocess.run(["umount", "-l", m], check=False)
+    remove_runtime_leftovers(cli)
+    remove_networks(cli.root, cli.run_root)
+
+
+def remove_runtime_leftovers(cli: CLI) -> None:
+    """Force-delete every runc container of the run root (also build steps', which have no
+    container row), then lazily unmount whatever is still mounted under the store."""
     state = cli.run_root / "runc"
     if state.is_dir():
         for cid in os.listdir(state):
@@ -217,7 +219,11 @@ def _cleanup_containers(cli: CLI) -> None:
                 check=False,
                 capture_output=True,
             )
-    remove_networks(cli.root, cli.run_root)
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    for m in sorted(mounts, reverse=True):
+        if m.startswith(str(cli.root)):
+            subprocess.run(["umount", "-l", m], check=False)
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
+from tests.conftest import CLI, remove_runtime_leftovers
 
 
 class Ctx:
@@ -64,16 +63,4 @@ def ctx(bb: CLI, tmp_path: Path) -> Iterator[Ctx]:
         yield c
     finally:
         # Whatever a test did, no build container or mount outlives it.
-        state = bb.run_root / "runc"
-        if state.is_dir():
-            for cid in os.listdir(state):
-                subprocess.run(
-                    ["runc", "--root", str(state), "delete", "-f", cid],
-                    capture_output=True,
-                    check=False,
-                )
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f]
-        for m in sorted(mounts, reverse=True):
-            if m.startswith(str(bb.root)):
-                subprocess.run(["umount", "-l", m], check=False)
+        remove_runtime_leftovers(bb)

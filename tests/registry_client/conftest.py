@@ -20,6 +20,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -301,20 +302,26 @@ def _make_handler(peer: Peer) -> type[BaseHTTPRequestHandler]:
     return H
 
 
-@pytest.fixture
-def peer() -> Iterator[Peer]:
-    p = Peer()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(p))
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """A real HTTP server on a free 127.0.0.1 port, in a thread, for the block."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    p.server = server
-    p.port = server.server_address[1]
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield p
+        yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    p = Peer()
+    with serving(_make_handler(p)) as server:
+        p.server = server
+        p.port = server.server_address[1]
+        yield p
 
 
 # ---------------------------------------------------------------------- a faulty proxy
@@ -405,13 +412,6 @@ def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def proxy(registry: Distribution) -> Iterator[Proxy]:
     p = Proxy(target=registry.port)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(p))
-    server.daemon_threads = True
-    p.port = server.server_address[1]
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
+    with serving(_proxy_handler(p)) as server:
+        p.port = server.server_address[1]
         yield p
-    finally:
-        server.shutdown()
-        server.server_close()

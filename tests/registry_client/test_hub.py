@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, CLI
+from tests.registry_client.conftest import stop
 
 ACCOUNTS = {"alice": "alice-hub-pw", "bob": "bob-hub-pw"}
 
@@ -59,13 +59,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert port, log.read_text(errors="replace")
         yield f"127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
 
 
 def _login(

@@ -11,7 +11,15 @@ import time
 from typing import Any
 
 from dockyard.cli.context import ArgumentParser, Context
-from dockyard.cli.output import ago, format_rows, human_duration, human_size, parse_time, table
+from dockyard.cli.output import (
+    ago,
+    for_each_name,
+    format_rows,
+    human_duration,
+    human_size,
+    parse_time,
+    table,
+)
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 # ------------------------------------------------------------------ run / create flags
@@ -419,24 +427,12 @@ def cmd_start(ctx: Context, argv: list[str]) -> int:
     return status
 
 
-def _each(ctx: Context, names: list[str], fn: Any) -> int:
-    status = 0
-    for name in names:
-        try:
-            fn(name)
-            print(name)
-        except DockyardError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    return status
-
-
 def cmd_stop(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers")
     p.add_argument("containers", nargs="+")
     p.add_argument("-t", "--time", type=int, default=None)
     a = p.parse_args(argv)
-    return _each(ctx, a.containers, lambda n: ctx.engine.containers.stop(n, a.time))
+    return for_each_name(a.containers, lambda n: ctx.engine.containers.stop(n, a.time))
 
 
 def cmd_restart(ctx: Context, argv: list[str]) -> int:
@@ -449,7 +445,7 @@ def cmd_restart(ctx: Context, argv: list[str]) -> int:
         ctx.engine.containers.stop(n, a.time)
         ctx.engine.containers.start(n)
 
-    return _each(ctx, a.containers, restart)
+    return for_each_name(a.containers, restart)
 
 
 def cmd_kill(ctx: Context, argv: list[str]) -> int:
@@ -457,7 +453,7 @@ def cmd_kill(ctx: Context, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     p.add_argument("-s", "--signal", default="KILL")
     a = p.parse_args(argv)
-    return _each(ctx, a.containers, lambda n: ctx.engine.containers.kill(n, a.signal))
+    return for_each_name(a.containers, lambda n: ctx.engine.containers.kill(n, a.signal))
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
@@ -466,8 +462,7 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true")
     a = p.parse_args(argv)
-    return _each(
-        ctx,
+    return for_each_name(
         a.containers,
         lambda n: ctx.engine.containers.remove(n, force=a.force, volumes=a.volumes),
     )
@@ -875,7 +870,7 @@ def cmd_volume_rm(ctx: Context, argv: list[str]) -> int:
     p.add_argument("names", nargs="+")
     p.add_argument("-f", "--force", action="store_true")
     a = p.parse_args(argv)
-    return _each(ctx, a.names, lambda n: ctx.engine.volumes.remove(n, force=a.force))
+    return for_each_name(a.names, lambda n: ctx.engine.volumes.remove(n, force=a.force))
 
 
 def cmd_volume_prune(ctx: Context, argv: list[str]) -> int:

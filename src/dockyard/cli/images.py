@@ -304,39 +304,33 @@ def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> None:
         print(json.dumps(objs, indent=4))
 
 
-def inspect_each(names: list[str], get: Callable[[str], dict[str, Any]], fmt: str | None) -> int:
-    """``docker <object> inspect NAME...``: every object found is printed, one ``Error:``
-    line for each name that fails, exit status 1 if any did."""
+def inspect_each(
+    names: list[str],
+    get: Callable[[str], dict[str, Any]],
+    fmt: str | None,
+    *,
+    missing: str = "",
+    catch: type[DockyardError] = NotFound,
+) -> int:
+    """``docker <object> inspect NAME...``: every object found is printed; each name that
+    fails prints one ``Error:`` line (``<missing>: NAME`` when given, else the error's own
+    message) and makes the exit status 1."""
     objs, status = [], 0
     for n in names:
         try:
             objs.append(get(n))
-        except DockyardError as e:
-            print(f"Error: {e}", file=sys.stderr)
+        except catch as e:
+            print(f"Error: {missing}: {n}" if missing else f"Error: {e}", file=sys.stderr)
             status = 1
     _print_inspect(objs, fmt)
     return status
-
-
-def _inspect_each(names: list[str], find: Any, missing: str) -> tuple[list[Any], int]:
-    """Inspect every name; the missing ones print ``Error: <missing>: NAME`` (exit 1)."""
-    objs, status = [], 0
-    for n in names:
-        try:
-            objs.append(find(n))
-        except NotFound:
-            print(f"Error: {missing}: {n}", file=sys.stderr)
-            status = 1
-    return objs, status
 
 
 def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
     a, names = _inspect_common(
         ctx, argv, "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on images"
     )
-    objs, status = _inspect_each(names, ctx.engine.images.inspect, "No such image")
-    _print_inspect(objs, a.format)
-    return status
+    return inspect_each(names, ctx.engine.images.inspect, a.format, missing="No such image")
 
 
 def cmd_inspect(ctx: Context, argv: list[str]) -> int:
@@ -380,9 +374,7 @@ def cmd_container_inspect(ctx: Context, argv: list[str]) -> int:
         "[OPTIONS] CONTAINER [CONTAINER...]",
         "Display detailed information on containers",
     )
-    objs, status = _inspect_each(names, ctx.engine.containers.inspect, "No such container")
-    _print_inspect(objs, a.format)
-    return status
+    return inspect_each(names, ctx.engine.containers.inspect, a.format, missing="No such container")
 
 
 def cmd_bootstrap(ctx: Context, argv: list[str]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from dockyard.cli.context import Context
-from dockyard.cli.output import format_rows, table
+from dockyard.cli.output import for_each_name, format_rows, table
 from dockyard.errors import DockyardError, InvalidArgument
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}
@@ -65,22 +65,14 @@ def cmd_network_inspect(ctx: Context, argv: list[str]) -> int:
     p.add_argument("names", nargs="+")
     p.add_argument("-f", "--format")
     a = p.parse_args(argv)
-    return inspect_each(a.names, ctx.engine.networks.inspect, a.format)
+    return inspect_each(a.names, ctx.engine.networks.inspect, a.format, catch=DockyardError)
 
 
 def cmd_network_rm(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("NETWORK [NETWORK...]", "Remove one or more networks")
     p.add_argument("names", nargs="+")
     a = p.parse_args(argv)
-    status = 0
-    for n in a.names:
-        try:
-            ctx.engine.networks.remove(n)
-            print(n)
-        except DockyardError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    return status
+    return for_each_name(a.names, ctx.engine.networks.remove)
 
 
 def cmd_network_prune(ctx: Context, argv: list[str]) -> int:

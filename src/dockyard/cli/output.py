@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -157,3 +158,19 @@ def format_rows(template: str, rows: Sequence[dict[str, Any]], headers: dict[str
         cells = [render_template(body, r).split("\t") for r in rows]
         return table(head.split("\t"), cells)
     return "\n".join(render_template(template, r) for r in rows)
+
+
+def for_each_name(names: Sequence[str], act: Callable[[str], object]) -> int:
+    """Docker's multi-name verbs (stop, rm, ...): run ``act(name)`` for each, print the name
+    when it worked and one ``Error:`` line when not; exit status 1 if any failed."""
+    from dockyard.errors import DockyardError
+
+    status = 0
+    for name in names:
+        try:
+            act(name)
+            print(name)
+        except DockyardError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    return status

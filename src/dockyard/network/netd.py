@@ -99,17 +99,10 @@ def serve(run_root: str) -> int:
     from dockyard.network.netlink import _msg
 
     _msg("ifinfmsg")
-    try:
-        os.unlink(sock_path)
-    except FileNotFoundError:
-        pass
+    from dockyard.runtime.monitor import listen_unix
+
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        listener.bind(sock_path)
-    finally:
-        os.umask(old)
-    listener.listen(64)
+    listen_unix(listener, sock_path)
     with open(pid_file, "w") as f:
         f.write(f"{os.getpid()}\n")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel

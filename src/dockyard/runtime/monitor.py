@@ -199,6 +199,21 @@ def socket_path(directory: str, name: str) -> tuple[str, int | None]:
     return f"/proc/{os.getpid()}/fd/{dfd}/{name}", dfd
 
 
+def listen_unix(sock: _socket.socket, path: str) -> None:
+    """Make the unix stream socket ``sock`` listen at ``path`` (a stale socket file there is
+    replaced), reachable by its owner only (mode 0600 from the bind)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    sock.listen(64)
+
+
 # --------------------------------------------------------------------------- the monitor
 
 
@@ -472,17 +487,8 @@ class Monitor:
 
     def listen(self) -> None:
         path, self.sock_dirfd = socket_path(self.o.run_dir, "attach.sock")
-        try:
-            os.unlink(os.path.join(self.o.run_dir, "attach.sock"))
-        except FileNotFoundError:
-            pass
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            sock.bind(path)
-        finally:
-            os.umask(old)
-        sock.listen(64)
+        listen_unix(sock, path)
         sock.setblocking(False)
         self.listener = sock
 
