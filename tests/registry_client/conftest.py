@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +26,8 @@ from typing import Any
 from urllib.request import urlopen
 
 import pytest
+
+from tests.conftest import layer_tar
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 _ACCESS_RE = re.compile(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+)')
@@ -180,14 +180,7 @@ class PeerImage:
 
 
 def make_image(files: dict[str, bytes], compress: bool = True) -> PeerImage:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in sorted(files.items()):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(data))
-    tar = buf.getvalue()
+    tar = layer_tar(files)
     layer = gzip.compress(tar, mtime=0) if compress else tar
     config = json.dumps(
         {

@@ -3,6 +3,7 @@ rule) and must answer every syscall libseccomp knows exactly as the profile as w
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ def written_and_emitted(caps: list[str], monkeypatch: pytest.MonkeyPatch) -> tup
     emitted = seccomp.load_profile(seccomp.DEFAULT_PROFILE, caps)
     seccomp._cache.clear()
     with monkeypatch.context() as m:
-        m.setattr(seccomp, "_compact_errno_rules", lambda out: None)
+        m.setattr(seccomp, "_compact_errno_rules", lambda out, cache_dir=None: None)
         written = seccomp.load_profile(seccomp.DEFAULT_PROFILE, caps)
     return written, emitted
 
@@ -84,3 +85,27 @@ def test_denied_syscalls_still_fail_with_eperm_in_a_container(ctr: CLI) -> None:
     assert r.returncode != 0 and "not permitted" in r.stderr.lower(), r.stderr
     out = ctr("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo ok; hostname")
     assert out.stdout.split()[0] == "ok"
+
+
+def test_libseccomp_table_is_kept_between_processes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    real = seccomp._scan_libseccomp
+    scans: list[tuple[str, ...]] = []
+
+    def counting(arches):  # type: ignore[no-untyped-def]
+        scans.append(tuple(arches))
+        return real(arches)
+
+    monkeypatch.setattr(seccomp, "_scan_libseccomp", counting)
+    monkeypatch.setattr(seccomp, "_known_cache", {})
+    first = seccomp._known_syscalls(ARCHES, str(tmp_path))
+    assert len(scans) == 1 and (tmp_path / "seccomp-syscalls.json").is_file()
+    monkeypatch.setattr(seccomp, "_known_cache", {})  # a new process
+    assert seccomp._known_syscalls(ARCHES, str(tmp_path)) == first
+    assert len(scans) == 1  # read back, not scanned again
+    # A file from another library state (ldconfig rewrote ld.so.cache) is scanned again.
+    data = json.loads((tmp_path / "seccomp-syscalls.json").read_text())
+    data["stamp"][2] -= 1
+    (tmp_path / "seccomp-syscalls.json").write_text(json.dumps(data))
+    monkeypatch.setattr(seccomp, "_known_cache", {})
+    assert seccomp._known_syscalls(ARCHES, str(tmp_path)) == first
+    assert len(scans) == 2

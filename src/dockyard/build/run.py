@@ -196,6 +196,7 @@ def _run(
         container_id=cid,
         cgroups_path=f"/dockyard/{cid}",
         etc_files=_etc_files(fs, hostname, network, address),
+        cache_dir=run_root,
     )
     with open(os.path.join(fs.aux, "config.json"), "w") as f:
         f.write(json.dumps(spec))  # json.dump would take the pure-Python encoder

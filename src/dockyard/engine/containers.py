@@ -658,6 +658,7 @@ class ContainerService:
             rootfs_dir=rootfs,
             container_id=cid,
             cgroups_path=f"/dockyard/{cid}",
+            cache_dir=self.engine.run_root,
             etc_files={f: os.path.join(cdir, os.path.basename(f)) for f in ETC_FILES},
             init_path=_init_binary() if opts.init else None,
         )

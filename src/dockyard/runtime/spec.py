@@ -519,12 +519,14 @@ def build_spec(
     etc_files: Mapping[str, str] = {},  # noqa: B006 - read-only default, never mutated
     init_path: str | None = None,
     rootfs_dir: str | None = None,
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """The OCI ``config.json`` content for running ``opts``.
 
     ``rootfs`` is written to ``root.path`` as given (relative to the bundle or absolute);
     ``rootfs_dir`` is where this process can read that directory (default ``rootfs``), for
-    resolving the user against the image's /etc/passwd and /etc/group.
+    resolving the user against the image's /etc/passwd and /etc/group. ``cache_dir`` (the
+    engine's run root) keeps what the seccomp conversion asks libseccomp between processes.
     """
     if not opts.args:
         raise InvalidArgument("no command specified")
@@ -585,7 +587,9 @@ def build_spec(
         linux["readonlyPaths"] = list(READONLY_PATHS)
         if opts.seccomp_profile != "unconfined":
             profile = opts.seccomp_profile or seccomp.DEFAULT_PROFILE
-            linux["seccomp"] = seccomp.load_profile(profile, caps, os.uname().machine)
+            linux["seccomp"] = seccomp.load_profile(
+                profile, caps, os.uname().machine, cache_dir=cache_dir
+            )
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
