@@ -49,6 +49,7 @@ class _Partial:
     def write(self, data: bytes) -> None:
         self.hash.update(data)
         self.f.write(data)
+        self.f.flush()  # on disk at once: a killed pull resumes from every byte it received
         self.size += len(data)
 
     def restart(self) -> None:
