@@ -409,6 +409,49 @@ def test_container_prune(ctr: CLI) -> None:
     assert len(ctr("ps", "-aq").stdout.split()) == 1
 
 
+@pytest.mark.parametrize(
+    ("verb", "warning"),
+    [
+        (("container", "prune"), "all stopped containers"),
+        (("volume", "prune"), "anonymous local volumes not used by at least one container"),
+        (("image", "prune"), "all dangling images"),
+    ],
+)
+def test_prune_asks_first_and_only_y_goes_on(ctr: CLI, verb: tuple[str, ...], warning: str) -> None:
+    """Like Docker, without -f the question is read from stdin, tty or not: a script that feeds
+    nothing, or anything but y, removes nothing."""
+    cid = (
+        ctr("run", "-v", "/data", "busybox", "true").stdout.strip()
+        or ctr("ps", "-lq", "--no-trunc").stdout.strip()
+    )
+    dangling = ctr("commit", cid).stdout.strip()
+
+    def state() -> tuple[str, str, str]:
+        return (
+            ctr("ps", "-aq").stdout,
+            ctr("volume", "ls", "-q").stdout,
+            ctr("images", "-aq", "--no-trunc").stdout,
+        )
+
+    before = state()
+    assert before[0] and before[1] and dangling in before[2]
+    for answer in (None, b"\n", b"n\n", b"yy\n"):
+        r = ctr(*verb, input=answer)
+        assert f"WARNING! This will remove {warning}" in r.stdout
+        assert "Are you sure you want to continue? [y/N] " in r.stdout
+        assert "Deleted" not in r.stdout and "Total reclaimed" not in r.stdout
+    assert state() == before
+    ctr("container", "prune", "-f")  # frees the volume for volume prune
+    r = ctr(*verb, input=b"Y\n")
+    assert "Total reclaimed space" in r.stdout
+    after = state()
+    assert after[0] == ""
+    assert (after[1] == "") == (verb[0] == "volume")
+    assert (dangling in after[2]) == (verb[0] != "image")
+    ctr("volume", "prune", "-f")
+    ctr("image", "prune", "-f")
+
+
 def test_image_with_many_layers_runs(ctr: CLI) -> None:
     """Overlay mount options must fit in one page: short snapshot ids keep 120 layers in it."""
     from tests.conftest import add_child_image

@@ -13,6 +13,7 @@ from typing import Any
 from dockyard.cli.context import ArgumentParser, Context
 from dockyard.cli.output import (
     ago,
+    confirm,
     for_each_name,
     format_rows,
     human_duration,
@@ -790,14 +791,8 @@ def cmd_container_prune(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS]", "Remove all stopped containers")
     p.add_argument("-f", "--force", action="store_true")
     a = p.parse_args(argv)
-    if not a.force and sys.stdin.isatty():
-        sys.stdout.write(
-            "WARNING! This will remove all stopped containers.\n"
-            "Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not a.force and not confirm("This will remove all stopped containers."):
+        return 0
     removed, size = ctx.engine.containers.prune()
     if removed:
         print("Deleted Containers:")
@@ -878,6 +873,9 @@ def cmd_volume_prune(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-a", "--all", action="store_true")
     a = p.parse_args(argv)
+    what = "all local volumes" if a.all else "anonymous local volumes"
+    if not a.force and not confirm(f"This will remove {what} not used by at least one container."):
+        return 0
     removed, size = ctx.engine.volumes.prune(all_volumes=a.all)
     if removed:
         print("Deleted Volumes:")

@@ -9,7 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.cli.context import Context
-from dockyard.cli.output import ago, format_rows, human_size, render_template, table, trunc_id
+from dockyard.cli.output import (
+    ago,
+    confirm,
+    format_rows,
+    human_size,
+    render_template,
+    table,
+    trunc_id,
+)
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 
@@ -143,18 +151,13 @@ def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     a = p.parse_args(argv)
-    if not a.force and sys.stdin.isatty():
-        what = (
-            "all images without at least one container associated to them"
-            if a.all
-            else "all dangling images"
-        )
-        sys.stdout.write(
-            f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = (
+        "all images without at least one container associated to them"
+        if a.all
+        else "all dangling images"
+    )
+    if not a.force and not confirm(f"This will remove {what}."):
+        return 0
     _print_report(ctx.engine.images.prune(all_images=a.all), prune=True)
     return 0
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from dockyard.cli.context import Context
-from dockyard.cli.output import for_each_name, format_rows, table
+from dockyard.cli.output import confirm, for_each_name, format_rows, table
 from dockyard.errors import DockyardError, InvalidArgument
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}
@@ -79,15 +77,10 @@ def cmd_network_prune(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS]", "Remove all unused networks")
     p.add_argument("-f", "--force", action="store_true")
     a = p.parse_args(argv)
-    if not a.force:
-        sys.stdout.write(
-            "WARNING! This will remove all custom networks not used by at least one container.\n"
-            "Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
+    if not a.force and not confirm(
+        "This will remove all custom networks not used by at least one container."
+    ):
+        return 0
     removed = ctx.engine.networks.prune()
     if removed:
         print("Deleted Networks:")

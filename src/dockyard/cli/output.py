@@ -174,3 +174,11 @@ def for_each_name(names: Sequence[str], act: Callable[[str], object]) -> int:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
     return status
+
+
+def confirm(warning: str) -> bool:
+    """Docker's prune prompt: the warning, then one line read from stdin, tty or not; only
+    y/yes goes on, so a script without -f that feeds nothing removes nothing."""
+    sys.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
