@@ -581,10 +581,11 @@ class ContainerService:
             raise
         rootfs = ""
         try:
-            rootfs = self._mount_rootfs(cid, data)
+            snapshots = self._image_snapshots(data)
+            rootfs = self._mount_rootfs(cid, snapshots)
             if any(m["Type"] == "volume" for m in data["Mounts"]):
-                # Only then: its imports and the layer query cost ~10 ms of every start.
-                _populate_volumes(rootfs, data["Mounts"], self._layer_dirs(cid, data))
+                # Only then: its imports cost a few ms of every start.
+                _populate_volumes(rootfs, data["Mounts"], self._layer_dirs(cid, snapshots))
             opts = self._run_options(data)
             if net is not None:
                 opts = opts._replace(network_mode=f"netns:{net.netns_path}")
@@ -665,16 +666,19 @@ class ContainerService:
         with open(os.path.join(cdir, "config.json"), "w") as f:
             f.write(json.dumps(spec))  # json.dump would take the pure-Python encoder
 
-    def _mount_rootfs(self, cid: str, data: dict[str, Any]) -> str:
+    def _image_snapshots(self, data: dict[str, Any]) -> list[int]:
+        """The snapshot ids of the container's image, top layer first."""
+        return [la.snapshot_id for la in reversed(self.store.images.layers(data["Image"]))]
+
+    def _mount_rootfs(self, cid: str, snapshots: list[int]) -> str:
         """Mount the container's overlay (image snapshots, init layer, upper) at rootfs/."""
         from dockyard.runtime.rootfs import mount_overlay
 
         cdir = self.container_dir(cid)
         rootfs = os.path.join(cdir, "rootfs")
-        layers = self.store.images.layers(data["Image"])
         mount_overlay(
             self.store.snapshots.dir,
-            [la.snapshot_id for la in reversed(layers)],
+            snapshots,
             os.path.join(cdir, "upper"),
             os.path.join(cdir, "work"),
             rootfs,
@@ -1071,15 +1075,14 @@ class ContainerService:
 
         cid = self.resolve(text)
         data = self._refresh(cid)
-        upper, *lowers = self._layer_dirs(cid, data)
+        upper, *lowers = self._layer_dirs(cid, self._image_snapshots(data))
         changes = diff_upper(upper, lowers)
         return [(ch.kind, ch.path) for ch in changes]
 
-    def _layer_dirs(self, cid: str, data: dict[str, Any]) -> list[str]:
+    def _layer_dirs(self, cid: str, snapshots: list[int]) -> list[str]:
         """The container's upper dir, then its image's snapshot dirs, top first (no init)."""
         return [os.path.join(self.container_dir(cid), "upper")] + [
-            self.store.snapshots.path(la.snapshot_id)
-            for la in reversed(self.store.images.layers(data["Image"]))
+            self.store.snapshots.path(s) for s in snapshots
         ]
 
     def rootfs_for_copy(self, text: str) -> tuple[str, str, bool]:
@@ -1092,7 +1095,7 @@ class ContainerService:
         rootfs = os.path.join(cdir, "rootfs")
         if is_mounted(rootfs):
             return cid, rootfs, False
-        self._mount_rootfs(cid, data)
+        self._mount_rootfs(cid, self._image_snapshots(data))
         return cid, rootfs, True
 
     def mount_sources(self, cid: str) -> list[tuple[str, str]]:
