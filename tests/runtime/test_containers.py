@@ -452,6 +452,31 @@ def test_prune_asks_first_and_only_y_goes_on(ctr: CLI, verb: tuple[str, ...], wa
     ctr("image", "prune", "-f")
 
 
+def test_system_prune(ctr: CLI) -> None:
+    """Stopped containers, unused networks, dangling images (all unused with -a) and, with
+    --volumes, unused volumes go; what a running container uses stays."""
+    ctr("run", "-v", "keep:/k", "--name", "sp-stopped", "busybox", "true")
+    ctr("run", "-d", "--name", "sp-running", "-v", "busy:/b", "busybox", "sleep", "100")
+    dangling = ctr("commit", "sp-stopped").stdout.strip()
+    ctr("network", "create", "sp-unused")
+    r = ctr("system", "prune", input=b"n\n")
+    assert "  - all stopped containers\n" in r.stdout and "Deleted" not in r.stdout
+    assert "sp-stopped" in ctr("ps", "-a").stdout
+    out = ctr("system", "prune", "-f").stdout
+    assert out.startswith("Deleted Containers:\n")
+    assert "Deleted Networks:\nsp-unused\n" in out
+    assert f"deleted: {dangling}" in out and "Total reclaimed space:" in out
+    assert "Deleted Volumes" not in out
+    assert ctr("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["sp-running"]
+    assert sorted(ctr("volume", "ls", "-q").stdout.split()) == ["busy", "keep"]
+    out = ctr("system", "prune", "-f", "--volumes", "-a").stdout
+    assert "Deleted Volumes:\nkeep\n" in out
+    assert ctr("volume", "ls", "-q").stdout.split() == ["busy"]
+    assert "busybox" in ctr("images").stdout  # the running container's image stays
+    ctr("rm", "-f", "sp-running")
+    ctr("volume", "rm", "busy")
+
+
 def test_image_with_many_layers_runs(ctr: CLI) -> None:
     """Overlay mount options must fit in one page: short snapshot ids keep 120 layers in it."""
     from tests.conftest import add_child_image

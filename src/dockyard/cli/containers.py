@@ -19,6 +19,7 @@ from dockyard.cli.output import (
     human_duration,
     human_size,
     parse_time,
+    print_deleted,
     table,
 )
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
@@ -794,10 +795,7 @@ def cmd_container_prune(ctx: Context, argv: list[str]) -> int:
     if not a.force and not confirm("This will remove all stopped containers."):
         return 0
     removed, size = ctx.engine.containers.prune()
-    if removed:
-        print("Deleted Containers:")
-        print("\n".join(removed))
-        print()
+    print_deleted("Containers", removed)
     print(f"Total reclaimed space: {human_size(size)}")
     return 0
 
@@ -877,9 +875,6 @@ def cmd_volume_prune(ctx: Context, argv: list[str]) -> int:
     if not a.force and not confirm(f"This will remove {what} not used by at least one container."):
         return 0
     removed, size = ctx.engine.volumes.prune(all_volumes=a.all)
-    if removed:
-        print("Deleted Volumes:")
-        print("\n".join(removed))
-        print()
+    print_deleted("Volumes", removed)
     print(f"Total reclaimed space: {human_size(size)}")
     return 0

@@ -14,6 +14,7 @@ from dockyard.cli.output import (
     confirm,
     format_rows,
     human_size,
+    print_deleted,
     render_template,
     table,
     trunc_id,
@@ -23,11 +24,7 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 def _print_report(report: Any, *, prune: bool = False) -> None:
     if prune:
-        if report.items:
-            print("Deleted Images:")
-            for kind, what in report.items:
-                print(f"{kind.lower()}: {what}")
-            print()
+        print_deleted("Images", [f"{kind.lower()}: {what}" for kind, what in report.items])
         print(f"Total reclaimed space: {human_size(report.reclaimed)}")
         return
     for kind, what in report.items:

@@ -58,7 +58,7 @@ Registry commands:
   search      Search a registry for images
 
 System:
-  system      Manage dockyard (df, check)
+  system      Manage dockyard (df, check, prune)
   version     Show the version information
   hub         Run our registry (serve, user, repo, gc)
 """
@@ -131,6 +131,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     "system": {
         "df": ("system", "cmd_df"),
         "check": ("system", "cmd_check"),
+        "prune": ("system", "cmd_prune"),
     },
     "container": {
         **_CONTAINER_VERBS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dockyard.cli.context import Context
-from dockyard.cli.output import confirm, for_each_name, format_rows, table
+from dockyard.cli.output import confirm, for_each_name, format_rows, print_deleted, table
 from dockyard.errors import DockyardError, InvalidArgument
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}
@@ -81,11 +81,7 @@ def cmd_network_prune(ctx: Context, argv: list[str]) -> int:
         "This will remove all custom networks not used by at least one container."
     ):
         return 0
-    removed = ctx.engine.networks.prune()
-    if removed:
-        print("Deleted Networks:")
-        print("\n".join(removed))
-        print()
+    print_deleted("Networks", ctx.engine.networks.prune())
     return 0
 
 

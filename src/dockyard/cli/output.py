@@ -182,3 +182,12 @@ def confirm(warning: str) -> bool:
     sys.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
     sys.stdout.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def print_deleted(title: str, lines: Sequence[str]) -> None:
+    """One section of a prune report: ``Deleted <title>:``, its lines, a blank line; nothing
+    when nothing was removed."""
+    if lines:
+        print(f"Deleted {title}:")
+        print("\n".join(lines))
+        print()

@@ -1,11 +1,11 @@
-"""System verbs: version, system df, system check."""
+"""System verbs: version, system df, system check, system prune."""
 
 from __future__ import annotations
 
 import sys
 
 from dockyard.cli.context import Context
-from dockyard.cli.output import ago, human_size, table, trunc_id
+from dockyard.cli.output import ago, confirm, human_size, print_deleted, table, trunc_id
 
 
 def cmd_version(ctx: Context, argv: list[str]) -> int:
@@ -123,3 +123,37 @@ def cmd_check(ctx: Context, argv: list[str]) -> int:
         return 0
     print(f"store inconsistent: {len(r.problems)} problems", file=sys.stderr)
     return 1
+
+
+def cmd_prune(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Remove unused data")
+    p.add_argument(
+        "-a", "--all", action="store_true", help="Remove all unused images not just dangling ones"
+    )
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--volumes", action="store_true", help="Prune volumes")
+    a = p.parse_args(argv)
+    what = ["all stopped containers", "all networks not used by at least one container"]
+    if a.volumes:
+        what.append("all volumes not used by at least one container")
+    if a.all:
+        what.append("all images without at least one container associated to them")
+    else:
+        what.append("all dangling images")
+    lines = "".join(f"  - {w}\n" for w in what)
+    if not a.force and not confirm(f"This will remove:\n{lines}"):
+        return 0
+    engine = ctx.engine
+    removed, reclaimed = engine.containers.prune()
+    print_deleted("Containers", removed)
+    print_deleted("Networks", engine.networks.prune())
+    if a.volumes:
+        # Docker 20.10's system prune --volumes removed every unused volume, named ones too.
+        removed, size = engine.volumes.prune(all_volumes=True)
+        print_deleted("Volumes", removed)
+        reclaimed += size
+    report = engine.images.prune(all_images=a.all)
+    print_deleted("Images", [f"{kind.lower()}: {what}" for kind, what in report.items])
+    reclaimed += report.reclaimed
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
