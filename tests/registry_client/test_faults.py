@@ -218,6 +218,8 @@ def test_killed_pull_resumes_from_its_partial_file(dy: CLI, peer: Peer) -> None:
             if parts and (dy.root / "content" / "ingest" / parts[0]).stat().st_size >= half:
                 break
             time.sleep(0.05)
+        else:
+            raise AssertionError("the client did not put on disk all it had received")
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
