@@ -102,3 +102,45 @@ def _write_iidfile(path: str, image_id: str) -> None:
         except OSError:
             pass
         raise InvalidArgument(f"Cannot write image ID file: {e.strerror}: {path}") from None
+
+
+def cmd_builder_prune(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Remove build cache")
+    p.add_argument(
+        "-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling"
+    )
+    p.add_argument("--filter", action="append", default=[], help='Filter values ("until=24h")')
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    a = p.parse_args(argv)
+    from dockyard.build.metadata import go_duration
+    from dockyard.build.parser import BuildError
+
+    until: float | None = None
+    for spec in a.filter:
+        key, _, value = spec.partition("=")
+        if key.strip().lower() != "until":
+            raise BuildError(f"failed to prune build cache: Invalid filter '{key}'")
+        ns = go_duration(value.strip())
+        if ns is None:
+            raise BuildError(
+                f"failed to prune build cache: \"until\" filter expects a duration (e.g., "
+                f"'24h'): time: invalid duration \"{value}\""
+            )
+        until = ns / 1e9
+    if not a.force and sys.stdin.isatty():
+        what = "all build cache" if a.all else "all dangling build cache"
+        sys.stdout.write(
+            f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    from dockyard.cli.output import human_size
+
+    report = ctx.engine.builder.prune(all_entries=a.all, until=until)
+    if report.deleted:
+        print("Deleted build cache objects:")
+        print("\n".join(report.deleted))
+        print()
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
