@@ -637,3 +637,17 @@ def test_from_pulls_a_missing_base_image(ctx: Ctx, dy: CLI, tmp_path: Path) -> N
     finally:
         stop_hub(proc)
         remove_networks(dy.root, dy.run_root)  # the RUN made dy's default bridge
+
+
+def test_iidfile(ctx: Ctx, tmp_path: Path) -> None:
+    iid = tmp_path / "iid"
+    iid.write_text("stale")
+    ctx.build("FROM busybox\nENV A=1\n", "-t", "iid", "--iidfile", str(iid))
+    # the full ID, no newline, as Docker writes it
+    assert iid.read_text() == ctx.inspect("iid")["Id"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", iid.read_text())
+    r = ctx.build("FROM busybox\nRUN exit 3\n", "--iidfile", str(iid), check=False)
+    assert r.returncode == 3 and not iid.exists()  # a failed build leaves no stale ID
+    r = ctx.build("FROM busybox\n", "--iidfile", str(tmp_path / "no" / "dir" / "iid"), check=False)
+    assert r.returncode == 125 and "Cannot write image ID file" in r.stderr
+    assert leftovers(ctx.cli) == []
