@@ -315,9 +315,12 @@ def git_daemon(git_repo: Path) -> Iterator[str]:
         stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
+        deadline = time.monotonic() + 60
         while True:  # ready when it accepts (or fail if it died)
-            if proc.poll() is not None:
-                pytest.fail(f"git daemon exited: {proc.stderr.read() if proc.stderr else ''!r}")
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _, err = proc.communicate()
+                pytest.fail(f"git daemon did not start: {err!r}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=5).close()
                 break
@@ -335,3 +338,59 @@ def test_git_context_over_git_protocol(ctx: Ctx, git_daemon: str) -> None:
     r = ctx.cli("build", f"{git_daemon}#nope", check=False)
     assert r.returncode == 1 and "couldn't find remote ref nope" in r.stderr
     assert leftovers(ctx.cli) == []
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[str]:
+    """Sends headers and a first chunk of a big tar.gz, then stalls until the test ends."""
+    import threading
+
+    done = threading.Event()
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n\x1f\x8b" + b"\0" * 4096
+            )
+            done.wait()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}/ctx.tar.gz"
+    finally:
+        done.set()
+        srv.close()
+        t.join(10)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_interrupted_download_leaves_nothing(ctx: Ctx, stalling_server: str, signame: str) -> None:
+    import signal
+
+    from tests.conftest import BIN
+
+    cli = ctx.cli
+    tmp = cli.root / "build" / "tmp"
+    p = subprocess.Popen(
+        [str(BIN), "--root", str(cli.root), "--run-root", str(cli.run_root), "build",
+         stalling_server],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp.is_dir() and any(n for n in os.listdir(tmp) if "-url-" in n)):
+            assert p.poll() is None and time.monotonic() < deadline, "download never started"
+            time.sleep(0.02)
+        p.send_signal(getattr(signal, signame))
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130
+    assert leftovers(cli) == []
