@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import os
+import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +68,36 @@ def ctx(bb: CLI, tmp_path: Path) -> Iterator[Ctx]:
     finally:
         # Whatever a test did, no build container or mount outlives it.
         remove_runtime_leftovers(bb)
+
+
+def tar_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir(exist_ok=True)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", root
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -5,18 +5,13 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import http.server
-import io
 import lzma
 import re
-import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.build.conftest import Ctx, leftovers
+from tests.build.conftest import Ctx, leftovers, tar_bytes
 from tests.conftest import BIN, CLI, remove_networks
 
 
@@ -199,19 +194,8 @@ def test_copy_rules(ctx: Ctx) -> None:
     assert "Dockerfile:2" in bad.stderr and "must be a directory and end with a /" in bad.stderr
 
 
-def _tar_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_add_archives(ctx: Ctx) -> None:
-    raw = _tar_bytes({"inner/file.txt": b"from tar"})
+    raw = tar_bytes({"inner/file.txt": b"from tar"})
     ctx.write(
         {
             "a.tar": raw,
@@ -232,28 +216,6 @@ def test_add_archives(ctx: Ctx) -> None:
                   "/x/inner/file.txt; ls /p /c")  # fmt: skip
     assert out.count("from tar") == 4
     assert "plain.gz" in out and "a.tar.gz" in out  # not archives / COPY never unpacks
-
-
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a: object) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", root
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def test_add_url_with_checksum(ctx: Ctx, http_server: tuple[str, Path]) -> None:
@@ -509,17 +471,6 @@ def test_stdin_dockerfile_without_context(ctx: Ctx) -> None:
     assert ctx.run("stdin:2", "cat", "/x") == "in context\n"
 
 
-def test_tar_context_on_stdin(ctx: Ctx) -> None:
-    tar = _tar_bytes(
-        {"Dockerfile": b"FROM busybox\nCOPY hello.txt /\n", "hello.txt": b"from the tar\n"}
-    )
-    r = ctx.cli.raw("build", "-t", "tarctx", "-", stdin=gzip.compress(tar))
-    assert r.returncode == 0, r.stderr
-    assert b"Successfully tagged tarctx:latest" in r.stdout
-    assert ctx.run("tarctx", "cat", "/hello.txt") == "from the tar\n"
-    assert leftovers(ctx.cli) == []
-
-
 def test_progress_forms_and_quiet(ctx: Ctx) -> None:
     df = "FROM busybox\nRUN echo plain-output\nENV A=1\n"
     plain = ctx.build(df, "--progress", "plain", "-t", "p")
@@ -686,3 +637,17 @@ def test_from_pulls_a_missing_base_image(ctx: Ctx, dy: CLI, tmp_path: Path) -> N
     finally:
         stop_hub(proc)
         remove_networks(dy.root, dy.run_root)  # the RUN made dy's default bridge
+
+
+def test_iidfile(ctx: Ctx, tmp_path: Path) -> None:
+    iid = tmp_path / "iid"
+    iid.write_text("stale")
+    ctx.build("FROM busybox\nENV A=1\n", "-t", "iid", "--iidfile", str(iid))
+    # the full ID, no newline, as Docker writes it
+    assert iid.read_text() == ctx.inspect("iid")["Id"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", iid.read_text())
+    r = ctx.build("FROM busybox\nRUN exit 3\n", "--iidfile", str(iid), check=False)
+    assert r.returncode == 3 and not iid.exists()  # a failed build leaves no stale ID
+    r = ctx.build("FROM busybox\n", "--iidfile", str(tmp_path / "no" / "dir" / "iid"), check=False)
+    assert r.returncode == 125 and "Cannot write image ID file" in r.stderr
+    assert leftovers(ctx.cli) == []

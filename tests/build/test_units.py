@@ -130,3 +130,32 @@ def test_escape_directive_and_heredoc_details() -> None:
     assert df.escape == "`"
     assert run.args == ("echo   b",)
     assert copy.heredocs[0].content == "q\n" and copy.heredocs[0].expand is False
+
+
+@pytest.mark.parametrize(
+    "url, git, parsed",
+    [
+        ("https://h/r.git", True, ("https://h/r.git", "", "")),
+        ("https://h/r.git#v1:sub/dir", True, ("https://h/r.git", "v1", "sub/dir")),
+        ("http://h/r.git#:sub", True, ("http://h/r.git", "", "sub")),
+        ("git://h/r#main", True, ("git://h/r", "main", "")),
+        ("git@h:o/r.git#dev:d", True, ("git@h:o/r.git", "dev", "d")),
+        ("github.com/o/r", True, ("https://github.com/o/r", "", "")),
+        ("https://h/ctx.tar.gz", False, None),
+        ("https://h/r.git/x.tar", False, None),
+        ("./r.git", False, None),
+    ],
+)
+def test_git_urls(url: str, git: bool, parsed: tuple[str, str, str] | None) -> None:
+    from dockyard.build.prepare import is_git_url, parse_git_url
+
+    assert is_git_url(url) is git
+    if parsed is not None:
+        assert parse_git_url(url) == parsed
+
+
+def test_git_ref_that_is_an_option_is_refused() -> None:
+    from dockyard.build.prepare import parse_git_url
+
+    with pytest.raises(BuildError, match="invalid refspec: -u"):
+        parse_git_url("https://h/r.git#-u")

@@ -217,16 +217,16 @@ def is_archive(path: str) -> bool:
             head = f.read(6)
             f.seek(0)
             if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head == b"\xfd7zXZ\x00":
-                with _decompressed(f) as plain:
+                with decompressed(f) as plain:
                     block = plain.read(512)
             else:
                 block = f.read(512)
     except (OSError, EOFError, ValueError):
         return False
-    return _is_tar_header(block)
+    return is_tar_header(block)
 
 
-def _is_tar_header(block: bytes) -> bool:
+def is_tar_header(block: bytes) -> bool:
     if len(block) < 512:
         return False
     if block[257:262] == b"ustar":
@@ -240,7 +240,7 @@ def _is_tar_header(block: bytes) -> bool:
     return want == got
 
 
-def _decompressed(f: BinaryIO) -> BinaryIO:
+def decompressed(f: BinaryIO) -> BinaryIO:
     head = f.read(6)
     f.seek(0)
     if head[:2] == b"\x1f\x8b":
@@ -263,7 +263,7 @@ def extract_archive(f: BinaryIO, target: str, ins: Instruction) -> None:
     from dockyard.image.layer import apply_layer
 
     try:
-        with _decompressed(f) as plain:
+        with decompressed(f) as plain:
             apply_layer(plain, target, overlay_whiteouts=False)
     except CorruptData as e:
         raise ins.error(f"ADD failed: cannot unpack archive: {e}") from None

@@ -269,25 +269,17 @@ class CopySteps:
         os.chmod(target, chmod if chmod is not None else mode)
 
     def _download(self, ins: Instruction, url: str, checksum: str | None) -> tuple[str, str]:
-        import hashlib
-        import urllib.error
-        import urllib.request
+        from dockyard.build.prepare import DownloadError, download
 
         tmp_dir = os.path.join(self.engine.root, "build", "tmp")
         os.makedirs(tmp_dir, exist_ok=True)
         path = os.path.join(tmp_dir, f"{os.getpid()}-{os.urandom(6).hex()}")
         self._downloads = getattr(self, "_downloads", [])
         self._downloads.append(path)
-        h = hashlib.sha256()
         try:
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            with opener.open(url, timeout=60) as resp, open(path, "wb") as out:
-                while chunk := resp.read(1 << 20):
-                    h.update(chunk)
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError, ValueError) as e:
+            digest = "sha256:" + download(url, path)[0]
+        except DownloadError as e:
             raise ins.error(f"ADD failed: cannot fetch {url}: {e}") from None
-        digest = "sha256:" + h.hexdigest()
         if checksum is not None and digest != checksum:
             raise ins.error(f"ADD failed: checksum of {url} is {digest}, expected {checksum}")
         return path, digest

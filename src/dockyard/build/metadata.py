@@ -277,12 +277,18 @@ _UNITS = {
 }
 
 
-def _duration(ins: Instruction, flag: str, text: str) -> int:
-    """A Go duration ("30s", "1m30s", "500ms") in nanoseconds."""
+def go_duration(text: str) -> int | None:
+    """A Go duration ("30s", "1m30s", "500ms") in nanoseconds; None if it is not one."""
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
     if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return int(sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def _duration(ins: Instruction, flag: str, text: str) -> int:
+    ns = go_duration(text)
+    if ns is None:
         raise ins.error(f"invalid --{flag}={text}: a duration like 30s or 1m30s")
-    ns = int(sum(float(n) * _UNITS[u] for n, u in parts))
     if ns and ns < 10**6:
         raise ins.error(f"--{flag} cannot be less than 1ms")
     return ns

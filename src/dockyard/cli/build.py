@@ -1,23 +1,13 @@
-"""``dockyard build``: Docker's flags, the context dir or ``-``, classic or BuildKit output."""
+"""``dockyard build``: Docker's flags; the context (a directory, ``-``, a URL, a git repository)
+from build/prepare.py; classic or BuildKit output."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from dockyard.build.parser import BuildError
 from dockyard.cli.context import Context
 from dockyard.errors import InvalidArgument
-
-_TAR_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ")
-
-
-def _read_stdin() -> bytes:
-    return sys.stdin.buffer.read()
-
-
-def _is_tar(data: bytes) -> bool:
-    return data[257:262] == b"ustar" or any(data.startswith(m) for m in _TAR_MAGIC)
 
 
 def cmd_build(ctx: Context, argv: list[str]) -> int:
@@ -38,6 +28,7 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
     )
     p.add_argument("--network", default="default", help="Networking mode for RUN instructions")
     p.add_argument("--pull", action="store_true", help="Always attempt to pull the base images")
+    p.add_argument("--iidfile", default="", help="Write the image ID to the file")
     p.add_argument("--rm", default=True, action="store_true", help="(always) remove containers")
     p.add_argument("--force-rm", action="store_true", help="(always) remove containers")
     a = p.parse_args(argv)
@@ -58,54 +49,28 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
             raise InvalidArgument(f"invalid label {spec!r}")
         labels[k] = v
 
-    context: str | None
-    dockerignore: str | None = None
-    stdin_context_dir: str | None = None
-    if a.path == "-":
-        if a.file == "-":
-            raise InvalidArgument(
-                "invalid argument: can't use stdin for both build context and dockerfile"
-            )
-        data = _read_stdin()
-        if _is_tar(data):
-            context = stdin_context_dir = _unpack_context(ctx, data)
-            dockerfile = _read_dockerfile(context, a.file)
-        else:
-            context = None
-            dockerfile = data.decode("utf-8", "replace")
-    else:
-        if "://" in a.path or a.path.startswith("git@"):
-            raise BuildError(
-                f"unable to prepare context: remote contexts are not supported: {a.path}"
-            )
-        context = os.path.abspath(a.path)
-        if not os.path.isdir(context):
-            raise BuildError(f'unable to prepare context: path "{a.path}" not found')
-        if a.file == "-":
-            dockerfile = _read_stdin().decode("utf-8", "replace")
-        else:
-            dockerfile = _read_dockerfile(context, a.file)
-    if context is not None:
-        try:
-            with open(os.path.join(context, ".dockerignore"), encoding="utf-8") as f:
-                dockerignore = f.read()
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise InvalidArgument(f"unable to read .dockerignore: {e.strerror}") from None
-
     import signal
+
+    from dockyard.build.prepare import prepare
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # unwinds the build: its container, mounts and temp dirs go
 
     signal.signal(signal.SIGTERM, _terminate)
+    if a.iidfile:
+        try:
+            os.unlink(a.iidfile)  # as Docker: no stale ID is left if this build fails
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise InvalidArgument(f"Removing image ID file: {e.strerror}: {a.iidfile}") from None
     progress = make_progress(a.progress if a.progress != "auto" else "classic", a.quiet)
-    try:
+    say = None if a.quiet else progress.message
+    with prepare(ctx.engine.root, a.path, a.file, sys.stdin.buffer, say) as prepared:
         image_id = ctx.engine.builder.build(
             BuildOptions(
-                dockerfile=dockerfile,
-                context=context,
+                dockerfile=prepared.dockerfile,
+                context=prepared.context,
                 tags=a.tag,
                 build_args=build_args,
                 target=a.target,
@@ -113,67 +78,69 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
                 labels=labels,
                 network=a.network,
                 pull=a.pull,
-                dockerignore=dockerignore,
+                dockerignore=prepared.dockerignore,
             ),
             progress,
         )
-    finally:
-        if stdin_context_dir:
-            import shutil
-
-            shutil.rmtree(stdin_context_dir, ignore_errors=True)
+    if a.iidfile:
+        _write_iidfile(a.iidfile, image_id)
     if a.quiet:
         print(image_id)
     return 0
 
 
-def _read_dockerfile(context: str, name: str | None) -> str:
-    if name:
-        path = name if os.path.isabs(name) or os.path.exists(name) else os.path.join(context, name)
-    else:
-        path = os.path.join(context, "Dockerfile")
-        if not os.path.exists(path) and os.path.exists(os.path.join(context, "dockerfile")):
-            path = os.path.join(context, "dockerfile")
+def _write_iidfile(path: str, image_id: str) -> None:
+    """The full image ID, no newline (Docker's --iidfile), replaced atomically."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise BuildError(
-            f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
-            f"lstat {path}: no such file or directory"
-        ) from None
-    except IsADirectoryError:
-        raise BuildError(f"unable to prepare context: {path} is a directory") from None
+        with open(tmp, "w") as f:
+            f.write(image_id)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InvalidArgument(f"Cannot write image ID file: {e.strerror}: {path}") from None
 
 
-def _unpack_context(ctx: Context, data: bytes) -> str:
-    """A tar on stdin is the context (``docker build - < context.tar``)."""
-    import io
+def cmd_builder_prune(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS]", "Remove build cache")
+    p.add_argument(
+        "-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling"
+    )
+    p.add_argument("--filter", action="append", default=[], help='Filter values ("until=24h")')
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    a = p.parse_args(argv)
+    from dockyard.build.metadata import go_duration
+    from dockyard.build.parser import BuildError
 
-    from dockyard.errors import CorruptData
-    from dockyard.image.layer import apply_layer
+    until: float | None = None
+    for spec in a.filter:
+        key, _, value = spec.partition("=")
+        if key.strip().lower() != "until":
+            raise BuildError(f"failed to prune build cache: Invalid filter '{key}'")
+        ns = go_duration(value.strip())
+        if ns is None:
+            raise BuildError(
+                f"failed to prune build cache: \"until\" filter expects a duration (e.g., "
+                f"'24h'): time: invalid duration \"{value}\""
+            )
+        until = ns / 1e9
+    if not a.force and sys.stdin.isatty():
+        what = "all build cache" if a.all else "all dangling build cache"
+        sys.stdout.write(
+            f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    from dockyard.cli.output import human_size
 
-    base = os.path.join(ctx.engine.root, "build", "tmp")
-    os.makedirs(base, exist_ok=True)
-    path = os.path.join(base, f"{os.getpid()}-ctx-{os.urandom(6).hex()}")
-    os.makedirs(path)
-    try:
-        stream = io.BytesIO(data)
-        if data.startswith((b"BZh", b"\xfd7zXZ")):
-            import bz2
-            import lzma
-
-            raw = bz2.decompress(data) if data.startswith(b"BZh") else lzma.decompress(data)
-            stream = io.BytesIO(raw)
-        apply_layer(stream, path, overlay_whiteouts=False)
-    except (CorruptData, OSError) as e:
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        raise InvalidArgument(f"unable to read the build context from stdin: {e}") from None
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    return path
+    report = ctx.engine.builder.prune(all_entries=a.all, until=until)
+    if report.deleted:
+        print("Deleted build cache objects:")
+        print("\n".join(report.deleted))
+        print()
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0

@@ -40,6 +40,7 @@ Container commands:
 
 Image commands:
   build       Build an image from a Dockerfile
+  builder     Manage builds (build, prune)
   images      List images
   image       Manage images (ls, rm, inspect, prune, tag, history, save, load, import, bootstrap)
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -112,6 +113,10 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "user": ("hub", "cmd_hub_user"),
         "repo": ("hub", "cmd_hub_repo"),
         "gc": ("hub", "cmd_hub_gc"),
+    },
+    "builder": {
+        "build": ("build", "cmd_build"),
+        "prune": ("build", "cmd_builder_prune"),
     },
     "image": {
         "build": ("build", "cmd_build"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from dockyard.build.builder import BuildOptions
@@ -22,8 +22,33 @@ class BuilderService:
 
         return Builder(self.engine, progress or Progress()).build(opts)
 
-    def prune(self) -> int:
-        """Forget the build cache's keys (images stay until rmi/prune); returns how many."""
+    def prune(self, *, all_entries: bool = False, until: float | None = None) -> CachePruneReport:
+        """``builder prune``: forget cache entries (only those no tag or container keeps
+        alive, unless ``all_entries``; only those unused for ``until`` seconds, if given) and
+        delete the images only those entries kept. Images that a tag or a container uses,
+        and their parents, always stay: after ``-a`` a build of them just misses the cache."""
+        import time
+
         from dockyard.build.cache import BuildCache
 
-        return BuildCache(self.engine.root, self.engine.store.db).clear()
+        store = self.engine.store
+        cache = BuildCache(self.engine.root, store.db)
+        with store.lock.exclusive():
+            entries = cache.entries()
+            if until is not None:
+                cutoff = time.time() - until
+                entries = [e for e in entries if e.used < cutoff]
+            live = store.images.in_use()
+            if not all_entries:
+                entries = [e for e in entries if e.image_id not in live]
+            for e in entries:
+                cache.remove(e.key)
+            images = store.images.drop_unused({e.image_id for e in entries} - live)
+        return CachePruneReport(
+            sorted(e.key for e in entries), images.reclaimed + sum(e.size for e in entries)
+        )
+
+
+class CachePruneReport(NamedTuple):
+    deleted: list[str]  # cache keys
+    reclaimed: int  # bytes: the layers of the images deleted, and the entries' files

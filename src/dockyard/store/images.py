@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
@@ -541,25 +541,46 @@ class ImageStore:
 
     def prune(self, *, all_images: bool = False) -> DeleteReport:
         """``docker image prune [-a]``: dangling images, or every image no container uses."""
-        report = DeleteReport()
         with self.lock.exclusive():
-            while True:
-                progressed = False
-                for img in self.records():
-                    if not self._exists(img.id):
-                        continue
-                    if self.children(img.id) or self.container_users(img.id):
-                        continue
-                    if (img.tags or img.digests) and not all_images:
-                        continue
-                    try:
-                        self._delete_helper(img.id, report, force=False, prune=True, quiet=False)
-                        progressed = True
-                    except Conflict:
-                        continue
-                if not progressed:
-                    break
-        return report
+            return self.drop_unused(None, keep_tagged=not all_images)
+
+    def drop_unused(
+        self, candidates: Collection[str] | None, *, keep_tagged: bool = True
+    ) -> DeleteReport:
+        """Under the caller's exclusive lock: delete the ``candidates`` (every image for
+        None) that no child image, container (or tag, with ``keep_tagged``) uses, and the
+        untagged parents that leaves unused."""
+        report = DeleteReport()
+        while True:
+            progressed = False
+            for img in self.records():
+                if candidates is not None and img.id not in candidates:
+                    continue
+                if not self._exists(img.id):
+                    continue
+                if self.children(img.id) or self.container_users(img.id):
+                    continue
+                if (img.tags or img.digests) and keep_tagged:
+                    continue
+                try:
+                    self._delete_helper(img.id, report, force=False, prune=True, quiet=False)
+                    progressed = True
+                except Conflict:
+                    continue
+            if not progressed:
+                return report
+
+    def in_use(self) -> set[str]:
+        """Images a tag, a digest or a container keeps, and all their ancestors."""
+        rows = self.db.query(
+            "WITH RECURSIVE live(id) AS ("
+            " SELECT image_id FROM tags UNION SELECT image_id FROM repo_digests"
+            " UNION SELECT image_id FROM containers"
+            " UNION SELECT images.parent FROM images JOIN live ON images.id = live.id"
+            "  WHERE images.parent IS NOT NULL AND images.parent != ''"
+            ") SELECT id FROM live"
+        )
+        return {str(r["id"]) for r in rows}
 
 
 _HUB_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
