@@ -415,6 +415,7 @@ def test_container_prune(ctr: CLI) -> None:
         (("container", "prune"), "all stopped containers"),
         (("volume", "prune"), "anonymous local volumes not used by at least one container"),
         (("image", "prune"), "all dangling images"),
+        (("builder", "prune"), "all dangling build cache. "),
     ],
 )
 def test_prune_asks_first_and_only_y_goes_on(ctr: CLI, verb: tuple[str, ...], warning: str) -> None:

@@ -123,24 +123,16 @@ def cmd_builder_prune(ctx: Context, argv: list[str]) -> int:
         ns = go_duration(value.strip())
         if ns is None:
             raise BuildError(
-                f"failed to prune build cache: \"until\" filter expects a duration (e.g., "
+                f'failed to prune build cache: "until" filter expects a duration (e.g., '
                 f"'24h'): time: invalid duration \"{value}\""
             )
         until = ns / 1e9
-    if not a.force and sys.stdin.isatty():
-        what = "all build cache" if a.all else "all dangling build cache"
-        sys.stdout.write(
-            f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    from dockyard.cli.output import human_size
+    from dockyard.cli.output import confirm, human_size, print_deleted
 
+    what = "all build cache" if a.all else "all dangling build cache"
+    if not a.force and not confirm(f"This will remove {what}.", sep=" "):
+        return 0
     report = ctx.engine.builder.prune(all_entries=a.all, until=until)
-    if report.deleted:
-        print("Deleted build cache objects:")
-        print("\n".join(report.deleted))
-        print()
+    print_deleted("build cache objects", report.deleted)
     print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0

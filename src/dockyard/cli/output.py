@@ -176,10 +176,10 @@ def for_each_name(names: Sequence[str], act: Callable[[str], object]) -> int:
     return status
 
 
-def confirm(warning: str) -> bool:
+def confirm(warning: str, sep: str = "\n") -> bool:
     """Docker's prune prompt: the warning, then one line read from stdin, tty or not; only
     y/yes goes on, so a script without -f that feeds nothing removes nothing."""
-    sys.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.write(f"WARNING! {warning}{sep}Are you sure you want to continue? [y/N] ")
     sys.stdout.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 

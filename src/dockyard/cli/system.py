@@ -137,9 +137,9 @@ def cmd_prune(ctx: Context, argv: list[str]) -> int:
     if a.volumes:
         what.append("all volumes not used by at least one container")
     if a.all:
-        what.append("all images without at least one container associated to them")
+        what += ["all images without at least one container associated to them", "all build cache"]
     else:
-        what.append("all dangling images")
+        what += ["all dangling images", "all dangling build cache"]
     lines = "".join(f"  - {w}\n" for w in what)
     if not a.force and not confirm(f"This will remove:\n{lines}"):
         return 0
@@ -155,5 +155,8 @@ def cmd_prune(ctx: Context, argv: list[str]) -> int:
     report = engine.images.prune(all_images=a.all)
     print_deleted("Images", [f"{kind.lower()}: {what}" for kind, what in report.items])
     reclaimed += report.reclaimed
+    cache = engine.builder.prune(all_entries=a.all)
+    print_deleted("build cache objects", cache.deleted)
+    reclaimed += cache.reclaimed
     print(f"Total reclaimed space: {human_size(reclaimed)}")
     return 0
