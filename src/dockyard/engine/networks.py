@@ -268,16 +268,29 @@ class NetworkService:
     # ------------------------------------------------------------------ remove
 
     def remove(self, ref: str) -> None:
+        """``network rm``. As in Docker, only running containers' endpoints block it: stopped
+        containers keep the network in their settings (their leases go) and fail to start
+        with "network <id> not found" until they are disconnected from it."""
+        first = self._find(None, ref)
+        if first["name"] == DEFAULT_NETWORK:
+            raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
+        for row in self.db.query(
+            "SELECT container_id FROM ip_leases WHERE network_id = ?", (first["id"],)
+        ):
+            try:
+                self.engine.containers.get(str(row[0]))  # a dead one is recorded as stopped
+            except NotFound:
+                continue
         with self.db.transaction() as c:
             r = self._find(c, ref)
             if r["name"] == DEFAULT_NETWORK:
                 raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
-            if c.execute("SELECT 1 FROM ip_leases WHERE network_id = ?", (r["id"],)).fetchone():
+            if _running_on(c, str(r["id"])):
                 raise Conflict(
                     f"error while removing network: network {r['name']} id {r['id']} "
                     "has active endpoints"
                 )
-            c.execute("DELETE FROM networks WHERE id = ?", (r["id"],))
+            c.execute("DELETE FROM networks WHERE id = ?", (r["id"],))  # leases cascade
         from dockyard.network import bridge as br
         from dockyard.network import firewall
 
@@ -285,12 +298,10 @@ class NetworkService:
         firewall.teardown_network(str(r["bridge"]))
 
     def prune(self) -> list[str]:
-        """Remove every user network without leases; return their names."""
+        """Remove every user network no running container is on; return their names."""
         removed = []
         rows = self.db.query(
-            "SELECT name FROM networks WHERE name != ? AND id NOT IN"
-            " (SELECT DISTINCT network_id FROM ip_leases) ORDER BY name",
-            (DEFAULT_NETWORK,),
+            "SELECT name FROM networks WHERE name != ? ORDER BY name", (DEFAULT_NETWORK,)
         )
         for r in rows:
             try:
@@ -380,7 +391,10 @@ class NetworkService:
                 continue
             r = self.db.one("SELECT * FROM networks WHERE id = ?", (ep.get("NetworkID", ""),))
             if r is None:
-                raise NotFound(f"network {name} not found")
+                # Removed while the container was stopped. Docker names the network by the
+                # ID it recorded at the first start, by name before that.
+                started = not data["State"].get("StartedAt", "0001-").startswith("0001-")
+                raise NotFound(f"network {ep.get('NetworkID') if started else name} not found")
             self._ensure_device(r)
             row = self.db.one(
                 "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
@@ -601,8 +615,15 @@ class NetworkService:
         try:
             r = self._find(None, network)
         except NotFound:
-            if not force:
-                raise
+            if data["State"]["Running"]:
+                if not force:
+                    raise
+                return
+            # A network removed while the container was stopped stays in its settings (and
+            # blocks its start) until disconnected by name, as in Docker.
+            if network not in data["NetworkSettings"]["Networks"]:
+                raise Conflict(f"container {cid} is not connected to the network {network}")
+            self._forget(cid, network, "")
             return
         name = str(r["name"])
         if name not in data["NetworkSettings"]["Networks"]:
@@ -657,6 +678,18 @@ class NetPlan:
         ns["Ports"] = ports_shape(self.exposed, self.published)
         for name, ep in self.endpoints:
             _record_endpoint(data, name, ep)
+
+
+def _running_on(c: sqlite3.Connection, network_id: str) -> bool:
+    """Whether a container recorded as running holds an address on the network."""
+    return any(
+        json.loads(r[0])["State"]["Running"]
+        for r in c.execute(
+            "SELECT c.data FROM ip_leases l JOIN containers c ON c.id = l.container_id"
+            " WHERE l.network_id = ?",
+            (network_id,),
+        )
+    )
 
 
 def _record_endpoint(data: dict[str, Any], name: str, ep: Any) -> None:
