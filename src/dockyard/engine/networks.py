@@ -176,6 +176,12 @@ class NetworkService:
                 return str(r["id"])
             raise
 
+    def host_gateway(self) -> str:
+        """What ``--add-host name:host-gateway`` stands for: the default bridge's gateway
+        (Docker's is docker0's address), the network made if need be."""
+        self.ensure_default()
+        return str(self._find(None, DEFAULT_NETWORK)["gateway"])
+
     # ------------------------------------------------------------------ lookup
 
     def _find(self, c: sqlite3.Connection | None, ref: str) -> sqlite3.Row:
@@ -425,7 +431,7 @@ class NetworkService:
         """Start wiring a container's network for :meth:`ContainerService.start`: address,
         veth pairs and published ports, in a sandbox process (see network/sandbox.py)."""
         from dockyard.network import firewall, ports
-        from dockyard.network.hosts import hosts_text, write_in_place
+        from dockyard.network.hosts import extra_hosts, hosts_text, write_in_place
         from dockyard.network.sandbox import Sandbox
 
         hc = data["HostConfig"]
@@ -447,7 +453,11 @@ class NetworkService:
             # their peers written after the start is recorded (refresh_hosts).
             write_in_place(
                 data["HostsPath"],
-                hosts_text([(endpoints[0][1].address, data["Config"]["Hostname"])], []),
+                hosts_text(
+                    [(endpoints[0][1].address, data["Config"]["Hostname"])],
+                    [],
+                    extra_hosts(hc.get("ExtraHosts"), self.host_gateway),
+                ),
             )
         sandbox = Sandbox([e for _, e in endpoints], batch, netd=self._netd_socket())
         return NetPlan(self, cid, endpoints, published, exposed, sandbox)
@@ -486,11 +496,18 @@ class NetworkService:
     def refresh_hosts(self, network_ids: set[str]) -> None:
         """Rewrite the hosts files of every running container on the user networks
         ``network_ids`` (and of their other user networks' peers: each file is whole)."""
-        from dockyard.network.hosts import hosts_text, write_in_place
+        from dockyard.network.hosts import extra_hosts, hosts_text, write_in_place
 
         if not network_ids:
             return
         with self.db.transaction() as c:
+
+            def host_gateway() -> str:  # the default bridge exists: the start asked for it
+                row = c.execute(
+                    "SELECT gateway FROM networks WHERE name = ?", (DEFAULT_NETWORK,)
+                ).fetchone()
+                return str(row[0]) if row else ""
+
             names = {
                 str(r[0]): str(r[1])
                 for r in c.execute(
@@ -536,7 +553,8 @@ class NetworkService:
                             if a not in words:
                                 words.append(a)
                         peers.append((pep["IPAddress"], words))
-                write_in_place(xdata["HostsPath"], hosts_text(own, peers))
+                extra = extra_hosts(xdata["HostConfig"].get("ExtraHosts"), host_gateway)
+                write_in_place(xdata["HostsPath"], hosts_text(own, peers, extra))
 
     def endpoint_settings(self, r: sqlite3.Row, aliases: Sequence[str]) -> dict[str, Any]:
         """Docker's EndpointSettings for a container on network ``r`` (not yet running)."""
