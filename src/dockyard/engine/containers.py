@@ -181,6 +181,11 @@ class ContainerService:
             bindings = ports.port_bindings(opts.publish)
             exposed.update({k: {} for k in bindings})
             net_row = self.engine.networks.for_container(network)
+        ip = ""
+        if opts.ip:
+            from dockyard.engine.networks import check_ipv4
+
+            ip = self.engine.networks.static_address(net_row, check_ipv4(opts.ip))
         mounts, volumes_used = self._plan_mounts(opts, icfg)
         created = now_rfc3339()
         config = docker_container_config(
@@ -324,11 +329,11 @@ class ContainerService:
                     # The address is leased with the container, in the same transaction:
                     # parallel creates never get the same one, and a start costs no write.
                     nets = self.engine.networks
-                    nets.lease_in(c, net_row, cid)
+                    nets.lease_in(c, net_row, cid, ip)
                     key = network_key(network)
                     aliases = [] if key == "bridge" else [*opts.network_aliases, cid[:12]]
                     data["NetworkSettings"]["Networks"] = {
-                        key: nets.endpoint_settings(net_row, aliases)
+                        key: nets.endpoint_settings(net_row, aliases, ip)
                     }
                     self._put(c, data)
         except BaseException:

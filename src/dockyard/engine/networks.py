@@ -34,19 +34,36 @@ def _prefixlen(subnet: str) -> int:
     return int(str(subnet).rsplit("/", 1)[1])
 
 
+def _span(subnet: str) -> tuple[int, int]:
+    """(first address as an integer, number of addresses) of ``subnet`` ("a.b.c.d/n")."""
+    import socket
+
+    base_s, _, bits = subnet.partition("/")
+    size = 1 << (32 - int(bits))
+    return int.from_bytes(socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF, size
+
+
 def next_free(subnet: str, gateway: str, leased: set[str]) -> str:
     """:func:`dockyard.network.ipam.next_address` on integers: the lowest host address of
     ``subnet`` ("a.b.c.d/n") that is neither leased nor the gateway."""
     import socket
 
-    base_s, _, bits = subnet.partition("/")
-    size = 1 << (32 - int(bits))
-    base = int.from_bytes(socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF
+    base, size = _span(subnet)
     for n in range(base + 1, base + size - 1):
         addr = socket.inet_ntoa(n.to_bytes(4, "big"))
         if addr != gateway and addr not in leased:
             return addr
     raise Conflict("no available IPv4 addresses on this network's address pools")
+
+
+def check_ipv4(text: str) -> str:
+    """A user's ``--ip``: a dotted-quad IPv4 address (canonical), else Docker's error."""
+    from ipaddress import IPv4Address
+
+    try:
+        return str(IPv4Address(text))
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {text}") from None
 
 
 def bridge_prefix() -> str:
@@ -123,7 +140,8 @@ class NetworkService:
         reclaim_orphans()  # frees the subnets of deleted stores' bridges
         net_id = os.urandom(32).hex()
         bridge = device or bridge_name(net_id)
-        data = {"labels": labels or {}, "internal": internal}
+        # user_subnet: only such networks take static addresses (--ip), as in Docker.
+        data = {"labels": labels or {}, "internal": internal, "user_subnet": bool(subnet)}
         with self.db.transaction() as c:
             if c.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"network with name {name} already exists")
@@ -324,8 +342,11 @@ class NetworkService:
         with self.db.transaction() as c:
             return self.lease_in(c, self._find(c, network), container_id)
 
-    def lease_in(self, c: sqlite3.Connection, r: sqlite3.Row, container_id: str) -> str:
-        """:meth:`lease` inside the caller's transaction (``r``: the network's row)."""
+    def lease_in(
+        self, c: sqlite3.Connection, r: sqlite3.Row, container_id: str, want: str = ""
+    ) -> str:
+        """:meth:`lease` inside the caller's transaction (``r``: the network's row); ``want``:
+        the static address (checked by :meth:`static_address`) the container asked for."""
         have = c.execute(
             "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
             (r["id"], container_id),
@@ -336,12 +357,43 @@ class NetworkService:
             str(x[0])
             for x in c.execute("SELECT address FROM ip_leases WHERE network_id = ?", (r["id"],))
         }
-        addr = next_free(str(r["subnet"]), str(r["gateway"]), leased)
+        if want:
+            import socket
+
+            base, size = _span(str(r["subnet"]))
+            n = int.from_bytes(socket.inet_aton(want), "big")
+            # Docker's IPAM holds the gateway, network and broadcast addresses too. A static
+            # address stays leased while its container exists, running or not.
+            if want in leased or want == str(r["gateway"]) or n in (base, base + size - 1):
+                raise Conflict("Address already in use")
+        addr = want or next_free(str(r["subnet"]), str(r["gateway"]), leased)
         c.execute(
             "INSERT INTO ip_leases (network_id, address, container_id) VALUES (?, ?, ?)",
             (r["id"], addr, container_id),
         )
         return addr
+
+    def static_address(self, r: sqlite3.Row | None, ip: str) -> str:
+        """Check a user's ``--ip`` (canonical IPv4, see :func:`check_ipv4`) for network ``r``
+        (None: the container is on no bridge network) as Docker does; whether it is free is
+        :meth:`lease_in`'s question."""
+        if r is None or r["name"] == DEFAULT_NETWORK:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if not json.loads(r["data"]).get("user_subnet"):
+            raise InvalidArgument(
+                "user specified IP address is supported only when connecting to networks with"
+                " user configured subnets"
+            )
+        import socket
+
+        base, size = _span(str(r["subnet"]))
+        if not base <= int.from_bytes(socket.inet_aton(ip), "big") < base + size:
+            raise InvalidArgument(
+                f"Invalid address {ip}: It does not belong to any of this network's subnets"
+            )
+        return ip
 
     def release(self, network: str, container_id: str) -> None:
         """Free ``container_id``'s address on ``network`` (nothing to free is fine)."""
@@ -410,7 +462,8 @@ class NetworkService:
                 addr = str(row["address"])
             else:
                 with self.db.transaction() as c:
-                    addr = self.lease_in(c, r, cid)
+                    want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
+                    addr = self.lease_in(c, r, cid, want)
             n = 0
             while f"eth{n}" in taken:
                 n += 1
@@ -556,14 +609,23 @@ class NetworkService:
                 extra = extra_hosts(xdata["HostConfig"].get("ExtraHosts"), host_gateway)
                 write_in_place(xdata["HostsPath"], hosts_text(own, peers, extra))
 
-    def endpoint_settings(self, r: sqlite3.Row, aliases: Sequence[str]) -> dict[str, Any]:
-        """Docker's EndpointSettings for a container on network ``r`` (not yet running)."""
-        return blank_endpoint(str(r["id"]), aliases)
+    def endpoint_settings(
+        self, r: sqlite3.Row, aliases: Sequence[str], ip: str = ""
+    ) -> dict[str, Any]:
+        """Docker's EndpointSettings for a container on network ``r`` (not yet running);
+        ``ip``: its static address."""
+        ep = blank_endpoint(str(r["id"]), aliases)
+        if ip:
+            ep["IPAMConfig"] = {"IPv4Address": ip}
+        return ep
 
     # ------------------------------------------------------------------ connect
 
-    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
-        """``network connect``: record the network; wire it now if the container runs."""
+    def connect(
+        self, network: str, container: str, aliases: Sequence[str] = (), ip: str = ""
+    ) -> None:
+        """``network connect``: record the network (and lease its address, ``ip`` if given);
+        wire it now if the container runs."""
         from dockyard.network.sandbox import attach
 
         svc = self.engine.containers
@@ -575,12 +637,16 @@ class NetworkService:
                 f"container {data['Name'].lstrip('/')} uses network mode {mode!r}: "
                 "it cannot be connected to other networks"
             )
+        if ip:
+            ip = check_ipv4(ip)
         r = self._find(None, network)
         name = str(r["name"])
         if name in data["NetworkSettings"]["Networks"]:
             raise Conflict(
                 f"endpoint with name {data['Name'].lstrip('/')} already exists in network {name}"
             )
+        if ip:
+            self.static_address(r, ip)
         short = cid[:12]
         words = [*aliases, short] if name != DEFAULT_NETWORK else list(aliases)
         with self.db.transaction() as c:
@@ -591,8 +657,8 @@ class NetworkService:
                     f"endpoint with name {data['Name'].lstrip('/')} already exists in "
                     f"network {name}"
                 )
-            self.lease_in(c, r, cid)
-            data["NetworkSettings"]["Networks"][name] = self.endpoint_settings(r, words)
+            self.lease_in(c, r, cid, ip)
+            data["NetworkSettings"]["Networks"][name] = self.endpoint_settings(r, words, ip)
             c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
         if not data["State"]["Running"]:
             return
