@@ -628,6 +628,7 @@ class ContainerService:
             if net is not None:
                 net.sandbox.wait_configured()
                 net.sandbox.close()  # the runtime has joined the namespace
+                net.clear_udp_flows()
         except BaseException:
             if net is not None:
                 net.abort()

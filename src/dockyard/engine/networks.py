@@ -752,6 +752,20 @@ class NetPlan:
 
             firewall.remove_container(self.cid)
 
+    def clear_udp_flows(self) -> None:
+        """Once the published ports' rules are in: forget the host's conntrack entries of the
+        UDP ones, as Docker does, so clients that kept sending to a port before the container
+        started reach it (see network/conntrack.py). Best effort, as in Docker."""
+        udp = [(ip, hport) for proto, ip, hport, _ in self.published if proto == "udp"]
+        if not udp:
+            return
+        from dockyard.network.conntrack import clear_udp
+
+        try:
+            clear_udp(udp)
+        except (OSError, DockyardError):
+            pass
+
     def record(self, data: dict[str, Any], pid: int) -> None:
         """Fill the container's NetworkSettings as Docker shows a running container's."""
         from dockyard.network.ports import ports_shape
