@@ -400,6 +400,53 @@ def test_rm_network_with_containers_is_refused(ctr: CLI) -> None:
     assert "busy" not in ctr("network", "ls").stdout
 
 
+def test_rm_network_with_only_stopped_containers(ctr: CLI) -> None:
+    # Docker 20.10: only running containers' endpoints block "network rm"; the stopped ones
+    # keep the network in their settings and fail to start until disconnected from it.
+    nid = ctr("network", "create", "--subnet", "10.213.43.0/24", "gone").stdout.strip()
+    dev = bridge_of(ctr, "gone")
+    was = ctr(
+        "run", "--network", "gone", "--name", "was", "busybox", "sh", "-c", "ip -o -4 addr"
+    ).stdout
+    assert "10.213.43." in was
+    ctr("create", "--network", "gone", "--name", "never", "busybox", "true")
+    assert len(leases(ctr)) == 2
+    assert ctr("network", "rm", "gone").stdout == "gone\n"
+    assert not br.bridge_exists(dev) and leases(ctr) == []
+    assert "gone" not in ctr("network", "ls").stdout
+    ep = inspect(ctr, "was")["NetworkSettings"]["Networks"]["gone"]
+    assert ep["NetworkID"] == nid and ep["IPAddress"] == ""
+    r = ctr("start", "was", check=False)
+    assert r.returncode == 125 and r.stderr == f"Error: network {nid} not found\n"
+    r = ctr("start", "never", check=False)  # never started: Docker names it
+    assert r.returncode == 125 and r.stderr == "Error: network gone not found\n"
+    assert inspect(ctr, "never")["State"]["Status"] == "created"
+    assert inspect(ctr, "was")["State"]["Status"] == "exited"
+    was_id = inspect(ctr, "was")["Id"]
+    assert leases(ctr) == []
+    assert not [d for d in os.listdir("/sys/class/net") if d.startswith(f"veth{was_id[:8]}")]
+    # the name unhooks a stopped container from the removed network; an unknown name does not
+    r = ctr("network", "disconnect", "nosuch", "never", check=False)
+    assert r.returncode == 125 and "is not connected to the network nosuch" in r.stderr
+    ctr("network", "disconnect", "gone", "never")
+    assert inspect(ctr, "never")["NetworkSettings"]["Networks"] == {}
+    ctr("start", "-a", "never")
+    # a new network of the same name is another network: the old ID still fails the start
+    ctr("network", "create", "--subnet", "10.213.44.0/24", "gone")
+    r = ctr("start", "was", check=False)
+    assert r.returncode == 125 and r.stderr == f"Error: network {nid} not found\n"
+    ctr("network", "disconnect", "gone", "was")
+    ctr("network", "connect", "gone", "was")
+    assert "10.213.44." in ctr("start", "-a", "was").stdout
+    # a running container still blocks, and so does nothing else
+    ctr("run", "-d", "--network", "gone", "--name", "up", "busybox", "sleep", "300")
+    assert ctr("network", "rm", "gone", check=False).returncode == 1
+    assert ctr("network", "prune", "-f").stdout == ""
+    ctr("stop", "-t", "0", "up")
+    assert ctr("network", "prune", "-f").stdout == "Deleted Networks:\ngone\n\n"
+    assert ctr("start", "up", check=False).returncode == 125
+
+
 def test_unknown_network_is_a_clear_error(ctr: CLI) -> None:
     r = ctr("run", "--rm", "--network", "nosuch", "busybox", "true", check=False)
     assert r.returncode == 125 and r.stderr.strip() == "Error: network nosuch not found"

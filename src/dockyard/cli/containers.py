@@ -77,6 +77,10 @@ VALUE_FLAGS = {
     "--mount",
     "--add-host",
     "--dns",
+    "--dns-search",
+    "--dns-option",
+    "--dns-opt",
+    "--ip",
     "--restart",
     "--platform",
     "--pull",
@@ -174,6 +178,11 @@ def create_parser(ctx: Context, run: bool) -> ArgumentParser:
     p.add_argument("--sysctl", action="append", default=[])
     p.add_argument("--network", "--net", default="default")
     p.add_argument("--network-alias", "--net-alias", action="append", default=[])
+    p.add_argument("--ip", default="")
+    p.add_argument("--add-host", action="append", default=[])
+    p.add_argument("--dns", action="append", default=[])
+    p.add_argument("--dns-search", action="append", default=[])
+    p.add_argument("--dns-option", "--dns-opt", action="append", default=[])
     p.add_argument("--entrypoint")
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--stop-signal", default="")
@@ -218,6 +227,8 @@ def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argpars
         from dockyard.network.ports import port_bindings
 
         port_bindings(a.publish)  # a bad -p is a usage error before anything is created
+    if a.add_host or a.dns or a.dns_search:
+        _check_dns_flags(p, a)
     if a.network_alias and a.network in ("default", "bridge", "none", "host"):
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
     if a.restart not in ("no", ""):
@@ -292,8 +303,36 @@ def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argpars
         publish=a.publish,
         publish_all=a.publish_all,
         network_aliases=a.network_alias,
+        ip=a.ip,
+        extra_hosts=a.add_host,
+        dns=a.dns,
+        dns_search=a.dns_search,
+        dns_options=a.dns_option,
     )
     return opts, a
+
+
+def _check_dns_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Bad --add-host/--dns/--dns-search values are flag errors, as in Docker's CLI; a
+    loopback --dns gets Docker's warning."""
+    from dockyard.network.hosts import check_dns, check_dns_search, check_extra_host, is_loopback
+
+    for flag, values, check in (
+        ("--add-host", a.add_host, check_extra_host),
+        ("--dns", a.dns, check_dns),
+        ("--dns-search", a.dns_search, check_dns_search),
+    ):
+        for v in values:
+            try:
+                check(v)
+            except InvalidArgument as e:
+                p.error(f'invalid argument "{v}" for "{flag}" flag: {e}')
+    for v in a.dns:
+        if is_loopback(v):
+            print(
+                f"WARNING: Localhost DNS setting (--dns={v}) may fail in containers.",
+                file=sys.stderr,
+            )
 
 
 def _ensure_image(ctx: Context, image: str, pull: str) -> None:

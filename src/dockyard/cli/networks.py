@@ -90,8 +90,9 @@ def cmd_network_connect(ctx: Context, argv: list[str]) -> int:
     p.add_argument("network")
     p.add_argument("container")
     p.add_argument("--alias", action="append", default=[])
+    p.add_argument("--ip", default="")
     a = p.parse_args(argv)
-    ctx.engine.networks.connect(a.network, a.container, a.alias)
+    ctx.engine.networks.connect(a.network, a.container, a.alias, a.ip)
     return 0
 
 

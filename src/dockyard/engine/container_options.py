@@ -50,4 +50,9 @@ class CreateOptions(NamedTuple):
     publish_all: bool = False
     expose: Sequence[str] = ()
     network_aliases: Sequence[str] = ()  # --network-alias (user-defined networks only)
+    ip: str = ""  # --ip: a static IPv4 on a user-defined network with a user subnet
+    extra_hosts: Sequence[str] = ()  # --add-host name:address|host-gateway
+    dns: Sequence[str] = ()
+    dns_search: Sequence[str] = ()
+    dns_options: Sequence[str] = ()
     container_id: str = ""  # chosen by the caller (run launches the monitor first); "" = new

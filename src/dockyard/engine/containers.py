@@ -156,6 +156,15 @@ class ContainerService:
         env = _merge_env(icfg.get("Env") or [], opts.env)
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, DEFAULT_PATH_ENV)
+        if opts.extra_hosts or opts.dns or opts.dns_search:
+            from dockyard.network.hosts import check_dns, check_dns_search, check_extra_host
+
+            for h in opts.extra_hosts:
+                check_extra_host(h)
+            opts = opts._replace(
+                dns=[check_dns(d) for d in opts.dns],
+                dns_search=[check_dns_search(d) for d in opts.dns_search],
+            )
         cid = opts.container_id or os.urandom(32).hex()
         hostname = opts.hostname or cid[:12]
         from dockyard.engine.networks import is_bridged, network_key
@@ -172,6 +181,11 @@ class ContainerService:
             bindings = ports.port_bindings(opts.publish)
             exposed.update({k: {} for k in bindings})
             net_row = self.engine.networks.for_container(network)
+        ip = ""
+        if opts.ip:
+            from dockyard.engine.networks import check_ipv4
+
+            ip = self.engine.networks.static_address(net_row, check_ipv4(opts.ip))
         mounts, volumes_used = self._plan_mounts(opts, icfg)
         created = now_rfc3339()
         config = docker_container_config(
@@ -204,6 +218,10 @@ class ContainerService:
             "Binds": [v for v in opts.volumes if ":" in v] or None,
             "NetworkMode": network,
             "PortBindings": bindings,
+            "Dns": list(opts.dns),
+            "DnsOptions": list(opts.dns_options),
+            "DnsSearch": list(opts.dns_search),
+            "ExtraHosts": list(opts.extra_hosts) or None,
             "PublishAllPorts": bool(opts.publish_all and net_row is not None),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": opts.auto_remove,
@@ -311,11 +329,11 @@ class ContainerService:
                     # The address is leased with the container, in the same transaction:
                     # parallel creates never get the same one, and a start costs no write.
                     nets = self.engine.networks
-                    nets.lease_in(c, net_row, cid)
+                    nets.lease_in(c, net_row, cid, ip)
                     key = network_key(network)
                     aliases = [] if key == "bridge" else [*opts.network_aliases, cid[:12]]
                     data["NetworkSettings"]["Networks"] = {
-                        key: nets.endpoint_settings(net_row, aliases)
+                        key: nets.endpoint_settings(net_row, aliases, ip)
                     }
                     self._put(c, data)
         except BaseException:
@@ -388,30 +406,32 @@ class ContainerService:
                     open(point, "w").close()
             else:
                 os.makedirs(point, exist_ok=True)
-        config = data["Config"]
+        config, hc = data["Config"], data["HostConfig"]
         with open(os.path.join(cdir, "hostname"), "w") as f:
             f.write(config["Hostname"] + "\n")
+        from dockyard.network.hosts import extra_hosts, hosts_text, resolv_conf
+
+        own = [] if hc["NetworkMode"] == "host" else [("127.0.1.1", config["Hostname"])]
+        extra = extra_hosts(hc.get("ExtraHosts"), self.engine.networks.host_gateway)
         with open(os.path.join(cdir, "hosts"), "w") as f:
-            f.write(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-                "ff02::2\tip6-allrouters\n"
-            )
-            if data["HostConfig"]["NetworkMode"] != "host":
-                f.write(f"127.0.1.1\t{config['Hostname']}\n")
+            f.write(hosts_text(own, [], extra))
         try:
             with open("/etc/resolv.conf", "rb") as src:
-                resolv = src.read()
-            if data["HostConfig"]["NetworkMode"] != "host":
-                from dockyard.network.hosts import resolv_conf
-
-                # The host's loopback resolvers are unreachable from the container's own
-                # network namespace: Docker drops them.
-                resolv = resolv_conf(resolv.decode(errors="replace")).encode()
-            with open(os.path.join(cdir, "resolv.conf"), "wb") as dst:
-                dst.write(resolv)
+                host_resolv: str | None = src.read().decode(errors="replace")
         except OSError:
-            open(os.path.join(cdir, "resolv.conf"), "w").close()
+            host_resolv = None
+        flags = [hc.get(k) or () for k in ("Dns", "DnsSearch", "DnsOptions")]
+        if not any(flags) and (host_resolv is None or hc["NetworkMode"] == "host"):
+            resolv = host_resolv or ""
+        else:
+            # The host's loopback resolvers are unreachable from the container's own network
+            # namespace: Docker drops them. Peers on user networks resolve through the hosts
+            # file, so --dns servers are the container's own resolvers on every network.
+            resolv = resolv_conf(
+                host_resolv or "", *flags, drop_loopback=hc["NetworkMode"] != "host"
+            )
+        with open(os.path.join(cdir, "resolv.conf"), "w") as dst:
+            dst.write(resolv)
         open(data["LogPath"], "a").close()
 
     # ------------------------------------------------------------ start
@@ -609,6 +629,7 @@ class ContainerService:
             if net is not None:
                 net.sandbox.wait_configured()
                 net.sandbox.close()  # the runtime has joined the namespace
+                net.clear_udp_flows()
         except BaseException:
             if net is not None:
                 net.abort()

@@ -34,19 +34,36 @@ def _prefixlen(subnet: str) -> int:
     return int(str(subnet).rsplit("/", 1)[1])
 
 
+def _span(subnet: str) -> tuple[int, int]:
+    """(first address as an integer, number of addresses) of ``subnet`` ("a.b.c.d/n")."""
+    import socket
+
+    base_s, _, bits = subnet.partition("/")
+    size = 1 << (32 - int(bits))
+    return int.from_bytes(socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF, size
+
+
 def next_free(subnet: str, gateway: str, leased: set[str]) -> str:
     """:func:`dockyard.network.ipam.next_address` on integers: the lowest host address of
     ``subnet`` ("a.b.c.d/n") that is neither leased nor the gateway."""
     import socket
 
-    base_s, _, bits = subnet.partition("/")
-    size = 1 << (32 - int(bits))
-    base = int.from_bytes(socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF
+    base, size = _span(subnet)
     for n in range(base + 1, base + size - 1):
         addr = socket.inet_ntoa(n.to_bytes(4, "big"))
         if addr != gateway and addr not in leased:
             return addr
     raise Conflict("no available IPv4 addresses on this network's address pools")
+
+
+def check_ipv4(text: str) -> str:
+    """A user's ``--ip``: a dotted-quad IPv4 address (canonical), else Docker's error."""
+    from ipaddress import IPv4Address
+
+    try:
+        return str(IPv4Address(text))
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {text}") from None
 
 
 def bridge_prefix() -> str:
@@ -123,7 +140,8 @@ class NetworkService:
         reclaim_orphans()  # frees the subnets of deleted stores' bridges
         net_id = os.urandom(32).hex()
         bridge = device or bridge_name(net_id)
-        data = {"labels": labels or {}, "internal": internal}
+        # user_subnet: only such networks take static addresses (--ip), as in Docker.
+        data = {"labels": labels or {}, "internal": internal, "user_subnet": bool(subnet)}
         with self.db.transaction() as c:
             if c.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"network with name {name} already exists")
@@ -175,6 +193,12 @@ class NetworkService:
             if r:  # another process made it meanwhile
                 return str(r["id"])
             raise
+
+    def host_gateway(self) -> str:
+        """What ``--add-host name:host-gateway`` stands for: the default bridge's gateway
+        (Docker's is docker0's address), the network made if need be."""
+        self.ensure_default()
+        return str(self._find(None, DEFAULT_NETWORK)["gateway"])
 
     # ------------------------------------------------------------------ lookup
 
@@ -268,16 +292,29 @@ class NetworkService:
     # ------------------------------------------------------------------ remove
 
     def remove(self, ref: str) -> None:
+        """``network rm``. As in Docker, only running containers' endpoints block it: stopped
+        containers keep the network in their settings (their leases go) and fail to start
+        with "network <id> not found" until they are disconnected from it."""
+        first = self._find(None, ref)
+        if first["name"] == DEFAULT_NETWORK:
+            raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
+        for row in self.db.query(
+            "SELECT container_id FROM ip_leases WHERE network_id = ?", (first["id"],)
+        ):
+            try:
+                self.engine.containers.get(str(row[0]))  # a dead one is recorded as stopped
+            except NotFound:
+                continue
         with self.db.transaction() as c:
             r = self._find(c, ref)
             if r["name"] == DEFAULT_NETWORK:
                 raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
-            if c.execute("SELECT 1 FROM ip_leases WHERE network_id = ?", (r["id"],)).fetchone():
+            if _running_on(c, str(r["id"])):
                 raise Conflict(
                     f"error while removing network: network {r['name']} id {r['id']} "
                     "has active endpoints"
                 )
-            c.execute("DELETE FROM networks WHERE id = ?", (r["id"],))
+            c.execute("DELETE FROM networks WHERE id = ?", (r["id"],))  # leases cascade
         from dockyard.network import bridge as br
         from dockyard.network import firewall
 
@@ -285,12 +322,10 @@ class NetworkService:
         firewall.teardown_network(str(r["bridge"]))
 
     def prune(self) -> list[str]:
-        """Remove every user network without leases; return their names."""
+        """Remove every user network no running container is on; return their names."""
         removed = []
         rows = self.db.query(
-            "SELECT name FROM networks WHERE name != ? AND id NOT IN"
-            " (SELECT DISTINCT network_id FROM ip_leases) ORDER BY name",
-            (DEFAULT_NETWORK,),
+            "SELECT name FROM networks WHERE name != ? ORDER BY name", (DEFAULT_NETWORK,)
         )
         for r in rows:
             try:
@@ -307,8 +342,11 @@ class NetworkService:
         with self.db.transaction() as c:
             return self.lease_in(c, self._find(c, network), container_id)
 
-    def lease_in(self, c: sqlite3.Connection, r: sqlite3.Row, container_id: str) -> str:
-        """:meth:`lease` inside the caller's transaction (``r``: the network's row)."""
+    def lease_in(
+        self, c: sqlite3.Connection, r: sqlite3.Row, container_id: str, want: str = ""
+    ) -> str:
+        """:meth:`lease` inside the caller's transaction (``r``: the network's row); ``want``:
+        the static address (checked by :meth:`static_address`) the container asked for."""
         have = c.execute(
             "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
             (r["id"], container_id),
@@ -319,12 +357,43 @@ class NetworkService:
             str(x[0])
             for x in c.execute("SELECT address FROM ip_leases WHERE network_id = ?", (r["id"],))
         }
-        addr = next_free(str(r["subnet"]), str(r["gateway"]), leased)
+        if want:
+            import socket
+
+            base, size = _span(str(r["subnet"]))
+            n = int.from_bytes(socket.inet_aton(want), "big")
+            # Docker's IPAM holds the gateway, network and broadcast addresses too. A static
+            # address stays leased while its container exists, running or not.
+            if want in leased or want == str(r["gateway"]) or n in (base, base + size - 1):
+                raise Conflict("Address already in use")
+        addr = want or next_free(str(r["subnet"]), str(r["gateway"]), leased)
         c.execute(
             "INSERT INTO ip_leases (network_id, address, container_id) VALUES (?, ?, ?)",
             (r["id"], addr, container_id),
         )
         return addr
+
+    def static_address(self, r: sqlite3.Row | None, ip: str) -> str:
+        """Check a user's ``--ip`` (canonical IPv4, see :func:`check_ipv4`) for network ``r``
+        (None: the container is on no bridge network) as Docker does; whether it is free is
+        :meth:`lease_in`'s question."""
+        if r is None or r["name"] == DEFAULT_NETWORK:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if not json.loads(r["data"]).get("user_subnet"):
+            raise InvalidArgument(
+                "user specified IP address is supported only when connecting to networks with"
+                " user configured subnets"
+            )
+        import socket
+
+        base, size = _span(str(r["subnet"]))
+        if not base <= int.from_bytes(socket.inet_aton(ip), "big") < base + size:
+            raise InvalidArgument(
+                f"Invalid address {ip}: It does not belong to any of this network's subnets"
+            )
+        return ip
 
     def release(self, network: str, container_id: str) -> None:
         """Free ``container_id``'s address on ``network`` (nothing to free is fine)."""
@@ -380,7 +449,10 @@ class NetworkService:
                 continue
             r = self.db.one("SELECT * FROM networks WHERE id = ?", (ep.get("NetworkID", ""),))
             if r is None:
-                raise NotFound(f"network {name} not found")
+                # Removed while the container was stopped. Docker names the network by the
+                # ID it recorded at the first start, by name before that.
+                started = not data["State"].get("StartedAt", "0001-").startswith("0001-")
+                raise NotFound(f"network {ep.get('NetworkID') if started else name} not found")
             self._ensure_device(r)
             row = self.db.one(
                 "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
@@ -390,7 +462,8 @@ class NetworkService:
                 addr = str(row["address"])
             else:
                 with self.db.transaction() as c:
-                    addr = self.lease_in(c, r, cid)
+                    want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
+                    addr = self.lease_in(c, r, cid, want)
             n = 0
             while f"eth{n}" in taken:
                 n += 1
@@ -411,7 +484,7 @@ class NetworkService:
         """Start wiring a container's network for :meth:`ContainerService.start`: address,
         veth pairs and published ports, in a sandbox process (see network/sandbox.py)."""
         from dockyard.network import firewall, ports
-        from dockyard.network.hosts import hosts_text, write_in_place
+        from dockyard.network.hosts import extra_hosts, hosts_text, write_in_place
         from dockyard.network.sandbox import Sandbox
 
         hc = data["HostConfig"]
@@ -433,7 +506,11 @@ class NetworkService:
             # their peers written after the start is recorded (refresh_hosts).
             write_in_place(
                 data["HostsPath"],
-                hosts_text([(endpoints[0][1].address, data["Config"]["Hostname"])], []),
+                hosts_text(
+                    [(endpoints[0][1].address, data["Config"]["Hostname"])],
+                    [],
+                    extra_hosts(hc.get("ExtraHosts"), self.host_gateway),
+                ),
             )
         sandbox = Sandbox([e for _, e in endpoints], batch, netd=self._netd_socket())
         return NetPlan(self, cid, endpoints, published, exposed, sandbox)
@@ -472,11 +549,18 @@ class NetworkService:
     def refresh_hosts(self, network_ids: set[str]) -> None:
         """Rewrite the hosts files of every running container on the user networks
         ``network_ids`` (and of their other user networks' peers: each file is whole)."""
-        from dockyard.network.hosts import hosts_text, write_in_place
+        from dockyard.network.hosts import extra_hosts, hosts_text, write_in_place
 
         if not network_ids:
             return
         with self.db.transaction() as c:
+
+            def host_gateway() -> str:  # the default bridge exists: the start asked for it
+                row = c.execute(
+                    "SELECT gateway FROM networks WHERE name = ?", (DEFAULT_NETWORK,)
+                ).fetchone()
+                return str(row[0]) if row else ""
+
             names = {
                 str(r[0]): str(r[1])
                 for r in c.execute(
@@ -522,16 +606,26 @@ class NetworkService:
                             if a not in words:
                                 words.append(a)
                         peers.append((pep["IPAddress"], words))
-                write_in_place(xdata["HostsPath"], hosts_text(own, peers))
+                extra = extra_hosts(xdata["HostConfig"].get("ExtraHosts"), host_gateway)
+                write_in_place(xdata["HostsPath"], hosts_text(own, peers, extra))
 
-    def endpoint_settings(self, r: sqlite3.Row, aliases: Sequence[str]) -> dict[str, Any]:
-        """Docker's EndpointSettings for a container on network ``r`` (not yet running)."""
-        return blank_endpoint(str(r["id"]), aliases)
+    def endpoint_settings(
+        self, r: sqlite3.Row, aliases: Sequence[str], ip: str = ""
+    ) -> dict[str, Any]:
+        """Docker's EndpointSettings for a container on network ``r`` (not yet running);
+        ``ip``: its static address."""
+        ep = blank_endpoint(str(r["id"]), aliases)
+        if ip:
+            ep["IPAMConfig"] = {"IPv4Address": ip}
+        return ep
 
     # ------------------------------------------------------------------ connect
 
-    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
-        """``network connect``: record the network; wire it now if the container runs."""
+    def connect(
+        self, network: str, container: str, aliases: Sequence[str] = (), ip: str = ""
+    ) -> None:
+        """``network connect``: record the network (and lease its address, ``ip`` if given);
+        wire it now if the container runs."""
         from dockyard.network.sandbox import attach
 
         svc = self.engine.containers
@@ -543,12 +637,16 @@ class NetworkService:
                 f"container {data['Name'].lstrip('/')} uses network mode {mode!r}: "
                 "it cannot be connected to other networks"
             )
+        if ip:
+            ip = check_ipv4(ip)
         r = self._find(None, network)
         name = str(r["name"])
         if name in data["NetworkSettings"]["Networks"]:
             raise Conflict(
                 f"endpoint with name {data['Name'].lstrip('/')} already exists in network {name}"
             )
+        if ip:
+            self.static_address(r, ip)
         short = cid[:12]
         words = [*aliases, short] if name != DEFAULT_NETWORK else list(aliases)
         with self.db.transaction() as c:
@@ -559,8 +657,8 @@ class NetworkService:
                     f"endpoint with name {data['Name'].lstrip('/')} already exists in "
                     f"network {name}"
                 )
-            self.lease_in(c, r, cid)
-            data["NetworkSettings"]["Networks"][name] = self.endpoint_settings(r, words)
+            self.lease_in(c, r, cid, ip)
+            data["NetworkSettings"]["Networks"][name] = self.endpoint_settings(r, words, ip)
             c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
         if not data["State"]["Running"]:
             return
@@ -601,8 +699,15 @@ class NetworkService:
         try:
             r = self._find(None, network)
         except NotFound:
-            if not force:
-                raise
+            if data["State"]["Running"]:
+                if not force:
+                    raise
+                return
+            # A network removed while the container was stopped stays in its settings (and
+            # blocks its start) until disconnected by name, as in Docker.
+            if network not in data["NetworkSettings"]["Networks"]:
+                raise Conflict(f"container {cid} is not connected to the network {network}")
+            self._forget(cid, network, "")
             return
         name = str(r["name"])
         if name not in data["NetworkSettings"]["Networks"]:
@@ -647,6 +752,20 @@ class NetPlan:
 
             firewall.remove_container(self.cid)
 
+    def clear_udp_flows(self) -> None:
+        """Once the published ports' rules are in: forget the host's conntrack entries of the
+        UDP ones, as Docker does, so clients that kept sending to a port before the container
+        started reach it (see network/conntrack.py). Best effort, as in Docker."""
+        udp = [(ip, hport) for proto, ip, hport, _ in self.published if proto == "udp"]
+        if not udp:
+            return
+        from dockyard.network.conntrack import clear_udp
+
+        try:
+            clear_udp(udp)
+        except (OSError, DockyardError):
+            pass
+
     def record(self, data: dict[str, Any], pid: int) -> None:
         """Fill the container's NetworkSettings as Docker shows a running container's."""
         from dockyard.network.ports import ports_shape
@@ -657,6 +776,18 @@ class NetPlan:
         ns["Ports"] = ports_shape(self.exposed, self.published)
         for name, ep in self.endpoints:
             _record_endpoint(data, name, ep)
+
+
+def _running_on(c: sqlite3.Connection, network_id: str) -> bool:
+    """Whether a container recorded as running holds an address on the network."""
+    return any(
+        json.loads(r[0])["State"]["Running"]
+        for r in c.execute(
+            "SELECT c.data FROM ip_leases l JOIN containers c ON c.id = l.container_id"
+            " WHERE l.network_id = ?",
+            (network_id,),
+        )
+    )
 
 
 def _record_endpoint(data: dict[str, Any], name: str, ep: Any) -> None:

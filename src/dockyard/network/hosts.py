@@ -8,7 +8,9 @@ mounted, so the inode must stay), under the metadata database's write lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+
+from dockyard.errors import InvalidArgument
 
 BASE = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -18,9 +20,19 @@ BASE = (
 FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")  # what Docker writes when none is left
 
 
-def hosts_text(own: Sequence[tuple[str, str]], peers: Iterable[tuple[str, Sequence[str]]]) -> str:
-    """The base lines, ``own`` (address, hostname) lines, then one line per peer."""
+HOST_GATEWAY = "host-gateway"  # --add-host name:host-gateway: the default bridge's gateway
+
+
+def hosts_text(
+    own: Sequence[tuple[str, str]],
+    peers: Iterable[tuple[str, Sequence[str]]],
+    extra: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The base lines, ``extra`` (--add-host: name, address), ``own`` (address, hostname)
+    lines, then one line per peer: Docker's order."""
     out = [BASE]
+    for name, addr in extra:
+        out.append(f"{addr}\t{name}\n")
     for addr, hostname in own:
         out.append(f"{addr}\t{hostname}\n")
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -32,7 +44,73 @@ def hosts_text(own: Sequence[tuple[str, str]], peers: Iterable[tuple[str, Sequen
     return "".join(out)
 
 
-def _loopback(addr: str) -> bool:
+def extra_hosts(
+    entries: Sequence[str] | None, host_gateway: Callable[[], str]
+) -> list[tuple[str, str]]:
+    """HostConfig.ExtraHosts ("name:address") as (name, address), ``host-gateway`` replaced
+    by ``host_gateway()`` (asked only when it is used)."""
+    out = []
+    for entry in entries or ():
+        name, _, addr = entry.partition(":")
+        out.append((name, host_gateway() if addr == HOST_GATEWAY else addr))
+    return out
+
+
+def _ip(text: str) -> str | None:
+    """``text`` as an IPv4 or IPv6 address in canonical form; None if it is none."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+
+
+def check_extra_host(text: str) -> str:
+    """An --add-host value, "name:address" or "name:host-gateway" (split at the first colon,
+    so IPv6 addresses work); Docker 20.10's messages for the rest."""
+    name, colon, addr = text.partition(":")
+    if not colon or not name:
+        raise InvalidArgument(f'bad format for add-host: "{text}"')
+    if addr != HOST_GATEWAY and _ip(addr) is None:
+        raise InvalidArgument(f'invalid IP address in add-host: "{addr}"')
+    return text
+
+
+def check_dns(text: str) -> str:
+    """A --dns server: an IP address, returned canonical (as Docker stores it)."""
+    addr = _ip(text)
+    if addr is None:
+        raise InvalidArgument(f"{text} is not an ip address")
+    return addr
+
+
+def check_dns_search(text: str) -> str:
+    """A --dns-search domain ("." alone means no search list): labels of letters, digits and
+    inner hyphens, at least one letter, an optional final dot, under 255 characters."""
+    value = text.strip(" ")
+    if value == ".":
+        return value
+    name = value.rstrip(" ")
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
+    ok = (
+        any(ch.isascii() and ch.isalpha() for ch in name)
+        and len(name) < 255
+        and all(
+            label
+            and label.isascii()
+            and label.replace("-", "").isalnum()
+            and not label.startswith("-")
+            and not label.endswith("-")
+            for label in labels
+        )
+    )
+    if not ok:
+        raise InvalidArgument(f"{text} is not a valid domain")
+    return name
+
+
+def is_loopback(addr: str) -> bool:
     """127.0.0.0/8 or ::1 (string checks: ipaddress costs ~1.5 ms of every create)."""
     import socket
 
@@ -45,21 +123,47 @@ def _loopback(addr: str) -> bool:
         return False
 
 
-def resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf minus loopback nameservers (unreachable from a container's own
-    network namespace); Google's when none is left, as Docker does."""
+def resolv_conf(
+    host_text: str,
+    dns: Sequence[str] = (),
+    search: Sequence[str] = (),
+    options: Sequence[str] = (),
+    *,
+    drop_loopback: bool = True,
+) -> str:
+    """A container's resolv.conf from the host's. Without --dns/--dns-search/--dns-option:
+    the host's file minus loopback nameservers (unreachable from a container's own network
+    namespace). With any of them, Docker's rebuilt file: search, nameservers, options, each
+    the flag's values or else the host's ("." as the search list means none); Google's
+    servers when no nameserver is left either way."""
     lines = []
-    servers = 0
+    servers: list[str] = []
+    host_search: list[str] = []
+    host_options: list[str] = []
     for line in host_text.splitlines():
         words = line.split()
         if len(words) >= 2 and words[0] == "nameserver":
-            if _loopback(words[1]):
+            if drop_loopback and is_loopback(words[1]):
                 continue
-            servers += 1
+            servers.append(words[1])
+        elif words and words[0] == "search":
+            host_search = words[1:]
+        elif words and words[0] == "options":
+            host_options += words[1:]
         lines.append(line)
-    if not servers:
-        lines += [f"nameserver {ns}" for ns in FALLBACK_NAMESERVERS]
-    return "\n".join(lines) + "\n"
+    if not (dns or search or options):
+        if not servers:
+            lines += [f"nameserver {ns}" for ns in FALLBACK_NAMESERVERS]
+        return "\n".join(lines) + "\n"
+    out = []
+    domains = list(search or host_search)
+    if domains and " ".join(domains).strip() != ".":
+        out.append("search " + " ".join(domains))
+    out += [f"nameserver {ns}" for ns in (dns or servers or FALLBACK_NAMESERVERS)]
+    opts = list(options or host_options)
+    if opts and " ".join(opts).strip():
+        out.append("options " + " ".join(opts))
+    return "\n".join(out) + "\n"
 
 
 def write_in_place(path: str, text: str) -> None:
