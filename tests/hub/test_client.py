@@ -71,3 +71,33 @@ def test_dockyard_login_push_pull_search(hub: Hub, bb: CLI, dy: CLI, docker_conf
     r = bb("push", ref, check=False)
     assert r.returncode != 0
     assert os.environ["DOCKER_CONFIG"] == str(docker_config)
+
+
+def test_login_push_pull_private_through_a_credential_helper(
+    hub: Hub, bb: CLI, dy: CLI, docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bearer tokens with the password from ``docker-credential-<name> get``."""
+    from tests.registry_client.conftest import write_config, write_helper
+
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    monkeypatch.setenv("PATH", f"{helpers}{os.pathsep}{os.environ['PATH']}")
+    helper = write_helper(helpers, "hubtest")
+    write_config(docker_config, credsStore="hubtest")
+    r = bb("login", hub.addr, "-u", "alice", "--password-stdin", input=b"wrong\n", check=False)
+    assert r.returncode == 125 and helper.calls() == []
+    bb("login", hub.addr, "-u", "alice", "--password-stdin", input=b"alice-pw\n")
+    assert helper.secrets() == {hub.addr: {"Username": "alice", "Secret": "alice-pw"}}
+    assert json.loads((docker_config / "config.json").read_text())["auths"] == {hub.addr: {}}
+
+    ref = f"{hub.addr}/alice/helperbb:1"
+    bb("tag", "busybox", ref)
+    assert "Pushed" in bb("push", ref).stdout
+    assert hub.cli("repo", "private", "alice/helperbb").returncode == 0
+    dy("pull", ref)  # private: only alice's token may read it
+    assert ("get", hub.addr) in helper.calls()
+
+    bb("logout", hub.addr)
+    assert helper.secrets() == {}
+    r = CLI(dy.root.parent / "fresh", dy.run_root)("pull", ref, check=False)
+    assert r.returncode == 125 and "pull access denied" in r.stderr

@@ -408,3 +408,84 @@ def proxy(registry: Distribution) -> Iterator[Proxy]:
     with serving(_proxy_handler(p)) as server:
         p.port = server.server_address[1]
         yield p
+
+
+# ---------------------------------------------------------------------- credential helpers
+
+_HELPER = """#!{python}
+import json, os, sys
+STORE, LOG = {store!r}, {log!r}
+action, data = sys.argv[1], sys.stdin.read()
+with open(LOG, "a") as f:
+    f.write(json.dumps([action, data]) + "\\n")
+creds = json.load(open(STORE)) if os.path.exists(STORE) else {{}}
+if action == "store":
+    c = json.loads(data)
+    creds[c["ServerURL"]] = {{"Username": c["Username"], "Secret": c["Secret"]}}
+elif action in ("get", "erase"):
+    if data not in creds:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    if action == "get":
+        print(json.dumps({{"ServerURL": data, **creds[data]}}))
+    else:
+        del creds[data]
+else:
+    print("unknown action " + action)
+    sys.exit(1)
+with open(STORE, "w") as f:
+    json.dump(creds, f)
+"""
+
+
+@dataclass
+class CredHelper:
+    """``docker-credential-<name>``: a real helper program on $PATH keeping its secrets in
+    a JSON file, logging every call as (action, stdin)."""
+
+    name: str
+    store: Path
+    log: Path
+
+    def secrets(self) -> dict[str, dict[str, str]]:
+        return json.loads(self.store.read_text()) if self.store.exists() else {}
+
+    def calls(self) -> list[tuple[str, str]]:
+        if not self.log.exists():
+            return []
+        return [tuple(json.loads(line)) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def helpers_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A dir on $PATH (first) for helper programs; the CLI runs as a child and inherits it."""
+    d = tmp_path / "helpers"
+    d.mkdir()
+    monkeypatch.setenv("PATH", f"{d}{os.pathsep}{os.environ.get('PATH', '')}")
+    return d
+
+
+def write_helper(directory: Path, name: str, body: str | None = None) -> CredHelper:
+    """A working helper (``body`` None) or a shell script with ``body`` as the program."""
+    import sys
+
+    helper = CredHelper(name, directory / f"{name}-secrets.json", directory / f"{name}.log")
+    path = directory / f"docker-credential-{name}"
+    if body is None:
+        path.write_text(
+            _HELPER.format(python=sys.executable, store=str(helper.store), log=str(helper.log))
+        )
+    else:
+        path.write_text(f'#!/bin/sh\nprintf \'["%s", ""]\\n\' "$1" >> {helper.log}\n{body}\n')
+    path.chmod(0o755)
+    return helper
+
+
+@pytest.fixture
+def cred_helper(helpers_dir: Path) -> CredHelper:
+    return write_helper(helpers_dir, "dytest")
+
+
+def write_config(docker_config: Path, **fields: Any) -> None:
+    docker_config.mkdir(parents=True, exist_ok=True)
+    (docker_config / "config.json").write_text(json.dumps(fields))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -25,7 +25,7 @@ from dockyard.image.manifest import (
     OCI_MANIFEST,
 )
 from dockyard.registry import transport
-from dockyard.registry.auth import Auth, scope
+from dockyard.registry.auth import Auth, Creds, scope
 from dockyard.registry.endpoint import Endpoint
 from dockyard.registry.errors import Unauthorized
 from dockyard.registry.transport import Response
@@ -80,7 +80,7 @@ def error_text(resp: Response, body: bytes) -> str:
 
 
 class RegistryClient:
-    def __init__(self, endpoint: Endpoint, creds: tuple[str, str] | None = None):
+    def __init__(self, endpoint: Endpoint, creds: Creds | Callable[[], Creds] = None):
         self.endpoint = endpoint
         self.auth = Auth(endpoint, creds)
 
