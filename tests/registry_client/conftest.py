@@ -65,19 +65,29 @@ class Distribution:
         return [r for r in self.requests(since) if "/blobs/uploads/" in r[1]]
 
 
-def start_distribution(base: Path, htpasswd: Path | None = None) -> Distribution:
+def start_distribution(
+    base: Path, htpasswd: Path | None = None, tls: tuple[Path, Path, Path] | None = None
+) -> Distribution:
+    """``tls``: (certificate, key, client CA): HTTPS that demands a client certificate."""
     base.mkdir(parents=True, exist_ok=True)
     port = free_port()
     auth = ""
     if htpasswd:
         auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n"
+    https = ""
+    if tls:
+        cert, key, client_ca = tls
+        https = (
+            f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+            f"    clientcas:\n      - {client_ca}\n"
+        )
     config = base / "config.yml"
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: info\n"
         f"storage:\n  filesystem:\n    rootdirectory: {base / 'data'}\n"
         "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n" + auth
+        f"http:\n  addr: 127.0.0.1:{port}\n" + https + auth
     )
     log = base / "registry.log"
     out = open(log, "wb")  # noqa: SIM115 - the child owns it; closed below
@@ -91,7 +101,10 @@ def start_distribution(base: Path, htpasswd: Path | None = None) -> Distribution
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
+            if tls:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            else:
+                urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
             break
         except Exception as e:  # noqa: BLE001
             if getattr(e, "code", None) == 401:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -63,11 +64,26 @@ class HubServer(ThreadingHTTPServer):
         signer: TokenSigner,
         realm: str | None = None,
         quiet: bool = False,
+        tls: ssl.SSLContext | None = None,
     ):
         super().__init__(addr, _Handler)
         self.store = store
-        self.gate = Gate(store, signer, realm)
+        self.tls = tls
+        self.gate = Gate(store, signer, realm, "https" if tls else "http")
         self.quiet = quiet
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = self.socket.accept()
+        if self.tls:
+            # The handshake happens in the connection's own thread (_Handler.handle), so a
+            # slow or silent client never holds up accept().
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +96,17 @@ class _Handler(BaseHTTPRequestHandler):
         return "dockyard-hub"
 
     # ---- plumbing -------------------------------------------------------------------------
+
+    def handle(self) -> None:
+        if self.server.tls:
+            try:
+                self.connection.do_handshake()
+            except (OSError, ValueError):
+                # Plain HTTP, an untrusted certificate on the client's side, a scanner:
+                # nothing to answer in TLS.
+                self.close_connection = True
+                return
+        super().handle()
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -632,8 +659,10 @@ def serve(
     realm: str | None = None,
     quiet: bool = False,
     ready: Callable[[HubServer], None] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    server = HubServer((host, port), store, TokenSigner(key, service, token_ttl), realm, quiet)
+    signer = TokenSigner(key, service, token_ttl)
+    server = HubServer((host, port), store, signer, realm, quiet, tls)
     try:
         if ready:
             ready(server)
@@ -642,4 +671,12 @@ def serve(
         server.server_close()
 
 
-__all__ = ["HubServer", "serve"]
+def server_tls(cert: str, key: str) -> ssl.SSLContext:
+    """The hub's TLS context from a PEM certificate (chain) and its key."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+__all__ = ["HubServer", "serve", "server_tls"]
