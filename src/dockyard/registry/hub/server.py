@@ -2,8 +2,9 @@
 few ``/hub/`` endpoints to describe and star repositories.
 
 A threaded stdlib server (one thread per connection, HTTP/1.1 keep-alive, chunked request
-bodies); blob bodies go out with sendfile(2). Every route checks the name, then asks auth.py's
-Gate who is calling and whether they may, before the store is touched.
+bodies, optional TLS); blob bodies are copied out 1 MiB at a time. Every route checks the
+name, then asks auth.py's Gate who is calling and whether they may, before the store is
+touched.
 """
 
 from __future__ import annotations
@@ -393,9 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
         count = end - start + 1 if size else 0
         self._send(status, b"", headers, "application/octet-stream", count)
         if count:
-            sent = self.connection.sendfile(f, start, count)
-            if sent != count:
-                raise _ClientGone()
+            _copy_out(f, start, count, self.connection)
 
     def _r_upload_start(self, method: str, name: str) -> None:
         if method != "POST":
@@ -616,6 +615,20 @@ def _read_exact(rfile: Any, n: int) -> Iterator[bytes]:
             raise _ClientGone()
         n -= len(chunk)
         yield chunk
+
+
+def _copy_out(f: Any, start: int, count: int, sock: Any) -> None:
+    """``count`` bytes of ``f`` from ``start`` to the client, read and sent 1 MiB at a time.
+    Not sendfile(2): over loopback it delivered a 100 MB blob later (skopeo's pull 1.08x the
+    distribution registry's, curl 59 vs 47 ms), and TLS sockets copy in user space anyway."""
+    f.seek(start)
+    buf = memoryview(bytearray(_READ))
+    while count:
+        n = f.readinto(buf[: min(count, _READ)])
+        if not n:
+            raise _ClientGone()  # the file is shorter than the store said: drop the connection
+        sock.sendall(buf[:n])
+        count -= n
 
 
 def _blob_headers(digest: str) -> dict[str, str]:
