@@ -350,3 +350,12 @@ def certs_d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("DOCKYARD_CERTS_DIR", str(d))
     return d
+
+
+@pytest.fixture
+def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Logins of this test go to a temp dir (the CLI runs as a child: it inherits this)."""
+    cfg = tmp_path / "docker-config"
+    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+    monkeypatch.delenv("DOCKYARD_INSECURE_REGISTRIES", raising=False)
+    return cfg

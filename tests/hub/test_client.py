@@ -6,17 +6,11 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import CLI
 from tests.hub.conftest import Hub
+from tests.registry_client.conftest import helpers_dir, write_config, write_helper
 
-
-@pytest.fixture
-def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cfg = tmp_path / "docker-config"
-    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))  # the CLI runs as a child: it inherits this
-    return cfg
+__all__ = ["helpers_dir"]  # a fixture shared with the client tests
 
 
 def test_dockyard_login_push_pull_search(hub: Hub, bb: CLI, dy: CLI, docker_config: Path) -> None:
@@ -74,15 +68,10 @@ def test_dockyard_login_push_pull_search(hub: Hub, bb: CLI, dy: CLI, docker_conf
 
 
 def test_login_push_pull_private_through_a_credential_helper(
-    hub: Hub, bb: CLI, dy: CLI, docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, bb: CLI, dy: CLI, docker_config: Path, helpers_dir: Path
 ) -> None:
     """Bearer tokens with the password from ``docker-credential-<name> get``."""
-    from tests.registry_client.conftest import write_config, write_helper
-
-    helpers = tmp_path / "helpers"
-    helpers.mkdir()
-    monkeypatch.setenv("PATH", f"{helpers}{os.pathsep}{os.environ['PATH']}")
-    helper = write_helper(helpers, "hubtest")
+    helper = write_helper(helpers_dir, "hubtest")
     write_config(docker_config, credsStore="hubtest")
     r = bb("login", hub.addr, "-u", "alice", "--password-stdin", input=b"wrong\n", check=False)
     assert r.returncode == 125 and helper.calls() == []

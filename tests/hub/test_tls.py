@@ -17,14 +17,6 @@ from tests.hub.conftest import Hub, layer_tar, make_oci_layout, start_hub, stop_
 from tests.registry_client.conftest import start_distribution, stop
 
 
-@pytest.fixture
-def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cfg = tmp_path / "docker-config"
-    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
-    monkeypatch.delenv("DOCKYARD_INSECURE_REGISTRIES", raising=False)
-    return cfg
-
-
 def trust(certs_d: Path, addr: str, *files: Path) -> Path:
     d = certs_d / addr
     d.mkdir(parents=True, exist_ok=True)
