@@ -9,7 +9,9 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -59,6 +61,7 @@ class Hub:
     data: Path
     proc: subprocess.Popen[bytes]
     _tokens: dict[tuple[str | None, str], str] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # set for a hub serving HTTPS: verifies its certificate
 
     @property
     def addr(self) -> str:
@@ -75,7 +78,11 @@ class Hub:
         timeout: float = 60,
     ) -> Response:
         """One request on a fresh connection; ``path`` goes on the wire unchanged."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = (
+            http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.tls)
+            if self.tls
+            else http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        )
         try:
             h = dict(headers or {})
             if auth:
@@ -184,7 +191,7 @@ def start_hub(data: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[byte
     out.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", log.read_bytes())
+        m = re.search(rb"listening on https?://127\.0\.0\.1:(\d+)", log.read_bytes())
         if m:
             return proc, int(m.group(1))
         if proc.poll() is not None:
@@ -273,3 +280,82 @@ def layer_tar(name: str, payload: bytes) -> bytes:
         ti.size = len(payload)
         tf.addfile(ti, io.BytesIO(payload))
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------------- TLS
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_ca(d: Path, name: str) -> None:
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN=dockyard test {name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )  # fmt: skip
+
+
+def make_leaf(d: Path, name: str, ca: str, ext: str) -> None:
+    (d / f"{name}.ext").write_text(ext)
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+        "-subj", f"/CN={name}",
+        cwd=d,
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+        "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", "-extfile", f"{name}.ext",
+        cwd=d,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Made with the openssl CLI: ca.crt and the hub's certificate it signed (hub.crt for
+    IP 127.0.0.1), an unrelated other-ca.crt, and client.crt signed by client-ca.crt."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed (apt-get install openssl)")
+    d = tmp_path_factory.mktemp("tls")
+    make_ca(d, "ca")
+    make_leaf(d, "hub", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    make_ca(d, "other-ca")
+    make_ca(d, "client-ca")
+    make_leaf(d, "client", "client-ca", "extendedKeyUsage=clientAuth\n")
+    return d
+
+
+@pytest.fixture(scope="session")
+def tls_hub(tmp_path_factory: pytest.TempPathFactory, tls_dir: Path) -> Iterator[Hub]:
+    """The hub serving HTTPS with a certificate from ``tls_dir/ca.crt``."""
+    base = tmp_path_factory.mktemp("tls-hub")
+    data = base / "data"
+    add_users(data)
+    cert, key = str(tls_dir / "hub.crt"), str(tls_dir / "hub.key")
+    proc, port = start_hub(data, base / "hub.log", "--tls-cert", cert, "--tls-key", key)
+    ctx = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
+    try:
+        yield Hub("127.0.0.1", port, data, proc, tls=ctx)
+    finally:
+        stop_hub(proc)
+
+
+@pytest.fixture
+def certs_d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Docker's /etc/docker/certs.d for this test (the CLI runs as a child: it inherits)."""
+    d = tmp_path / "certs.d"
+    d.mkdir()
+    monkeypatch.setenv("DOCKYARD_CERTS_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Logins of this test go to a temp dir (the CLI runs as a child: it inherits this)."""
+    cfg = tmp_path / "docker-config"
+    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+    monkeypatch.delenv("DOCKYARD_INSECURE_REGISTRIES", raising=False)
+    return cfg

@@ -6,17 +6,11 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import CLI
 from tests.hub.conftest import Hub
+from tests.registry_client.conftest import helpers_dir, write_config, write_helper
 
-
-@pytest.fixture
-def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cfg = tmp_path / "docker-config"
-    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))  # the CLI runs as a child: it inherits this
-    return cfg
+__all__ = ["helpers_dir"]  # a fixture shared with the client tests
 
 
 def test_dockyard_login_push_pull_search(hub: Hub, bb: CLI, dy: CLI, docker_config: Path) -> None:
@@ -71,3 +65,28 @@ def test_dockyard_login_push_pull_search(hub: Hub, bb: CLI, dy: CLI, docker_conf
     r = bb("push", ref, check=False)
     assert r.returncode != 0
     assert os.environ["DOCKER_CONFIG"] == str(docker_config)
+
+
+def test_login_push_pull_private_through_a_credential_helper(
+    hub: Hub, bb: CLI, dy: CLI, docker_config: Path, helpers_dir: Path
+) -> None:
+    """Bearer tokens with the password from ``docker-credential-<name> get``."""
+    helper = write_helper(helpers_dir, "hubtest")
+    write_config(docker_config, credsStore="hubtest")
+    r = bb("login", hub.addr, "-u", "alice", "--password-stdin", input=b"wrong\n", check=False)
+    assert r.returncode == 125 and helper.calls() == []
+    bb("login", hub.addr, "-u", "alice", "--password-stdin", input=b"alice-pw\n")
+    assert helper.secrets() == {hub.addr: {"Username": "alice", "Secret": "alice-pw"}}
+    assert json.loads((docker_config / "config.json").read_text())["auths"] == {hub.addr: {}}
+
+    ref = f"{hub.addr}/alice/helperbb:1"
+    bb("tag", "busybox", ref)
+    assert "Pushed" in bb("push", ref).stdout
+    assert hub.cli("repo", "private", "alice/helperbb").returncode == 0
+    dy("pull", ref)  # private: only alice's token may read it
+    assert ("get", hub.addr) in helper.calls()
+
+    bb("logout", hub.addr)
+    assert helper.secrets() == {}
+    r = CLI(dy.root.parent / "fresh", dy.run_root)("pull", ref, check=False)
+    assert r.returncode == 125 and "pull access denied" in r.stderr

@@ -65,19 +65,29 @@ class Distribution:
         return [r for r in self.requests(since) if "/blobs/uploads/" in r[1]]
 
 
-def start_distribution(base: Path, htpasswd: Path | None = None) -> Distribution:
+def start_distribution(
+    base: Path, htpasswd: Path | None = None, tls: tuple[Path, Path, Path] | None = None
+) -> Distribution:
+    """``tls``: (certificate, key, client CA): HTTPS that demands a client certificate."""
     base.mkdir(parents=True, exist_ok=True)
     port = free_port()
     auth = ""
     if htpasswd:
         auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n"
+    https = ""
+    if tls:
+        cert, key, client_ca = tls
+        https = (
+            f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+            f"    clientcas:\n      - {client_ca}\n"
+        )
     config = base / "config.yml"
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: info\n"
         f"storage:\n  filesystem:\n    rootdirectory: {base / 'data'}\n"
         "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n" + auth
+        f"http:\n  addr: 127.0.0.1:{port}\n" + https + auth
     )
     log = base / "registry.log"
     out = open(log, "wb")  # noqa: SIM115 - the child owns it; closed below
@@ -91,7 +101,10 @@ def start_distribution(base: Path, htpasswd: Path | None = None) -> Distribution
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
+            if tls:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            else:
+                urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
             break
         except Exception as e:  # noqa: BLE001
             if getattr(e, "code", None) == 401:
@@ -408,3 +421,84 @@ def proxy(registry: Distribution) -> Iterator[Proxy]:
     with serving(_proxy_handler(p)) as server:
         p.port = server.server_address[1]
         yield p
+
+
+# ---------------------------------------------------------------------- credential helpers
+
+_HELPER = """#!{python}
+import json, os, sys
+STORE, LOG = {store!r}, {log!r}
+action, data = sys.argv[1], sys.stdin.read()
+with open(LOG, "a") as f:
+    f.write(json.dumps([action, data]) + "\\n")
+creds = json.load(open(STORE)) if os.path.exists(STORE) else {{}}
+if action == "store":
+    c = json.loads(data)
+    creds[c["ServerURL"]] = {{"Username": c["Username"], "Secret": c["Secret"]}}
+elif action in ("get", "erase"):
+    if data not in creds:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    if action == "get":
+        print(json.dumps({{"ServerURL": data, **creds[data]}}))
+    else:
+        del creds[data]
+else:
+    print("unknown action " + action)
+    sys.exit(1)
+with open(STORE, "w") as f:
+    json.dump(creds, f)
+"""
+
+
+@dataclass
+class CredHelper:
+    """``docker-credential-<name>``: a real helper program on $PATH keeping its secrets in
+    a JSON file, logging every call as (action, stdin)."""
+
+    name: str
+    store: Path
+    log: Path
+
+    def secrets(self) -> dict[str, dict[str, str]]:
+        return json.loads(self.store.read_text()) if self.store.exists() else {}
+
+    def calls(self) -> list[tuple[str, str]]:
+        if not self.log.exists():
+            return []
+        return [tuple(json.loads(line)) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def helpers_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A dir on $PATH (first) for helper programs; the CLI runs as a child and inherits it."""
+    d = tmp_path / "helpers"
+    d.mkdir()
+    monkeypatch.setenv("PATH", f"{d}{os.pathsep}{os.environ.get('PATH', '')}")
+    return d
+
+
+def write_helper(directory: Path, name: str, body: str | None = None) -> CredHelper:
+    """A working helper (``body`` None) or a shell script with ``body`` as the program."""
+    import sys
+
+    helper = CredHelper(name, directory / f"{name}-secrets.json", directory / f"{name}.log")
+    path = directory / f"docker-credential-{name}"
+    if body is None:
+        path.write_text(
+            _HELPER.format(python=sys.executable, store=str(helper.store), log=str(helper.log))
+        )
+    else:
+        path.write_text(f'#!/bin/sh\nprintf \'["%s", ""]\\n\' "$1" >> {helper.log}\n{body}\n')
+    path.chmod(0o755)
+    return helper
+
+
+@pytest.fixture
+def cred_helper(helpers_dir: Path) -> CredHelper:
+    return write_helper(helpers_dir, "dytest")
+
+
+def write_config(docker_config: Path, **fields: Any) -> None:
+    docker_config.mkdir(parents=True, exist_ok=True)
+    (docker_config / "config.json").write_text(json.dumps(fields))

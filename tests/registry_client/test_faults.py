@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 
@@ -314,21 +315,31 @@ def test_path_tricks_from_the_registry_are_refused(dy: CLI, peer: Peer) -> None:
 
 
 def test_plain_http_only_for_loopback_or_listed_registries(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """Docker's order for loopback and insecure registries: HTTPS without verification,
+    plain HTTP if the server does not speak TLS. Everything else: verified HTTPS only."""
     from dockyard.registry.endpoint import endpoint_for
 
     monkeypatch.delenv("DOCKYARD_REGISTRY_MIRROR")
+    monkeypatch.setenv("DOCKYARD_CERTS_DIR", str(tmp_path / "certs.d"))
     assert endpoint_for("docker.io").base == "https://registry-1.docker.io"
     for name in ("localhost:5000", "127.0.0.1:5001", "[::1]:5000", "127.1.2.3"):
-        assert endpoint_for(name).scheme == "http", name
+        ep = endpoint_for(name)
+        assert (ep.scheme, ep.verify_tls, ep.fallback_http) == ("https", False, True), name
     for name in ("registry.example.com", "10.0.0.1:5000", "localhost.example.com:5000"):
-        assert endpoint_for(name).scheme == "https", name
-        assert endpoint_for(name).verify_tls
+        ep = endpoint_for(name)
+        assert (ep.scheme, ep.verify_tls, ep.fallback_http) == ("https", True, False), name
     monkeypatch.setenv("DOCKYARD_INSECURE_REGISTRIES", "10.0.0.1:5000, reg.lan")
-    assert endpoint_for("10.0.0.1:5000").scheme == "http"
-    assert endpoint_for("reg.lan").scheme == "http"
-    assert endpoint_for("registry.example.com").scheme == "https"
+    assert endpoint_for("10.0.0.1:5000").fallback_http
+    assert not endpoint_for("10.0.0.1:5000").verify_tls
+    assert endpoint_for("reg.lan").fallback_http
+    assert endpoint_for("registry.example.com").verify_tls
+    # A CA installed for a loopback registry means: verify it (dockerd would ignore it).
+    (tmp_path / "certs.d" / "127.0.0.1:5001").mkdir(parents=True)
+    (tmp_path / "certs.d" / "127.0.0.1:5001" / "ca.crt").write_text("")
+    ep = endpoint_for("127.0.0.1:5001")
+    assert (ep.scheme, ep.verify_tls, ep.fallback_http) == ("https", True, False)
 
 
 def test_docker_hub_mirror_replaces_docker_io(dy: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -337,7 +348,7 @@ def test_docker_hub_mirror_replaces_docker_io(dy: CLI, monkeypatch: pytest.Monke
     monkeypatch.setenv("DOCKYARD_REGISTRY_MIRROR", "http://127.0.0.1:5099/")
     assert endpoint_for("docker.io").base == "http://127.0.0.1:5099"
     assert search_endpoint_for("docker.io").base == "http://127.0.0.1:5099"
-    assert endpoint_for("127.0.0.1:5001").base == "http://127.0.0.1:5001"  # others unchanged
+    assert endpoint_for("127.0.0.1:5001").netloc == "127.0.0.1:5001"  # others unchanged
     monkeypatch.setenv("DOCKYARD_REGISTRY_MIRROR", "ftp://x")
     with pytest.raises(InvalidArgument, match="DOCKYARD_REGISTRY_MIRROR"):
         endpoint_for("docker.io")

@@ -67,21 +67,36 @@ def cmd_hub_serve(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--realm", help="Token realm URL (default: http://<Host>/token)")
     p.add_argument("--token-ttl", type=int, default=300, help="Token lifetime in seconds")
     p.add_argument("-q", "--quiet", action="store_true", help="Do not log requests")
+    p.add_argument("--tls-cert", metavar="FILE", help="Serve HTTPS with this PEM certificate")
+    p.add_argument("--tls-key", metavar="FILE", help="The certificate's PEM private key")
     a = p.parse_args(argv)
     host, port = _parse_addr(a.addr)
     if a.token_ttl <= 0:
         raise InvalidArgument("--token-ttl must be positive")
+    if bool(a.tls_cert) != bool(a.tls_key):
+        raise InvalidArgument("--tls-cert and --tls-key go together")
     import signal
 
-    from dockyard.registry.hub.server import HubServer, serve
+    from dockyard.registry.hub.server import HubServer, serve, server_tls
     from dockyard.registry.hub.tokens import load_key
+
+    tls = None
+    if a.tls_cert:
+        import ssl
+
+        try:
+            tls = server_tls(a.tls_cert, a.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            reason = getattr(e, "strerror", None) or getattr(e, "reason", None) or str(e)
+            raise InvalidArgument(
+                f"cannot load --tls-cert {a.tls_cert} / --tls-key {a.tls_key}: {reason}"
+            ) from None
 
     with _open_store(a.data) as store:
         key = load_key(store.data / "token.key")
 
         def ready(server: HubServer) -> None:
-            h, pt = server.server_address[:2]
-            print(f"dockyard hub listening on http://{h!s}:{pt} (data {store.data})", flush=True)
+            print(f"dockyard hub listening on {server.url} (data {store.data})", flush=True)
 
         def stop(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
@@ -98,6 +113,7 @@ def cmd_hub_serve(ctx: Context, argv: list[str]) -> int:
                 realm=a.realm,
                 quiet=a.quiet,
                 ready=ready,
+                tls=tls,
             )
         except KeyboardInterrupt:
             return 0

@@ -165,7 +165,8 @@ def cmd_login(ctx: Context, argv: list[str]) -> int:
 
         password = getpass.getpass("Password: ")
     path = _service(ctx, a.insecure_registry).login(a.server, username, password)
-    print(f"WARNING! Your password will be stored unencrypted in {path}.", file=sys.stderr)
+    if path:  # Docker warns only when no credential helper keeps the password
+        print(f"WARNING! Your password will be stored unencrypted in {path}.", file=sys.stderr)
     print("Login Succeeded")
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import CorruptData, InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
@@ -30,12 +30,18 @@ class RegistryService:
         self.insecure: tuple[str, ...] = tuple(insecure)
 
     def client(self, registry: str) -> RegistryClient:
-        from dockyard.registry import credentials
         from dockyard.registry.client import RegistryClient
         from dockyard.registry.endpoint import endpoint_for, insecure_registries
 
+        def saved_login() -> tuple[str, str] | None:
+            # Read when the registry asks for credentials, not before: an anonymous pull
+            # neither reads config.json nor runs a credential helper.
+            from dockyard.registry import credentials
+
+            return credentials.get(registry)
+
         endpoint = endpoint_for(registry, insecure_registries(self.insecure))
-        return RegistryClient(endpoint, credentials.get(registry))
+        return RegistryClient(endpoint, saved_login)
 
     # ------------------------------------------------------------ pull
 
@@ -105,9 +111,10 @@ class RegistryService:
 
     # ------------------------------------------------------------ login
 
-    def login(self, registry: str | None, username: str, password: str) -> str:
-        """Check the credentials against the registry, then save them (Docker's config.json).
-        Returns the file written. Nothing is saved when the registry refuses them."""
+    def login(self, registry: str | None, username: str, password: str) -> str | None:
+        """Check the credentials against the registry, then save them (Docker's config.json,
+        or its credential helper). Returns the file the password was written to in clear
+        (None when a helper took it). Nothing is saved when the registry refuses them."""
         from dockyard.registry import credentials
         from dockyard.registry.client import RegistryClient
         from dockyard.registry.endpoint import endpoint_for, insecure_registries, normalize_registry
@@ -123,7 +130,10 @@ class RegistryService:
         if client.auth.scheme == "bearer":
             # A token without scopes proves the password (Docker's login does the same).
             client.auth.token(())
-        return credentials.store(name, username, password)
+        try:
+            return credentials.store(name, username, password)
+        except (Unavailable, CorruptData) as e:
+            raise type(e)(f"Error saving credentials: {e}") from None
 
     def logout(self, registry: str | None) -> tuple[str, bool]:
         """Forget saved credentials. Returns (registry name, whether any were saved)."""

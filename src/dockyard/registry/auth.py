@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from dockyard.errors import InvalidArgument, Unavailable
@@ -21,6 +22,7 @@ from dockyard.registry.errors import Unauthorized
 
 _PARAM_RE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 MAX_TOKEN_RESPONSE = 1 << 20
+Creds = tuple[str, str] | None
 
 
 def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
@@ -35,15 +37,24 @@ def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
 
 class Auth:
     """The credentials of one registry and the tokens obtained with them (per scope set).
-    Shared by the threads of one pull or push."""
+    Shared by the threads of one pull or push.
 
-    def __init__(self, endpoint: Endpoint, creds: tuple[str, str] | None):
+    ``creds`` may be a function: it is called once, when the registry first asks for
+    credentials, so an anonymous pull never runs a credential helper."""
+
+    def __init__(self, endpoint: Endpoint, creds: Creds | Callable[[], Creds]):
         self.endpoint = endpoint
-        self.creds = creds
+        self._creds = creds
         self._scheme = ""  # "" until a challenge tells us: "basic" or "bearer"
         self._params: dict[str, str] = {}
         self._tokens: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
+
+    @property
+    def creds(self) -> Creds:
+        if callable(self._creds):
+            self._creds = self._creds()
+        return self._creds
 
     @property
     def scheme(self) -> str:

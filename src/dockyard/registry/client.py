@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -25,7 +27,7 @@ from dockyard.image.manifest import (
     OCI_MANIFEST,
 )
 from dockyard.registry import transport
-from dockyard.registry.auth import Auth, scope
+from dockyard.registry.auth import Auth, Creds, scope
 from dockyard.registry.endpoint import Endpoint
 from dockyard.registry.errors import Unauthorized
 from dockyard.registry.transport import Response
@@ -80,9 +82,24 @@ def error_text(resp: Response, body: bytes) -> str:
 
 
 class RegistryClient:
-    def __init__(self, endpoint: Endpoint, creds: tuple[str, str] | None = None):
-        self.endpoint = endpoint
+    def __init__(self, endpoint: Endpoint, creds: Creds | Callable[[], Creds] = None):
+        self._endpoint = endpoint
+        self._lock = threading.Lock()
         self.auth = Auth(endpoint, creds)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where requests go. A loopback or insecure registry is tried over HTTPS first and
+        reached over plain HTTP when it does not speak TLS (Docker's order), decided once,
+        on first use."""
+        if self._endpoint.fallback_http:
+            with self._lock:
+                ep = self._endpoint
+                if ep.fallback_http:
+                    if not transport.speaks_tls(ep.netloc):
+                        ep = replace(ep, scheme="http")
+                    self._endpoint = self.auth.endpoint = replace(ep, fallback_http=False)
+        return self._endpoint
 
     # ------------------------------------------------------------ plumbing
 

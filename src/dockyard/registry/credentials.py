@@ -4,6 +4,10 @@
 
     {"auths": {"127.0.0.1:5001": {"auth": base64("user:password")}}}
 
+With ``credHelpers`` (per registry host) or ``credsStore`` set, the secret goes to that
+credential helper instead (``credhelper.py``) and ``auths`` keeps an empty entry for the
+server, as Docker's CLI does: that entry is how ``logout`` knows there is something to erase.
+
 The file is written to a temp name with mode 0600 and renamed over the old one; keys other
 than the entry being changed are kept as they were.
 """
@@ -15,7 +19,8 @@ import json
 import os
 from typing import Any
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.registry import credhelper
 from dockyard.registry.endpoint import HUB_CONFIG_KEY, config_key, normalize_registry
 
 
@@ -65,9 +70,38 @@ def _key_matches(key: str, registry: str) -> bool:
         return False
 
 
+def helper_for(data: dict[str, Any], registry: str) -> str:
+    """The credential helper that keeps ``registry``'s secrets: its ``credHelpers`` entry
+    (keyed by host, "index.docker.io" for Docker Hub), else ``credsStore``; "" for the file."""
+    helpers = data.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key, name in helpers.items():
+            if _key_matches(key, registry) and isinstance(name, str) and name:
+                return name
+    store = data.get("credsStore")
+    return store if isinstance(store, str) else ""
+
+
+def _auths(data: dict[str, Any]) -> dict[str, Any]:
+    auths = data.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise InvalidArgument(f"'auths' in {config_path()} is not an object")
+    return auths
+
+
 def get(registry: str) -> tuple[str, str] | None:
     """Saved (user, password) for ``registry`` (a normalised registry name), if any."""
-    auths = _load().get("auths") or {}
+    data = _load()
+    helper = helper_for(data, registry)
+    if helper:
+        creds = credhelper.get(helper, config_key(registry))
+        if creds and creds[0] == credhelper.TOKEN_USERNAME:
+            raise InvalidArgument(
+                f"{credhelper.program(helper)} holds an identity token for {registry}, which "
+                f"dockyard cannot use: run 'dockyard login {registry}' with a password"
+            )
+        return creds
+    auths = data.get("auths") or {}
     if not isinstance(auths, dict):
         return None
     exact = config_key(registry)
@@ -87,31 +121,52 @@ def get(registry: str) -> tuple[str, str] | None:
     return None
 
 
-def store(registry: str, user: str, password: str) -> str:
-    """Save a login; returns the file written."""
+def store(registry: str, user: str, password: str) -> str | None:
+    """Save a login. Returns the file the password was written to in clear, or None when a
+    credential helper took it."""
     data = _load()
     auths = data.setdefault("auths", {})
     if not isinstance(auths, dict):
         raise InvalidArgument(f"'auths' in {config_path()} is not an object")
+    helper = helper_for(data, registry)
+    if helper:
+        # The helper first: when it fails, config.json is left as it was.
+        credhelper.store(helper, config_key(registry), user, password)
     for key in [k for k in auths if k != config_key(registry) and _key_matches(k, registry)]:
         del auths[key]
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    auths[config_key(registry)] = {"auth": token}
+    if helper:
+        auths[config_key(registry)] = {}
+    else:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        auths[config_key(registry)] = {"auth": token}
     _save(data)
-    return config_path()
+    return None if helper else config_path()
 
 
 def erase(registry: str) -> bool:
-    """Forget a login. False when none was saved."""
+    """Forget a login (in its helper too). False when none was saved. A helper that fails
+    raises, and the entries it still holds stay in config.json."""
     data = _load()
-    auths = data.get("auths") or {}
+    auths = _auths(data)
     keys = [k for k in auths if k == config_key(registry) or _key_matches(k, registry)]
     if not keys:
         return False
+    helper = helper_for(data, registry)
+    failure: DockyardError | None = None
+    removed = 0
     for key in keys:
-        del auths[key]
-    _save(data)
+        try:
+            if helper:
+                credhelper.erase(helper, key)  # "not found" there is fine: drop the entry
+            del auths[key]
+            removed += 1
+        except DockyardError as e:
+            failure = e
+    if removed:
+        _save(data)
+    if failure:
+        raise failure
     return True
 
 
-__all__ = ["HUB_CONFIG_KEY", "config_path", "erase", "get", "store"]
+__all__ = ["HUB_CONFIG_KEY", "config_path", "erase", "get", "helper_for", "store"]

@@ -1,8 +1,12 @@
 """Where a registry name lives: host, scheme, TLS, and the key its credentials are saved under.
 
 Docker's rules: ``docker.io`` is served by ``registry-1.docker.io`` (search by
-``index.docker.io``); plain HTTP only for loopback hosts or registries the user lists as
-insecure (``DOCKYARD_INSECURE_REGISTRIES=host:port,...``); HTTPS with the system CAs otherwise.
+``index.docker.io``); HTTPS verified with the system CAs and certs.d (``tls.py``), except for
+loopback hosts and registries the user lists as insecure
+(``DOCKYARD_INSECURE_REGISTRIES=host:port,...``): those get HTTPS without verification when
+the server speaks TLS, plain HTTP when it does not (the client decides on first use). One
+departure: a loopback registry whose certs.d directory holds a CA is verified with it
+(dockerd ignores certs.d for every registry it considers insecure, loopback included).
 ``DOCKYARD_REGISTRY_MIRROR=http[s]://host[:port]`` (dockerd's ``--registry-mirror``) serves
 docker.io instead of Docker Hub, with no fallback: air-gapped machines and the test suite use it
 so that nothing ever reaches the Internet.
@@ -32,6 +36,8 @@ class Endpoint:
     netloc: str  # host[:port] to connect to
     scheme: str  # "http" or "https"
     verify_tls: bool = True
+    # HTTPS without verification, or plain HTTP if the server does not speak TLS.
+    fallback_http: bool = False
 
     @property
     def base(self) -> str:
@@ -93,9 +99,15 @@ def endpoint_for(name: str, insecure: frozenset[str] | None = None) -> Endpoint:
     insecure = insecure_registries() if insecure is None else insecure
     if name == DOCKER_HUB:
         return hub_mirror() or Endpoint(name, HUB_API_HOST, "https")
-    if is_loopback(name) or name in insecure:
-        return Endpoint(name, name, "http", verify_tls=False)
+    if name in insecure or (is_loopback(name) and not _has_ca(name)):
+        return Endpoint(name, name, "https", verify_tls=False, fallback_http=True)
     return Endpoint(name, name, "https")
+
+
+def _has_ca(name: str) -> bool:
+    from dockyard.registry import tls
+
+    return tls.has_ca(name)
 
 
 def search_endpoint_for(name: str, insecure: frozenset[str] | None = None) -> Endpoint:

@@ -15,6 +15,8 @@ from email.message import Message
 from urllib.parse import urlsplit
 
 from dockyard.errors import CorruptData, InvalidArgument
+from dockyard.registry import tls
+from dockyard.registry.errors import CertificateError
 
 # Errors that mean "the connection failed" rather than "the server answered".
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
@@ -89,18 +91,25 @@ def _pool() -> dict[str, http.client.HTTPConnection]:
     return pool
 
 
-_ssl_contexts: dict[bool, ssl.SSLContext] = {}
+def speaks_tls(netloc: str, timeout: float = 30.0) -> bool:
+    """Whether ``netloc`` completes a TLS handshake (not verified: for loopback and insecure
+    registries). A connection that does is kept for the first request, so the answer costs
+    HTTPS registries nothing; a plain-HTTP server answers the ClientHello with a 400 at once.
+    """
+    conn = http.client.HTTPSConnection(
+        netloc, timeout=timeout, context=tls.context(netloc, False), blocksize=READ_CHUNK
+    )
+    try:
+        conn.connect()
+    except NETWORK_ERRORS:
+        conn.close()
+        return False
+    _pool()[_key("https", netloc, False)] = conn
+    return True
 
 
-def _context(verify: bool) -> ssl.SSLContext:
-    ctx = _ssl_contexts.get(verify)
-    if ctx is None:
-        ctx = ssl.create_default_context()
-        if not verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        _ssl_contexts[verify] = ctx
-    return ctx
+def _key(scheme: str, netloc: str, verify: bool) -> str:
+    return f"{scheme}://{netloc}/{verify}"
 
 
 def request(
@@ -117,7 +126,7 @@ def request(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgument(f"invalid registry URL {url!r}")
-    key = f"{parts.scheme}://{parts.netloc}/{verify_tls}"
+    key = _key(parts.scheme, parts.netloc, verify_tls)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -132,7 +141,7 @@ def request(
                 conn = http.client.HTTPSConnection(
                     parts.netloc,
                     timeout=timeout,
-                    context=_context(verify_tls),
+                    context=tls.context(parts.netloc, verify_tls),
                     blocksize=READ_CHUNK,
                 )
             else:
@@ -142,6 +151,10 @@ def request(
         try:
             conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
             raw = conn.getresponse()
+        except ssl.SSLCertVerificationError as e:
+            conn.close()
+            # Not a network failure: retrying cannot help, so it is not in NETWORK_ERRORS.
+            raise CertificateError(f'{method.capitalize()} "{url}": {tls.x509_message(e)}')
         except NETWORK_ERRORS:
             conn.close()
             # A kept-alive connection the server closed meanwhile: try once on a new one,

@@ -52,15 +52,18 @@ def valid_name(name: str) -> bool:
 
 
 class Gate:
-    def __init__(self, store: HubStore, signer: TokenSigner, realm: str | None = None):
+    def __init__(
+        self, store: HubStore, signer: TokenSigner, realm: str | None = None, scheme: str = "http"
+    ):
         self.store = store
         self.signer = signer
         self.realm = realm
+        self.scheme = scheme  # of the default realm: the hub's own
 
     def challenge(
         self, host: str, scope: str | None, error: str | None = None, message: str = ""
     ) -> RegistryError:
-        realm = self.realm or f"http://{host}/token"
+        realm = self.realm or f"{self.scheme}://{host}/token"
         parts = [f'realm="{realm}"', f'service="{self.signer.service}"']
         if scope:
             parts.append(f'scope="{scope}"')

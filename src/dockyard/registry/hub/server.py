@@ -2,14 +2,16 @@
 few ``/hub/`` endpoints to describe and star repositories.
 
 A threaded stdlib server (one thread per connection, HTTP/1.1 keep-alive, chunked request
-bodies); blob bodies go out with sendfile(2). Every route checks the name, then asks auth.py's
-Gate who is calling and whether they may, before the store is touched.
+bodies, optional TLS); blob bodies are copied out 1 MiB at a time. Every route checks the
+name, then asks auth.py's Gate who is calling and whether they may, before the store is
+touched.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -63,11 +65,26 @@ class HubServer(ThreadingHTTPServer):
         signer: TokenSigner,
         realm: str | None = None,
         quiet: bool = False,
+        tls: ssl.SSLContext | None = None,
     ):
         super().__init__(addr, _Handler)
         self.store = store
-        self.gate = Gate(store, signer, realm)
+        self.tls = tls
+        self.gate = Gate(store, signer, realm, "https" if tls else "http")
         self.quiet = quiet
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = self.socket.accept()
+        if self.tls:
+            # The handshake happens in the connection's own thread (_Handler.handle), so a
+            # slow or silent client never holds up accept().
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +97,17 @@ class _Handler(BaseHTTPRequestHandler):
         return "dockyard-hub"
 
     # ---- plumbing -------------------------------------------------------------------------
+
+    def handle(self) -> None:
+        if self.server.tls:
+            try:
+                self.connection.do_handshake()
+            except (OSError, ValueError):
+                # Plain HTTP, an untrusted certificate on the client's side, a scanner:
+                # nothing to answer in TLS.
+                self.close_connection = True
+                return
+        super().handle()
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -366,9 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
         count = end - start + 1 if size else 0
         self._send(status, b"", headers, "application/octet-stream", count)
         if count:
-            sent = self.connection.sendfile(f, start, count)
-            if sent != count:
-                raise _ClientGone()
+            _copy_out(f, start, count, self.connection)
 
     def _r_upload_start(self, method: str, name: str) -> None:
         if method != "POST":
@@ -591,6 +617,20 @@ def _read_exact(rfile: Any, n: int) -> Iterator[bytes]:
         yield chunk
 
 
+def _copy_out(f: Any, start: int, count: int, sock: Any) -> None:
+    """``count`` bytes of ``f`` from ``start`` to the client, read and sent 1 MiB at a time.
+    Not sendfile(2): over loopback it delivered a 100 MB blob later (skopeo's pull 1.08x the
+    distribution registry's, curl 59 vs 47 ms), and TLS sockets copy in user space anyway."""
+    f.seek(start)
+    buf = memoryview(bytearray(_READ))
+    while count:
+        n = f.readinto(buf[: min(count, _READ)])
+        if not n:
+            raise _ClientGone()  # the file is shorter than the store said: drop the connection
+        sock.sendall(buf[:n])
+        count -= n
+
+
 def _blob_headers(digest: str) -> dict[str, str]:
     return {
         "Docker-Content-Digest": digest,
@@ -632,8 +672,10 @@ def serve(
     realm: str | None = None,
     quiet: bool = False,
     ready: Callable[[HubServer], None] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    server = HubServer((host, port), store, TokenSigner(key, service, token_ttl), realm, quiet)
+    signer = TokenSigner(key, service, token_ttl)
+    server = HubServer((host, port), store, signer, realm, quiet, tls)
     try:
         if ready:
             ready(server)
@@ -642,4 +684,12 @@ def serve(
         server.server_close()
 
 
-__all__ = ["HubServer", "serve"]
+def server_tls(cert: str, key: str) -> ssl.SSLContext:
+    """The hub's TLS context from a PEM certificate (chain) and its key."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+__all__ = ["HubServer", "serve", "server_tls"]
