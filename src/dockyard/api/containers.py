@@ -102,6 +102,10 @@ def create_options(body: dict[str, Any], name: str) -> CreateOptions:
         if isinstance(u, dict) and "Name" in u
     ]
     attach = [s for s in ("stdin", "stdout", "stderr") if body.get(f"Attach{s.title()}")]
+    binds = _strings(hc.get("Binds"), "Binds")
+    # Config.Volumes also names the targets of Binds (docker-py sends both): those are binds.
+    targets = {b.split(":")[1] for b in binds if b.count(":") >= 1}
+    anonymous = [v for v in _mapping(body.get("Volumes"), "Volumes") if v not in targets]
     return CreateOptions(
         image=image,
         cmd=_strings(body.get("Cmd"), "Cmd") or None,
@@ -116,7 +120,7 @@ def create_options(body: dict[str, Any], name: str) -> CreateOptions:
         attach=attach,
         hostname=str(body.get("Hostname") or ""),
         domainname=str(body.get("Domainname") or ""),
-        volumes=[*_strings(hc.get("Binds"), "Binds"), *_mapping(body.get("Volumes"), "Volumes")],
+        volumes=[*binds, *anonymous],
         tmpfs=[
             f"{path}:{opts}" if opts else path
             for path, opts in _mapping(hc.get("Tmpfs"), "Tmpfs").items()

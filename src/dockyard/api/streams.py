@@ -34,14 +34,13 @@ _POLL = 0.25  # how often a client waiting for a start looks at the container it
 
 
 def _await_start(
-    call: Call, cid: str, pending: Pending
+    call: Call, cid: str, pending: Pending, first: dict[str, Any] | None = None
 ) -> tuple[socket.socket | None, dict[str, Any] | None]:
     """Wait until the container runs with ``pending`` connected to its monitor. Returns the
     connection, or (None, last state) when the container ended or went without one (started
     and finished by another front end between two looks, or removed)."""
     daemon, containers = call.daemon, call.engine.containers
     daemon.expect_start(cid, pending)
-    first = None
     while not pending.ready.wait(_POLL):
         try:
             data = containers.get(cid)
@@ -156,7 +155,8 @@ def await_exit(call: Call, name: str, condition: str) -> int:
                 containers.container_run_dir(cid), stdin=False, stdout=False, stderr=False
             )
     else:
-        sock, latest = _await_start(call, cid, Pending(stdin=False, stdout=False, stderr=False))
+        waiter = Pending(stdin=False, stdout=False, stderr=False)
+        sock, latest = _await_start(call, cid, waiter, data)
         data = latest or data
     code = None
     if sock is not None:
