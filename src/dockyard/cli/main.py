@@ -62,6 +62,7 @@ System:
   system      Manage dockyard (df, check, prune)
   version     Show the version information
   hub         Run our registry (serve, user, repo, gc)
+  daemon      Serve the Docker Engine API on a Unix socket
 """
 
 # command -> (module under dockyard.cli, function)
@@ -99,6 +100,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("containers", "cmd_diff"),
     "commit": ("containers", "cmd_commit"),
     "port": ("containers", "cmd_port"),
+    "daemon": ("daemon", "cmd_daemon"),
 }
 
 _CONTAINER_VERBS = {

@@ -833,6 +833,7 @@ class ContainerService:
         if not data["State"]["Running"]:
             return cid
         rt = self.runtime(data["HostConfig"].get("Runtime", ""))
+        monitor = data.get("Dockyard") or {}
         sig = data["Config"].get("StopSignal") or "TERM"
         if timeout is None:
             timeout = data["Config"].get("StopTimeout", 10)
@@ -848,6 +849,10 @@ class ContainerService:
                 pass
             if not self._wait_stopped(cid, 30):
                 raise DockyardError(f"container {cid[:12]} did not stop after SIGKILL")
+        # Return once the monitor has recorded the exit and cleaned up (unmounted the rootfs,
+        # deleted the runtime state): a start right after (restart) would race with it.
+        mpid, mstart = int(monitor.get("MonitorPid") or 0), str(monitor.get("MonitorStart") or "")
+        _wait_until(lambda: not _alive(mpid, mstart), 30)
         return cid
 
     def kill(self, text: str, sig: str = "KILL") -> str:

@@ -37,8 +37,10 @@ __all__ = [
     "MONITOR_PATH",
     "MonitorLaunch",
     "attach",
+    "connect_session",
     "launch_monitor",
     "request_start",
+    "send_resize",
     "send_signal",
     "spawn_monitor",
 ]
@@ -259,6 +261,18 @@ def _connect(run_dir: str) -> socket.socket:
     finally:
         if dirfd is not None:
             os.close(dirfd)
+    return sock
+
+
+def connect_session(run_dir: str, *, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+    """A connection to the monitor with the header sent, for a client that speaks the frames
+    itself (the daemon bridges them to an HTTP connection). Conflict when none listens."""
+    sock = _connect(run_dir)
+    try:
+        sock.sendall(_header(stdin=stdin, stdout=stdout, stderr=stderr))
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -492,6 +506,11 @@ def send_signal(run_dir: str, sig: int) -> None:
     the process even when the runtime's state is unavailable). Returns once the monitor has
     read the request. Conflict when the container is not running."""
     _one_shot(run_dir, frame(FRAME_SIGNAL, str(int(sig)).encode()))
+
+
+def send_resize(run_dir: str, rows: int, cols: int) -> None:
+    """Set the size of a TTY container's terminal. Conflict when it is not running."""
+    _one_shot(run_dir, frame(FRAME_RESIZE, f"{int(rows)} {int(cols)}".encode()))
 
 
 def request_start(run_dir: str) -> None:

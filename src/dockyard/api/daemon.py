@@ -1,0 +1,163 @@
+"""``dockyard daemon``: the Engine API on a Unix socket, and the little state it keeps.
+
+The daemon owns no container: monitors do (runtime/monitor.py), so containers outlive it and
+the CLI can work beside it on the same store. What it holds in memory is what Docker's API
+needs between requests: exec instances, and attach/wait clients that arrived before the
+container's start (``docker run`` attaches and waits first, then starts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import grp
+import os
+import signal
+import socket
+import socketserver
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from dockyard.api.http import ApiHandler, Router
+from dockyard.errors import DockyardError, Unavailable
+
+if TYPE_CHECKING:
+    from dockyard.api.execs import ExecInstance
+
+SOCKET_NAME = "dockyard.sock"
+
+
+class Pending:
+    """An attach or wait client of a container that is not running yet: the start connects
+    it to the monitor before the process runs, so it misses no output and no exit."""
+
+    def __init__(self, *, stdin: bool, stdout: bool, stderr: bool) -> None:
+        self.streams = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+        self.ready = threading.Event()
+        self.sock: socket.socket | None = None
+        self.error = ""
+
+    def connect(self, run_dir: str) -> None:
+        from dockyard.runtime.attach import connect_session
+
+        try:
+            self.sock = connect_session(run_dir, **self.streams)
+        except DockyardError as e:
+            self.error = str(e)
+        self.ready.set()
+
+    def fail(self, message: str) -> None:
+        self.error = message
+        self.ready.set()
+
+
+class Daemon:
+    def __init__(self, root: str, run_root: str, *, debug: bool = False) -> None:
+        self.root = root
+        self.run_root = run_root
+        self.debug = debug
+        self.lock = threading.Lock()
+        self.pending: dict[str, list[Pending]] = {}
+        self.execs: dict[str, ExecInstance] = {}
+
+    # ------------------------------------------------------------ clients before a start
+
+    def expect_start(self, cid: str, pending: Pending) -> None:
+        with self.lock:
+            self.pending.setdefault(cid, []).append(pending)
+
+    def withdraw(self, cid: str, pending: Pending) -> bool:
+        """Take ``pending`` back; False when a start already took it (it will be connected)."""
+        with self.lock:
+            waiting = self.pending.get(cid, [])
+            if pending not in waiting:
+                return False
+            waiting.remove(pending)
+            if not waiting:
+                del self.pending[cid]
+            return True
+
+    def take_pending(self, cid: str) -> list[Pending]:
+        with self.lock:
+            return self.pending.pop(cid, [])
+
+
+def router() -> Router:
+    from dockyard.api import containers, execs, images, system
+
+    r = Router()
+    for module in (system, images, containers, execs):
+        r.routes += module.routes.routes
+    return r
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True  # hijacked streams must not hold the shutdown
+    block_on_close = False
+    daemon: Daemon
+
+
+def socket_path(address: str, run_root: str) -> str:
+    """``-H unix:///path`` (or a bare path) -> the path; default ``<run-root>/dockyard.sock``."""
+    if not address:
+        return os.path.join(run_root, SOCKET_NAME)
+    if address.startswith("unix://"):
+        address = address[len("unix://") :]
+    elif "://" in address:
+        raise DockyardError(f"only unix:// sockets are supported, not {address!r}")
+    if not address.startswith("/"):
+        raise DockyardError(f"socket path must be absolute: {address!r}")
+    return address
+
+
+def _claim(path: str) -> None:
+    """Remove a stale socket; refuse when a live daemon answers on it."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except FileNotFoundError:
+        return
+    except ConnectionRefusedError:
+        os.unlink(path)  # nobody listens: left by a daemon that was killed
+        return
+    except OSError as e:
+        if e.errno == errno.ENOTSOCK:
+            raise Unavailable(f"{path} exists and is not a socket") from None
+        raise
+    finally:
+        probe.close()
+    raise Unavailable(f"another daemon is already serving {path}")
+
+
+def serve(root: str, run_root: str, address: str = "", *, debug: bool = False) -> int:
+    """Serve until SIGTERM or SIGINT; the socket goes with the daemon."""
+    path = socket_path(address, run_root)
+    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
+    _claim(path)
+    ApiHandler.router = router()
+    old_umask = os.umask(0o117)  # 0660 from the start, never briefly open to everyone
+    try:
+        server = _Server(path, ApiHandler)
+    finally:
+        os.umask(old_umask)
+    try:
+        server.daemon = Daemon(root, run_root, debug=debug)
+        with contextlib.suppress(KeyError, OSError):
+            os.chown(path, 0, grp.getgrnam("docker").gr_gid)  # as dockerd does
+        stopping = threading.Event()
+
+        def stop(signum: int, _frame: Any) -> None:
+            if not stopping.is_set():
+                stopping.set()
+                threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        print(f"API listening on {path}", file=sys.stderr, flush=True)
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return 0

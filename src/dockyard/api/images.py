@@ -1,0 +1,198 @@
+"""Routes: images (list, inspect, history, tag, remove, pull, load, save)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from dockyard.api.http import Call, Done, Reply, Router
+from dockyard.errors import InvalidArgument
+
+routes = Router()
+
+
+def unix_time(rfc3339: str) -> int:
+    """Docker's list shapes give times as Unix seconds."""
+    if not rfc3339 or rfc3339.startswith("0001-"):
+        return 0
+    text = rfc3339.rstrip("Z")
+    main = text.partition(".")[0]
+    try:
+        dt = datetime.fromisoformat(main.split("+")[0] + "+00:00")
+    except ValueError:
+        return 0
+    return int(dt.timestamp())
+
+
+@routes.route("GET", "/images/json")
+def image_list(call: Call) -> list[dict[str, Any]]:
+    filters = call.filters()
+    dangling = None
+    if filters.get("dangling"):
+        dangling = filters["dangling"][-1].lower() in ("1", "true")
+    refs: list[str | None] = [*filters.get("reference", [])] or [None]
+    images = call.engine.images
+    ids: list[str] = []
+    for ref in refs:
+        rows = images.list_images(all_images=call.flag("all"), dangling=dangling, reference=ref)
+        ids += [r.id for r in rows if r.id not in ids]
+    out = []
+    for image_id in ids:
+        data = images.inspect(image_id)
+        out.append(
+            {
+                "Id": data["Id"],
+                "ParentId": data["Parent"],
+                "RepoTags": data["RepoTags"],
+                "RepoDigests": data["RepoDigests"],
+                "Created": unix_time(data["Created"]),
+                "Size": data["Size"],
+                "VirtualSize": data["VirtualSize"],
+                "SharedSize": -1,
+                "Labels": (data["Config"] or {}).get("Labels") or {},
+                "Containers": -1,
+            }
+        )
+    return out
+
+
+@routes.route("GET", "/images/{name*}/json")
+def image_inspect(call: Call) -> dict[str, Any]:
+    return call.engine.images.inspect(call.params["name"])
+
+
+@routes.route("GET", "/images/{name*}/history")
+def image_history(call: Call) -> list[dict[str, Any]]:
+    images = call.engine.images
+    data = images.inspect(call.params["name"])
+    tags = {data["Id"]: data["RepoTags"]}
+    return [
+        {
+            "Id": row.id,
+            "Created": unix_time(row.created),
+            "CreatedBy": row.created_by,
+            "Tags": tags.get(row.id) or None,
+            "Size": row.size,
+            "Comment": row.comment,
+        }
+        for row in images.history(data["Id"])
+    ]
+
+
+@routes.route("POST", "/images/{name*}/tag")
+def image_tag(call: Call) -> Reply:
+    repo = call.arg("repo")
+    if not repo:
+        raise InvalidArgument("repository name is required")
+    tag = call.arg("tag")
+    call.engine.images.tag(call.params["name"], f"{repo}:{tag}" if tag else repo)
+    return Reply(201)
+
+
+@routes.route("DELETE", "/images/{name*}")
+def image_remove(call: Call) -> list[dict[str, str]]:
+    report = call.engine.images.remove(
+        [call.params["name"]], force=call.flag("force"), prune=not call.flag("noprune")
+    )
+    return [{kind: what} for kind, what in report.items]
+
+
+def _progress_stream(work: Any) -> Iterator[dict[str, Any]]:
+    """Run ``work(emit)`` in a thread and yield what it emits as it comes (pull progress);
+    its exception is raised here, after the messages before it."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def run() -> None:
+        try:
+            q.put(("done", work(lambda msg: q.put(("msg", msg)))))
+        except BaseException as e:
+            q.put(("error", e))
+
+    threading.Thread(target=run, daemon=True).start()
+    while True:
+        kind, value = q.get()
+        if kind == "msg":
+            yield value
+        elif kind == "error":
+            raise value
+        else:
+            return
+
+
+@routes.route("POST", "/images/create")
+def image_create(call: Call) -> None:
+    image = call.arg("fromImage")
+    if not image:
+        if call.arg("fromSrc"):
+            raise InvalidArgument("importing with fromSrc is not supported by this daemon")
+        raise InvalidArgument("fromImage is required")
+    tag = call.arg("tag")
+    if tag:
+        image += f"@{tag}" if tag.startswith("sha256:") else f":{tag}"
+    root, run_root = call.engine.root, call.engine.run_root
+
+    def pull(emit: Any) -> str:
+        # Its own engine: the pull runs in another thread than this connection's.
+        from dockyard.engine import Engine
+
+        engine = Engine(root=root, run_root=run_root)
+        try:
+            return engine.registry.pull(image, progress=emit)
+        finally:
+            engine.close()
+
+    def messages() -> Iterator[dict[str, Any]]:
+        yield from _progress_stream(pull)
+        # Docker ends a pull with its digest and status lines; the engine's messages carry
+        # them (Digest:, Status:) already.
+
+    call.handler.json_stream(messages())
+
+
+@routes.route("POST", "/images/load")
+def image_load(call: Call) -> None:
+    engine = call.engine
+    tmp_dir = os.path.join(engine.root, "tmp")
+    os.makedirs(tmp_dir, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="api-load-", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in call.handler.iter_body():
+                f.write(chunk)
+        lines = engine.images.load(path)
+    finally:
+        os.unlink(path)
+    call.handler.json_stream({"stream": line + "\n"} for line in lines)
+
+
+def _save(call: Call, names: list[str]) -> None:
+    engine = call.engine
+    tmp_dir = os.path.join(engine.root, "tmp")
+    os.makedirs(tmp_dir, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="api-save-", dir=tmp_dir)
+    os.close(fd)
+    try:
+        engine.images.save(names, path)
+        with open(path, "rb") as f:
+            call.handler.stream(iter(lambda: f.read(1 << 20), b""), "application/x-tar")
+    finally:
+        os.unlink(path)
+    raise Done  # pragma: no cover - stream() raised it already
+
+
+@routes.route("GET", "/images/{name*}/get")
+def image_get(call: Call) -> None:
+    _save(call, [call.params["name"]])
+
+
+@routes.route("GET", "/images/get")
+def images_get(call: Call) -> None:
+    names = call.query.get("names") or []
+    if not names:
+        raise InvalidArgument("no image names given")
+    _save(call, names)

@@ -1,0 +1,183 @@
+"""Attach and wait: an HTTP client bridged to the container's monitor (runtime/attach.py).
+
+The monitor already speaks Docker's stdcopy frames (1 stdout, 2 stderr), so for a container
+without a TTY its frames go to the client as they are; with a TTY only the payload goes (the
+raw stream Docker sends then). What the client writes becomes stdin frames, its EOF a stdin
+EOF frame. Every monitor client gets the exit frame (3): ``wait`` is a client with no streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from dockyard.api.daemon import Pending
+from dockyard.errors import Conflict, DockyardError, NotFound
+from dockyard.runtime.attach import (
+    FRAME_ERROR,
+    FRAME_EXIT,
+    FRAME_STDERR,
+    FRAME_STDIN,
+    FRAME_STDIN_EOF,
+    FRAME_STDOUT,
+    connect_session,
+    frame,
+)
+
+if TYPE_CHECKING:
+    from dockyard.api.http import Call
+
+_POLL = 0.25  # how often a client waiting for a start looks at the container itself
+
+
+def _await_start(
+    call: Call, cid: str, pending: Pending, first: dict[str, Any] | None = None
+) -> tuple[socket.socket | None, dict[str, Any] | None]:
+    """Wait until the container runs with ``pending`` connected to its monitor. Returns the
+    connection, or (None, last state) when the container ended or went without one (started
+    and finished by another front end between two looks, or removed)."""
+    daemon, containers = call.daemon, call.engine.containers
+    daemon.expect_start(cid, pending)
+    while not pending.ready.wait(_POLL):
+        try:
+            data = containers.get(cid)
+        except NotFound:
+            if daemon.withdraw(cid, pending):
+                return None, None
+            continue
+        first = first or data
+        state, was = data["State"], first["State"]
+        ended = not state["Running"] and state["FinishedAt"] != was["FinishedAt"]
+        if (state["Running"] or ended) and daemon.withdraw(cid, pending):
+            # Started by someone else (the CLI): connect ourselves, or report its end.
+            if ended:
+                return None, data
+            try:
+                return connect_session(containers.container_run_dir(cid), **pending.streams), data
+            except Conflict:
+                return None, containers.get(cid)
+    return pending.sock, None
+
+
+def _frames(sock: socket.socket) -> Any:
+    """(kind, payload, raw bytes) for each frame the monitor sends, until it closes."""
+    buf = bytearray()
+    while True:
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            return
+        buf += data
+        while len(buf) >= 8:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < 8 + size:
+                break
+            raw = bytes(buf[: 8 + size])
+            del buf[: 8 + size]
+            yield raw[0], raw[8:], raw
+
+
+def _pump_stdin(rfile: BinaryIO, sock: socket.socket) -> None:
+    """Client -> container stdin, then its EOF (``docker run -i`` closes its write side)."""
+    with contextlib.suppress(OSError, ValueError):
+        while True:
+            data = rfile.read1(65536)  # type: ignore[attr-defined]
+            if not data:
+                break
+            sock.sendall(frame(FRAME_STDIN, data))
+        sock.sendall(frame(FRAME_STDIN_EOF))
+
+
+def attach(call: Call, data: dict[str, Any], *, stdin: bool, stdout: bool, stderr: bool) -> None:
+    """``POST /containers/{id}/attach``: hijack, then bridge until the container exits."""
+    from dockyard.api.http import Done
+
+    containers = call.engine.containers
+    cid = data["Id"]
+    tty = bool(data["Config"].get("Tty"))
+    stdin = stdin and bool(data["Config"].get("OpenStdin"))
+    handler = call.handler
+    handler.hijack()
+    conn = handler.connection
+    sock: socket.socket | None = None
+    try:
+        if data["State"]["Running"]:
+            with contextlib.suppress(Conflict):
+                sock = connect_session(
+                    containers.container_run_dir(cid), stdin=stdin, stdout=stdout, stderr=stderr
+                )
+        if sock is None:
+            pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
+            sock, _ = _await_start(call, cid, pending)
+            if sock is None and pending.error:
+                message = pending.error.encode() + b"\n"
+                conn.sendall(message if tty else frame(FRAME_STDERR, message))
+        if sock is None:
+            raise Done
+        if stdin:
+            threading.Thread(target=_pump_stdin, args=(handler.rfile, sock), daemon=True).start()
+        for kind, payload, raw in _frames(sock):
+            if kind in (FRAME_STDOUT, FRAME_STDERR):
+                conn.sendall(payload if tty else raw)
+            elif kind == FRAME_ERROR:  # the start failed: say why on the stream, as Docker
+                conn.sendall(payload if tty else frame(FRAME_STDERR, payload))
+                break
+            elif kind == FRAME_EXIT:
+                break
+    except OSError:
+        pass  # the client went away; the container goes on
+    finally:
+        if sock is not None:
+            sock.close()
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
+    raise Done
+
+
+def await_exit(call: Call, name: str, condition: str) -> int:
+    """``POST /containers/{id}/wait``: the exit code, per Docker's conditions (not-running,
+    next-exit, removed)."""
+    containers = call.engine.containers
+    cid = containers.resolve(name)
+    data: dict[str, Any] | None = containers.get(cid)
+    assert data is not None
+    if not data["State"]["Running"] and condition == "not-running":
+        return int(data["State"]["ExitCode"])
+    sock = None
+    if data["State"]["Running"]:
+        with contextlib.suppress(Conflict):
+            sock = connect_session(
+                containers.container_run_dir(cid), stdin=False, stdout=False, stderr=False
+            )
+    else:
+        waiter = Pending(stdin=False, stdout=False, stderr=False)
+        sock, latest = _await_start(call, cid, waiter, data)
+        data = latest or data
+    code = None
+    if sock is not None:
+        with sock:
+            for kind, payload, _ in _frames(sock):
+                if kind == FRAME_EXIT:
+                    code = int(payload or b"0")
+                    break
+    if code is None:
+        try:
+            data = containers.get(cid)
+        except NotFound:
+            pass
+        code = int(data["State"]["ExitCode"])
+    if condition == "removed":
+        while True:
+            try:
+                containers.get(cid)
+            except NotFound:
+                break
+            except DockyardError:
+                pass
+            time.sleep(0.05)
+    return code

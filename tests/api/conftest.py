@@ -1,0 +1,145 @@
+"""A real ``dockyard daemon`` per session on a socket in a temp run root, driven by real
+clients: docker-py and (when installed) the docker CLI. Every test leaves no container."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.conftest import BIN, CLI, _cleanup_containers, remove_networks
+from tests.registry_client.conftest import registry  # noqa: F401 - a fixture for pulls
+
+DOCKER_BIN = shutil.which("docker")
+
+
+def start_daemon(cli: CLI, *args: str) -> subprocess.Popen[bytes]:
+    """``dockyard daemon`` on ``cli``'s store, returned once its socket answers."""
+    sock = Path(args[-1].removeprefix("unix://")) if args else cli.run_root / "dockyard.sock"
+    # Its log goes to a file: a pipe nobody reads would stall a daemon that logs much.
+    log = open(cli.root.parent / "daemon.log", "ab")  # noqa: SIM115 - the child keeps it
+    try:
+        proc = subprocess.Popen(
+            [str(BIN), "--root", str(cli.root), "--run-root", str(cli.run_root), "daemon", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = (cli.root.parent / "daemon.log").read_text()
+            raise AssertionError(f"dockyard daemon exited {proc.returncode}: {out}")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(sock))
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    stop_daemon(proc)
+    raise AssertionError("dockyard daemon did not listen within 30 s")
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+@dataclass
+class Daemon:
+    cli: CLI
+    socket: Path
+    proc: subprocess.Popen[bytes]
+    client: docker.DockerClient
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        """The real docker CLI against this daemon (skips when it is not installed)."""
+        if DOCKER_BIN is None:
+            pytest.skip("the docker CLI is not installed")
+        env = {**os.environ, "DOCKER_HOST": self.url, "DOCKER_CONFIG": str(self.cli.root.parent)}
+        env.pop("DOCKER_CONTEXT", None)
+        return subprocess.run(
+            [DOCKER_BIN, *args],
+            input=input.decode() if input is not None else None,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One raw HTTP/1.1 request: for what no well-behaved client sends."""
+        import http.client
+
+        conn = http.client.HTTPConnection("localhost", timeout=60)
+        conn.sock = socket.socket(socket.AF_UNIX)
+        conn.sock.settimeout(60)
+        conn.sock.connect(str(self.socket))
+        try:
+            conn.request(method, path, body=body)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def error(self, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
+        status, headers, data = self.request(method, path, body)
+        assert headers["content-type"] == "application/json"
+        return status, json.loads(data)["message"]
+
+    def container_rows(self) -> list[Any]:
+        return self.cli("ps", "-aq", "--no-trunc").stdout.split()
+
+
+@pytest.fixture(scope="session")
+def daemon_session(
+    tmp_path_factory: pytest.TempPathFactory, busybox_template: Path
+) -> Iterator[Daemon]:
+    base = tmp_path_factory.mktemp("api")
+    root = base / "root"
+    subprocess.run(["cp", "-a", str(busybox_template), str(root)], check=True)
+    cli = CLI(root, base / "run")
+    proc = start_daemon(cli)
+    client = docker.DockerClient(base_url=f"unix://{cli.run_root / 'dockyard.sock'}", timeout=120)
+    try:
+        yield Daemon(cli, cli.run_root / "dockyard.sock", proc, client)
+    finally:
+        client.close()
+        _cleanup_containers(cli)
+        stop_daemon(proc)
+        remove_networks(root, cli.run_root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def api(daemon_session: Daemon) -> Iterator[Daemon]:
+    """The session's daemon; whatever containers a test made are removed after it."""
+    try:
+        yield daemon_session
+    finally:
+        _cleanup_containers(daemon_session.cli)
+        assert daemon_session.proc.poll() is None, "the daemon died during the test"
