@@ -186,7 +186,8 @@ def _ports(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 @routes.route("GET", "/containers/json")
 def container_list(call: Call) -> list[dict[str, Any]]:
-    from dockyard.cli.containers import _match_filters, _status
+    from dockyard.cli.output import container_status
+    from dockyard.engine.containers import match_filters
 
     filters = call.filters()
     unknown = set(filters) - {"status", "name", "id", "exited", "label", "ancestor"}
@@ -194,7 +195,7 @@ def container_list(call: Call) -> list[dict[str, Any]]:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
     show_all = call.flag("all") or bool(filters.get("status") or filters.get("exited"))
     listed = call.engine.containers.list_containers(all_containers=show_all)
-    rows = [d for d in listed if _match_filters(d, filters)]
+    rows = [d for d in listed if match_filters(d, filters)]
     limit = call.int_arg("limit", -1)
     if limit is not None and limit > 0:
         rows = rows[:limit]
@@ -209,7 +210,7 @@ def container_list(call: Call) -> list[dict[str, Any]]:
             "Ports": _ports(d),
             "Labels": d["Config"].get("Labels") or {},
             "State": d["State"]["Status"],
-            "Status": _status(d),
+            "Status": container_status(d),
             "HostConfig": {"NetworkMode": d["HostConfig"]["NetworkMode"]},
             "NetworkSettings": {"Networks": d["NetworkSettings"].get("Networks") or {}},
             "Mounts": d["Mounts"],

@@ -7,18 +7,16 @@ import argparse
 import os
 import re
 import sys
-import time
 from typing import Any
 
 from dockyard.cli.context import ArgumentParser, Context
 from dockyard.cli.output import (
     ago,
     confirm,
+    container_status,
     for_each_name,
     format_rows,
-    human_duration,
     human_size,
-    parse_time,
     print_deleted,
     table,
 )
@@ -532,46 +530,11 @@ def cmd_rename(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def _status(data: dict[str, Any]) -> str:
-    st = data["State"]
-    if st["Running"]:
-        t = parse_time(st["StartedAt"]) or time.time()
-        return "Up " + human_duration(time.time() - t)
-    if st["Status"] == "created":
-        return "Created"
-    return f"Exited ({st['ExitCode']}) {ago(st['FinishedAt'])}"
-
-
 def _command(data: dict[str, Any], no_trunc: bool) -> str:
     cmd = " ".join([data["Path"], *data["Args"]])
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
     return f'"{cmd}"'
-
-
-def _match_filters(data: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        if key == "status" and data["State"]["Status"] not in values:
-            return False
-        if key == "name" and not any(v.lstrip("/") in data["Name"].lstrip("/") for v in values):
-            return False
-        if key == "id" and not any(data["Id"].startswith(v) for v in values):
-            return False
-        if key == "exited" and (
-            data["State"]["Running"] or str(data["State"]["ExitCode"]) not in values
-        ):
-            return False
-        if key == "label":
-            labels = data["Config"].get("Labels") or {}
-            for v in values:
-                k, eq, val = v.partition("=")
-                if k not in labels or (eq and labels[k] != val):
-                    return False
-        if key == "ancestor" and not any(
-            data["Config"]["Image"] == v or data["Image"].startswith(v) for v in values
-        ):
-            return False
-    return True
 
 
 def _ports_column(d: dict[str, Any]) -> str:
@@ -608,6 +571,7 @@ def cmd_port(ctx: Context, argv: list[str]) -> int:
 
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
     from dockyard.cli.images import _parse_filters
+    from dockyard.engine.containers import match_filters
 
     p = ctx.parser("[OPTIONS]", "List containers")
     p.add_argument("-a", "--all", action="store_true")
@@ -631,7 +595,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
         or a.latest
     )
     listed = ctx.engine.containers.list_containers(all_containers=show_all)
-    rows = [d for d in listed if _match_filters(d, filters)]
+    rows = [d for d in listed if match_filters(d, filters)]
     if a.latest:
         rows = rows[:1]
     elif a.last >= 0:
@@ -647,7 +611,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
             "Command": _command(d, a.no_trunc),
             "RunningFor": ago(d["Created"]),
             "CreatedAt": d["Created"],
-            "Status": _status(d),
+            "Status": container_status(d),
             "State": d["State"]["Status"],
             "Ports": _ports_column(d),
             "Names": d["Name"].lstrip("/"),

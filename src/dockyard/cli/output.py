@@ -191,3 +191,14 @@ def print_deleted(title: str, lines: Sequence[str]) -> None:
         print(f"Deleted {title}:")
         print("\n".join(lines))
         print()
+
+
+def container_status(data: dict[str, Any]) -> str:
+    """The STATUS column of ps: "Up 2 minutes", "Created", "Exited (0) 5 seconds ago"."""
+    st = data["State"]
+    if st["Running"]:
+        t = parse_time(st["StartedAt"]) or time.time()
+        return "Up " + human_duration(time.time() - t)
+    if st["Status"] == "created":
+        return "Created"
+    return f"Exited ({st['ExitCode']}) {ago(st['FinishedAt'])}"

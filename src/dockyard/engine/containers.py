@@ -1574,3 +1574,30 @@ def _parse_log_line(line: bytes) -> tuple[str, str, str] | None:
         return str(rec.get("stream", "stdout")), str(rec.get("log", "")), str(rec.get("time", ""))
     except (ValueError, AttributeError):
         return None
+
+
+def match_filters(data: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Whether a container (its inspect data) passes ps' filters: status, name, id, exited,
+    label, ancestor."""
+    for key, values in filters.items():
+        if key == "status" and data["State"]["Status"] not in values:
+            return False
+        if key == "name" and not any(v.lstrip("/") in data["Name"].lstrip("/") for v in values):
+            return False
+        if key == "id" and not any(data["Id"].startswith(v) for v in values):
+            return False
+        if key == "exited" and (
+            data["State"]["Running"] or str(data["State"]["ExitCode"]) not in values
+        ):
+            return False
+        if key == "label":
+            labels = data["Config"].get("Labels") or {}
+            for v in values:
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        if key == "ancestor" and not any(
+            data["Config"]["Image"] == v or data["Image"].startswith(v) for v in values
+        ):
+            return False
+    return True
