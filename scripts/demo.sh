@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: the seeds' workflow as far as dockyard goes today (images, containers, commit,
-# archives), on a store of its own (demo-out/) so it never touches /var/lib/dockyard.
+# archives, networks, builds, registries, the Engine API), on a store of its own (demo-out/) so
+# it never touches /var/lib/dockyard.
 # Every command is echoed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,6 +115,23 @@ step dockyard run --rm "$HUB/alice/kubia:1"
 step dockyard logout "$HUB"
 kill $HUB_PID; wait $HUB_PID 2>/dev/null || true
 
+# The same engine behind Docker's API: docker-py (and the docker CLI, where installed) drive it.
+SOCK="$OUT/dockyard.sock"
+dockyard daemon -H "unix://$SOCK" >"$OUT/daemon.log" 2>&1 &
+DAEMON_PID=$!
+trap 'kill $DAEMON_PID 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 50); do [[ -S $SOCK ]] && break; sleep 0.1; done
+step curl -s --unix-socket "$SOCK" http://dockyard/v1.41/version
+echo
+step python -c "import docker; c = docker.DockerClient(base_url='unix://$SOCK'); \
+print(c.containers.run('busybox', ['echo', 'hello from docker-py'], remove=True).decode(), end='')"
+if command -v docker >/dev/null; then
+  step env DOCKER_HOST="unix://$SOCK" docker run --rm busybox echo "hello from the docker CLI"
+  step env DOCKER_HOST="unix://$SOCK" docker images
+fi
+kill $DAEMON_PID; wait $DAEMON_PID 2>/dev/null || true
+
+step dockyard system prune -f
 step dockyard system check
 echo
 echo "demo finished: store in $DOCKYARD_ROOT"

@@ -423,30 +423,14 @@ class Monitor:
         self.report(f"err {code} {message}")
         return 1
 
-    def forget(self, made_log: bool) -> None:
-        """A cancelled early start (the container was never created): take back the log
-        file and directories we made, whenever we got here relative to the engine's own
-        clean-up; anything that holds more than what we made stays."""
-        os.close(self.log_fd)
-        self.log_fd = -1
-        paths = [self.o.run_dir]
-        log_dir, log_name = os.path.split(self.o.log_path)
+    def forget(self) -> None:
+        """A cancelled early start (the container was never created): take back the run dir
+        we made, if nothing else is in it, whenever we got here relative to the engine's own
+        clean-up."""
         try:
-            # Only when the container dir holds nothing but our empty log: no container.
-            if (
-                made_log
-                and os.listdir(log_dir) == [log_name]
-                and os.path.getsize(self.o.log_path) == 0
-            ):
-                os.unlink(self.o.log_path)
-                paths.insert(0, log_dir)
+            os.rmdir(self.o.run_dir)
         except OSError:
             pass
-        for path in paths:
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
 
     def hold_ports(self) -> str:
         """Bind the host ports the container publishes (``ports.json``: [[proto, ip, port]])
@@ -970,22 +954,22 @@ class Monitor:
         _write_atomic(os.path.join(o.run_dir, "monitor.pid"), f"{os.getpid()}\n")
         set_subreaper()
         self.setup_signals()
-        log_dir = os.path.dirname(o.log_path)
-        if log_dir:
-            os.makedirs(log_dir, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        made_log = not os.path.exists(o.log_path)
-        self.log_fd = os.open(o.log_path, flags, 0o640)
-        self.listen()
         if o.go_fd >= 0:
             # Started early so our interpreter start overlaps the engine writing the bundle
-            # (``run`` starts us even before the container exists).
+            # (``run`` starts us even before the container exists). Nothing in the container
+            # dir is touched before the go: a cancelled create's clean-up may be running.
             go = os.read(o.go_fd, 1)
             os.close(o.go_fd)
             if not go:
                 rc = self.fail(125, "container start cancelled")
-                self.forget(made_log)
+                self.forget()
                 return rc
+        log_dir = os.path.dirname(o.log_path)
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        self.log_fd = os.open(o.log_path, flags, 0o640)
+        self.listen()
         busy = self.hold_ports()
         if busy:
             return self.fail(125, busy)
