@@ -478,6 +478,25 @@ def test_system_prune(ctr: CLI) -> None:
     ctr("volume", "rm", "busy")
 
 
+def test_exec_leaves_no_runtime_log_behind(
+    ctr: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runc writes its errors to a log file of ours: every exec form takes it back, also
+    -d (which used to leave one in $TMPDIR per call) and a command that does not exist."""
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    ctr("run", "-d", "--name", "logs", "busybox", "sleep", "100")
+    ctr("exec", "-d", "logs", "touch", "/x")
+    ctr("exec", "logs", "true")
+    assert ctr("exec", "logs", "nosuch", check=False).returncode == 127
+    r = ctr("exec", "-d", "logs", "nosuch", check=False)
+    assert r.returncode != 0 and "nosuch" in r.stderr
+    ctr("exec", "-i", "logs", "cat", input=b"x")
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("dockyard-")] == []
+    ctr("rm", "-f", "logs")
+
+
 def test_image_with_many_layers_runs(ctr: CLI) -> None:
     """Overlay mount options must fit in one page: short snapshot ids keep 120 layers in it."""
     from tests.conftest import add_child_image

@@ -171,6 +171,9 @@ def exec_start(call: Call) -> Reply:
                 stderr=subprocess.PIPE,
             )
             _, err = p.communicate()
+            failure = p.runtime_error()  # also removes the runtime's log file
+            if failure is not None and p.returncode:
+                raise failure
             if p.returncode:
                 raise DockyardError(err.decode(errors="replace").strip() or "exec failed")
             return Reply(200)

@@ -99,8 +99,11 @@ def run_exec(
                 stderr=subprocess.PIPE,
             )
             _, err = proc.communicate()
-            if proc.returncode and err:
-                sys.stderr.write(err.decode(errors="replace"))
+            # Read even on success: it removes the runtime's log file (runc writes its errors
+            # there, not to stderr).
+            failure = proc.runtime_error() if isinstance(proc, ExecProcess) else None
+            if proc.returncode and (failure is not None or err):
+                sys.stderr.write(f"{failure}\n" if failure else err.decode(errors="replace"))
             return proc.returncode
         proc = runtime.exec(
             cid,

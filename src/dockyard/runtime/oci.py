@@ -207,7 +207,7 @@ class OCIRuntime:
         stdin: int | None = None,
         stdout: int | None = None,
         stderr: int | None = None,
-    ) -> subprocess.Popen[bytes]:
+    ) -> ExecProcess:
         """Start ``runc exec --process <json>``; the caller waits for it. ``stdin``/
         ``stdout``/``stderr`` are passed to the runtime (and so to the process unless
         ``tty``); None inherits ours. The result is an :class:`ExecProcess`: after it exits,
