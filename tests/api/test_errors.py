@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.conftest import Daemon
 from tests.conftest import db_snapshot, tree_snapshot
+from tests.runtime.test_containers import wait_for
 
 
 @pytest.fixture
@@ -17,7 +18,10 @@ def unchanged(api: Daemon):  # type: ignore[no-untyped-def]
     root = api.cli.root
 
     def state() -> tuple[object, object]:
-        # Earlier tests' containers are deleted in the background (".rm-<id>", see rm).
+        # Earlier tests' containers are deleted in the background (".rm-<id>", see rm): walking
+        # the tree while the remover deletes it would trip over vanishing files.
+        ctrs = root / "containers"
+        wait_for(lambda: not ctrs.is_dir() or not any(ctrs.glob(".rm-*")))
         tree = {k: v for k, v in tree_snapshot(root).items() if ".rm-" not in k}
         return tree, db_snapshot(root)
 
