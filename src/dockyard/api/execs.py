@@ -162,20 +162,9 @@ def exec_start(call: Call) -> Reply:
         f.write(json.dumps(proc))
     try:
         if body.get("Detach"):
-            p = runtime.exec(
-                cid,
-                spec_path,
-                detach=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            _, err = p.communicate()
-            failure = p.runtime_error()  # also removes the runtime's log file
-            if failure is not None and p.returncode:
-                raise failure
-            if p.returncode:
-                raise DockyardError(err.decode(errors="replace").strip() or "exec failed")
+            code, failure = runtime.exec_detached(cid, spec_path)
+            if code:
+                raise failure or DockyardError("exec failed")
             return Reply(200)
         call.handler.hijack()
         try:
@@ -275,7 +264,7 @@ def _run_attached(
                     send(stdcopy(kind, data))
         sel.close()
     code = p.wait()
-    failure = p.runtime_error() if hasattr(p, "runtime_error") else None
+    failure = p.runtime_error()
     if failure is not None:
         # Never ran (not found, not executable): the runtime said why on the stream already;
         # the code is Docker's 126/127.

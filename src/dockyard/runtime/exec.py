@@ -83,28 +83,15 @@ def run_exec(
     """Run ``process`` in container ``cid``; its exit code (0 once started when detached)."""
     import subprocess
 
-    from dockyard.runtime.oci import ExecProcess
-
     spec_path = os.path.join(run_dir, f"exec-{os.urandom(6).hex()}.json")
     with open(spec_path, "w") as f:
         f.write(json.dumps(process))
     try:
         if detach:
-            proc = runtime.exec(
-                cid,
-                spec_path,
-                detach=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            _, err = proc.communicate()
-            # Read even on success: it removes the runtime's log file (runc writes its errors
-            # there, not to stderr).
-            failure = proc.runtime_error() if isinstance(proc, ExecProcess) else None
-            if proc.returncode and (failure is not None or err):
-                sys.stderr.write(f"{failure}\n" if failure else err.decode(errors="replace"))
-            return proc.returncode
+            code, failure = runtime.exec_detached(cid, spec_path)
+            if failure is not None:
+                sys.stderr.write(f"{failure}\n")
+            return code
         proc = runtime.exec(
             cid,
             spec_path,
@@ -114,7 +101,7 @@ def run_exec(
             stderr=2,
         )
         code = proc.wait()
-        failure = proc.runtime_error() if isinstance(proc, ExecProcess) else None
+        failure = proc.runtime_error()
         if failure is not None:
             # The process never ran (not found, not executable): Docker's 127/126.
             raise failure

@@ -74,16 +74,24 @@ class ExecProcess(subprocess.Popen[bytes]):
     (command not found, container gone...) from the process's own exit status."""
 
     log_path: str = ""
+    _log_text: str = ""
 
-    def runtime_error(self) -> DockyardError | None:
-        """The runtime's failure, if any (reads and removes the runtime's log file)."""
-        text = ""
+    def wait(self, timeout: float | None = None) -> int:
+        """As Popen's; once the runtime has exited its log file is read and removed, so no
+        caller (communicate() waits too) can leave it behind."""
+        code = super().wait(timeout)
         if self.log_path:
             with contextlib.suppress(OSError):
                 with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                    text = f.read()
+                    self._log_text = f.read()
                 os.unlink(self.log_path)
             self.log_path = ""
+        return code
+
+    def runtime_error(self) -> DockyardError | None:
+        """The runtime's failure, if any (waits for the runtime to exit)."""
+        self.wait()
+        text = self._log_text
         if not any(m in text for m in ('"level":"error"', '"level":"fatal"')):
             return None
         return error_from_output("exec", "", text)
@@ -232,6 +240,25 @@ class OCIRuntime:
             raise
         proc.log_path = log
         return proc
+
+    def exec_detached(self, cid: str, process_json_path: str) -> tuple[int, DockyardError | None]:
+        """``runc exec --detach``: returns once the process started, or failed to: the
+        runtime's exit code and, when it failed, why (from its log, else its stderr)."""
+        proc = self.exec(
+            cid,
+            process_json_path,
+            detach=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _, err = proc.communicate()
+        if not proc.returncode:
+            return 0, None
+        failure = proc.runtime_error()
+        if failure is None and err.strip():
+            failure = DockyardError(err.decode(errors="replace").strip())
+        return proc.returncode, failure
 
     def ps(self, cid: str) -> list[int]:
         """Host pids of every process in the container."""
