@@ -24,9 +24,10 @@ from dockyard.network.netlink import (
     NLM_F_ACK,
     NLM_F_DUMP,
     NLM_F_REQUEST,
-    NLMSG_DONE,
     NLMSG_ERROR,
     NetlinkError,
+    NetlinkSocket,
+    ack_code,
 )
 
 NETLINK_NETFILTER = 12
@@ -97,23 +98,11 @@ def _tuple(payload: bytes) -> tuple[int, str, str, int, int]:
     )
 
 
-class Conntrack:
+class Conntrack(NetlinkSocket):
     """A ctnetlink socket in the network namespace of the thread that opened it."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-        self.sock.bind((0, 0))
-        self.sock.settimeout(30.0)
-        self.seq = 0
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Conntrack:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(NETLINK_NETFILTER)
 
     def _send(self, mtype: int, flags: int, attrs: bytes = b"") -> int:
         self.seq += 1
@@ -123,25 +112,15 @@ class Conntrack:
 
     def _replies(self, seq: int) -> Iterator[tuple[int, bytes]]:
         """(type, payload) of the answers to request ``seq``, until its DONE or ERROR."""
-        while True:
-            data = self.sock.recv(1 << 20)
-            off = 0
-            while off + _HDR.size <= len(data):
-                length, mtype, _flags, s, _pid = _HDR.unpack_from(data, off)
-                if length < _HDR.size:
-                    return
-                if s == seq:
-                    yield mtype, data[off + _HDR.size : off + length]
-                    if mtype in (NLMSG_DONE, NLMSG_ERROR):
-                        return
-                off += (length + 3) & ~3
+        for mtype, msg in self.replies(seq):
+            yield mtype, msg[_HDR.size :]
 
     def flows(self) -> list[Flow]:
         """Every IPv4 entry of the table."""
         out = []
         for mtype, payload in self._replies(self._send(_CT_GET, NLM_F_REQUEST | NLM_F_DUMP)):
             if mtype == NLMSG_ERROR:
-                code = -struct.unpack_from("=i", payload)[0]
+                code = ack_code(payload)
                 if code:
                     raise NetlinkError(code, "conntrack dump")
                 continue
@@ -164,7 +143,7 @@ class Conntrack:
         seq = self._send(_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, attrs)
         for mtype, payload in self._replies(seq):
             if mtype == NLMSG_ERROR:
-                code = -struct.unpack_from("=i", payload)[0]
+                code = ack_code(payload)
                 if code == errno.ENOENT:
                     return False
                 if code:

@@ -16,7 +16,7 @@ import socket
 import struct
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 from dockyard.errors import DockyardError
 
@@ -67,24 +67,58 @@ def _msg(name: str) -> Any:
     return _classes[name]
 
 
-class Netlink:
-    """An rtnetlink socket in the network namespace of the thread that opened it."""
+def ack_code(payload: bytes) -> int:
+    """The errno an NLMSG_ERROR payload carries (0: a plain acknowledgement)."""
+    return -int(struct.unpack_from("=i", payload)[0])
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+
+class NetlinkSocket:
+    """A netlink socket of ``protocol`` in the network namespace of the thread that opened
+    it, with the message framing every netlink family shares."""
+
+    def __init__(self, protocol: int) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
         self.sock.bind((0, 0))
         self.sock.settimeout(30.0)  # the kernel answers at once; never hang on a lost ack
         self.seq = 0
-        self.pending: list[tuple[int, str, tuple[int, ...]]] = []
 
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> Netlink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _read(self) -> Iterator[tuple[int, int, bytes]]:
+        """(type, sequence number, whole message) of each message one read returns."""
+        data = self.sock.recv(1 << 20)
+        off = 0
+        while off + _HDR.size <= len(data):
+            length, mtype, _flags, seq, _pid = _HDR.unpack_from(data, off)
+            if length < _HDR.size:
+                break
+            yield mtype, seq, data[off : off + length]
+            off += (length + 3) & ~3
+
+    def replies(self, seq: int) -> Iterator[tuple[int, bytes]]:
+        """(type, whole message) of each answer to request ``seq``, up to and with its DONE
+        or ERROR message."""
+        while True:
+            for mtype, s, msg in self._read():
+                if s == seq:
+                    yield mtype, msg
+                    if mtype in (NLMSG_DONE, NLMSG_ERROR):
+                        return
+
+
+class Netlink(NetlinkSocket):
+    """An rtnetlink socket in the network namespace of the thread that opened it."""
+
+    def __init__(self) -> None:
+        super().__init__(NETLINK_ROUTE)
+        self.pending: list[tuple[int, str, tuple[int, ...]]] = []
 
     # ------------------------------------------------------------ raw requests
 
@@ -125,11 +159,11 @@ class Netlink:
         self.pending = []
         first: NetlinkError | None = None
         while waiting:
-            for mtype, seq, payload in self._read():
+            for mtype, seq, msg in self._read():
                 if mtype != NLMSG_ERROR or seq not in waiting:
                     continue
                 what, ok = waiting.pop(seq)
-                code = -struct.unpack_from("=i", payload)[0]
+                code = ack_code(msg[_HDR.size :])
                 if code and code not in ok and first is None:
                     first = NetlinkError(code, what)
         if first is not None:
@@ -139,42 +173,22 @@ class Netlink:
         self.queue(*args, **kw)
         self.flush()
 
-    def _read(self) -> Iterator[tuple[int, int, bytes]]:
-        data = self.sock.recv(1 << 16)
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, mtype, _flags, seq, _pid = _HDR.unpack_from(data, off)
-            if length < _HDR.size:
-                break
-            yield mtype, seq, data[off + _HDR.size : off + length]
-            off += (length + 3) & ~3
-
     def dump(self, kind: str, mtype: int, fields: dict[str, Any] | None = None) -> list[Any]:
         """Every object of a GET dump, decoded by pyroute2."""
         cls = _msg(kind)
         data = self._encode(kind, fields or {"family": 0}, [], mtype, NLM_F_REQUEST | NLM_F_DUMP)
         self.sock.send(data)
-        seq = self.seq
         out: list[Any] = []
-        while True:
-            chunk = self.sock.recv(1 << 20)
-            off = 0
-            while off + _HDR.size <= len(chunk):
-                length, t, _flags, s, _pid = _HDR.unpack_from(chunk, off)
-                if length < _HDR.size:
-                    return out
-                if s == seq:
-                    if t == NLMSG_DONE:
-                        return out
-                    if t == NLMSG_ERROR:
-                        code = -struct.unpack_from("=i", chunk, off + _HDR.size)[0]
-                        if code:
-                            raise NetlinkError(code, "netlink dump")
-                        return out
-                    m = cls(chunk[off : off + length])
-                    m.decode()
-                    out.append(m)
-                off += (length + 3) & ~3
+        for t, msg in self.replies(self.seq):
+            if t == NLMSG_ERROR:
+                code = ack_code(msg[_HDR.size :])
+                if code:
+                    raise NetlinkError(code, "netlink dump")
+            elif t != NLMSG_DONE:
+                m = cls(msg)
+                m.decode()
+                out.append(m)
+        return out
 
     # ------------------------------------------------------------ links
 
