@@ -22,6 +22,7 @@ from typing import BinaryIO, NamedTuple
 
 from dockyard.build.parser import BuildError
 from dockyard.errors import InvalidArgument
+from dockyard.store.content import ContentStore
 
 CHUNK = 1 << 20
 # Docker's DetectCompression: gzip, bzip2, xz, zstd; anything else must be a tar to count.
@@ -179,13 +180,7 @@ class _Temp:
 
     def remove(self) -> None:
         for p in reversed(self.paths):
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(p)
-                except FileNotFoundError:
-                    pass
+            ContentStore.remove_path(p)
 
     def spool(self, src: BinaryIO) -> str:
         """``src`` into a file: the kind of context is known only from its first bytes."""

@@ -170,6 +170,7 @@ class ContentStore:
 
     @staticmethod
     def remove_path(path: str) -> None:
+        """Remove a file, a symlink or a whole directory; one already gone is no error."""
         if os.path.isdir(path) and not os.path.islink(path):
             import shutil
 
