@@ -29,6 +29,17 @@ _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 _MAX_JSON_BODY = 16 << 20
 
 
+def _json_object(text: str | bytes, what: str, not_object: str) -> dict[str, Any]:
+    """``text`` as a JSON object; InvalidArgument ("<what>: <why>") otherwise."""
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise InvalidArgument(f"{what}: {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"{what}: {not_object}")
+    return doc
+
+
 class Done(Exception):
     """Raised by a handler that has written its whole reply itself (stream, hijack)."""
 
@@ -78,12 +89,7 @@ class Call:
         text = self.arg("filters")
         if not text:
             return {}
-        try:
-            doc = json.loads(text)
-        except ValueError as e:
-            raise InvalidArgument(f"invalid filter: {e}") from None
-        if not isinstance(doc, dict):
-            raise InvalidArgument("invalid filter: not an object")
+        doc = _json_object(text, "invalid filter", "not an object")
         out: dict[str, list[str]] = {}
         for k, v in doc.items():
             out[str(k)] = [str(x) for x in (v if isinstance(v, list) else list(v or {}))]
@@ -99,13 +105,7 @@ class Call:
             if required:
                 raise InvalidArgument("request body is empty: a JSON object is required")
             return {}
-        try:
-            doc = json.loads(raw)
-        except ValueError as e:
-            raise InvalidArgument(f"invalid JSON body: {e}") from None
-        if not isinstance(doc, dict):
-            raise InvalidArgument("invalid JSON body: expected an object")
-        return doc
+        return _json_object(raw, "invalid JSON body", "expected an object")
 
 
 Route = Callable[[Call], Any]
