@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -58,6 +59,20 @@ class CLI:
             capture_output=True,
             timeout=120,
         )
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 10, *, group: bool = False) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``; with ``group``, to the
+    whole process group of a process started with ``start_new_session``. Its exit status."""
+    if proc.poll() is None:
+        kill = (lambda s: os.killpg(proc.pid, s)) if group else proc.send_signal
+        kill(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill(signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
 
 
 def tree_snapshot(path: Path) -> dict[str, tuple[int, int, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.conftest import BIN, CLI, _cleanup_containers, remove_networks
+from tests.conftest import BIN, CLI, _cleanup_containers, remove_networks, terminate
 from tests.registry_client.conftest import registry  # noqa: F401 - a fixture for pulls
 
 DOCKER_BIN = shutil.which("docker")
@@ -53,14 +52,7 @@ def start_daemon(cli: CLI, *args: str) -> subprocess.Popen[bytes]:
 
 
 def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+    return terminate(proc, 30)
 
 
 @dataclass

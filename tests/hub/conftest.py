@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -22,7 +21,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import BIN
+from tests.conftest import BIN, terminate
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -202,13 +201,7 @@ def start_hub(data: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[byte
 
 
 def stop_hub(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    terminate(proc, group=True)
 
 
 def add_users(data: Path) -> None:

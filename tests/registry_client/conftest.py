@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -27,7 +26,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from tests.conftest import layer_tar
+from tests.conftest import layer_tar, terminate
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 _ACCESS_RE = re.compile(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+)')
@@ -119,13 +118,7 @@ def start_distribution(
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    terminate(proc, group=True)
 
 
 @pytest.fixture(scope="session")
