@@ -24,6 +24,16 @@ _SIGNALS = {
 }  # fmt: skip
 
 
+def _add_keys(field: str, keys: list[str]) -> Callable[[State], None]:
+    """The config change of EXPOSE and VOLUME: ``keys`` join the set-like object ``field``
+    (``{"80/tcp": {}}``), keeping what earlier instructions put there."""
+
+    def change(st: State) -> None:
+        st.config[field] = {**(st.config.get(field) or {}), **{k: {} for k in keys}}
+
+    return change
+
+
 class MetadataSteps:
     """Mixed into Builder: the metadata instructions' plans."""
 
@@ -117,14 +127,7 @@ class MetadataSteps:
         for word in ins.args:
             for spec in self._expand(ins, word, env).split():
                 ports.extend(_expand_ports(ins, spec))
-
-        def change(st: State) -> None:
-            exposed = dict(st.config.get("ExposedPorts") or {})
-            for p in ports:
-                exposed[p] = {}
-            st.config["ExposedPorts"] = exposed
-
-        return self._meta(f"EXPOSE {' '.join(ports)}", change)
+        return self._meta(f"EXPOSE {' '.join(ports)}", _add_keys("ExposedPorts", ports))
 
     def _plan_volume(self, state: State, ins: Instruction) -> Plan:
         env = state.expansion_env()
@@ -132,14 +135,7 @@ class MetadataSteps:
         paths = [p for p in paths if p.strip()]
         if not paths:
             raise ins.error("VOLUME specified can not be an empty string")
-
-        def change(st: State) -> None:
-            vols = dict(st.config.get("Volumes") or {})
-            for p in paths:
-                vols[p] = {}
-            st.config["Volumes"] = vols
-
-        return self._meta(f"VOLUME {json.dumps(paths)}", change)
+        return self._meta(f"VOLUME {json.dumps(paths)}", _add_keys("Volumes", paths))
 
     def _plan_stopsignal(self, state: State, ins: Instruction) -> Plan:
         sig = self._expand(ins, ins.args[0], state.expansion_env())
