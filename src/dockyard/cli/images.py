@@ -22,9 +22,14 @@ from dockyard.cli.output import (
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 
+def print_deleted_images(report: Any) -> None:
+    """The ``Deleted Images:`` section of a prune (image prune, system prune)."""
+    print_deleted("Images", [f"{kind.lower()}: {what}" for kind, what in report.items])
+
+
 def _print_report(report: Any, *, prune: bool = False) -> None:
     if prune:
-        print_deleted("Images", [f"{kind.lower()}: {what}" for kind, what in report.items])
+        print_deleted_images(report)
         print(f"Total reclaimed space: {human_size(report.reclaimed)}")
         return
     for kind, what in report.items:

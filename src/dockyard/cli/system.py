@@ -152,8 +152,10 @@ def cmd_prune(ctx: Context, argv: list[str]) -> int:
         removed, size = engine.volumes.prune(all_volumes=True)
         print_deleted("Volumes", removed)
         reclaimed += size
+    from dockyard.cli.images import print_deleted_images
+
     report = engine.images.prune(all_images=a.all)
-    print_deleted("Images", [f"{kind.lower()}: {what}" for kind, what in report.items])
+    print_deleted_images(report)
     reclaimed += report.reclaimed
     cache = engine.builder.prune(all_entries=a.all)
     print_deleted("build cache objects", cache.deleted)
