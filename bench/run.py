@@ -1,7 +1,8 @@
 """Benchmarks, side by side with Docker in the same run (``./dev.sh bench``).
 
 Starts the reference Docker with ../shared/tools/anchor-docker.sh, then times each case for
-both engines and prints medians and the ratio dockyard/docker (lower is better for dockyard).
+both engines (interleaved where a case allows) and prints min/median/max and the ratio of
+medians dockyard/docker (lower is better for dockyard); memory is PSS.
 Startup cases have no Docker counterpart and print the median against the issue's budget.
 """
 
@@ -56,19 +57,36 @@ class Bench:
     def report(
         self, name: str, ours: list[float], theirs: list[float] | None, budget: float | None = None
     ) -> None:
+        """One line per case: min/median/max of each engine (ms) and the ratio of medians."""
         m = statistics.median(ours)
-        row: dict[str, object] = {"case": name, "dockyard_s": round(m, 4)}
-        line = f"{name:<44} dockyard {m * 1000:9.1f} ms"
+        row: dict[str, object] = {
+            "case": name,
+            "dockyard_s": round(m, 4),
+            "dockyard_min_s": round(min(ours), 4),
+            "dockyard_max_s": round(max(ours), 4),
+            "runs": len(ours),
+        }
+        line = f"{name:<44} dockyard {_spread(ours)}"
         if theirs:
             d = statistics.median(theirs)
-            row["docker_s"] = round(d, 4)
-            row["ratio"] = round(m / d, 3)
-            line += f"   docker {d * 1000:9.1f} ms   ratio {m / d:5.2f}"
+            row.update(
+                docker_s=round(d, 4),
+                docker_min_s=round(min(theirs), 4),
+                docker_max_s=round(max(theirs), 4),
+                ratio=round(m / d, 3),
+            )
+            line += f"   docker {_spread(theirs)}   ratio {m / d:5.2f}"
         if budget is not None:
             row["budget_s"] = budget
             line += f"   budget {budget * 1000:.0f} ms ({'ok' if m <= budget else 'OVER'})"
         self.results.append(row)
         print(line, flush=True)
+
+
+def _spread(times: list[float]) -> str:
+    """min/median/max in ms."""
+    ms = [t * 1000 for t in times]
+    return f"{min(ms):7.1f}/{statistics.median(ms):7.1f}/{max(ms):7.1f} ms"
 
 
 def bench_startup(b: Bench, docker: bool) -> None:
@@ -185,16 +203,17 @@ def bench_run(b: Bench, docker: bool) -> None:
     )
     b.report("exec <c> true", ours, theirs)
 
-    # Memory of what keeps one container alive: our monitor vs containerd-shim.
+    # Memory of what keeps one container alive: our monitor vs containerd-shim, as PSS
+    # (shared pages counted once: the interpreter's text is shared by every monitor).
     cid = b.dy("inspect", "--format", "{{.Id}}", "bench-exec").stdout.decode().strip()
     mon = int((b.work / "run" / "containers" / cid / "monitor.pid").read_text())
-    ours_kb = _rss_kb(mon)
-    line = f"{'monitor RSS per container':<44} dockyard {ours_kb / 1024:9.1f} MB"
-    row: dict[str, object] = {"case": "monitor RSS", "dockyard_kb": ours_kb}
+    ours_kb = _pss_kb(mon)
+    line = f"{'monitor PSS per container':<44} dockyard {ours_kb / 1024:9.1f} MB"
+    row: dict[str, object] = {"case": "monitor PSS", "dockyard_kb": ours_kb}
     if docker:
         pid = run("docker", "inspect", "--format", "{{.State.Pid}}", "bench-exec").stdout
         shim = _parent_pid(int(pid.decode().strip()))
-        theirs_kb = _rss_kb(shim)
+        theirs_kb = _pss_kb(shim)
         row.update(docker_kb=theirs_kb, ratio=round(ours_kb / theirs_kb, 3))
         line += f"   docker {theirs_kb / 1024:9.1f} MB   ratio {ours_kb / theirs_kb:5.2f}"
         run("docker", "rm", "-f", "bench-exec", check=False)
@@ -203,9 +222,9 @@ def bench_run(b: Bench, docker: bool) -> None:
     b.dy("rm", "-f", "bench-exec")
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _pss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
 
