@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.build.conftest import Ctx, leftovers, tar_bytes
+from tests.builder.conftest import Ctx, leftovers, tar_bytes
 from tests.conftest import BIN, CLI, remove_networks
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.build.conftest import Ctx, leftovers, tar_bytes
+from tests.builder.conftest import Ctx, leftovers, tar_bytes
 from tests.conftest import CLI
 
 CONTEXT = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import re
 
-from tests.build.conftest import Ctx, leftovers
-from tests.build.test_build import steps_run
+from tests.builder.conftest import Ctx, leftovers
+from tests.builder.test_build import steps_run
 
 KEEP = "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n"
 FAILS = "FROM busybox\nRUN head -c 1500000 /dev/zero > /big\nRUN false\n"

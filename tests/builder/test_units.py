@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dockyard.build.expand import expand
-from dockyard.build.ignore import IgnoreRules
-from dockyard.build.parser import BuildError, parse
+from dockyard.builder.expand import expand
+from dockyard.builder.ignore import IgnoreRules
+from dockyard.builder.parser import BuildError, parse
 from dockyard.errors import InvalidArgument
 
 ENV = {"a": "1", "empty": "", "spaced": "x y"}
@@ -147,7 +147,7 @@ def test_escape_directive_and_heredoc_details() -> None:
     ],
 )
 def test_git_urls(url: str, git: bool, parsed: tuple[str, str, str] | None) -> None:
-    from dockyard.build.prepare import is_git_url, parse_git_url
+    from dockyard.builder.prepare import is_git_url, parse_git_url
 
     assert is_git_url(url) is git
     if parsed is not None:
@@ -155,7 +155,7 @@ def test_git_urls(url: str, git: bool, parsed: tuple[str, str, str] | None) -> N
 
 
 def test_git_ref_that_is_an_option_is_refused() -> None:
-    from dockyard.build.prepare import parse_git_url
+    from dockyard.builder.prepare import parse_git_url
 
     with pytest.raises(BuildError, match="invalid refspec: -u"):
         parse_git_url("https://h/r.git#-u")

@@ -18,19 +18,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from dockyard.build.cache import BuildCache, cache_key
-from dockyard.build.copystep import CopySteps
-from dockyard.build.expand import expand, used_names
-from dockyard.build.metadata import MetadataSteps
-from dockyard.build.parser import BuildError, Dockerfile, Instruction, Stage, parse
-from dockyard.build.progress import Progress
-from dockyard.build.state import DEFAULT_SHELL, Plan, State, StepFailed
-from dockyard.build.state import BuildOptions as BuildOptions  # re-exported for callers
+from dockyard.builder.cache import BuildCache, cache_key
+from dockyard.builder.copystep import CopySteps
+from dockyard.builder.expand import expand, used_names
+from dockyard.builder.metadata import MetadataSteps
+from dockyard.builder.parser import BuildError, Dockerfile, Instruction, Stage, parse
+from dockyard.builder.progress import Progress
+from dockyard.builder.state import DEFAULT_SHELL, Plan, State, StepFailed
+from dockyard.builder.state import BuildOptions as BuildOptions  # re-exported for callers
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from dockyard.build.context import HashCache, SourceRoot
-    from dockyard.build.layerfs import StepFS
+    from dockyard.builder.context import HashCache, SourceRoot
+    from dockyard.builder.layerfs import StepFS
     from dockyard.engine import Engine
     from dockyard.runtime.options import Mount
     from dockyard.store.images import LayerBlob
@@ -194,7 +194,7 @@ class Builder(MetadataSteps, CopySteps):
             self.progress.message(
                 f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}"
             )
-            from dockyard.build.parser import parse_instructions
+            from dockyard.builder.parser import parse_instructions
 
             trig_ins = []
             for t in triggers:
@@ -447,8 +447,8 @@ class Builder(MetadataSteps, CopySteps):
             self._check_network(ins, network)
 
         def apply(st: State) -> tuple[LayerBlob, str]:
-            from dockyard.build.layerfs import StepFS
-            from dockyard.build.run import run_in
+            from dockyard.builder.layerfs import StepFS
+            from dockyard.builder.run import run_in
             from dockyard.runtime.options import Mount
 
             env = [f"{k}={v}" for k, v in st.env().items()] + [f"{k}={v}" for k, v in build_env]

@@ -19,8 +19,8 @@ import stat
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from dockyard.build.ignore import IgnoreRules
-from dockyard.build.parser import Instruction
+from dockyard.builder.ignore import IgnoreRules
+from dockyard.builder.parser import Instruction
 from dockyard.runtime.paths import resolve_in_root
 
 CHUNK = 1 << 20

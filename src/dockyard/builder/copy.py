@@ -21,8 +21,8 @@ import posixpath
 import stat
 from typing import BinaryIO
 
-from dockyard.build.context import Match, SourceRoot
-from dockyard.build.parser import Instruction
+from dockyard.builder.context import Match, SourceRoot
+from dockyard.builder.parser import Instruction
 from dockyard.runtime.paths import resolve_in_root
 
 Owner = tuple[int, int] | None

@@ -9,16 +9,16 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
-from dockyard.build.cache import cache_key
-from dockyard.build.parser import Instruction, Stage
-from dockyard.build.state import BuildOptions, Plan, State
+from dockyard.builder.cache import cache_key
+from dockyard.builder.parser import Instruction, Stage
+from dockyard.builder.state import BuildOptions, Plan, State
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from dockyard.build.context import HashCache, SourceRoot
-    from dockyard.build.layerfs import StepFS
+    from dockyard.builder.context import HashCache, SourceRoot
+    from dockyard.builder.layerfs import StepFS
     from dockyard.engine import Engine
     from dockyard.store import Store
     from dockyard.store.images import LayerBlob
@@ -44,8 +44,8 @@ class CopySteps:
         raise NotImplementedError
 
     def context_root(self, ins: Instruction) -> SourceRoot:
-        from dockyard.build.context import HashCache, SourceRoot
-        from dockyard.build.ignore import IgnoreRules
+        from dockyard.builder.context import HashCache, SourceRoot
+        from dockyard.builder.ignore import IgnoreRules
 
         if self._context is None:
             ctx = self.opts.context
@@ -104,7 +104,7 @@ class CopySteps:
         return self._plan_copy_add(state, ins, add=True)
 
     def _plan_copy_add(self, state: State, ins: Instruction, *, add: bool) -> Plan:
-        from dockyard.build.context import SourceRoot
+        from dockyard.builder.context import SourceRoot
 
         env = state.expansion_env()
         words = [self._expand(ins, w, env) for w in ins.args]
@@ -194,8 +194,8 @@ class CopySteps:
         created_by = f"/bin/sh -c #(nop) {ins.cmd} {what}:{digest_text} in {dest} "
 
         def apply(st: State) -> tuple[LayerBlob, str]:
-            from dockyard.build.copy import Copier, dest_path, is_dir_dest
-            from dockyard.build.layerfs import StepFS
+            from dockyard.builder.copy import Copier, dest_path, is_dir_dest
+            from dockyard.builder.layerfs import StepFS
 
             with StepFS(self.store, st.lower_ids()) as fs:
                 owner = self._owner(st, ins, chown, fs.rootfs) if chown else None
@@ -252,8 +252,8 @@ class CopySteps:
         chmod: int | None,
         mode: int,
     ) -> None:
-        from dockyard.build.context import SourceRoot
-        from dockyard.build.copy import Copier, dest_path
+        from dockyard.builder.context import SourceRoot
+        from dockyard.builder.copy import Copier, dest_path
 
         c = Copier(fs.rootfs, SourceRoot(fs.aux), ins, owner=owner, chmod=chmod)
         target = c.target_for_file(name, dest_path(dest, workdir))
@@ -269,7 +269,7 @@ class CopySteps:
         os.chmod(target, chmod if chmod is not None else mode)
 
     def _download(self, ins: Instruction, url: str, checksum: str | None) -> tuple[str, str]:
-        from dockyard.build.prepare import DownloadError, download
+        from dockyard.builder.prepare import DownloadError, download
 
         tmp_dir = os.path.join(self.engine.root, "build", "tmp")
         os.makedirs(tmp_dir, exist_ok=True)

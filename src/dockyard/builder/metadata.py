@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dockyard.build.parser import Instruction
-from dockyard.build.state import DEFAULT_SHELL, Plan, State
+from dockyard.builder.parser import Instruction
+from dockyard.builder.state import DEFAULT_SHELL, Plan, State
 
 _SIGNALS = {
     "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, NamedTuple
 
-from dockyard.build.parser import BuildError
+from dockyard.builder.parser import BuildError
 from dockyard.errors import InvalidArgument
 from dockyard.store.content import ContentStore
 
@@ -120,7 +120,7 @@ def _read_text(path: str) -> str:
 
 def _is_archive(path: str) -> bool:
     """Docker's IsArchive: compressed (by magic), or starting with a valid tar header."""
-    from dockyard.build.copy import is_tar_header
+    from dockyard.builder.copy import is_tar_header
 
     with open(path, "rb") as f:
         head = f.read(512)
@@ -206,7 +206,7 @@ class _Temp:
         import lzma
         import zlib
 
-        from dockyard.build.copy import decompressed
+        from dockyard.builder.copy import decompressed
         from dockyard.errors import CorruptData
         from dockyard.image.layer import apply_layer
 

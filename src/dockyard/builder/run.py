@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dockyard.build.layerfs import StepFS
+from dockyard.builder.layerfs import StepFS
 from dockyard.runtime.options import Mount
 
 if TYPE_CHECKING:

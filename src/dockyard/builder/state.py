@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dockyard.build.parser import BuildError
+from dockyard.builder.parser import BuildError
 from dockyard.errors import DockyardError
 
 if TYPE_CHECKING:

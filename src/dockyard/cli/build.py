@@ -33,8 +33,8 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--force-rm", action="store_true", help="(always) remove containers")
     a = p.parse_args(argv)
 
-    from dockyard.build.builder import BuildOptions
-    from dockyard.build.progress import make_progress
+    from dockyard.builder.builder import BuildOptions
+    from dockyard.builder.progress import make_progress
 
     build_args: dict[str, str | None] = {}
     for spec in a.build_arg:
@@ -51,7 +51,7 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
 
     import signal
 
-    from dockyard.build.prepare import prepare
+    from dockyard.builder.prepare import prepare
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # unwinds the build: its container, mounts and temp dirs go
@@ -112,8 +112,8 @@ def cmd_builder_prune(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--filter", action="append", default=[], help='Filter values ("until=24h")')
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     a = p.parse_args(argv)
-    from dockyard.build.metadata import go_duration
-    from dockyard.build.parser import BuildError
+    from dockyard.builder.metadata import go_duration
+    from dockyard.builder.parser import BuildError
 
     until: float | None = None
     for spec in a.filter:

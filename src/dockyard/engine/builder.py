@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from dockyard.build.builder import BuildOptions
-    from dockyard.build.progress import Progress
+    from dockyard.builder.builder import BuildOptions
+    from dockyard.builder.progress import Progress
     from dockyard.engine import Engine
 
 
@@ -17,8 +17,8 @@ class BuilderService:
     def build(self, opts: BuildOptions, progress: Progress | None = None) -> str:
         """Build ``opts.dockerfile`` in ``opts.context``; returns the image ID (tagged with
         ``opts.tags``). Raises BuildError (exit 1) or StepFailed (the RUN's exit code)."""
-        from dockyard.build.builder import Builder
-        from dockyard.build.progress import Progress
+        from dockyard.builder.builder import Builder
+        from dockyard.builder.progress import Progress
 
         return Builder(self.engine, progress or Progress()).build(opts)
 
@@ -29,7 +29,7 @@ class BuilderService:
         and their parents, always stay: after ``-a`` a build of them just misses the cache."""
         import time
 
-        from dockyard.build.cache import BuildCache
+        from dockyard.builder.cache import BuildCache
 
         store = self.engine.store
         cache = BuildCache(self.engine.root, store.db)
