@@ -1,0 +1,172 @@
+"""Frozen, slotted dataclasses without importing ``dataclasses`` at run time.
+
+The model's classes are written as ``@dataclass(frozen=True, slots=True)`` and type checkers
+see the standard library's decorator (see ``model/__init__.py``'s import switch). At run time
+this module builds the same classes: ``__slots__``, an ``__init__`` taking the fields
+positionally or by keyword with their defaults (``field(default_factory=...)`` included),
+``__eq__``/``__hash__`` over the fields, ``__repr__``, and assignment refused with
+``FrozenInstanceError``. The reason is start-up time: ``import dataclasses`` pulls in
+``inspect`` (and with it ``ast``, ``dis``, ``tokenize``): 5-10 ms measured on this machine,
+on every ``dockyard run`` and ``exec``, which the project's benchmarks count.
+tests/model/test_values.py holds both implementations to the same behaviour.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["FrozenInstanceError", "dataclass", "field", "fields", "replace"]
+
+
+class FrozenInstanceError(AttributeError):
+    """Assignment to a field of a frozen instance (the name ``dataclasses`` uses)."""
+
+
+_MISSING = object()
+
+
+class Field:
+    """A field's name and default (``_MISSING`` when it has none)."""
+
+    __slots__ = ("name", "default", "default_factory")
+
+    def __init__(self, default: Any = _MISSING, default_factory: Any = _MISSING) -> None:
+        self.name = ""
+        self.default = default
+        self.default_factory = default_factory
+
+    def __repr__(self) -> str:
+        return f"Field(name={self.name!r})"
+
+
+def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] | Any = _MISSING) -> Any:
+    return Field(default, default_factory)
+
+
+def _annotations(cls: type) -> list[str]:
+    names = []
+    for name, ann in cls.__dict__.get("__annotations__", {}).items():
+        text = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+        if text.startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        names.append(name)
+    return names
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _make_init(cls_name: str, specs: tuple[Field, ...]) -> Callable[..., None]:
+    names = tuple(f.name for f in specs)
+    index = {n: i for i, n in enumerate(names)}
+    setter = object.__setattr__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise TypeError(
+                f"{cls_name}.__init__() takes {len(names) + 1} positional arguments but "
+                f"{len(args) + 1} were given"
+            )
+        values = list(args) + [_MISSING] * (len(names) - len(args))
+        for key, value in kwargs.items():
+            i = index.get(key)
+            if i is None:
+                raise TypeError(f"{cls_name}.__init__() got an unexpected keyword argument {key!r}")
+            if i < len(args):
+                raise TypeError(f"{cls_name}.__init__() got multiple values for argument {key!r}")
+            values[i] = value
+        for i, f in enumerate(specs):
+            value = values[i]
+            if value is _MISSING:
+                if f.default is not _MISSING:
+                    value = f.default
+                elif f.default_factory is not _MISSING:
+                    value = f.default_factory()
+                else:
+                    raise TypeError(
+                        f"{cls_name}.__init__() missing 1 required positional argument: {f.name!r}"
+                    )
+            setter(self, f.name, value)
+
+    return __init__
+
+
+def dataclass(
+    cls: type | None = None, /, *, frozen: bool = False, slots: bool = False, **_: Any
+) -> Any:
+    """``dataclasses.dataclass`` for the options the model uses (eq, frozen, slots)."""
+
+    def wrap(cls: type) -> type:
+        specs: list[Field] = []
+        seen_default = False
+        for name in _annotations(cls):
+            value = cls.__dict__.get(name, _MISSING)
+            f = value if isinstance(value, Field) else Field(default=value)
+            f.name = name
+            if f.default is _MISSING and f.default_factory is _MISSING:
+                if seen_default:
+                    raise TypeError(f"non-default argument {name!r} follows default argument")
+            else:
+                seen_default = True
+            specs.append(f)
+        # Inherited fields come first, as in dataclasses.
+        base_specs: tuple[Field, ...] = ()
+        for base in cls.__mro__[-1:0:-1]:
+            base_specs = getattr(base, "__dataclass_fields_tuple__", base_specs)
+        all_specs = (*base_specs, *specs)
+        ns = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+        for f in specs:
+            ns.pop(f.name, None)
+        if slots:
+            ns["__slots__"] = tuple(f.name for f in specs)
+        names = tuple(f.name for f in all_specs)
+        ns["__dataclass_fields_tuple__"] = all_specs
+        ns["__dataclass_fields__"] = {f.name: f for f in all_specs}
+        ns["__match_args__"] = names
+        ns["__init__"] = _make_init(cls.__name__, all_specs)
+
+        def __repr__(self: Any) -> str:
+            inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+            return f"{type(self).__qualname__}({inner})"
+
+        def __eq__(self: Any, other: Any) -> Any:
+            if other.__class__ is not self.__class__:
+                return NotImplemented
+            return all(getattr(self, n) == getattr(other, n) for n in names)
+
+        ns.setdefault("__repr__", __repr__)
+        ns.setdefault("__eq__", __eq__)
+        if frozen:
+
+            def __hash__(self: Any) -> int:
+                return hash(tuple(getattr(self, n) for n in names))
+
+            ns["__hash__"] = __hash__
+            ns["__setattr__"] = _frozen_setattr
+            ns["__delattr__"] = _frozen_delattr
+        else:
+            ns["__hash__"] = None
+        return type(cls)(cls.__name__, cls.__bases__, ns)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def fields(obj: Any) -> tuple[Field, ...]:
+    cls = obj if isinstance(obj, type) else type(obj)
+    specs: tuple[Field, ...] = getattr(cls, "__dataclass_fields_tuple__")  # noqa: B009
+    return specs
+
+
+def replace(obj: Any, /, **changes: Any) -> Any:
+    """A copy of ``obj`` with ``changes`` (the class's ``__init__`` checks them)."""
+    values = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    values.update(changes)
+    return type(obj)(**values)

@@ -1,0 +1,99 @@
+"""model/values.py builds the model's classes at run time in place of ``dataclasses`` (whose
+import costs every command start-up): it must behave as ``dataclass(frozen=True,
+slots=True)`` does, for the features the model uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dockyard.model import values
+
+
+ANNOTATIONS = {"a": "int", "b": "str", "c": "tuple[int, ...]", "d": "list[int]"}
+BODY = {"b": "x", "c": (), "d": dataclasses.field(default_factory=list)}
+
+
+def _ours_body() -> dict[str, object]:
+    return {"b": "x", "c": (), "d": values.field(default_factory=list)}
+
+
+def _classes() -> tuple[type, type]:
+    ns = {"__annotations__": dict(ANNOTATIONS), "__module__": __name__}
+    std = dataclasses.dataclass(frozen=True, slots=True)(type("Thing", (), {**ns, **BODY}))
+    ours = values.dataclass(frozen=True, slots=True)(type("Thing", (), {**ns, **_ours_body()}))
+    return std, ours
+
+
+STD, OURS = _classes()
+ints = st.integers(-5, 5)
+args = st.tuples(ints, st.text(max_size=3), st.tuples(ints), st.lists(ints, max_size=2))
+
+
+@given(args, args)
+def test_construction_equality_hash_and_repr_match_dataclasses(x: tuple, y: tuple) -> None:
+    s1, s2, o1, o2 = STD(*x), STD(*y), OURS(*x), OURS(*y)
+    assert repr(o1) == repr(s1)
+    assert (o1 == o2) == (s1 == s2)
+    hx = (x[0], x[1], x[2], ())  # hashable values (a list field is not)
+    assert hash(OURS(*hx)) == hash(STD(*hx))
+    assert OURS(a=x[0], b=x[1], c=x[2], d=x[3]) == o1
+    assert values.replace(o1, a=y[0]) == OURS(y[0], *x[1:])
+    assert dataclasses.replace(s1, a=y[0]) == STD(y[0], *x[1:])
+
+
+def test_defaults_and_factories() -> None:
+    o, s = OURS(1), STD(1)
+    assert (o.b, o.c, o.d) == (s.b, s.c, s.d) == ("x", (), [])
+    assert OURS(1).d is not OURS(1).d  # a fresh list each time, as default_factory promises
+    assert [f.name for f in values.fields(OURS)] == [f.name for f in dataclasses.fields(STD)]
+
+
+def test_frozen_and_slotted() -> None:
+    o = OURS(1)
+    with pytest.raises(AttributeError):
+        o.a = 2  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del o.a  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        o.other = 1  # type: ignore[attr-defined]
+    assert not hasattr(o, "__dict__") and not hasattr(STD(1), "__dict__")
+    assert OURS.__slots__ == STD.__slots__  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda cls: cls(), "missing 1 required positional argument: 'a'"),
+        (lambda cls: cls(1, "x", (), [], 5), "positional arguments but 6 were given"),
+        (lambda cls: cls(1, z=2), "unexpected keyword argument 'z'"),
+        (lambda cls: cls(1, a=2), "multiple values for argument 'a'"),
+    ],
+)
+def test_bad_calls_raise_typeerror_as_dataclasses_do(call: object, message: str) -> None:
+    for cls in (STD, OURS):
+        with pytest.raises(TypeError, match=re.escape(message)):
+            call(cls)  # type: ignore[operator]
+
+
+def test_non_default_after_default_is_refused() -> None:
+    ns = {"__annotations__": {"a": "int", "b": "int"}, "a": 1, "__module__": __name__}
+    for make in (dataclasses.dataclass(frozen=True), values.dataclass(frozen=True)):
+        with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+            make(type("Bad", (), dict(ns)))
+
+
+def test_the_model_is_built_without_importing_dataclasses() -> None:
+    import subprocess
+
+    code = (
+        "import sys, dockyard.model.codec, dockyard.model.docker, dockyard.engine.containers;"
+        "print('dataclasses' in sys.modules, 'inspect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
