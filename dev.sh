@@ -21,14 +21,14 @@ setup() {
   local py=python3
   command -v python3.11 >/dev/null && py=python3.11
   if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
-  if ! .venv/bin/python -c 'import dockyard, pytest, hypothesis, mypy, ruff' 2>/dev/null \
+  if ! .venv/bin/python -c 'import dockyard, pytest, hypothesis, mypy, ruff, importlinter' 2>/dev/null \
      || [[ pyproject.toml -nt .venv/.installed ]]; then
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
     touch .venv/.installed
   fi
   # pip's console-script wrapper imports re (to strip Windows suffixes from argv[0]): ~3 ms of
   # every command's start-up. The same entry point without it:
-  printf '#!%s\nimport sys\n\nfrom dockyard.cli.main import main\n\nsys.exit(main())\n' \
+  printf '#!%s\nimport sys\n\nfrom dockyard.main import main\n\nsys.exit(main())\n' \
     "$PWD/.venv/bin/python" >.venv/bin/dockyard
   # Byte-compile up front: start-up time is a feature, and some environments set
   # PYTHONDONTWRITEBYTECODE, which would make every command recompile its modules.
@@ -42,6 +42,7 @@ case "${1:-}" in
     setup
     .venv/bin/ruff check src tests bench
     .venv/bin/mypy
+    .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
     shift
     exec .venv/bin/pytest -q -p no:cacheprovider "$@" ;;
   bench) setup; shift; exec .venv/bin/python bench/run.py "$@" ;;

@@ -1,5 +1,5 @@
 import sys
 
-from dockyard.cli.main import main
+from dockyard.main import main
 
 sys.exit(main())

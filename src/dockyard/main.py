@@ -1,9 +1,15 @@
-"""Entry point. Kept import-light: only the chosen command's module is imported."""
+"""The ``dockyard`` command: global options, then one command's module (cli/ for the verbs,
+api/ for ``dockyard daemon``). Above both front ends, which never import each other. Kept
+import-light: only the chosen command's module is imported."""
 
 from __future__ import annotations
 
 import os
 import sys
+
+TYPE_CHECKING = False  # not typing's: ~2 ms of every command's start-up
+if TYPE_CHECKING:
+    from dockyard.cli.context import Context
 
 USAGE = """Usage:  dockyard [OPTIONS] COMMAND
 
@@ -100,8 +106,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("containers", "cmd_diff"),
     "commit": ("containers", "cmd_commit"),
     "port": ("containers", "cmd_port"),
-    "daemon": ("daemon", "cmd_daemon"),
 }
+
+DAEMON = ("", "daemon")  # the Engine API server (api/), not a CLI verb
+COMMANDS["daemon"] = DAEMON
 
 _CONTAINER_VERBS = {
     verb: target
@@ -163,13 +171,13 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "disconnect": ("networks", "cmd_network_disconnect"),
     },
     "volume": {
-        "create": ("containers", "cmd_volume_create"),
-        "ls": ("containers", "cmd_volume_ls"),
-        "list": ("containers", "cmd_volume_ls"),
-        "inspect": ("containers", "cmd_volume_inspect"),
-        "rm": ("containers", "cmd_volume_rm"),
-        "remove": ("containers", "cmd_volume_rm"),
-        "prune": ("containers", "cmd_volume_prune"),
+        "create": ("volumes", "cmd_volume_create"),
+        "ls": ("volumes", "cmd_volume_ls"),
+        "list": ("volumes", "cmd_volume_ls"),
+        "inspect": ("volumes", "cmd_volume_inspect"),
+        "rm": ("volumes", "cmd_volume_rm"),
+        "remove": ("volumes", "cmd_volume_rm"),
+        "prune": ("volumes", "cmd_volume_prune"),
     },
 }
 
@@ -234,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     from dockyard.errors import DockyardError
 
     ctx = Context(root=opts.get("--root"), run_root=opts.get("--run-root"), prog=prog)
-    func = getattr(import_module(f"dockyard.cli.{target[0]}"), target[1])
+    func = (
+        cmd_daemon
+        if target == DAEMON
+        else getattr(import_module(f"dockyard.cli.{target[0]}"), target[1])
+    )
     try:
         code = int(func(ctx, args) or 0)
     except DockyardError as e:
@@ -257,6 +269,24 @@ def main(argv: list[str] | None = None) -> int:
         _exit_now(code)
     ctx.close()
     return code
+
+
+def cmd_daemon(ctx: Context, argv: list[str]) -> int:
+    """``dockyard daemon``: serve the engine as the Docker Engine API on a Unix socket."""
+    p = ctx.parser("[OPTIONS]", "Serve the Docker Engine API on a Unix socket")
+    p.add_argument(
+        "-H",
+        "--host",
+        default="",
+        help="Socket to listen on (default unix://<run-root>/dockyard.sock)",
+    )
+    p.add_argument("--debug", action="store_true", help="Log every request")
+    a = p.parse_args(argv)
+    from dockyard.api import serve
+    from dockyard.engine import Engine
+
+    engine = Engine(root=ctx.root, run_root=ctx.run_root)  # resolves the defaults only
+    return serve(engine.root, engine.run_root, a.host, debug=a.debug)
 
 
 def _exit_now(code: int) -> None:

@@ -34,7 +34,7 @@ def execv(path, argv):
         json.dump({"modules": sorted(sys.modules), "argv": list(argv)}, f)
     real_execv(path, argv)
 os.execv = execv
-from dockyard.cli.main import main
+from dockyard.main import main
 sys.exit(main())
 """
 

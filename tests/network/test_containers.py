@@ -301,9 +301,9 @@ def test_host_port_in_use_is_a_clear_error_and_nothing_half_started(ctr: CLI) ->
         ("70000:80", "invalid hostPort: 70000"),
         ("8080:", "no port specified"),
         ("8080:80/xyz", "invalid proto: xyz"),
-        ("300.1.1.1:80:80", "invalid ip address: 300.1.1.1"),
+        ("300.1.1.1:80:80", "invalid IP address: 300.1.1.1"),
         ("8000-8001:80", "invalid ranges"),
-        ("1:2:3:4", "too many colons"),
+        ("1:2:3:4", "invalid IP address: 1:2"),
     ],
 )
 def test_invalid_publish_spec(ctr: CLI, spec: str, message: str) -> None:

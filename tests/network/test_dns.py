@@ -18,7 +18,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from dockyard.engine import Engine
-from dockyard.engine.container_options import CreateOptions
+from dockyard.model.container import ContainerSpec
 from dockyard.errors import InvalidArgument
 from dockyard.network.hosts import (
     check_dns,
@@ -145,9 +145,9 @@ def test_engine_refuses_bad_values_too(bb: CLI) -> None:
     e = Engine(root=str(bb.root), run_root=str(bb.run_root))
     try:
         for opts, message in (
-            (CreateOptions("busybox", extra_hosts=["x"]), 'bad format for add-host: "x"'),
-            (CreateOptions("busybox", dns=["x"]), "x is not an ip address"),
-            (CreateOptions("busybox", dns_search=["-x"]), "-x is not a valid domain"),
+            (ContainerSpec("busybox", extra_hosts=("x",)), 'bad format for add-host: "x"'),
+            (ContainerSpec("busybox", dns=("x",)), "x is not an ip address"),
+            (ContainerSpec("busybox", dns_search=("-x",)), "-x is not a valid domain"),
         ):
             with pytest.raises(InvalidArgument) as exc:
                 e.containers.create(opts)

@@ -385,11 +385,12 @@ def test_user_mounts(rootfs: Path) -> None:
         "options": ["rbind", "rprivate", "ro"],
     }
     assert mount_at(spec, "/vol")["options"] == ["rbind", "rslave"]
+    # As Docker 20.10 mounts --tmpfs and --mount type=tmpfs: noexec unless "exec" is asked.
     assert mount_at(spec, "/tmp") == {
         "destination": "/tmp",
         "type": "tmpfs",
         "source": "tmpfs",
-        "options": ["nosuid", "nodev"],
+        "options": ["nosuid", "nodev", "noexec"],
     }
     # The user's /dev/shm replaces the default one.
     assert mount_at(spec, "/dev/shm")["source"] == "tmpfs"
@@ -398,6 +399,10 @@ def test_user_mounts(rootfs: Path) -> None:
         spec_for(rootfs, mounts=(Mount("bind", "/x", "relative"),))
     with pytest.raises(InvalidArgument):
         spec_for(rootfs, mounts=(Mount("bind", "/x", "/y", propagation="sideways"),))
+    spec = spec_for(
+        rootfs, mounts=(Mount("tmpfs", "", "/t", options=("exec", "size=1048576", "uid=5")),)
+    )
+    assert mount_at(spec, "/t")["options"] == ["nosuid", "nodev", "size=1048576", "uid=5"]
     with pytest.raises(InvalidArgument):
         spec_for(rootfs, mounts=(Mount("nfs", "/x", "/y"),))
 

@@ -24,6 +24,7 @@ from dockyard.errors import DockyardError, Unavailable
 
 if TYPE_CHECKING:
     from dockyard.api.execs import ExecInstance
+    from dockyard.engine.containers.sessions import Sessions
 
 SOCKET_NAME = "dockyard.sock"
 
@@ -38,11 +39,9 @@ class Pending:
         self.sock: socket.socket | None = None
         self.error = ""
 
-    def connect(self, run_dir: str) -> None:
-        from dockyard.runtime.attach import connect_session
-
+    def connect(self, sessions: Sessions, cid: str) -> None:
         try:
-            self.sock = connect_session(run_dir, **self.streams)
+            self.sock = sessions.connect(cid, **self.streams)
         except DockyardError as e:
             self.error = str(e)
         self.ready.set()

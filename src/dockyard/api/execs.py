@@ -20,13 +20,12 @@ import termios
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from dockyard import fastjson as json
 from dockyard.api.containers import STDERR, STDOUT, stdcopy
 from dockyard.api.http import Call, Done, Reply, Router
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from dockyard.runtime.oci import OCIRuntime
+    from dockyard.engine.containers.execs import Execs, ExecSpec
 
 routes = Router()
 _KEEP_FINISHED = 256  # finished instances kept for inspection (Docker keeps them per container)
@@ -108,10 +107,10 @@ def _instance(call: Call) -> ExecInstance:
 @routes.route("POST", "/containers/{id}/exec")
 def exec_create(call: Call) -> Reply:
     body = call.json(required=True)
-    data = call.engine.containers.get(call.params["id"])
-    if not data["State"]["Running"]:
-        raise Conflict(f"Container {data['Id']} is not running")
-    inst = ExecInstance(os.urandom(32).hex(), data["Id"], body)
+    ctr = call.engine.containers.get(call.params["id"])
+    if not ctr.running:
+        raise Conflict(f"Container {ctr.id} is not running")
+    inst = ExecInstance(os.urandom(32).hex(), ctr.id, body)
     execs = call.daemon.execs
     with call.daemon.lock:
         finished = [k for k, v in execs.items() if v.started and not v.running]
@@ -142,9 +141,9 @@ def exec_start(call: Call) -> Reply:
         if inst.started:
             raise Conflict(f"Error: Exec command {inst.id} is already running")
         inst.started = True
-    engine = call.engine
+    execs = call.engine.containers.execs
     try:
-        cid, rt, proc = engine.containers.exec_spec(
+        ex = execs.spec(
             inst.container_id,
             inst.cmd,
             tty=inst.tty,
@@ -156,26 +155,16 @@ def exec_start(call: Call) -> Reply:
     except BaseException:
         inst.started = False
         raise
-    runtime = engine.containers.runtime(rt)
-    spec_path = os.path.join(engine.containers.container_run_dir(cid), f"exec-{inst.id[:16]}.json")
-    with open(spec_path, "w") as f:
-        f.write(json.dumps(proc))
+    if body.get("Detach"):
+        execs.start_detached(ex)
+        return Reply(200)
+    call.handler.hijack()
     try:
-        if body.get("Detach"):
-            code, failure = runtime.exec_detached(cid, spec_path)
-            if code:
-                raise failure or DockyardError("exec failed")
-            return Reply(200)
-        call.handler.hijack()
-        try:
-            _run_attached(call, inst, runtime, cid, spec_path)
-        finally:
-            with contextlib.suppress(OSError):
-                call.handler.connection.shutdown(socket.SHUT_RDWR)
-        raise Done
+        _run_attached(call, inst, execs, ex)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(spec_path)
+        with contextlib.suppress(OSError):
+            call.handler.connection.shutdown(socket.SHUT_RDWR)
+    raise Done
 
 
 def _feed(rfile: BinaryIO, write: Any, close: Any) -> None:
@@ -186,9 +175,7 @@ def _feed(rfile: BinaryIO, write: Any, close: Any) -> None:
         close()
 
 
-def _run_attached(
-    call: Call, inst: ExecInstance, runtime: OCIRuntime, cid: str, spec_path: str
-) -> None:
+def _run_attached(call: Call, inst: ExecInstance, execs: Execs, ex: ExecSpec) -> None:
     conn = call.handler.connection
     rfile = call.handler.rfile
 
@@ -199,7 +186,7 @@ def _run_attached(
     if inst.tty:
         master, slave = os.openpty()
         try:
-            p = runtime.exec(cid, spec_path, tty=True, stdin=slave, stdout=slave, stderr=slave)
+            p = execs.spawn(ex, stdin=slave, stdout=slave, stderr=slave)
         except BaseException:
             os.close(master)
             raise
@@ -230,9 +217,8 @@ def _run_attached(
                 inst.master = -1
             os.close(master)
     else:
-        p = runtime.exec(
-            cid,
-            spec_path,
+        p = execs.spawn(
+            ex,
             stdin=subprocess.PIPE if inst.stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -259,14 +245,8 @@ def _run_attached(
                 if not data:
                     sel.unregister(key.fileobj)
                     continue
-                kind = streams[key.fileobj]  # type: ignore[index]
+                kind = streams[key.fileobj]
                 if (inst.stdout, inst.stderr)[kind - 1]:
                     send(stdcopy(kind, data))
         sel.close()
-    code = p.wait()
-    failure = p.runtime_error()
-    if failure is not None:
-        # Never ran (not found, not executable): the runtime said why on the stream already;
-        # the code is Docker's 126/127.
-        code = failure.exit_code
-    inst.exit_code, inst.running = code, False
+    inst.exit_code, inst.running = p.wait(), False

@@ -7,26 +7,13 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from dockyard.api.http import Call, Done, Reply, Router
 from dockyard.errors import InvalidArgument
+from dockyard.units import unix_time
 
 routes = Router()
-
-
-def unix_time(rfc3339: str) -> int:
-    """Docker's list shapes give times as Unix seconds."""
-    if not rfc3339 or rfc3339.startswith("0001-"):
-        return 0
-    text = rfc3339.rstrip("Z")
-    main = text.partition(".")[0]
-    try:
-        dt = datetime.fromisoformat(main.split("+")[0] + "+00:00")
-    except ValueError:
-        return 0
-    return int(dt.timestamp())
 
 
 @routes.route("GET", "/images/json")

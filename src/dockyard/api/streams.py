@@ -15,27 +15,27 @@ import time
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.api.daemon import Pending
-from dockyard.errors import Conflict, DockyardError, NotFound
-from dockyard.runtime.attach import (
+from dockyard.engine.containers.sessions import (
     FRAME_ERROR,
     FRAME_EXIT,
     FRAME_STDERR,
     FRAME_STDIN,
     FRAME_STDIN_EOF,
     FRAME_STDOUT,
-    connect_session,
     frame,
 )
+from dockyard.errors import Conflict, DockyardError, NotFound
 
 if TYPE_CHECKING:
     from dockyard.api.http import Call
+    from dockyard.model.container import Container
 
 _POLL = 0.25  # how often a client waiting for a start looks at the container itself
 
 
 def _await_start(
-    call: Call, cid: str, pending: Pending, first: dict[str, Any] | None = None
-) -> tuple[socket.socket | None, dict[str, Any] | None]:
+    call: Call, cid: str, pending: Pending, first: Container | None = None
+) -> tuple[socket.socket | None, Container | None]:
     """Wait until the container runs with ``pending`` connected to its monitor. Returns the
     connection, or (None, last state) when the container ended or went without one (started
     and finished by another front end between two looks, or removed)."""
@@ -43,20 +43,20 @@ def _await_start(
     daemon.expect_start(cid, pending)
     while not pending.ready.wait(_POLL):
         try:
-            data = containers.get(cid)
+            ctr = containers.get(cid)
         except NotFound:
             if daemon.withdraw(cid, pending):
                 return None, None
             continue
-        first = first or data
-        state, was = data["State"], first["State"]
-        ended = not state["Running"] and state["FinishedAt"] != was["FinishedAt"]
-        if (state["Running"] or ended) and daemon.withdraw(cid, pending):
+        first = first or ctr
+        state, was = ctr.state, first.state
+        ended = not state.running and state.finished_at != was.finished_at
+        if (state.running or ended) and daemon.withdraw(cid, pending):
             # Started by someone else (the CLI): connect ourselves, or report its end.
             if ended:
-                return None, data
+                return None, ctr
             try:
-                return connect_session(containers.container_run_dir(cid), **pending.streams), data
+                return containers.sessions.connect(cid, **pending.streams), ctr
             except Conflict:
                 return None, containers.get(cid)
     return pending.sock, None
@@ -93,24 +93,22 @@ def _pump_stdin(rfile: BinaryIO, sock: socket.socket) -> None:
         sock.sendall(frame(FRAME_STDIN_EOF))
 
 
-def attach(call: Call, data: dict[str, Any], *, stdin: bool, stdout: bool, stderr: bool) -> None:
+def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: bool) -> None:
     """``POST /containers/{id}/attach``: hijack, then bridge until the container exits."""
     from dockyard.api.http import Done
 
     containers = call.engine.containers
-    cid = data["Id"]
-    tty = bool(data["Config"].get("Tty"))
-    stdin = stdin and bool(data["Config"].get("OpenStdin"))
+    cid = ctr.id
+    tty = ctr.spec.tty
+    stdin = stdin and ctr.spec.open_stdin
     handler = call.handler
     handler.hijack()
     conn = handler.connection
     sock: socket.socket | None = None
     try:
-        if data["State"]["Running"]:
+        if ctr.running:
             with contextlib.suppress(Conflict):
-                sock = connect_session(
-                    containers.container_run_dir(cid), stdin=stdin, stdout=stdout, stderr=stderr
-                )
+                sock = containers.sessions.connect(cid, stdin=stdin, stdout=stdout, stderr=stderr)
         if sock is None:
             pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
             sock, _ = _await_start(call, cid, pending)
@@ -144,20 +142,17 @@ def await_exit(call: Call, name: str, condition: str) -> int:
     next-exit, removed)."""
     containers = call.engine.containers
     cid = containers.resolve(name)
-    data: dict[str, Any] | None = containers.get(cid)
-    assert data is not None
-    if not data["State"]["Running"] and condition == "not-running":
-        return int(data["State"]["ExitCode"])
+    ctr = containers.get(cid)
+    if not ctr.running and condition == "not-running":
+        return ctr.state.exit_code
     sock = None
-    if data["State"]["Running"]:
+    if ctr.running:
         with contextlib.suppress(Conflict):
-            sock = connect_session(
-                containers.container_run_dir(cid), stdin=False, stdout=False, stderr=False
-            )
+            sock = containers.sessions.connect(cid, stdin=False, stdout=False, stderr=False)
     else:
         waiter = Pending(stdin=False, stdout=False, stderr=False)
-        sock, latest = _await_start(call, cid, waiter, data)
-        data = latest or data
+        sock, latest = _await_start(call, cid, waiter, ctr)
+        ctr = latest or ctr
     code = None
     if sock is not None:
         with sock:
@@ -167,10 +162,10 @@ def await_exit(call: Call, name: str, condition: str) -> int:
                     break
     if code is None:
         try:
-            data = containers.get(cid)
+            ctr = containers.get(cid)
         except NotFound:
             pass
-        code = int(data["State"]["ExitCode"])
+        code = ctr.state.exit_code
     if condition == "removed":
         while True:
             try:

@@ -52,7 +52,7 @@ def info(call: Call) -> dict[str, Any]:
 
     engine = call.engine
     listed = engine.containers.list_containers(all_containers=True)
-    running = sum(1 for d in listed if d["State"]["Running"])
+    running = sum(1 for c in listed if c.running)
     images = {row.id for row in engine.images.list_images(all_images=True)}
     try:
         with open("/proc/meminfo") as f:

@@ -31,7 +31,7 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 if TYPE_CHECKING:
     from dockyard.builder.context import HashCache, SourceRoot
     from dockyard.builder.layerfs import StepFS
-    from dockyard.engine import Engine
+    from dockyard.builder.host import BuildHost
     from dockyard.runtime.options import Mount
     from dockyard.store.images import LayerBlob
 
@@ -43,7 +43,7 @@ PREDEFINED_ARGS = frozenset(
 
 
 class Builder(MetadataSteps, CopySteps):
-    def __init__(self, engine: Engine, progress: Progress) -> None:
+    def __init__(self, engine: BuildHost, progress: Progress) -> None:
         self.engine = engine
         self.store = engine.store
         self.progress = progress

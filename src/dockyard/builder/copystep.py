@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from dockyard.builder.context import HashCache, SourceRoot
     from dockyard.builder.layerfs import StepFS
-    from dockyard.engine import Engine
+    from dockyard.builder.host import BuildHost
     from dockyard.store import Store
     from dockyard.store.images import LayerBlob
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class CopySteps:
     """Mixed into Builder: COPY and ADD."""
 
-    engine: Engine
+    engine: BuildHost
     store: Store
     opts: BuildOptions
     stages: list[tuple[Stage, State]]

@@ -19,7 +19,7 @@ from dockyard.builder.layerfs import StepFS
 from dockyard.runtime.options import Mount
 
 if TYPE_CHECKING:
-    from dockyard.engine import Engine
+    from dockyard.builder.host import BuildHost
 
 HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -35,7 +35,7 @@ class BridgeAttachment:
     leaving it ends the helper (the kernel drops the veth with the namespace) and frees the
     address lease."""
 
-    def __init__(self, engine: Engine, network: str, owner: str) -> None:
+    def __init__(self, engine: BuildHost, network: str, owner: str) -> None:
         self.engine = engine
         self.network = network
         self.owner = owner  # the lease's container id: the build container's
@@ -50,7 +50,7 @@ class BridgeAttachment:
 
         svc = self.engine.networks
         row = svc.for_container(self.network)
-        svc._ensure_device(row)  # a bridge lost since it was made (a reboot) comes back
+        svc.ensure_device(row)  # a bridge lost since it was made (a reboot) comes back
         self.name = str(row["name"])
         self.address = svc.lease(self.name, self.owner)
         try:
@@ -127,7 +127,7 @@ def _read(path: str, default: str) -> str:
 
 def run_in(
     fs: StepFS,
-    engine: Engine,
+    engine: BuildHost,
     *,
     args: Sequence[str],
     env: Sequence[str],

@@ -9,7 +9,7 @@ from dockyard.builder.parser import BuildError
 from dockyard.errors import DockyardError
 
 if TYPE_CHECKING:
-    from dockyard.engine import Engine
+    from dockyard.builder.host import BuildHost
     from dockyard.store.images import LayerBlob
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -39,7 +39,7 @@ class StepFailed(BuildError):
 class State:
     """One stage as its steps go: the image so far, its config, its ARGs."""
 
-    def __init__(self, engine: Engine, image_id: str, data: dict[str, Any]) -> None:
+    def __init__(self, engine: BuildHost, image_id: str, data: dict[str, Any]) -> None:
         self.engine = engine
         self.image_id = image_id  # "" for scratch before any step
         self.data = data  # the whole image config JSON

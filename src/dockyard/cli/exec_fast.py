@@ -3,9 +3,9 @@
 ``docker exec <c> true`` is a latency benchmark (issue 3: at most Docker's time), and most of
 what our exec used to spend before handing over to the runtime was importing: argparse, typing,
 the CLI's output helpers, subprocess. This module parses the everyday flags by hand and calls
-the same engine code as the normal path (``ContainerService.exec_spec``: lookup, liveness
-check, the process spec; :func:`exec_if_found`: becoming the runtime), importing little more
-than json and the _sqlite3 C module on the way.
+the same engine code as the normal path (``Execs.spec``: lookup, liveness check, the process
+spec; ``Execs.replace_process``: becoming the runtime), importing little more than json and
+the _sqlite3 C module on the way.
 
 Only the forms below take this path; everything else returns to the normal argparse path in
 cli/containers.py, unchanged:
@@ -31,11 +31,6 @@ import sys
 
 # Not typing's: importing typing would cost ~2 ms here (type checkers treat the name as true).
 TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
-    from dockyard.engine import Engine
 
 _SWITCHES = {"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty"}
 _VALUES = {
@@ -113,25 +108,6 @@ def parse(argv: list[str]) -> LeanExec | None:
     return a
 
 
-def exec_if_found(
-    engine: Engine, cid: str, runtime: str, process: dict[str, Any], *, tty: bool, interactive: bool
-) -> None:
-    """Become the OCI runtime's ``exec`` of ``process`` in container ``cid`` (never returns)
-    when the runtime and the command exist. Otherwise return: the caller runs the process
-    attached (``run_exec``), which turns the runtime's answer into Docker's 126/127 or the
-    missing runtime into its error. Used by both exec paths."""
-    from dockyard.runtime.exec import command_found, exec_in_place
-    from dockyard.runtime.paths import which
-
-    name, state_root = engine.containers.runtime_location(runtime)
-    binary = which(name)
-    if binary is None or not command_found(engine.containers.rootfs_path(cid), process):
-        return
-    # No engine.close(): its files are close-on-exec (flock and fcntl locks go with them), and
-    # closing would make SQLite checkpoint the WAL first, a few ms of fsync before runc starts.
-    exec_in_place(binary, state_root, cid, process, tty=tty, interactive=interactive)
-
-
 def lean_exec(root: str | None, run_root: str | None, argv: list[str]) -> None:
     """Become ``runc exec`` for a lean form of ``dockyard exec ARGV``; return (having changed
     nothing) when the normal path must handle it."""
@@ -141,18 +117,25 @@ def lean_exec(root: str | None, run_root: str | None, argv: list[str]) -> None:
     # This process lives a few ms and then becomes runc: the collector's passes over what
     # the imports allocate would be pure cost (~1 ms). Back on for the normal path.
     gc.disable()
+    from dockyard.cli.environ import resolve_env
     from dockyard.engine import Engine
     from dockyard.errors import DockyardError
 
     engine = Engine(root=root, run_root=run_root)
     try:
+        execs = engine.containers.execs
         try:
-            cid, runtime, process = engine.containers.exec_spec(
-                a.container, a.command, tty=a.tty, env=a.env, user=a.user, workdir=a.workdir
+            ex = execs.spec(
+                a.container,
+                a.command,
+                tty=a.tty,
+                env=resolve_env(a.env),
+                user=a.user,
+                workdir=a.workdir,
             )
         except OSError:
             return  # e.g. a container removed meanwhile: the normal path explains
-        exec_if_found(engine, cid, runtime, process, tty=a.tty, interactive=a.interactive)
+        execs.replace_process(ex, tty=a.tty, interactive=a.interactive)
     except DockyardError:
         pass  # the normal path does it again and reports it
     except KeyboardInterrupt:

@@ -6,67 +6,12 @@ import json
 import re
 import shlex
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dockyard.units import ago, human_duration, human_size, parse_time
 
-def human_size(n: float) -> str:
-    """go-units HumanSize: decimal units, 3 significant digits ("1.24MB", "4.1kB", "0B")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{float(f'{n:.3g}'):g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
-
-
-def parse_time(text: str) -> float | None:
-    """RFC 3339 with any fraction -> epoch seconds."""
-    if not text:
-        return None
-    from datetime import datetime
-
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
-    if not m:
-        return None
-    base = datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(3) == "Z" else m.group(3)))
-    return base.timestamp() + float(m.group(2) or 0)
-
-
-def ago(text: str) -> str:
-    t = parse_time(text)
-    if t is None:
-        return "N/A"
-    return human_duration(time.time() - t) + " ago"
+__all__ = ["ago", "human_duration", "human_size", "parse_time"]  # re-exported for the verbs
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -191,14 +136,3 @@ def print_deleted(title: str, lines: Sequence[str]) -> None:
         print(f"Deleted {title}:")
         print("\n".join(lines))
         print()
-
-
-def container_status(data: dict[str, Any]) -> str:
-    """The STATUS column of ps: "Up 2 minutes", "Created", "Exited (0) 5 seconds ago"."""
-    st = data["State"]
-    if st["Running"]:
-        t = parse_time(st["StartedAt"]) or time.time()
-        return "Up " + human_duration(time.time() - t)
-    if st["Status"] == "created":
-        return "Created"
-    return f"Exited ({st['ExitCode']}) {ago(st['FinishedAt'])}"

@@ -1,7 +1,8 @@
 """The engine: the one API both front ends (the CLI and the daemon) call.
 
 ``Engine(root=..., run_root=...)`` wires the store and the services; each service method does
-one user-visible operation and returns plain data in Docker's shapes.
+one user-visible operation, over typed values (``dockyard.model``); Docker's JSON shapes are
+rendered in one place per kind (``model/docker.py`` for containers).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class Engine:
     def _container_users(self, image_id: str) -> list[tuple[str, bool]]:
         out = []
         for r in self.store.db.query("SELECT id FROM containers WHERE image_id = ?", (image_id,)):
-            data = self.containers.get(str(r["id"]))
-            out.append((str(data["Id"]), bool(data["State"]["Running"])))
+            ctr = self.containers.get(str(r["id"]))
+            out.append((ctr.id, ctr.running))
         return out
 
     @cached_property

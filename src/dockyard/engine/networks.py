@@ -11,8 +11,11 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
+from functools import cached_property
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.model.codec import decode
+from dockyard.model.container import Endpoint
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers.py)
 if TYPE_CHECKING:
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine import Engine
+    from dockyard.engine.endpoints import Endpoints, NetPlan
+    from dockyard.model.container import Container
 
 # ipaddress and ipam load only where subnets are chosen (network create): a container's
 # create and start do their address arithmetic on integers (~1.5 ms less per run).
@@ -30,7 +35,7 @@ DEFAULT_BRIDGE_PREFIX = "dy-"
 IFNAMSIZ = 15
 
 
-def _prefixlen(subnet: str) -> int:
+def prefixlen(subnet: str) -> int:
     return int(str(subnet).rsplit("/", 1)[1])
 
 
@@ -77,35 +82,6 @@ def bridge_name(network_id: str) -> str:
 
 DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_BRIDGE = "dockyard0"
-
-
-def is_bridged(mode: str) -> bool:
-    """Whether NetworkMode ``mode`` puts the container on a bridge network of ours."""
-    return mode not in ("none", "host") and not mode.startswith("container:")
-
-
-def network_key(mode: str) -> str:
-    """The NetworkSettings.Networks key for NetworkMode ``mode`` ("default" is "bridge")."""
-    return DEFAULT_NETWORK if mode == "default" else mode
-
-
-def blank_endpoint(network_id: str = "", aliases: Sequence[str] = ()) -> dict[str, Any]:
-    """Docker's EndpointSettings before the container runs: no address, no gateway."""
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": list(aliases) or None,
-        "NetworkID": network_id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "",
-        "DriverOpts": None,
-    }
 
 
 class NetworkService:
@@ -198,11 +174,11 @@ class NetworkService:
         """What ``--add-host name:host-gateway`` stands for: the default bridge's gateway
         (Docker's is docker0's address), the network made if need be."""
         self.ensure_default()
-        return str(self._find(None, DEFAULT_NETWORK)["gateway"])
+        return str(self.find(None, DEFAULT_NETWORK)["gateway"])
 
     # ------------------------------------------------------------------ lookup
 
-    def _find(self, c: sqlite3.Connection | None, ref: str) -> sqlite3.Row:
+    def find(self, c: sqlite3.Connection | None, ref: str) -> sqlite3.Row:
         conn = c or self.db.conn
         for sql in ("SELECT * FROM networks WHERE id = ?", "SELECT * FROM networks WHERE name = ?"):
             row: sqlite3.Row | None = conn.execute(sql, (ref,)).fetchone()
@@ -222,14 +198,14 @@ class NetworkService:
 
     def resolve(self, ref: str) -> str:
         """The id of the network named, id'd or id-prefixed ``ref``."""
-        return str(self._find(None, ref)["id"])
+        return str(self.find(None, ref)["id"])
 
     def inspect(self, ref: str) -> dict[str, Any]:
-        return self._shape(self._find(None, ref))
+        return self._shape(self.find(None, ref))
 
     def _shape(self, r: sqlite3.Row) -> dict[str, Any]:
         data = json.loads(r["data"])
-        prefix = _prefixlen(r["subnet"])
+        prefix = prefixlen(r["subnet"])
         containers: dict[str, Any] = {}
         for lease in self.db.query(
             "SELECT l.address, l.container_id, c.name, c.data FROM ip_leases l"
@@ -237,14 +213,14 @@ class NetworkService:
             " WHERE l.network_id = ? ORDER BY l.container_id",
             (r["id"],),
         ):
-            cdata = json.loads(lease["data"])
-            if not cdata["State"]["Running"]:
+            ctr = decode(lease["data"])
+            if not ctr.running:
                 continue  # Docker lists endpoints, and a stopped container has none
-            ep = cdata["NetworkSettings"]["Networks"].get(r["name"]) or {}
+            ep = ctr.endpoint(str(r["name"])) or Endpoint("")
             containers[str(lease["container_id"])] = {
                 "Name": str(lease["name"] or ""),
-                "EndpointID": ep.get("EndpointID", ""),
-                "MacAddress": ep.get("MacAddress", ""),
+                "EndpointID": ep.endpoint_id,
+                "MacAddress": ep.mac_address,
                 "IPv4Address": f"{lease['address']}/{prefix}",
                 "IPv6Address": "",
             }
@@ -295,7 +271,7 @@ class NetworkService:
         """``network rm``. As in Docker, only running containers' endpoints block it: stopped
         containers keep the network in their settings (their leases go) and fail to start
         with "network <id> not found" until they are disconnected from it."""
-        first = self._find(None, ref)
+        first = self.find(None, ref)
         if first["name"] == DEFAULT_NETWORK:
             raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
         for row in self.db.query(
@@ -306,10 +282,12 @@ class NetworkService:
             except NotFound:
                 continue
         with self.db.transaction() as c:
-            r = self._find(c, ref)
+            r = self.find(c, ref)
             if r["name"] == DEFAULT_NETWORK:
                 raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
-            if _running_on(c, str(r["id"])):
+            from dockyard.engine.endpoints import running_on
+
+            if running_on(self.engine.containers.records, c, str(r["id"])):
                 raise Conflict(
                     f"error while removing network: network {r['name']} id {r['id']} "
                     "has active endpoints"
@@ -340,7 +318,7 @@ class NetworkService:
     def lease(self, network: str, container_id: str) -> str:
         """An address on ``network`` for ``container_id`` (the same one if it has one)."""
         with self.db.transaction() as c:
-            return self.lease_in(c, self._find(c, network), container_id)
+            return self.lease_in(c, self.find(c, network), container_id)
 
     def lease_in(
         self, c: sqlite3.Connection, r: sqlite3.Row, container_id: str, want: str = ""
@@ -399,7 +377,7 @@ class NetworkService:
         """Free ``container_id``'s address on ``network`` (nothing to free is fine)."""
         with self.db.transaction() as c:
             try:
-                r = self._find(c, network)
+                r = self.find(c, network)
             except NotFound:
                 return
             c.execute(
@@ -414,10 +392,10 @@ class NetworkService:
         ``bridge`` network is made on first use)."""
         if mode in ("default", DEFAULT_NETWORK):
             self.ensure_default()
-            return self._find(None, DEFAULT_NETWORK)
-        return self._find(None, mode)
+            return self.find(None, DEFAULT_NETWORK)
+        return self.find(None, mode)
 
-    def _ensure_device(self, r: sqlite3.Row) -> None:
+    def ensure_device(self, r: sqlite3.Row) -> None:
         """Bring back a network's bridge and rules when the host lost them (a reboot)."""
         from dockyard.network import bridge as br
 
@@ -428,94 +406,14 @@ class NetworkService:
         br.ensure_bridge(
             str(r["bridge"]),
             str(r["gateway"]),
-            _prefixlen(r["subnet"]),
+            prefixlen(r["subnet"]),
             os.path.abspath(self.db.path),
         )
         firewall.setup_network(str(r["bridge"]), str(r["subnet"]))
 
-    def _endpoints(
-        self, cid: str, data: dict[str, Any], names: Sequence[str] | None = None
-    ) -> list[tuple[str, Any]]:
-        """(network name, Endpoint) for the container's networks (or just ``names``), leasing
-        an address where it has none, interfaces numbered as recorded or first free."""
-        from dockyard.network.sandbox import Endpoint, mac_for
+    # ------------------------------------------------ containers on networks: engine/endpoints.py
 
-        nets = data["NetworkSettings"]["Networks"]
-        ifaces: dict[str, Any] = dict((data.get("Dockyard") or {}).get("Interfaces") or {})
-        taken = {v["ifname"] for k, v in ifaces.items() if names is None or k not in names}
-        out: list[tuple[str, Any]] = []
-        for name, ep in nets.items():
-            if names is not None and name not in names:
-                continue
-            r = self.db.one("SELECT * FROM networks WHERE id = ?", (ep.get("NetworkID", ""),))
-            if r is None:
-                # Removed while the container was stopped. Docker names the network by the
-                # ID it recorded at the first start, by name before that.
-                started = not data["State"].get("StartedAt", "0001-").startswith("0001-")
-                raise NotFound(f"network {ep.get('NetworkID') if started else name} not found")
-            self._ensure_device(r)
-            row = self.db.one(
-                "SELECT address FROM ip_leases WHERE network_id = ? AND container_id = ?",
-                (r["id"], cid),
-            )
-            if row:
-                addr = str(row["address"])
-            else:
-                with self.db.transaction() as c:
-                    want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
-                    addr = self.lease_in(c, r, cid, want)
-            n = 0
-            while f"eth{n}" in taken:
-                n += 1
-            taken.add(f"eth{n}")
-            endpoint = Endpoint(
-                ifname=f"eth{n}",
-                host_veth=f"veth{cid[:8]}{n:x}",
-                bridge=str(r["bridge"]),
-                address=addr,
-                prefixlen=_prefixlen(r["subnet"]),
-                gateway=str(r["gateway"]),
-                mac=mac_for(addr),
-            )
-            out.append((name, endpoint))
-        return out
-
-    def prepare(self, cid: str, data: dict[str, Any], run_dir: str) -> NetPlan:
-        """Start wiring a container's network for :meth:`ContainerService.start`: address,
-        veth pairs and published ports, in a sandbox process (see network/sandbox.py)."""
-        from dockyard.network import firewall, ports
-        from dockyard.network.hosts import extra_hosts, hosts_text, write_in_place
-        from dockyard.network.sandbox import Sandbox
-
-        hc = data["HostConfig"]
-        endpoints = self._endpoints(cid, data)
-        exposed = list((data["Config"].get("ExposedPorts") or {}).keys())
-        published = ports.resolve(
-            hc.get("PortBindings") or {}, exposed, bool(hc.get("PublishAllPorts"))
-        )
-        batch = ""
-        if published and endpoints:
-            first = endpoints[0][1]
-            batch = firewall.container_batch(
-                cid, first.bridge, first.address, [firewall.Publish(*p) for p in published]
-            )
-            with open(os.path.join(run_dir, "ports.json"), "w") as f:
-                json.dump([[p[0], p[1], p[2]] for p in published], f)
-        if endpoints:
-            # Docker's hosts file names the container at its address; user networks get
-            # their peers written after the start is recorded (refresh_hosts).
-            write_in_place(
-                data["HostsPath"],
-                hosts_text(
-                    [(endpoints[0][1].address, data["Config"]["Hostname"])],
-                    [],
-                    extra_hosts(hc.get("ExtraHosts"), self.host_gateway),
-                ),
-            )
-        sandbox = Sandbox([e for _, e in endpoints], batch, netd=self._netd_socket())
-        return NetPlan(self, cid, endpoints, published, exposed, sandbox)
-
-    def _netd_socket(self) -> str:
+    def netd_socket(self) -> str:
         """The run root's netd socket ("" when netd is off: DOCKYARD_NETD=0, or a run root
         whose path is too long for a Unix socket)."""
         if os.environ.get("DOCKYARD_NETD") == "0":
@@ -523,314 +421,32 @@ class NetworkService:
         path = os.path.join(self.engine.run_root, "netd.sock")
         return path if len(path.encode()) < 100 else ""
 
-    def attached_ids(self, data: dict[str, Any]) -> set[str]:
-        """The user-defined networks the container is on (the default bridge has no name
-        resolution, as in Docker, so its members' hosts files never change)."""
-        return {
-            str(ep.get("NetworkID"))
-            for name, ep in data["NetworkSettings"].get("Networks", {}).items()
-            if ep.get("NetworkID") and name != DEFAULT_NETWORK
-        }
+    @cached_property
+    def endpoints(self) -> Endpoints:
+        from dockyard.engine.endpoints import Endpoints
 
-    def after_exit(self, cid: str, before: dict[str, Any]) -> None:
-        """Undo what a start set up outside the container's namespace (the veth pairs went
-        with it): published ports' rules, the peers' hosts files."""
-        info = (before.get("Dockyard") or {}).get("Interfaces")
-        if not info:
-            return
-        if before["NetworkSettings"].get("Ports") and any(
-            v for v in before["NetworkSettings"]["Ports"].values()
-        ):
-            from dockyard.network import firewall
+        containers = self.engine.containers
+        return Endpoints(self, containers.records, lambda: containers.lifecycle)
 
-            firewall.remove_container(cid)
-        self.refresh_hosts(self.attached_ids(before))
+    def prepare(self, ctr: Container, run_dir: str) -> NetPlan:
+        return self.endpoints.prepare(ctr, run_dir)
+
+    def attached_ids(self, ctr: Container) -> set[str]:
+        return self.endpoints.attached_ids(ctr)
+
+    def after_exit(self, cid: str, before: Container) -> None:
+        self.endpoints.after_exit(cid, before)
 
     def refresh_hosts(self, network_ids: set[str]) -> None:
-        """Rewrite the hosts files of every running container on the user networks
-        ``network_ids`` (and of their other user networks' peers: each file is whole)."""
-        from dockyard.network.hosts import extra_hosts, hosts_text, write_in_place
-
-        if not network_ids:
-            return
-        with self.db.transaction() as c:
-
-            def host_gateway() -> str:  # the default bridge exists: the start asked for it
-                row = c.execute(
-                    "SELECT gateway FROM networks WHERE name = ?", (DEFAULT_NETWORK,)
-                ).fetchone()
-                return str(row[0]) if row else ""
-
-            names = {
-                str(r[0]): str(r[1])
-                for r in c.execute(
-                    "SELECT id, name FROM networks WHERE name != ?", (DEFAULT_NETWORK,)
-                )
-            }
-            members: dict[str, dict[str, dict[str, Any]]] = {}
-
-            def running_on(nid: str) -> dict[str, dict[str, Any]]:
-                if nid not in members:
-                    members[nid] = {}
-                    for r in c.execute(
-                        "SELECT c.id, c.data FROM ip_leases l JOIN containers c"
-                        " ON c.id = l.container_id WHERE l.network_id = ?",
-                        (nid,),
-                    ):
-                        d = json.loads(r[1])
-                        if d["State"]["Running"]:
-                            members[nid][str(r[0])] = d
-                return members[nid]
-
-            affected: dict[str, dict[str, Any]] = {}
-            for nid in network_ids:
-                if nid in names:
-                    affected.update(running_on(nid))
-            for xid, xdata in affected.items():
-                peers: list[tuple[str, list[str]]] = []
-                own: list[tuple[str, str]] = []
-                for net_name, ep in xdata["NetworkSettings"]["Networks"].items():
-                    if ep.get("IPAddress") and not own:
-                        own.append((ep["IPAddress"], xdata["Config"]["Hostname"]))
-                    nid = str(ep.get("NetworkID", ""))
-                    if nid not in names:
-                        continue
-                    for pid_, pdata in running_on(nid).items():
-                        if pid_ == xid:
-                            continue
-                        pep = pdata["NetworkSettings"]["Networks"].get(net_name) or {}
-                        if not pep.get("IPAddress"):
-                            continue
-                        words = [pdata["Name"].lstrip("/")]
-                        for a in pep.get("Aliases") or []:
-                            if a not in words:
-                                words.append(a)
-                        peers.append((pep["IPAddress"], words))
-                extra = extra_hosts(xdata["HostConfig"].get("ExtraHosts"), host_gateway)
-                write_in_place(xdata["HostsPath"], hosts_text(own, peers, extra))
-
-    def endpoint_settings(
-        self, r: sqlite3.Row, aliases: Sequence[str], ip: str = ""
-    ) -> dict[str, Any]:
-        """Docker's EndpointSettings for a container on network ``r`` (not yet running);
-        ``ip``: its static address."""
-        ep = blank_endpoint(str(r["id"]), aliases)
-        if ip:
-            ep["IPAMConfig"] = {"IPv4Address": ip}
-        return ep
-
-    # ------------------------------------------------------------------ connect
+        self.endpoints.refresh_hosts(network_ids)
 
     def connect(
         self, network: str, container: str, aliases: Sequence[str] = (), ip: str = ""
     ) -> None:
-        """``network connect``: record the network (and lease its address, ``ip`` if given);
-        wire it now if the container runs."""
-        from dockyard.network.sandbox import attach
-
-        svc = self.engine.containers
-        cid = svc.resolve(container)
-        data = svc.get(cid)
-        mode = data["HostConfig"]["NetworkMode"]
-        if not is_bridged(mode):
-            raise Conflict(
-                f"container {data['Name'].lstrip('/')} uses network mode {mode!r}: "
-                "it cannot be connected to other networks"
-            )
-        if ip:
-            ip = check_ipv4(ip)
-        r = self._find(None, network)
-        name = str(r["name"])
-        if name in data["NetworkSettings"]["Networks"]:
-            raise Conflict(
-                f"endpoint with name {data['Name'].lstrip('/')} already exists in network {name}"
-            )
-        if ip:
-            self.static_address(r, ip)
-        short = cid[:12]
-        words = [*aliases, short] if name != DEFAULT_NETWORK else list(aliases)
-        with self.db.transaction() as c:
-            row = c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
-            data = json.loads(row[0])
-            if name in data["NetworkSettings"]["Networks"]:
-                raise Conflict(
-                    f"endpoint with name {data['Name'].lstrip('/')} already exists in "
-                    f"network {name}"
-                )
-            self.lease_in(c, r, cid, ip)
-            data["NetworkSettings"]["Networks"][name] = self.endpoint_settings(r, words, ip)
-            c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
-        if not data["State"]["Running"]:
-            return
-        try:
-            ((_, ep),) = self._endpoints(cid, data, [name])
-            attach(int(data["State"]["Pid"]), [ep])
-        except BaseException:
-            self._forget(cid, name, str(r["id"]))
-            raise
-        with self.db.transaction() as c:
-            data = json.loads(
-                c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()[0]
-            )
-            _record_endpoint(data, name, ep)
-            c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
-        self.refresh_hosts(self.attached_ids(data))
-
-    def _forget(self, cid: str, name: str, network_id: str) -> None:
-        with self.db.transaction() as c:
-            row = c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
-            c.execute(
-                "DELETE FROM ip_leases WHERE network_id = ? AND container_id = ?",
-                (network_id, cid),
-            )
-            if row:
-                data = json.loads(row[0])
-                data["NetworkSettings"]["Networks"].pop(name, None)
-                (data.get("Dockyard") or {}).get("Interfaces", {}).pop(name, None)
-                c.execute("UPDATE containers SET data = ? WHERE id = ?", (json.dumps(data), cid))
+        self.endpoints.connect(network, container, aliases, ip)
 
     def disconnect(self, network: str, container: str, force: bool = False) -> None:
-        """``network disconnect``: unwire (if running), release the address, forget."""
-        from dockyard.network.sandbox import Endpoint, detach
-
-        svc = self.engine.containers
-        cid = svc.resolve(container)
-        data = svc.get(cid)
-        try:
-            r = self._find(None, network)
-        except NotFound:
-            if data["State"]["Running"]:
-                if not force:
-                    raise
-                return
-            # A network removed while the container was stopped stays in its settings (and
-            # blocks its start) until disconnected by name, as in Docker.
-            if network not in data["NetworkSettings"]["Networks"]:
-                raise Conflict(f"container {cid} is not connected to the network {network}")
-            self._forget(cid, network, "")
-            return
-        name = str(r["name"])
-        if name not in data["NetworkSettings"]["Networks"]:
-            raise Conflict(f"container {cid} is not connected to network {name}")
-        iface = ((data.get("Dockyard") or {}).get("Interfaces") or {}).get(name)
-        if data["State"]["Running"] and iface:
-            detach([Endpoint("", iface["veth"], "", "", 0, "", "")])
-        self._forget(cid, name, str(r["id"]))
-        if data["State"]["Running"]:
-            self.refresh_hosts(self.attached_ids(data) | {str(r["id"])})
-
-
-class NetPlan:
-    """A container's network while it starts: see :meth:`NetworkService.prepare`."""
-
-    def __init__(
-        self,
-        service: NetworkService,
-        cid: str,
-        endpoints: list[tuple[str, Any]],
-        published: list[tuple[str, str, int, int]],
-        exposed: list[str],
-        sandbox: Any,
-    ):
-        self.service = service
-        self.cid = cid
-        self.endpoints = endpoints
-        self.published = published
-        self.exposed = exposed
-        self.sandbox = sandbox
-
-    @property
-    def netns_path(self) -> str:
-        return str(self.sandbox.netns_path)
-
-    def abort(self) -> None:
-        """The start failed: the helper goes (and with it the namespace and veths), and so do
-        any published ports' rules."""
-        self.sandbox.close()
-        if self.published:
-            from dockyard.network import firewall
-
-            firewall.remove_container(self.cid)
-
-    def clear_udp_flows(self) -> None:
-        """Once the published ports' rules are in: forget the host's conntrack entries of the
-        UDP ones, as Docker does, so clients that kept sending to a port before the container
-        started reach it (see network/conntrack.py). Best effort, as in Docker."""
-        udp = [(ip, hport) for proto, ip, hport, _ in self.published if proto == "udp"]
-        if not udp:
-            return
-        from dockyard.network.conntrack import clear_udp
-
-        try:
-            clear_udp(udp)
-        except (OSError, DockyardError):
-            pass
-
-    def record(self, data: dict[str, Any], pid: int) -> None:
-        """Fill the container's NetworkSettings as Docker shows a running container's."""
-        from dockyard.network.ports import ports_shape
-
-        ns = data["NetworkSettings"]
-        ns["SandboxID"] = self.cid
-        ns["SandboxKey"] = f"/proc/{pid}/ns/net"
-        ns["Ports"] = ports_shape(self.exposed, self.published)
-        for name, ep in self.endpoints:
-            _record_endpoint(data, name, ep)
-
-
-def _running_on(c: sqlite3.Connection, network_id: str) -> bool:
-    """Whether a container recorded as running holds an address on the network."""
-    return any(
-        json.loads(r[0])["State"]["Running"]
-        for r in c.execute(
-            "SELECT c.data FROM ip_leases l JOIN containers c ON c.id = l.container_id"
-            " WHERE l.network_id = ?",
-            (network_id,),
-        )
-    )
-
-
-def _record_endpoint(data: dict[str, Any], name: str, ep: Any) -> None:
-    ns = data["NetworkSettings"]
-    settings = ns["Networks"].setdefault(name, {})
-    settings.update(
-        {
-            "EndpointID": os.urandom(32).hex(),
-            "Gateway": ep.gateway,
-            "IPAddress": ep.address,
-            "IPPrefixLen": ep.prefixlen,
-            "MacAddress": ep.mac,
-        }
-    )
-    if name == DEFAULT_NETWORK:  # Docker fills the top-level fields for "bridge" only
-        ns.update(
-            {
-                "EndpointID": settings["EndpointID"],
-                "Gateway": ep.gateway,
-                "IPAddress": ep.address,
-                "IPPrefixLen": ep.prefixlen,
-                "MacAddress": ep.mac,
-            }
-        )
-    dy = data.setdefault("Dockyard", {})
-    dy.setdefault("Interfaces", {})[name] = {"ifname": ep.ifname, "veth": ep.host_veth}
-
-
-def clear_runtime(data: dict[str, Any]) -> None:
-    """What a stopped container shows: no addresses, no published ports (Docker's shape)."""
-    ns = data.get("NetworkSettings") or {}
-    if not ns:
-        return
-    for key in ("EndpointID", "Gateway", "IPAddress", "MacAddress", "SandboxID", "SandboxKey"):
-        if key in ns:
-            ns[key] = ""
-    ns["IPPrefixLen"] = 0
-    ns["Ports"] = {}
-    for ep in (ns.get("Networks") or {}).values():
-        ep.update(
-            {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
-        )
-    (data.get("Dockyard") or {}).pop("Interfaces", None)
+        self.endpoints.disconnect(network, container, force)
 
 
 def check_leftovers(service: NetworkService, *, repair: bool) -> list[str]:
@@ -843,13 +459,13 @@ def check_leftovers(service: NetworkService, *, repair: bool) -> list[str]:
     db = service.db
     nets = {str(r["id"]): r for r in db.query("SELECT * FROM networks")}
     bridges = {str(r["bridge"]) for r in nets.values()}
-    running: dict[str, dict[str, Any]] = {}
+    running: dict[str, Container] = {}
     existing: set[str] = set()
     for r in db.query("SELECT id, data FROM containers"):
         existing.add(str(r["id"]))
-        d = json.loads(r["data"])
-        if d["State"]["Running"]:
-            running[str(r["id"])] = d
+        ctr = decode(r["data"])
+        if ctr.running:
+            running[str(r["id"])] = ctr
     out: list[str] = []
     stale_leases = [
         (str(r["network_id"]), str(r["address"]), str(r["container_id"]))
@@ -859,21 +475,13 @@ def check_leftovers(service: NetworkService, *, repair: bool) -> list[str]:
     for nid, addr, cid in stale_leases:
         name = nets[nid]["name"] if nid in nets else nid[:12]
         out.append(f"IP lease {addr} on network {name} of missing container {cid[:12]}")
-    owned = {
-        str(iface["veth"])
-        for d in running.values()
-        for iface in ((d.get("Dockyard") or {}).get("Interfaces") or {}).values()
-    }
+    owned = {ep.host_veth for ctr in running.values() for _, ep in ctr.endpoints if ep.host_veth}
     stray_veths = [
         (b, port) for b in sorted(bridges) for port in br.bridge_ports(b) if port not in owned
     ]
     for b, port in stray_veths:
         out.append(f"veth {port} on bridge {b} with no running container")
-    publishing = {
-        cid
-        for cid, d in running.items()
-        if any(v for v in (d["NetworkSettings"].get("Ports") or {}).values())
-    }
+    publishing = {cid for cid, ctr in running.items() if ctr.published}
 
     def stale_rule(comment: str) -> bool:
         parts = comment.split(":")

@@ -69,9 +69,10 @@ class SystemService:
         reclaim = sum(snap_size.get(c, 0) for c in chain_users if c not in active_chains)
         from dockyard.engine.volumes import dir_size
 
-        containers = self.engine.containers.list_containers(all_containers=True)
-        c_sizes = {c["Id"]: dir_size(c["GraphDriver"]["Data"]["UpperDir"]) for c in containers}
-        running = [c["Id"] for c in containers if c["State"]["Running"]]
+        svc = self.engine.containers
+        containers = svc.list_containers(all_containers=True)
+        c_sizes = {c.id: dir_size(svc.upper_dir(c.id)) for c in containers}
+        running = [c.id for c in containers if c.running]
         vols = self.engine.volumes.list_volumes()
         v_sizes = {v["Name"]: dir_size(v["Mountpoint"]) for v in vols}
         v_used = {v["Name"] for v in vols if self.engine.volumes.in_use(v["Name"])}
@@ -109,11 +110,11 @@ class SystemService:
         """Container dirs renamed for removal (``.rm-<id>``) that a killed remover left."""
         import os
 
-        from dockyard.engine.containers import TRASH_PREFIX, _remove_dir, trash_in_progress
+        from dockyard.engine.containers.removal import TRASH_PREFIX, remove_dir, trash_in_progress
 
-        svc = self.engine.containers
+        records = self.engine.containers.records
         out = []
-        for base in (svc.dir, svc.run_dir):
+        for base in (records.dir, records.run_dir):
             try:
                 names = sorted(os.listdir(base))
             except OSError:
@@ -123,5 +124,5 @@ class SystemService:
                 if name.startswith(TRASH_PREFIX) and not trash_in_progress(path):
                     out.append(f"removed container's dir {os.path.join(base, name)}")
                     if repair:
-                        _remove_dir(os.path.join(base, name))
+                        remove_dir(os.path.join(base, name))
         return out

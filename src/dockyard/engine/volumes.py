@@ -32,6 +32,11 @@ class VolumeService:
         if not name:
             name = os.urandom(32).hex()
             anonymous = True
+        elif len(name) == 1:
+            raise InvalidArgument(
+                f"create {name}: volume name is too short, names should be at least two "
+                "alphanumeric characters"
+            )
         elif not _NAME.match(name):
             raise InvalidArgument(
                 f'create {name}: "{name}" includes invalid characters for a local volume name, '

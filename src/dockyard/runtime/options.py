@@ -18,6 +18,7 @@ class Mount(NamedTuple):
     read_only: bool = False
     name: str = ""  # volume name, for inspect's Mounts
     propagation: str = "rprivate"
+    options: tuple[str, ...] = ()  # tmpfs: size=, mode=, exec, uid=... as mount(8) takes them
 
 
 class Ulimit(NamedTuple):

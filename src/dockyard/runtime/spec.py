@@ -410,8 +410,12 @@ def _user_mount(m: Mount) -> dict[str, Any]:
             options.append("ro")
         return {"destination": dest, "type": "bind", "source": m.source, "options": options}
     if m.type == "tmpfs":
-        # Like `docker run --mount type=tmpfs`: nosuid,nodev; executables allowed.
+        # As Docker mounts --tmpfs and --mount type=tmpfs: nosuid,nodev,noexec unless the
+        # options say "exec"; the rest (size=, mode=, uid=...) as given.
         options = ["nosuid", "nodev"]
+        if "exec" not in m.options:
+            options.append("noexec")
+        options += [o for o in m.options if o not in ("exec", "noexec")]
         if m.read_only:
             options.append("ro")
         return {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}

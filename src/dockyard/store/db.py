@@ -114,7 +114,7 @@ class Metadata:
         self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout = 60000")
-        # Container commands exit without closing (no checkpoint on close, cli/main.py): a
+        # Container commands exit without closing (no checkpoint on close, main.py): a
         # small WAL keeps the next opener's recovery and reads cheap.
         self.conn.execute("PRAGMA wal_autocheckpoint = 100")
         self.conn.execute("PRAGMA foreign_keys = ON")

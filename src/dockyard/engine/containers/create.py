@@ -1,0 +1,344 @@
+"""``docker create``: a spec merged with its image, volumes named, the network address leased
+and the container's directories made, recorded in one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dockyard.engine.containers.records import ETC_FILES, check_name
+from dockyard.errors import InvalidArgument
+from dockyard.model.container import (
+    Container,
+    ContainerSpec,
+    Endpoint,
+    Healthcheck,
+    Mount,
+    is_bridged,
+    network_key,
+    replace,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.networks import NetworkService
+    from dockyard.engine.volumes import VolumeService
+    from dockyard.store.images import ImageStore
+
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What dockyard can run today; the rest is refused at create with a clear error rather than
+# recorded and silently not done.
+_SUPPORTED_LOG_DRIVERS = ("json-file",)
+
+
+def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """The image's env with ``overrides`` applied, as Docker does: "K=V" sets K, a bare "K"
+    removes it (the CLI has already put the caller's value in if it had one)."""
+    env: dict[str, str] = {}
+    for e in base:
+        k, _, v = e.partition("=")
+        env[k] = v
+    for e in overrides:
+        k, eq, v = e.partition("=")
+        if eq:
+            env[k] = v
+        else:
+            env.pop(k, None)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _merge_health(asked: Healthcheck | None, image: dict[str, Any] | None) -> Healthcheck | None:
+    """Docker's merge: the container's healthcheck, its zero fields from the image's."""
+    if not image:
+        return asked
+    base = Healthcheck(
+        test=tuple(image.get("Test") or ()),
+        interval=int(image.get("Interval") or 0),
+        timeout=int(image.get("Timeout") or 0),
+        start_period=int(image.get("StartPeriod") or 0),
+        retries=int(image.get("Retries") or 0),
+    )
+    if asked is None:
+        return base
+    out: Healthcheck = replace(
+        asked,
+        test=asked.test or base.test,
+        interval=asked.interval or base.interval,
+        timeout=asked.timeout or base.timeout,
+        start_period=asked.start_period or base.start_period,
+        retries=asked.retries or base.retries,
+    )
+    return out
+
+
+class Creator:
+    def __init__(
+        self,
+        records: ContainerRecords,
+        images: ImageStore,
+        volumes: VolumeService,
+        networks: Callable[[], NetworkService],
+        load_container: Callable[[str], Container],
+    ) -> None:
+        self.records = records
+        self.images = images
+        self.volumes = volumes
+        self.networks = networks
+        self.load_container = load_container  # for --volumes-from (reconciled)
+
+    def create(self, spec: ContainerSpec, *, container_id: str = "") -> str:
+        """Record a new container; its ID."""
+        from dockyard.model.docker import restart_policy_check
+
+        if spec.name:
+            check_name(spec.name)
+        restart_policy_check(spec.restart_policy, spec.auto_remove)
+        if spec.restart_policy.name not in ("", "no"):
+            raise InvalidArgument("restart policies are not supported yet")
+        if spec.log_config.type not in _SUPPORTED_LOG_DRIVERS:
+            raise InvalidArgument(
+                f'logging driver "{spec.log_config.type}" is not supported: use json-file'
+            )
+        for what, value in (
+            ("--pid", spec.pid_mode),
+            ("--ipc", spec.ipc_mode if spec.ipc_mode not in ("private", "shareable") else ""),
+            ("--uts", spec.uts_mode),
+            ("--cgroupns", spec.cgroupns_mode if spec.cgroupns_mode != "host" else ""),
+        ):
+            if value:
+                raise InvalidArgument(f"{what} {value} is not supported yet")
+        image_id = self.images.resolve(spec.image)
+        icfg = self.images.config(image_id).config
+        cid = container_id or os.urandom(32).hex()
+        spec = self._merge_image(spec, icfg, cid)
+        if spec.extra_hosts or spec.dns or spec.dns_search:
+            from dockyard.model.addresses import check_dns, check_dns_search, check_extra_host
+
+            for h in spec.extra_hosts:
+                check_extra_host(h)
+            spec = replace(
+                spec,
+                dns=tuple(check_dns(d) for d in spec.dns),
+                dns_search=tuple(check_dns_search(d) for d in spec.dns_search),
+            )
+        net_row = None
+        network = spec.network_mode or "default"
+        key = network_key(network)
+        asked = spec.endpoint(key) or spec.endpoint(network)
+        ip = asked.ipv4_address if asked else ""
+        if is_bridged(network):
+            net_row = self.networks().for_container(network)
+        elif spec.ports or spec.publish_all:
+            spec = replace(spec, ports=(), publish_all=False)  # host/none: nothing to publish
+        if ip:
+            from dockyard.engine.networks import check_ipv4
+
+            ip = self.networks().static_address(net_row, check_ipv4(ip))
+        elif asked and asked.aliases and key in ("bridge",):
+            raise InvalidArgument(
+                "network-scoped aliases are only supported for user-defined networks"
+            )
+        spec, volumes_used = self._plan_mounts(spec, icfg)
+        created = _now()
+        ctr = Container(cid, spec.name, created, image_id, spec)
+        if not network.startswith("container:"):
+            ctr = replace(ctr, endpoints=((key, Endpoint("")),))
+        cdir = self.records.container_dir(cid)
+        self._make_dirs(cid, ctr)
+        try:
+            self._insert(ctr, net_row, key, asked.aliases if asked else (), ip, volumes_used)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        return cid
+
+    def _insert(
+        self,
+        ctr: Container,
+        net_row: Any,
+        key: str,
+        aliases: Sequence[str],
+        ip: str,
+        volumes_used: Sequence[str],
+    ) -> None:
+        from dockyard.engine.names import random_name
+
+        with self.records.db.transaction() as c:
+            name = ctr.name
+            if not name:
+                for attempt in range(20):
+                    name = random_name(attempt)
+                    if not self.records.name_taken_in(c, name):
+                        break
+                ctr = replace(ctr, name=name, spec=replace(ctr.spec, name=name))
+            if net_row is not None:
+                # The address is leased with the container, in the same transaction:
+                # parallel creates never get the same one, and a start costs no write.
+                self.networks().lease_in(c, net_row, ctr.id, ip)
+                words = () if key == "bridge" else (*aliases, ctr.id[:12])
+                ctr = ctr.with_endpoint(key, Endpoint(str(net_row["id"]), tuple(words), ip))
+            self.records.insert_in(c, ctr, time.time())
+            c.executemany(
+                "INSERT OR IGNORE INTO container_volumes (container_id, volume) VALUES (?, ?)",
+                [(ctr.id, v) for v in volumes_used],
+            )
+
+    def _merge_image(self, spec: ContainerSpec, icfg: dict[str, Any], cid: str) -> ContainerSpec:
+        """The spec with the image's defaults in: what inspect's Config shows."""
+        entrypoint = tuple(icfg.get("Entrypoint") or ())
+        cmd = tuple(icfg.get("Cmd") or ())
+        if spec.entrypoint is not None:
+            # --entrypoint replaces the image's and drops its CMD, as Docker does.
+            entrypoint, cmd = spec.entrypoint, ()
+        if spec.cmd:
+            cmd = spec.cmd
+        if not entrypoint and not cmd:
+            raise InvalidArgument("No command specified")
+        env = merge_env(icfg.get("Env") or [], spec.env)
+        if not any(e.startswith("PATH=") for e in env):
+            env.insert(0, DEFAULT_PATH_ENV)
+        exposed = list(icfg.get("ExposedPorts") or {})
+        if is_bridged(spec.network_mode or "default"):
+            exposed += [p for p in spec.exposed_ports if p not in exposed]
+            exposed += [b.key for b in spec.ports if b.key not in exposed]
+        labels = dict(icfg.get("Labels") or {})
+        labels.update(spec.labels)
+        out: ContainerSpec = replace(
+            spec,
+            cmd=cmd or None,
+            entrypoint=entrypoint or None,
+            env=tuple(env),
+            hostname=spec.hostname or cid[:12],
+            user=spec.user or icfg.get("User", ""),
+            working_dir=spec.working_dir or icfg.get("WorkingDir", ""),
+            labels=tuple(labels.items()),
+            exposed_ports=tuple(exposed),
+            stop_signal=spec.stop_signal or icfg.get("StopSignal", ""),
+            healthcheck=_merge_health(spec.healthcheck, icfg.get("Healthcheck")),
+            network_mode=spec.network_mode or "default",
+        )
+        return out
+
+    def _plan_mounts(
+        self, spec: ContainerSpec, icfg: dict[str, Any]
+    ) -> tuple[ContainerSpec, list[str]]:
+        """Volumes named (and made), missing -v host dirs made, --volumes-from and the image's
+        VOLUMEs added: the mounts the container will have."""
+        mounts: list[Mount] = []
+        used: list[str] = []
+        seen: set[str] = set()
+        from dockyard.model.docker import check_mount
+
+        for m in spec.mounts:
+            if m.origin == "mount":
+                check_mount(m)
+            if m.target in seen:
+                raise InvalidArgument(f"Duplicate mount point: {m.target}")
+            seen.add(m.target)
+            if m.type == "volume":
+                labels = dict(m.volume_labels) or None
+                name = self.volumes.create(m.source, labels, anonymous=not m.source)
+                m = replace(m, source=name)
+                used.append(name)
+            elif m.type == "bind" and not os.path.exists(m.source):
+                if m.origin == "mount":
+                    raise InvalidArgument(
+                        f'invalid mount config for type "bind": bind source path does not '
+                        f"exist: {m.source}"
+                    )
+                os.makedirs(m.source, exist_ok=True)  # -v creates a missing host dir
+            mounts.append(m)
+        for ref in spec.volumes_from:
+            name, _, mode = ref.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidArgument(f"invalid mode for volumes-from: {mode}")
+            other = self.load_container(name)
+            for m in other.spec.mounts:
+                if m.type == "tmpfs" or m.target in seen:
+                    continue
+                seen.add(m.target)
+                read_only = m.read_only if not mode else mode == "ro"
+                mounts.append(replace(m, read_only=read_only))
+                if m.type == "volume":
+                    used.append(m.source)
+        for dest in sorted(icfg.get("Volumes") or {}):
+            if dest in seen:
+                continue
+            name = self.volumes.create("", anonymous=True)
+            used.append(name)
+            mounts.append(Mount("volume", dest, name, origin="image"))
+        return replace(spec, mounts=tuple(mounts)), used
+
+    def _make_dirs(self, cid: str, ctr: Container) -> None:
+        spec = ctr.spec
+        cdir = self.records.container_dir(cid)
+        for d in ("upper", "work", "rootfs", "init"):
+            os.makedirs(os.path.join(cdir, d), mode=0o700 if d == "work" else 0o755)
+        # The merged root takes the upper dir's mode: it is the container's "/", which every
+        # user in the container must be able to traverse (the umask must not narrow it).
+        os.chmod(os.path.join(cdir, "upper"), 0o755)
+        os.chmod(cdir, 0o710)
+        init = os.path.join(cdir, "init")
+        # The init layer (Docker's "-init"): mount points exist below the upper dir, so the
+        # runtime never creates them there and commit/diff never see them.
+        for d in ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc"):
+            os.makedirs(os.path.join(init, d), exist_ok=True)
+        for name in ETC_FILES:
+            open(os.path.join(init, name.lstrip("/")), "w").close()
+        for m in spec.mounts:
+            if m.type == "tmpfs":
+                # As with Docker, the runtime makes a missing tmpfs mount point itself (in the
+                # writable layer: `diff` shows it): a point made here would lend the tmpfs its
+                # own mode (runc applies an existing point's mode), not the one asked for.
+                continue
+            point = os.path.join(init, m.target.lstrip("/"))
+            if m.type == "bind" and os.path.isfile(m.source):
+                os.makedirs(os.path.dirname(point), exist_ok=True)
+                if not os.path.exists(point):
+                    open(point, "w").close()
+            else:
+                os.makedirs(point, exist_ok=True)
+        with open(os.path.join(cdir, "hostname"), "w") as f:
+            f.write(spec.hostname + "\n")
+        from dockyard.network.hosts import extra_hosts, hosts_text, resolv_conf
+
+        host_net = spec.network_mode == "host"
+        own = [] if host_net else [("127.0.1.1", spec.hostname)]
+        extra = extra_hosts(list(spec.extra_hosts) or None, self.networks().host_gateway)
+        with open(os.path.join(cdir, "hosts"), "w") as f:
+            f.write(hosts_text(own, [], extra))
+        try:
+            with open("/etc/resolv.conf", "rb") as src:
+                host_resolv: str | None = src.read().decode(errors="replace")
+        except OSError:
+            host_resolv = None
+        flags = (spec.dns, spec.dns_search, spec.dns_options)
+        if not any(flags) and (host_resolv is None or host_net):
+            resolv = host_resolv or ""
+        else:
+            # The host's loopback resolvers are unreachable from the container's own network
+            # namespace: Docker drops them. Peers on user networks resolve through the hosts
+            # file, so --dns servers are the container's own resolvers on every network.
+            resolv = resolv_conf(
+                host_resolv or "",
+                list(spec.dns),
+                list(spec.dns_search),
+                list(spec.dns_options),
+                drop_loopback=not host_net,
+            )
+        with open(os.path.join(cdir, "resolv.conf"), "w") as dst:
+            dst.write(resolv)
+        open(self.records.log_path(cid), "a").close()
+
+
+def _now() -> str:
+    from dockyard.image.config import now_rfc3339
+
+    return now_rfc3339()

@@ -1,0 +1,69 @@
+"""``docker logs``: the container's json-file log, read and followed."""
+
+from __future__ import annotations
+
+import time
+
+from dockyard import fastjson as json
+from dockyard.errors import NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dockyard.engine.containers.lifecycle import Lifecycle
+    from dockyard.engine.containers.records import ContainerRecords
+
+
+def parse_log_line(line: bytes) -> tuple[str, str, str] | None:
+    """(stream, text, time) of one json-file line; None for a torn or foreign line."""
+    try:
+        rec = json.loads(line)
+        return str(rec.get("stream", "stdout")), str(rec.get("log", "")), str(rec.get("time", ""))
+    except (ValueError, AttributeError):
+        return None
+
+
+class Logs:
+    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle) -> None:
+        self.records = records
+        self.lifecycle = lifecycle
+
+    def read(
+        self, text: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[tuple[str, str, str]]:
+        """(stream, text, time) for each log line, following while the container runs."""
+        cid = self.records.resolve(text)
+        self.lifecycle.refresh(cid)
+        with open(self.records.log_path(cid), "rb") as f:
+            lines = f.readlines()
+            if tail is not None and tail >= 0:
+                lines = lines[-tail:] if tail else []
+            for ln in lines:
+                rec = parse_log_line(ln)
+                if rec:
+                    yield rec
+            if not follow:
+                return
+            buf = b""
+            while True:
+                chunk = f.readline()
+                if chunk:
+                    buf += chunk
+                    if buf.endswith(b"\n"):
+                        rec = parse_log_line(buf)
+                        buf = b""
+                        if rec:
+                            yield rec
+                    continue
+                try:
+                    running = self.lifecycle.refresh(cid).running
+                except NotFound:
+                    running = False
+                if not running:
+                    for ln in f.read().splitlines(keepends=True):
+                        rec = parse_log_line(ln)
+                        if rec:
+                            yield rec
+                    return
+                time.sleep(0.05)

@@ -1,0 +1,161 @@
+"""The ``containers`` table and the container's directories: names and IDs, rows as
+``Container`` values (model/codec.py), and where each container's files live.
+
+Every other part of the engine reads and writes containers through this class; none of them
+sees a row's JSON.
+"""
+
+from __future__ import annotations
+
+# The C module, not the sqlite3 package: the package adds only the (deprecated) datetime
+# adapters, which the store does not use, and its `import datetime` costs ~1.5 ms of the
+# start-up of every command that opens the store (`dockyard exec` is latency-critical).
+import _sqlite3 as sqlite3
+import os
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.model.codec import decode, encode
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `dockyard exec`
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from dockyard.model.container import Container
+    from dockyard.store.db import Metadata
+
+NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
+ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+
+
+def check_name(name: str) -> str:
+    """A container name as Docker accepts it (a leading "/" is dropped)."""
+    bare = name[1:] if name.startswith("/") else name
+    ok = len(bare) >= 2 and bare[0].isascii() and bare[0].isalnum()
+    ok = ok and all(c.isascii() and (c.isalnum() or c in "_.-") for c in bare[1:])
+    if not ok:
+        raise InvalidArgument(f"Invalid container name ({name}), only {NAME_CHARS} are allowed")
+    return bare
+
+
+class ContainerRecords:
+    def __init__(self, db: Metadata, root: str, run_root: str) -> None:
+        self.db = db
+        self.dir = os.path.join(root, "containers")
+        self.run_dir = os.path.join(run_root, "containers")
+
+    # ------------------------------------------------------------------ names
+
+    def resolve(self, text: str) -> str:
+        """A container ID from a full ID, a name (with or without "/"), or a unique prefix."""
+        name = text[1:] if text.startswith("/") else text
+        r = self.db.one("SELECT id FROM containers WHERE id = ? OR name = ?", (text, name))
+        if r:
+            return str(r["id"])
+        if text and all(c in "0123456789abcdef" for c in text):
+            rows = self.db.query(
+                "SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 2", (text, text + "g")
+            )
+            if len(rows) == 1:
+                return str(rows[0]["id"])
+            if len(rows) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {text}")
+        raise NotFound(f"No such container: {text}")
+
+    def exists(self, cid: str) -> bool:
+        return self.db.one("SELECT 1 FROM containers WHERE id = ?", (cid,)) is not None
+
+    # ------------------------------------------------------------------ rows
+
+    def load(self, cid: str) -> Container:
+        r = self.db.one("SELECT data FROM containers WHERE id = ?", (cid,))
+        if not r:
+            raise NotFound(f"No such container: {cid}")
+        return decode(r["data"])
+
+    def load_in(self, c: sqlite3.Connection, cid: str) -> Container | None:
+        """The row as the transaction ``c`` sees it (None if it is gone)."""
+        row = c.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+        return decode(row[0]) if row else None
+
+    def all(self) -> list[Container]:
+        """Every container, newest first."""
+        return [
+            decode(r["data"])
+            for r in self.db.query("SELECT data FROM containers ORDER BY created DESC")
+        ]
+
+    def ids(self) -> list[str]:
+        return [
+            str(r["id"]) for r in self.db.query("SELECT id FROM containers ORDER BY created DESC")
+        ]
+
+    def on_network_in(self, c: sqlite3.Connection, network_id: str) -> Iterator[Container]:
+        """The containers holding an address on ``network_id`` (as transaction ``c`` sees)."""
+        for r in c.execute(
+            "SELECT c.data FROM ip_leases l JOIN containers c ON c.id = l.container_id"
+            " WHERE l.network_id = ?",
+            (network_id,),
+        ):
+            yield decode(r[0])
+
+    def insert_in(self, c: sqlite3.Connection, ctr: Container, created: float) -> None:
+        try:
+            c.execute(
+                "INSERT INTO containers (id, name, image_id, created, data) VALUES (?, ?, ?, ?, ?)",
+                (ctr.id, ctr.name, ctr.image_id, created, encode(ctr)),
+            )
+        except sqlite3.IntegrityError:
+            other = c.execute("SELECT id FROM containers WHERE name = ?", (ctr.name,)).fetchone()
+            raise Conflict(
+                f'Conflict. The container name "/{ctr.name}" is already in use by container '
+                f'"{other[0] if other else "?"}". You have to remove (or rename) that '
+                "container to be able to reuse that name."
+            ) from None
+
+    def save_in(self, c: sqlite3.Connection, ctr: Container) -> None:
+        c.execute(
+            "UPDATE containers SET data = ?, name = ? WHERE id = ?", (encode(ctr), ctr.name, ctr.id)
+        )
+
+    def update(self, cid: str, change: Callable[[Container], Container]) -> Container | None:
+        """Read, change and write the container in one transaction (None if it is gone)."""
+        with self.db.transaction() as c:
+            ctr = self.load_in(c, cid)
+            if ctr is None:
+                return None
+            new = change(ctr)
+            if new is not ctr:
+                self.save_in(c, new)
+            return new
+
+    def delete_in(self, c: sqlite3.Connection, cid: str) -> None:
+        c.execute("DELETE FROM containers WHERE id = ?", (cid,))
+        c.execute("DELETE FROM ip_leases WHERE container_id = ?", (cid,))
+
+    def name_taken_in(self, c: sqlite3.Connection, name: str) -> bool:
+        return c.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone() is not None
+
+    # ------------------------------------------------------------------ files
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.dir, cid)
+
+    def rootfs(self, cid: str) -> str:
+        return os.path.join(self.dir, cid, "rootfs")
+
+    def upper(self, cid: str) -> str:
+        return os.path.join(self.dir, cid, "upper")
+
+    def log_path(self, cid: str) -> str:
+        return os.path.join(self.dir, cid, f"{cid}-json.log")
+
+    def hosts_path(self, cid: str) -> str:
+        return os.path.join(self.dir, cid, "hosts")
+
+    def etc_file(self, cid: str, path: str) -> str:
+        """The host file bind mounted at ``path`` (one of ETC_FILES)."""
+        return os.path.join(self.dir, cid, os.path.basename(path))
+
+    def run_dir_of(self, cid: str) -> str:
+        """The container's runtime dir: monitor.pid, attach.sock, exit.json, ports.json."""
+        return os.path.join(self.run_dir, cid)
