@@ -1,0 +1,34 @@
+"""Go's text/template, as Docker's CLI runs it for ``--format``: ``parse`` once, then
+``execute`` on each value. Errors are ``TemplateError`` with Go's wording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.cli.gotemplate.funcs import BUILTINS, DOCKER_FUNCS, Func
+from dockyard.cli.gotemplate.nodes import TemplateError
+from dockyard.cli.gotemplate.parser import Tree, parse
+
+__all__ = ["Template", "TemplateError"]
+
+
+class Template:
+    """A parsed template with Docker's function map (``templates.Parse("")`` in docker/cli)."""
+
+    def __init__(self, text: str, funcs: dict[str, Func] | None = None) -> None:
+        self.funcs = {**BUILTINS, **(DOCKER_FUNCS if funcs is None else funcs)}
+        self.trees: dict[str, Tree] = parse(text, self.funcs.__contains__)
+
+    def execute(
+        self,
+        data: Any,
+        *,
+        missing_key_error: bool = False,
+        funcs: dict[str, Func] | None = None,
+    ) -> str:
+        """Run on ``data``; ``funcs`` replaces functions by name, as Go's ``Funcs`` does
+        after parsing (Docker's table headers)."""
+        from dockyard.cli.gotemplate.executor import execute
+
+        fmap = self.funcs if funcs is None else {**self.funcs, **funcs}
+        return execute(self.trees, data, fmap, missing_key_error=missing_key_error)
