@@ -11,11 +11,8 @@ from typing import Any
 
 from dockyard.cli.context import ArgumentParser, Context
 from dockyard.cli.output import (
-    ago,
     confirm,
-    container_status,
     for_each_name,
-    format_rows,
     human_size,
     print_deleted,
     table,
@@ -604,46 +601,18 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
         if rows:
             print("\n".join(d["Id"] if a.no_trunc else d["Id"][:12] for d in rows))
         return 0
-    dicts = [
-        {
-            "ID": d["Id"] if a.no_trunc else d["Id"][:12],
-            "Image": d["Config"]["Image"],
-            "Command": _command(d, a.no_trunc),
-            "RunningFor": ago(d["Created"]),
-            "CreatedAt": d["Created"],
-            "Status": container_status(d),
-            "State": d["State"]["Status"],
-            "Ports": _ports_column(d),
-            "Names": d["Name"].lstrip("/"),
-            "Labels": ",".join(f"{k}={v}" for k, v in (d["Config"].get("Labels") or {}).items()),
-        }
-        for d in rows
-    ]
-    if a.format:
-        out = format_rows(
-            a.format,
-            dicts,
-            {
-                "ID": "CONTAINER ID",
-                "Image": "IMAGE",
-                "Command": "COMMAND",
-                "RunningFor": "CREATED",
-                "Status": "STATUS",
-                "Ports": "PORTS",
-                "Names": "NAMES",
-                "State": "STATE",
-            },
-        )
-        if out:
-            print(out)
+    from dockyard.cli.rows import ContainerRow
+
+    ctxs = [ContainerRow(d, trunc=not a.no_trunc) for d in rows]
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+
+        write_list(a.format, ctxs, ContainerRow.header)
         return 0
     cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    print(
-        table(
-            ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-            [[x[c] for c in cols] for x in dicts],
-        )
-    )
+    cols += ["Size"] if a.size else []
+    heads = [ContainerRow.header[c] for c in cols]
+    print(table(heads, [[getattr(x, c)() for c in cols] for x in ctxs]))
     return 0
 
 
@@ -844,8 +813,12 @@ def cmd_volume_ls(ctx: Context, argv: list[str]) -> int:
         if vols:
             print("\n".join(v["Name"] for v in vols))
         return 0
-    if a.format:
-        print(format_rows(a.format, vols, {"Driver": "DRIVER", "Name": "VOLUME NAME"}))
+    from dockyard.cli.rows import VolumeRow
+
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+
+        write_list(a.format, [VolumeRow(v) for v in vols], VolumeRow.header)
         return 0
     print(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
     return 0

@@ -1,13 +1,18 @@
-"""Go's text/template, as Docker's CLI runs it for ``--format``: ``parse`` once, then
-``execute`` on each value. Errors are ``TemplateError`` with Go's wording."""
+"""Go's text/template, as Docker's CLI runs it for ``--format``: ``Template(text)`` parses
+once, ``execute`` runs it on each value. Errors are ``TemplateError`` with Go's wording.
+
+Importing the package is cheap (the row contexts use ``values`` for every ``ps``); the
+parser and executor load when a template is first parsed.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dockyard.cli.gotemplate.funcs import BUILTINS, DOCKER_FUNCS, Func
 from dockyard.cli.gotemplate.nodes import TemplateError
-from dockyard.cli.gotemplate.parser import Tree, parse
+
+if TYPE_CHECKING:
+    from dockyard.cli.gotemplate.funcs import Func
 
 __all__ = ["Template", "TemplateError"]
 
@@ -16,8 +21,11 @@ class Template:
     """A parsed template with Docker's function map (``templates.Parse("")`` in docker/cli)."""
 
     def __init__(self, text: str, funcs: dict[str, Func] | None = None) -> None:
+        from dockyard.cli.gotemplate.funcs import BUILTINS, DOCKER_FUNCS
+        from dockyard.cli.gotemplate.parser import parse
+
         self.funcs = {**BUILTINS, **(DOCKER_FUNCS if funcs is None else funcs)}
-        self.trees: dict[str, Tree] = parse(text, self.funcs.__contains__)
+        self.trees = parse(text, self.funcs.__contains__)
 
     def execute(
         self,

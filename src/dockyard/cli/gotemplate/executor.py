@@ -324,9 +324,8 @@ class State:
         if receiver is NIL_IFACE:
             self.errorf(f"nil pointer evaluating interface {{}}.{name}")
         if isinstance(receiver, GoNil) and receiver.kind == "ptr":
-            if self.missing_key_error:
-                self.errorf(f"nil data; no entry for key {gofmt.go_quote(name)}")
-            self.errorf(f"nil pointer evaluating {type_name(receiver)}.{name}")
+            # a nil pointer in Docker's typed struct; its raw-JSON fallback sees a null
+            self.errorf(f"nil pointer evaluating interface {{}}.{name}")
         method = None
         if isinstance(receiver, (GoStruct, HeaderMap)):
             method = receiver.go_methods.get(name)
@@ -342,6 +341,8 @@ class State:
             if name in receiver:
                 v = receiver[name]
                 return NIL_IFACE if v is None else v
+            if isinstance(receiver, StructDict) and name in receiver.omitted:
+                return receiver.omitted[name]
             if self.missing_key_error and not isinstance(receiver, (GoMap, HeaderMap)):
                 self.errorf(f"map has no entry for key {gofmt.go_quote(name)}")
             return None
@@ -474,6 +475,9 @@ def execute(
     assert tree is not None and tree.root is not None
     try:
         state.walk(data, tree.root)
+    except TemplateError as e:
+        e.partial = "".join(state.out)  # type: ignore[attr-defined]  # Go wrote it already
+        raise
     except RecursionError:
         raise TemplateError(f"template: {name}: exceeded maximum template depth") from None
     return "".join(state.out)

@@ -37,6 +37,9 @@ class StructDict(dict):  # type: ignore[type-arg]
     """A JSON object that was a Go struct in Docker's inspect types: JSON keeps its field
     order (``{{json .Config}}``) and ``%v`` prints it as ``{v1 v2}``."""
 
+    # fields the JSON left out (omitempty) that the struct still has, with their zero value
+    omitted: dict[str, Any] = {}
+
 
 class GoMap(dict):  # type: ignore[type-arg]
     """A JSON object that was a typed Go map in Docker's inspect structs (``Labels``,
