@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dockyard.cli.gotemplate.gofmt import go_quote
+from dockyard.cli.gotemplate.quote import go_quote
 from dockyard.cli.gotemplate.values import GoStruct
 from dockyard.cli.output import ago, container_status, human_size, parse_time
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dockyard.cli.gotemplate.nodes import TemplateError
+from dockyard.cli.gotemplate.errors import TemplateError
 
 if TYPE_CHECKING:
     from dockyard.cli.gotemplate.funcs import Func

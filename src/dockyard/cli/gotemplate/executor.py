@@ -10,6 +10,7 @@ from dockyard.cli.gotemplate import nodes as P
 from dockyard.cli.gotemplate.funcs import Func, FuncError
 from dockyard.cli.gotemplate.nodes import TemplateError
 from dockyard.cli.gotemplate.parser import Tree
+from dockyard.cli.gotemplate.quote import go_quote
 from dockyard.cli.gotemplate.values import (
     NIL_IFACE,
     GoMap,
@@ -72,7 +73,7 @@ class State:
         line = 1 + text.count("\n")
         where = f"{tree.parse_name}:{line}:{col}"
         raise TemplateError(
-            f"template: {where}: executing {gofmt.go_quote(name)} at <{self.node}>: {msg}"
+            f"template: {where}: executing {go_quote(name)} at <{self.node}>: {msg}"
         )
 
     # -- variables
@@ -185,7 +186,7 @@ class State:
     def walk_template(self, dot: Any, t: P.TemplateNode) -> None:
         self.node = t
         if t.name not in self.trees:
-            self.errorf(f"template {gofmt.go_quote(t.name)} not defined")
+            self.errorf(f"template {go_quote(t.name)} not defined")
         if self.depth == MAX_DEPTH:
             self.errorf(f"exceeded maximum template depth ({MAX_DEPTH})")
         dot = self.eval_pipeline(dot, t.pipe)
@@ -245,7 +246,7 @@ class State:
             return self.ideal_constant(first)
         if isinstance(first, P.StringNode):
             return first.text
-        self.errorf(f"can't evaluate command {gofmt.go_quote(str(first))}")
+        self.errorf(f"can't evaluate command {go_quote(str(first))}")
 
     def ideal_constant(self, c: P.NumberNode) -> Any:
         self.node = c
@@ -303,7 +304,7 @@ class State:
         self.node = node
         fn = self.funcs.get(node.ident)
         if fn is None:
-            self.errorf(f"{gofmt.go_quote(node.ident)} is not a defined function")
+            self.errorf(f"{go_quote(node.ident)} is not a defined function")
         assert fn is not None
         return self.eval_call(dot, fn, cmd, node.ident, args, final)
 
@@ -319,7 +320,7 @@ class State:
     ) -> Any:
         if receiver is None:
             if self.missing_key_error:
-                self.errorf(f"nil data; no entry for key {gofmt.go_quote(name)}")
+                self.errorf(f"nil data; no entry for key {go_quote(name)}")
             return None
         if receiver is NIL_IFACE:
             self.errorf(f"nil pointer evaluating interface {{}}.{name}")
@@ -344,7 +345,7 @@ class State:
             if isinstance(receiver, StructDict) and name in receiver.omitted:
                 return receiver.omitted[name]
             if self.missing_key_error and not isinstance(receiver, (GoMap, HeaderMap)):
-                self.errorf(f"map has no entry for key {gofmt.go_quote(name)}")
+                self.errorf(f"map has no entry for key {go_quote(name)}")
             return None
         typ = "interface {}" if boxed else type_name(receiver)
         self.errorf(f"can't evaluate field {name} in type {typ}")
@@ -471,7 +472,7 @@ def execute(
     state.vars = [["$", data, False]]
     tree = trees.get(name)
     if tree is None or tree.root is None:
-        state.errorf(f"{gofmt.go_quote(name)} is an incomplete or empty template")
+        state.errorf(f"{go_quote(name)} is an incomplete or empty template")
     assert tree is not None and tree.root is not None
     try:
         state.walk(data, tree.root)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dockyard.cli.gotemplate import gofmt
+from dockyard.cli.gotemplate.quote import _printable
 from dockyard.cli.gotemplate.values import GoNil, is_true, kind, type_name
 
 
@@ -190,7 +191,7 @@ def _js(*args: Any) -> str:
             out.append(rep[c])
         elif o < 0x20:
             out.append(f"\\u00{o:02X}")
-        elif o >= 0x80 and not gofmt._printable(c):
+        elif o >= 0x80 and not _printable(c):
             out.append(f"\\u{o:04X}")
         else:
             out.append(c)

@@ -5,55 +5,10 @@ encoder behind Docker's ``json`` function."""
 from __future__ import annotations
 
 import math
-import unicodedata
 from typing import Any
 
+from dockyard.cli.gotemplate.quote import _printable, go_quote
 from dockyard.cli.gotemplate.values import GoNil, GoStruct, StructDict, type_name
-
-# --------------------------------------------------------------------------- quoting
-
-
-def _printable(c: str) -> bool:
-    """unicode.IsPrint: letters, marks, numbers, punctuation, symbols and ASCII space."""
-    if c == " ":
-        return True
-    return unicodedata.category(c)[0] in "LMNPS"
-
-
-_ESC = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-}
-
-
-def go_quote(s: str, quote: str = '"', ascii_only: bool = False) -> str:
-    """strconv.Quote (or QuoteToASCII / QuoteRune with ``quote="'"``)."""
-    out = [quote]
-    for c in s:
-        o = ord(c)
-        if c == quote or c == "\\":
-            out.append("\\" + c)
-        elif 0xDC80 <= o <= 0xDCFF:  # a raw byte kept by surrogateescape
-            out.append(f"\\x{o - 0xDC00:02x}")
-        elif _printable(c) and not (ascii_only and o >= 0x80):
-            out.append(c)
-        elif c in _ESC:
-            out.append(_ESC[c])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append(quote)
-    return "".join(out)
-
 
 # --------------------------------------------------------------------------- floats
 
@@ -237,7 +192,7 @@ def _fmt_int(n: int, verb: str, sp: _Spec) -> str:
         c = chr(n) if 0 <= n <= 0x10FFFF else "\ufffd"
         return sp.pad(go_quote(c, "'", ascii_only=sp.plus))
     if verb == "U":
-        s = f"U+{n:04X}"
+        s = f"U+{n & 0xFFFFFFFFFFFFFFFF:04X}"  # fmtUnicode works on the uint64
         if sp.sharp and 0 <= n <= 0x10FFFF and _printable(chr(n)):
             s += f" '{chr(n)}'"
         return sp.pad(s)

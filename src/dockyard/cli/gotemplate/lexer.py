@@ -72,7 +72,7 @@ class Item(NamedTuple):
     line: int
 
     def __str__(self) -> str:
-        from dockyard.cli.gotemplate.gofmt import go_quote
+        from dockyard.cli.gotemplate.quote import go_quote
 
         if self.typ == EOF:
             return "EOF"
@@ -443,6 +443,6 @@ class Lexer:
 
 
 def _q(s: str) -> str:
-    from dockyard.cli.gotemplate.gofmt import go_quote
+    from dockyard.cli.gotemplate.quote import go_quote
 
     return go_quote(s)

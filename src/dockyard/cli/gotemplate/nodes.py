@@ -3,9 +3,9 @@ Go's ``String()`` (what an execution error quotes after ``at <...>``)."""
 
 from __future__ import annotations
 
+from dockyard.cli.gotemplate.errors import TemplateError
 
-class TemplateError(Exception):
-    """A parse or execution error, worded as Go's (``template: :1: unclosed action``)."""
+__all__ = ["TemplateError"]
 
 
 class Node:
@@ -34,7 +34,7 @@ class TextNode(Node):
         self.text = text
 
     def __str__(self) -> str:
-        from dockyard.cli.gotemplate.gofmt import go_quote
+        from dockyard.cli.gotemplate.quote import go_quote
 
         return go_quote(self.text)
 
@@ -272,7 +272,7 @@ class TemplateNode(Node):
         self.pipe = pipe
 
     def __str__(self) -> str:
-        from dockyard.cli.gotemplate.gofmt import go_quote
+        from dockyard.cli.gotemplate.quote import go_quote
 
         s = "{{template " + go_quote(self.name)
         if self.pipe is not None:

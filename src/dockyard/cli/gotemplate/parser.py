@@ -178,7 +178,7 @@ def _parse_float(text: str) -> float | None:
 
 
 def _gq(s: str) -> str:
-    from dockyard.cli.gotemplate.gofmt import go_quote
+    from dockyard.cli.gotemplate.quote import go_quote
 
     return go_quote(s)
 
