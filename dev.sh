@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv python3-pip busybox-static runc crun skopeo
+APT_PACKAGES=(python3 python3-venv python3-pip busybox-static runc crun skopeo golang-go
               golang-github-containers-common tini iproute2 iptables ca-certificates
               docker-registry apache2-utils curl git openssl)
 

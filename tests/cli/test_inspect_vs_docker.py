@@ -84,6 +84,7 @@ def test_inspect_has_dockers_keys_and_values(ctr: CLI) -> None:
                 "Healthcheck", "AttachStdout", "Tty"):  # fmt: skip
         assert ours["Config"][key] == theirs["Config"][key], key
     assert [e for e in ours["Config"]["Env"] if e.startswith("A=")] == ["A=1"]
+
     def points(doc: dict[str, Any]) -> list[tuple[str, str, bool]]:
         # Docker keeps mount points in a map: its order is not one to match.
         return sorted((m["Type"], m["Destination"], m["RW"]) for m in doc["Mounts"])

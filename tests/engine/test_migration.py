@@ -214,7 +214,7 @@ def test_a_running_container_of_the_old_release_is_stopped_and_cleaned_up(
         old["Dockyard"]["Interfaces"]["v0net"]["veth"]: ep.host_veth,
         old_ep["IPAddress"].replace(OLD_NET, NEW_NET): ep.ip_address,
         old_ep["MacAddress"]: ep.mac_address,
-        f'/proc/{old["State"]["Pid"]}/ns/net': f"/proc/{live.state.pid}/ns/net",
+        f"/proc/{old['State']['Pid']}/ns/net": f"/proc/{live.state.pid}/ns/net",
     }
     _put_old_row(engine, "running2", extra)
     fresh = Engine(root=engine.root, run_root=engine.run_root)
@@ -226,9 +226,9 @@ def test_a_running_container_of_the_old_release_is_stopped_and_cleaned_up(
         fresh.containers.stop("running2", timeout=1)
         assert not fresh.containers.get("running2").running
         assert not os.path.exists(f"/sys/class/net/{ep.host_veth}")
-        assert fresh.store.db.query(
-            "SELECT * FROM ip_leases WHERE container_id = ?", (cid,)
-        ) != []  # a stopped container keeps its lease on a user network, as before
+        assert (
+            fresh.store.db.query("SELECT * FROM ip_leases WHERE container_id = ?", (cid,)) != []
+        )  # a stopped container keeps its lease on a user network, as before
         fresh.containers.remove("running2")
         assert fresh.store.db.query("SELECT * FROM ip_leases WHERE container_id = ?", (cid,)) == []
     finally:

@@ -91,9 +91,7 @@ containers = st.builds(
     endpoints=st.lists(
         st.tuples(text, st.builds(Endpoint, text, texts, text, text, text, small)), max_size=2
     ).map(tuple),
-    published=st.lists(st.builds(PublishedPort, text, text, small, small), max_size=2).map(
-        tuple
-    ),
+    published=st.lists(st.builds(PublishedPort, text, text, small, small), max_size=2).map(tuple),
     sandbox_key=text,
     restart_count=small,
 )

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from dockyard.model import values
 
-
 ANNOTATIONS = {"a": "int", "b": "str", "c": "tuple[int, ...]", "d": "list[int]"}
 BODY = {"b": "x", "c": (), "d": dataclasses.field(default_factory=list)}
 

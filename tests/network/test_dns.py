@@ -18,8 +18,8 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from dockyard.engine import Engine
-from dockyard.model.container import ContainerSpec
 from dockyard.errors import InvalidArgument
+from dockyard.model.container import ContainerSpec
 from dockyard.network.hosts import (
     check_dns,
     check_dns_search,

@@ -58,11 +58,11 @@ def test_search_table(dy: CLI, peer: Peer) -> None:
     queries = _search_peer(peer)
     out = dy("search", f"{peer.addr}/kub").stdout.splitlines()
     assert queries[0]["q"] == ["kub"] and queries[0]["n"] == ["25"]
-    assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]
     assert out[1].startswith("library/kubia")
     assert out[1].rstrip().endswith("[OK]")
     assert "…" in out[1] and " 42 " in out[1]
-    assert out[2].split()[-1] == "3"
+    assert " 3 " in out[2] and out[2].split()[-1] == "[OK]"  # AUTOMATED, as in 20.10
     assert len(out) == 4
     # Columns line up as a table.
     col = out[0].index("STARS")

@@ -30,8 +30,8 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dockyard.builder.context import HashCache, SourceRoot
-    from dockyard.builder.layerfs import StepFS
     from dockyard.builder.host import BuildHost
+    from dockyard.builder.layerfs import StepFS
     from dockyard.runtime.options import Mount
     from dockyard.store.images import LayerBlob
 

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from dockyard.builder.context import HashCache, SourceRoot
-    from dockyard.builder.layerfs import StepFS
     from dockyard.builder.host import BuildHost
+    from dockyard.builder.layerfs import StepFS
     from dockyard.store import Store
     from dockyard.store.images import LayerBlob
 

@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING
 
 from dockyard.cli.context import Context
 from dockyard.cli.output import (
-    ago,
     confirm,
     for_each_name,
-    format_rows,
     human_size,
     print_deleted,
     table,
@@ -21,7 +19,7 @@ from dockyard.cli.output import (
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from dockyard.model.container import Container, ContainerSpec
+    from dockyard.model.container import ContainerSpec
 
 # ------------------------------------------------------------------ run / create
 
@@ -229,26 +227,6 @@ def cmd_rename(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def _command(ctr: Container, no_trunc: bool) -> str:
-    cmd = " ".join(ctr.spec.args)
-    if not no_trunc and len(cmd) > 20:
-        cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
-
-
-def _ports_column(ctr: Container) -> str:
-    """Docker's PORTS: "0.0.0.0:8080->80/tcp, 443/tcp"."""
-    from dockyard.model.docker import ports_shape
-
-    out = []
-    for key, binds in ports_shape(ctr).items():
-        if not binds:
-            out.append(key)
-        for b in binds or ():
-            out.append(f"{b['HostIp']}:{b['HostPort']}->{key}")
-    return ", ".join(out)
-
-
 def cmd_port(ctx: Context, argv: list[str]) -> int:
     from dockyard.model.docker import ports_shape
 
@@ -272,10 +250,7 @@ def cmd_port(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
-    import time
-
     from dockyard.cli.images import _parse_filters
-    from dockyard.model.docker import status_text
 
     p = ctx.parser("[OPTIONS]", "List containers")
     p.add_argument("-a", "--all", action="store_true")
@@ -289,56 +264,28 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     a = p.parse_args(argv)
     filters = _parse_filters(a.filter)
     show_all = a.all or a.last >= 0 or a.latest
-    rows = ctx.engine.containers.list_containers(all_containers=show_all, filters=filters)
+    # The rows are the API's list entries, as Docker's CLI builds them.
+    rows = ctx.engine.containers.list_shapes(all_containers=show_all, filters=filters)
     if a.latest:
         rows = rows[:1]
     elif a.last >= 0:
         rows = rows[: a.last]
     if a.quiet:
         if rows:
-            print("\n".join(c.id if a.no_trunc else c.id[:12] for c in rows))
+            print("\n".join(d["Id"] if a.no_trunc else d["Id"][:12] for d in rows))
         return 0
-    now = time.time()
-    dicts = [
-        {
-            "ID": c.id if a.no_trunc else c.id[:12],
-            "Image": c.spec.image,
-            "Command": _command(c, a.no_trunc),
-            "RunningFor": ago(c.created),
-            "CreatedAt": c.created,
-            "Status": status_text(c.state, now),
-            "State": c.state.status,
-            "Ports": _ports_column(c),
-            "Names": c.name,
-            "Labels": ",".join(f"{k}={v}" for k, v in c.spec.labels),
-        }
-        for c in rows
-    ]
-    if a.format:
-        out = format_rows(
-            a.format,
-            dicts,
-            {
-                "ID": "CONTAINER ID",
-                "Image": "IMAGE",
-                "Command": "COMMAND",
-                "RunningFor": "CREATED",
-                "Status": "STATUS",
-                "Ports": "PORTS",
-                "Names": "NAMES",
-                "State": "STATE",
-            },
-        )
-        if out:
-            print(out)
+    from dockyard.cli.rows import ContainerRow
+
+    ctxs = [ContainerRow(d, trunc=not a.no_trunc) for d in rows]
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+
+        write_list(a.format, ctxs, ContainerRow.header)
         return 0
     cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    print(
-        table(
-            ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-            [[x[c] for c in cols] for x in dicts],
-        )
-    )
+    cols += ["Size"] if a.size else []
+    heads = [ContainerRow.header[c] for c in cols]
+    print(table(heads, [[getattr(x, c)() for c in cols] for x in ctxs]))
     return 0
 
 
@@ -419,7 +366,7 @@ def cmd_top(ctx: Context, argv: list[str]) -> int:
     p.add_argument("ps_args", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
     header, rows = ctx.engine.containers.top(a.container, a.ps_args)
-    print(table(header, rows))
+    print(table(header, rows, minwidth=20))  # Docker's top uses a minimum width of 20
     return 0
 
 

@@ -12,10 +12,8 @@ from dockyard.cli.context import Context
 from dockyard.cli.output import (
     ago,
     confirm,
-    format_rows,
     human_size,
     print_deleted,
-    render_template,
     table,
     trunc_id,
 )
@@ -81,39 +79,24 @@ def cmd_images(ctx: Context, argv: list[str]) -> int:
         if seen:
             print("\n".join(seen))
         return 0
-    dicts = [
-        {
-            "Repository": r.repository,
-            "Tag": r.tag,
-            "Digest": r.digest or "<none>",
-            "ID": trunc_id(r.id, a.no_trunc),
-            "CreatedSince": ago(r.created),
-            "CreatedAt": r.created,
-            "Size": human_size(r.size),
-        }
-        for r in rows
-    ]
-    if a.format:
-        headers = {
-            "Repository": "REPOSITORY",
-            "Tag": "TAG",
-            "Digest": "DIGEST",
-            "ID": "IMAGE ID",
-            "CreatedSince": "CREATED",
-            "CreatedAt": "CREATED AT",
-            "Size": "SIZE",
-        }
-        out = format_rows(a.format, dicts, headers)
-        if out:
-            print(out)
+    from dockyard.cli.rows import ImageRow
+
+    ctxs = [ImageRow(r, trunc=not a.no_trunc) for r in rows]
+    fmt = a.format or ""
+    if fmt and fmt != "table":
+        from dockyard.cli.formatter import write_list
+
+        # NewImageFormat: --digests adds the column to a custom table that lacks it
+        if fmt.startswith("table") and a.digests and "{{.Digest}}" not in fmt:
+            fmt += "\t{{.Digest}}"
+        write_list(fmt, ctxs, ImageRow.header)
         return 0
-    cols = (
-        ["Repository", "Tag"] + (["Digest"] if a.digests else []) + ["ID", "CreatedSince", "Size"]
-    )
-    heads = (
-        ["REPOSITORY", "TAG"] + (["DIGEST"] if a.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    )
-    print(table(heads, [[d[c] for c in cols] for d in dicts]))
+    cols = ["Repository", "Tag"] + (["Digest"] if a.digests else []) + ["ID", "CreatedSince"]
+    # the default table's {{if .CreatedSince}}...{{else}}N/A{{end}}
+    cells = [
+        [getattr(x, c)() for c in cols[:-1]] + [x.CreatedSince() or "N/A", x.Size()] for x in ctxs
+    ]
+    print(table([ImageRow.header[c] for c in cols] + ["SIZE"], cells))
     return 0
 
 
@@ -192,20 +175,19 @@ def cmd_history(ctx: Context, argv: list[str]) -> int:
                 "Comment": r.comment,
             }
         )
-    if a.format:
-        print(
-            format_rows(
-                a.format,
-                dicts,
-                {
-                    "ID": "IMAGE",
-                    "CreatedSince": "CREATED",
-                    "CreatedBy": "CREATED BY",
-                    "Size": "SIZE",
-                    "Comment": "COMMENT",
-                },
-            )
-        )
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+        from dockyard.cli.rows import DictRow
+
+        header = {
+            "ID": "IMAGE",
+            "CreatedSince": "CREATED",
+            "CreatedAt": "CREATED AT",
+            "CreatedBy": "CREATED BY",
+            "Size": "SIZE",
+            "Comment": "COMMENT",
+        }
+        write_list(a.format, [DictRow(d, "*image.historyContext") for d in dicts], header)
         return 0
     cols = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
     print(
@@ -301,12 +283,20 @@ def _inspect_common(ctx: Context, argv: list[str], usage: str, desc: str) -> tup
     return a, a.names
 
 
-def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> None:
-    if fmt:
-        for o in objs:
-            print(render_template(fmt, o))
-    else:
+def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> int:
+    """The objects as indented JSON, or each through ``-f``'s template; an object the
+    template fails on prints one ``Error:`` line and makes the status 1, as in Docker."""
+    if not fmt:
         print(json.dumps(objs, indent=4))
+        return 0
+    from dockyard.cli.formatter import render_inspect
+
+    failed: list[str] = []
+    out = render_inspect(fmt, objs, failed.append)
+    sys.stdout.write(out)
+    for err in failed:
+        print(f"Error: {err}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def inspect_each(
@@ -327,8 +317,7 @@ def inspect_each(
         except catch as e:
             print(f"Error: {missing}: {n}" if missing else f"Error: {e}", file=sys.stderr)
             status = 1
-    _print_inspect(objs, fmt)
-    return status
+    return _print_inspect(objs, fmt) or status
 
 
 def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
@@ -352,8 +341,7 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
             status = 1
         else:
             objs.append(obj)
-    _print_inspect(objs, a.format)
-    return status
+    return _print_inspect(objs, a.format) or status
 
 
 def _find_object(ctx: Context, name: str, kind: str | None) -> dict[str, Any] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dockyard.cli.context import Context
-from dockyard.cli.output import confirm, for_each_name, format_rows, print_deleted, table
+from dockyard.cli.output import confirm, for_each_name, print_deleted, table
 from dockyard.errors import DockyardError, InvalidArgument
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}
@@ -41,17 +41,19 @@ def cmd_network_ls(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format")
     a = p.parse_args(argv)
-    nets = ctx.engine.networks.list_networks()
-    if not a.no_trunc:
-        nets = [{**n, "ID": n["ID"][:12]} for n in nets]
+    from dockyard.cli.rows import NetworkRow
+
+    nets = [NetworkRow(n, trunc=not a.no_trunc) for n in ctx.engine.networks.list_networks()]
     if a.quiet:
         if nets:
-            print("\n".join(n["ID"] for n in nets))
+            print("\n".join(n.ID() for n in nets))
         return 0
-    if a.format:
-        print(format_rows(a.format, nets, _HEADERS))
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+
+        write_list(a.format, nets, NetworkRow.header)
         return 0
-    rows = [[n["ID"], n["Name"], n["Driver"], n["Scope"]] for n in nets]
+    rows = [[n.ID(), n.Name(), n.Driver(), n.Scope()] for n in nets]
     print(table(list(_HEADERS.values()), rows))
     return 0
 

@@ -6,7 +6,7 @@ import sys
 from typing import IO, Any
 
 from dockyard.cli.context import ArgumentParser, Context
-from dockyard.cli.output import format_rows, human_size, table
+from dockyard.cli.output import human_size, table
 from dockyard.errors import InvalidArgument, NotFound
 
 # Statuses that only move a bar: a plain (non-terminal) output skips them, as Docker's does.
@@ -201,39 +201,16 @@ def cmd_search(ctx: Context, argv: list[str]) -> int:
             raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
         filters.setdefault(key.strip().lower(), []).append(value.strip())
     rows = _service(ctx, a.insecure_registry).search(a.term, limit=a.limit, filters=filters)
-    dicts = []
-    for r in rows:
-        desc = " ".join(r["description"].split("\n"))
-        if not a.no_trunc and len(desc) > 45:
-            desc = desc[:44] + "…"
-        dicts.append(
-            {
-                "Name": r["name"],
-                "Description": desc,
-                "StarCount": str(r["star_count"]),
-                "IsOfficial": "[OK]" if r["is_official"] else "",
-                "IsAutomated": "[OK]" if r["is_automated"] else "",
-            }
-        )
-    if a.format:
-        out = format_rows(
-            a.format,
-            dicts,
-            {
-                "Name": "NAME",
-                "Description": "DESCRIPTION",
-                "StarCount": "STARS",
-                "IsOfficial": "OFFICIAL",
-                "IsAutomated": "AUTOMATED",
-            },
-        )
-        if out:
-            print(out)
+    from dockyard.cli.rows import SearchRow
+
+    ctxs = [SearchRow(r, trunc=not a.no_trunc) for r in rows]
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+
+        write_list(a.format, ctxs, SearchRow.header)
         return 0
+    cols = ["Name", "Description", "StarCount", "IsOfficial", "IsAutomated"]
     print(
-        table(
-            ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
-            [[d["Name"], d["Description"], d["StarCount"], d["IsOfficial"]] for d in dicts],
-        )
+        table([SearchRow.header[c] for c in cols], [[getattr(x, c)() for c in cols] for x in ctxs])
     )
     return 0

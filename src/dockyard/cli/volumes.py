@@ -6,7 +6,6 @@ from dockyard.cli.context import Context
 from dockyard.cli.output import (
     confirm,
     for_each_name,
-    format_rows,
     human_size,
     print_deleted,
     table,
@@ -45,8 +44,12 @@ def cmd_volume_ls(ctx: Context, argv: list[str]) -> int:
         if vols:
             print("\n".join(v["Name"] for v in vols))
         return 0
-    if a.format:
-        print(format_rows(a.format, vols, {"Driver": "DRIVER", "Name": "VOLUME NAME"}))
+    from dockyard.cli.rows import VolumeRow
+
+    if a.format and a.format != "table":
+        from dockyard.cli.formatter import write_list
+
+        write_list(a.format, [VolumeRow(v) for v in vols], VolumeRow.header)
         return 0
     print(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
     return 0

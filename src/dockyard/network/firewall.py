@@ -152,15 +152,26 @@ def rules(match: Callable[[str], bool] = lambda c: True) -> list[tuple[str, str]
 
 
 def remove(match: Callable[[str], bool]) -> int:
-    """Delete every rule of ours whose comment ``match`` accepts; returns how many."""
-    found = rules(match)
-    tables: dict[str, list[str]] = {"filter": [], "nat": []}
-    for table, line in found:
-        tables[table].append("-D " + line[3:])
-    text = _batch(tables)
-    if text:
-        restore(text)
-    return len(found)
+    """Delete every rule of ours whose comment ``match`` accepts; returns how many.
+
+    Listing and deleting are two steps, and a batch fails whole when one of its rules is
+    gone: another process may delete the same rules meanwhile (a container's monitor and
+    ``rm -f`` both undo its ports), so a failed batch is listed and tried again."""
+    for attempt in range(5):
+        found = rules(match)
+        tables: dict[str, list[str]] = {"filter": [], "nat": []}
+        for table, line in found:
+            tables[table].append("-D " + line[3:])
+        text = _batch(tables)
+        if not text:
+            return 0
+        try:
+            restore(text)
+            return len(found)
+        except FirewallError:
+            if attempt == 4:
+                raise
+    return 0
 
 
 def teardown_network(bridge: str) -> None:

@@ -1,0 +1,392 @@
+"""The row contexts of Docker's list commands (docker/cli ``formatter.ContainerContext``,
+``imageContext``, ``networkContext``, ``volumeContext``, ``searchContext``,
+``historyContext``): what ``{{.Name}}`` means in ``--format``, built from the shapes the
+engine returns. Each has the header map its ``table`` line is made from and the default
+table format."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dockyard.cli.gotemplate.quote import go_quote
+from dockyard.cli.gotemplate.values import GoStruct
+from dockyard.cli.output import ago, human_duration, human_size, parse_time
+
+
+def _methods(names: str, **with_args: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """A context's methods: ``names`` take no argument, ``with_args`` list their types."""
+    out: dict[str, tuple[str, ...]] = dict.fromkeys(names.split(), ())
+    out.update(with_args)
+    return out
+
+
+def _ellipsis(s: str, width: int) -> str:
+    """formatter.Ellipsis: at most ``width`` runes, the last one "…" when cut."""
+    if len(s) <= width:
+        return s
+    return s[: width - 1] + "…"
+
+
+def _unix_string(text: str) -> str:
+    """Go's time.Unix(t, 0).String() in the local zone: "2024-01-02 15:04:05 +0000 UTC"."""
+    t = parse_time(text)
+    if t is None:
+        return "1970-01-01 00:00:00 +0000 UTC"
+    lt = time.localtime(int(t))
+    return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (lt.tm_zone or "")
+
+
+def _labels(labels: dict[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+
+
+def display_ports(ports: list[dict[str, Any]] | None) -> str:
+    """formatter.DisplayablePorts over a list entry's Ports: sorted, consecutive ports grouped
+    ("8000-8002/tcp"), host mappings last unless they map to themselves."""
+    plist = sorted(
+        (int(p["PrivatePort"]), p.get("IP", ""), int(p.get("PublicPort") or 0), p["Type"])
+        for p in ports or ()
+    )
+    groups: dict[str, list[int]] = {}
+    order: list[str] = []
+    result: list[str] = []
+    mappings: list[str] = []
+    for private, ip, public, proto in plist:
+        key = proto
+        if ip:
+            if public != private:
+                mappings.append(f"{ip}:{public}->{private}/{proto}")
+                continue
+            key = f"{ip}/{proto}"
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [private, private]
+            order.append(key)
+        elif private == g[1] + 1:
+            g[1] = private
+        else:
+            result.append(_group(key, g))
+            groups[key] = [private, private]
+    result.extend(_group(k, groups[k]) for k in order)
+    return ", ".join(result + mappings)
+
+
+def _group(key: str, g: list[int]) -> str:
+    ip, _, proto = key.rpartition("/")
+    span = str(g[0]) if g[0] == g[1] else f"{g[0]}-{g[1]}"
+    if ip:
+        span = f"{ip}:{span}->{span}"
+    return f"{span}/{proto}"
+
+
+class ContainerRow(GoStruct):
+    go_type = "*formatter.ContainerContext"
+    go_methods = _methods(
+        "ID Names Image Command CreatedAt RunningFor Ports State Status Size Labels Mounts "
+        "LocalVolumes Networks",
+        Label=("string",),
+    )
+    header = {
+        "ID": "CONTAINER ID",
+        "Names": "NAMES",
+        "Image": "IMAGE",
+        "Command": "COMMAND",
+        "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED",
+        "Ports": "PORTS",
+        "State": "STATE",
+        "Status": "STATUS",
+        "Size": "SIZE",
+        "Labels": "LABELS",
+        "Mounts": "MOUNTS",
+        "LocalVolumes": "LOCAL VOLUMES",
+        "Networks": "NETWORKS",
+    }
+    table = (
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t"
+        "{{.Names}}"
+    )
+
+    def __init__(self, data: dict[str, Any], trunc: bool = True) -> None:
+        """``data``: an entry of ``GET /containers/json`` (the engine's list_shapes), as
+        Docker's CLI builds its rows from the API's list."""
+        self.d = data
+        self.trunc = trunc
+
+    def ID(self) -> str:  # noqa: N802 - the template names are Go's
+        return str(self.d["Id"][:12] if self.trunc else self.d["Id"])
+
+    def Names(self) -> str:  # noqa: N802
+        return ",".join(n.lstrip("/") for n in self.d["Names"] if "/" not in n.lstrip("/"))
+
+    def Image(self) -> str:  # noqa: N802
+        return str(self.d.get("Image") or "<no image>")
+
+    def Command(self) -> str:  # noqa: N802
+        cmd = str(self.d["Command"])
+        return go_quote(_ellipsis(cmd, 20) if self.trunc else cmd)
+
+    def CreatedAt(self) -> str:  # noqa: N802
+        lt = time.localtime(int(self.d["Created"]))
+        return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (lt.tm_zone or "")
+
+    def RunningFor(self) -> str:  # noqa: N802
+        return human_duration(time.time() - int(self.d["Created"])) + " ago"
+
+    def Ports(self) -> str:  # noqa: N802
+        return display_ports(self.d.get("Ports"))
+
+    def State(self) -> str:  # noqa: N802
+        return str(self.d["State"])
+
+    def Status(self) -> str:  # noqa: N802
+        return str(self.d["Status"])
+
+    def Size(self) -> str:  # noqa: N802
+        rw = human_size(self.d.get("SizeRw") or 0)
+        root = self.d.get("SizeRootFs") or 0
+        return f"{rw} (virtual {human_size(root)})" if root > 0 else rw
+
+    def Labels(self) -> str:  # noqa: N802
+        return _labels(self.d.get("Labels"))
+
+    def Label(self, name: str) -> str:  # noqa: N802
+        return str((self.d.get("Labels") or {}).get(name, ""))
+
+    def Mounts(self) -> str:  # noqa: N802
+        names = []
+        for m in self.d.get("Mounts") or ():
+            name = m.get("Name") or m.get("Source", "")
+            names.append(_ellipsis(name, 15) if self.trunc else name)
+        return ",".join(names)
+
+    def LocalVolumes(self) -> str:  # noqa: N802
+        return str(sum(1 for m in self.d.get("Mounts") or () if m.get("Driver") == "local"))
+
+    def Networks(self) -> str:  # noqa: N802
+        return ",".join(sorted((self.d.get("NetworkSettings") or {}).get("Networks") or {}))
+
+
+class ImageRow(GoStruct):
+    """One (repository, tag) line of ``images``; ``row`` is the engine's image row."""
+
+    go_type = "*formatter.imageContext"
+    go_methods = _methods(
+        "ID Repository Tag Digest CreatedSince CreatedAt Size Containers VirtualSize "
+        "SharedSize UniqueSize"
+    )
+    header = {
+        "ID": "IMAGE ID",
+        "Repository": "REPOSITORY",
+        "Tag": "TAG",
+        "Digest": "DIGEST",
+        "CreatedSince": "CREATED",
+        "CreatedAt": "CREATED AT",
+        "Size": "SIZE",
+        "Containers": "CONTAINERS",
+        "VirtualSize": "SIZE",
+        "SharedSize": "SHARED SIZE",
+        "UniqueSize": "UNIQUE SIZE",
+    }
+    table = (
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t"
+        "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
+    )
+    table_digests = (
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t"
+        "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
+    )
+
+    def __init__(self, row: Any, trunc: bool = True) -> None:
+        self.r = row
+        self.trunc = trunc
+
+    def ID(self) -> str:  # noqa: N802
+        i = str(self.r.id)
+        return i.split(":", 1)[-1][:12] if self.trunc else i
+
+    def Repository(self) -> str:  # noqa: N802
+        return str(self.r.repository)
+
+    def Tag(self) -> str:  # noqa: N802
+        return str(self.r.tag)
+
+    def Digest(self) -> str:  # noqa: N802
+        return str(self.r.digest or "<none>")
+
+    def CreatedSince(self) -> str:  # noqa: N802
+        return ago(self.r.created)
+
+    def CreatedAt(self) -> str:  # noqa: N802
+        return _unix_string(self.r.created)
+
+    def Size(self) -> str:  # noqa: N802
+        return human_size(self.r.size)
+
+    def VirtualSize(self) -> str:  # noqa: N802
+        # units.HumanSize: four significant digits where Size has three
+        n, units = float(self.r.size), ["B", "kB", "MB", "GB", "TB", "PB"]
+        i = 0
+        while n >= 1000 and i < len(units) - 1:
+            n, i = n / 1000.0, i + 1
+        return f"{float(f'{n:.4g}'):g}{units[i]}"
+
+    def Containers(self) -> str:  # noqa: N802
+        return "N/A"
+
+    def SharedSize(self) -> str:  # noqa: N802
+        return "N/A"
+
+    UniqueSize = SharedSize
+
+
+class NetworkRow(GoStruct):
+    go_type = "*network.networkContext"
+    go_methods = _methods("ID Name Driver Scope IPv6 Internal Labels CreatedAt", Label=("string",))
+    header = {
+        "ID": "NETWORK ID",
+        "Name": "NAME",
+        "Driver": "DRIVER",
+        "Scope": "SCOPE",
+        "IPv6": "IPV6",
+        "Internal": "INTERNAL",
+        "Labels": "LABELS",
+        "CreatedAt": "CREATED AT",
+    }
+    table = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+
+    def __init__(self, data: dict[str, Any], trunc: bool = True) -> None:
+        self.d = data
+        self.trunc = trunc
+
+    def ID(self) -> str:  # noqa: N802
+        return str(self.d["ID"][:12] if self.trunc else self.d["ID"])
+
+    def Name(self) -> str:  # noqa: N802
+        return str(self.d["Name"])
+
+    def Driver(self) -> str:  # noqa: N802
+        return str(self.d["Driver"])
+
+    def Scope(self) -> str:  # noqa: N802
+        return str(self.d["Scope"])
+
+    def IPv6(self) -> str:  # noqa: N802
+        return str(self.d.get("IPv6", "false"))
+
+    def Internal(self) -> str:  # noqa: N802
+        return str(self.d.get("Internal", "false"))
+
+    def Labels(self) -> str:  # noqa: N802
+        return str(self.d.get("Labels", ""))
+
+    def Label(self, name: str) -> str:  # noqa: N802
+        for pair in str(self.d.get("Labels", "")).split(","):
+            k, _, v = pair.partition("=")
+            if k == name:
+                return v
+        return ""
+
+    def CreatedAt(self) -> str:  # noqa: N802
+        return str(self.d.get("CreatedAt", ""))
+
+
+class VolumeRow(GoStruct):
+    go_type = "*formatter.volumeContext"
+    go_methods = _methods("Name Driver Scope Mountpoint Labels Links Size", Label=("string",))
+    header = {
+        "Name": "VOLUME NAME",
+        "Driver": "DRIVER",
+        "Scope": "SCOPE",
+        "Mountpoint": "MOUNTPOINT",
+        "Labels": "LABELS",
+        "Links": "LINKS",
+        "Size": "SIZE",
+    }
+    table = "table {{.Driver}}\t{{.Name}}"
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.d = data
+
+    def Name(self) -> str:  # noqa: N802
+        return str(self.d["Name"])
+
+    def Driver(self) -> str:  # noqa: N802
+        return str(self.d["Driver"])
+
+    def Scope(self) -> str:  # noqa: N802
+        return str(self.d.get("Scope", "local"))
+
+    def Mountpoint(self) -> str:  # noqa: N802
+        return str(self.d.get("Mountpoint", ""))
+
+    def Labels(self) -> str:  # noqa: N802
+        return _labels(self.d.get("Labels"))
+
+    def Label(self, name: str) -> str:  # noqa: N802
+        return str((self.d.get("Labels") or {}).get(name, ""))
+
+    def Links(self) -> str:  # noqa: N802
+        return "N/A"
+
+    def Size(self) -> str:  # noqa: N802
+        return "N/A"
+
+
+class SearchRow(GoStruct):
+    go_type = "*registry.searchContext"
+    go_methods = _methods("Name Description StarCount IsOfficial IsAutomated")
+    header = {
+        "Name": "NAME",
+        "Description": "DESCRIPTION",
+        "StarCount": "STARS",
+        "IsOfficial": "OFFICIAL",
+        "IsAutomated": "AUTOMATED",
+    }
+    table = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}"
+
+    def __init__(self, result: dict[str, Any], trunc: bool = True) -> None:
+        self.r = result
+        self.trunc = trunc
+        self.json = False
+
+    def marshal(self) -> dict[str, Any]:
+        self.json = True  # searchContext.MarshalJSON: booleans as true/false
+        return super().marshal()
+
+    def Name(self) -> str:  # noqa: N802
+        return str(self.r["name"])
+
+    def Description(self) -> str:  # noqa: N802
+        desc = str(self.r.get("description") or "").replace("\n", " ").replace("\r", " ")
+        return _ellipsis(desc, 45) if self.trunc else desc
+
+    def StarCount(self) -> str:  # noqa: N802
+        return str(self.r.get("star_count", 0))
+
+    def _bool(self, value: bool) -> str:
+        if self.json:
+            return "true" if value else "false"
+        return "[OK]" if value else ""
+
+    def IsOfficial(self) -> str:  # noqa: N802
+        return self._bool(bool(self.r.get("is_official")))
+
+    def IsAutomated(self) -> str:  # noqa: N802
+        return self._bool(bool(self.r.get("is_automated")))
+
+
+class DictRow(GoStruct):
+    """A context whose methods are the keys of a dict of strings (``history``)."""
+
+    def __init__(self, fields: dict[str, str], go_type: str) -> None:
+        self.fields = fields
+        self.go_type = go_type
+        self.go_methods = _methods(" ".join(fields))
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("fields", {})
+        if name in fields:
+            return lambda: fields[name]
+        raise AttributeError(name)
