@@ -299,6 +299,10 @@ class Lifecycle:
             raise
         from dockyard.runtime.rootfs import unmount
 
+        # The last run's monitor may still be recording that run's exit (its exit command
+        # unmounts the rootfs): the new run's mount and run dir must come after it.
+        last = ctr.state
+        wait_until(lambda: not alive(last.monitor_pid, last.monitor_start), 30)
         rdir = self.records.run_dir_of(cid)
         if launch is None:
             import shutil

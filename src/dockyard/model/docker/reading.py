@@ -209,7 +209,7 @@ def check_mount(m: Mount) -> Mount:
             raise bad("field Source must not be empty")
         if not m.source.startswith("/"):
             raise bad(f"invalid mount path: '{m.source}' mount path must be absolute")
-        if m.propagation not in PROPAGATIONS:
+        if m.propagation and m.propagation not in PROPAGATIONS:
             raise bad(f"invalid propagation mode: {m.propagation}")
     if m.type == "tmpfs" and m.source:
         raise bad("field Source must not be specified")
