@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dockyard.errors import InvalidArgument
 from tests.conftest import BIN, CLI, tree_snapshot
 from tests.registry_client.conftest import (
+    Distribution,
     Peer,
     PeerImage,
+    Proxy,
     make_image,
+    repair_store,
     sha,
+    store_leftovers,
 )
 
 
@@ -304,3 +310,103 @@ def test_docker_hub_mirror_replaces_docker_io(dy: CLI, monkeypatch: pytest.Monke
     assert "Traceback" not in r.stderr
     after = tree_snapshot(dy.root) if dy.root.exists() else {}
     assert {k for k in after if "blobs/sha256/" in k} == {k for k in before if "blobs/sha256/" in k}
+
+
+def _without_registry_cache(snapshot: dict[str, Any]) -> dict[str, Any]:
+    # registry/ holds blobs.json (and its lock), what pushes found on registries: a cache a
+    # killed push may rightly have updated. Everything else must be as it was.
+    return {k: v for k, v in snapshot.items() if k != "registry" and not k.startswith("registry/")}
+
+
+class _Hold:
+    """A proxy fault that holds the ``at``-th request (from 1) until ``release``."""
+
+    def __init__(self, at: int):
+        self.at, self.seen = at, 0
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, method: str, path: str) -> None:
+        self.seen += 1
+        if self.seen == self.at:
+            self.held.set()
+            self.release.wait(60)
+
+
+@pytest.mark.slow
+def test_killed_push_leaves_nothing_that_check_repair_does_not_clean(
+    bb: CLI, dy: CLI, registry: Distribution, proxy: Proxy, tmp_path: Path
+) -> None:
+    """SIGKILL a push at random points: while it compresses and sends, and while it waits
+    for the answer to its k-th request (the proxy holds it). After each: ``system check
+    --repair`` (its store half) leaves a consistent store with no leftovers, the files as
+    before; at the end a push succeeds and what it pushed pulls back whole."""
+    from tests.registry_client.test_distribution import _random_image
+
+    seed = int.from_bytes(os.urandom(4), "big")
+    print(f"kill points from random.Random({seed})")
+    rng = random.Random(seed)
+    ref = f"{proxy.addr}/t-kill/app:1"
+    image_id = _random_image(bb, tmp_path, ref, mb=4)
+    # How long a whole push takes here (straight to the registry: the proxy's registry name
+    # still has nothing to mount from), for kills at random times within it.
+    probe = f"{registry.addr}/t-kill/probe:1"
+    bb("tag", ref, probe)
+    started = time.monotonic()
+    bb("push", probe)
+    took = time.monotonic() - started
+    bb("rmi", probe)
+    before = _without_registry_cache(tree_snapshot(bb.root))
+    outcomes = []
+    for i in range(8):
+        target = f"{proxy.addr}/t-kill/app{i}:1"
+        bb("tag", ref, target)
+        hold = _Hold(rng.randint(1, 8) if i % 4 else 0)  # 0: a kill at a random time
+        proxy.fault = hold
+        proc = subprocess.Popen(
+            [str(BIN), "--root", str(bb.root), "--run-root", str(bb.run_root), "push", target],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            if hold.at:
+                deadline = time.monotonic() + 60
+                # A push that needs fewer requests (it mounts, say) ends first.
+                while not hold.held.wait(0.02) and proc.poll() is None:
+                    assert time.monotonic() < deadline, "the push neither ended nor got there"
+                time.sleep(rng.uniform(0, 0.05))
+            else:
+                time.sleep(rng.uniform(0, took))
+            proc.send_signal(signal.SIGKILL)
+            outcomes.append((hold.at, proc.wait(30)))
+        finally:
+            hold.release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        repair_store(bb)
+        assert store_leftovers(bb) == [], f"kill {i}"
+        bb("rmi", target)
+        assert _without_registry_cache(tree_snapshot(bb.root)) == before, f"kill {i}"
+        cache = bb.root / "registry"
+        assert not cache.exists() or sorted(os.listdir(cache)) == ["blobs.json", "blobs.lock"]
+    print(f"(held request, exit status) per push: {outcomes}")
+    assert sum(status == -signal.SIGKILL for _, status in outcomes) >= 4
+    proxy.fault = None
+    out = bb("push", ref).stdout
+    digest = out.splitlines()[-1].split()[2]
+    direct = f"{registry.addr}/t-kill/app:1"
+    assert f"Digest: {digest}" in dy("pull", direct).stdout
+    assert dy("image", "inspect", "--format", "{{.Id}}", direct).stdout.strip() == image_id
+
+
+def test_blob_map_write_cut_short_is_cleaned_by_the_next(tmp_path: Path) -> None:
+    """A push killed between writing registry/blobs.json's temp file and renaming it: the
+    next push or pull that records blobs removes the temp file."""
+    from dockyard.registry.blobmap import BlobMap
+
+    blobmap = BlobMap(str(tmp_path))
+    blobmap.record([("sha256:" + "1" * 64, "sha256:" + "2" * 64, 10, "gzip", "r:1", "a")])
+    (tmp_path / "registry" / "blobs.json.999999.tmp").write_text("{half")
+    blobmap.record([("sha256:" + "3" * 64, "sha256:" + "4" * 64, 10, "gzip", "r:1", "a")])
+    assert sorted(os.listdir(tmp_path / "registry")) == ["blobs.json", "blobs.lock"]
+    assert [k.digest for k in blobmap.lookup("sha256:" + "1" * 64)] == ["sha256:" + "2" * 64]
