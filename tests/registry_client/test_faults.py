@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -217,6 +218,35 @@ def test_unreachable_registry(dy: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
         'Error: pull 127.0.0.1:1/x/app:1: Get "http://127.0.0.1:1/v2/x/app/manifests/1": '
         "dial tcp 127.0.0.1:1: connect: connection refused\n"
     )
+
+
+def _docker_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_unreachable_registry_in_dockers_words(
+    dy: CLI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``docker pull 127.0.0.1:1/x/app:1``: Docker says ``Error response from daemon: Get
+    "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`` and exits
+    1; we name the same failure in the same words (and exit 125, as for every engine error)."""
+    if not _docker_answers():
+        pytest.skip("no Docker daemon answers")
+    monkeypatch.setenv("DOCKYARD_REGISTRY_ATTEMPTS", "1")
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    theirs = subprocess.run(
+        ["docker", "pull", "127.0.0.1:1/x/app:1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    ours = dy("pull", "127.0.0.1:1/x/app:1", check=False)
+    words = "dial tcp 127.0.0.1:1: connect: connection refused"
+    assert theirs.returncode == 1 and words in theirs.stderr, theirs.stderr
+    assert ours.returncode == 125 and words in ours.stderr, ours.stderr
 
 
 @pytest.mark.parametrize(
