@@ -232,6 +232,8 @@ class Peer:
     before: Handler | None = None
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    # Set when the test ends: a hook that stalls waits on it, so no handler outlives the test.
+    done: threading.Event = field(default_factory=threading.Event)
 
     @property
     def addr(self) -> str:
@@ -302,11 +304,20 @@ def _make_handler(peer: Peer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
-    """A real HTTP server on a free 127.0.0.1 port, in a thread, for the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serving(
+    handler: type[BaseHTTPRequestHandler], rcvbuf: int | None = None
+) -> Iterator[ThreadingHTTPServer]:
+    """A real HTTP server on a free 127.0.0.1 port, in a thread, for the block. ``rcvbuf``:
+    a small receive buffer for every connection (set before listen, so the kernel never
+    grows it), for a server that stops reading to stop the sender soon."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+    if rcvbuf:
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    server.server_bind()
+    server.server_activate()
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits for it, at the end of every test.
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield server
     finally:
@@ -320,7 +331,49 @@ def peer() -> Iterator[Peer]:
     with serving(_make_handler(p)) as server:
         p.server = server
         p.port = server.server_address[1]
-        yield p
+        try:
+            yield p
+        finally:
+            p.done.set()
+
+
+# ---------------------------------------------------------------------- time and stalls
+
+
+@dataclass
+class FakeClock:
+    """The registry client's clock for retry tests: ``sleep`` records and returns at once."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A 127.0.0.1 port whose listener never accepts and whose backlog is full: a connect
+    to it gets no answer at all (the kernel drops the SYN), like a host behind a black hole."""
+    listener = socket.socket()
+    filler = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # room for one pending connection ...
+        filler.connect(listener.getsockname())  # ... which this takes
+        yield int(listener.getsockname()[1])
+    finally:
+        filler.close()
+        listener.close()
 
 
 # ---------------------------------------------------------------------- a faulty proxy
@@ -329,12 +382,14 @@ def peer() -> Iterator[Peer]:
 @dataclass
 class Proxy:
     """A real HTTP proxy in front of a registry. ``fault(method, path)`` may answer
-    "reset" (the connection drops after the request body was read) or an HTTP status."""
+    "reset" (the connection drops after the request body was read), "stall" (the body is
+    read, no answer ever comes), "stall-reading" (the body is not read) or an HTTP status."""
 
     target: int
     port: int = 0
     fault: Callable[[str, str], str | int | None] | None = None
     seen: list[tuple[str, str, int]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)  # ends the stalls
 
     @property
     def addr(self) -> str:
@@ -365,8 +420,15 @@ def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
             pass
 
         def forward(self) -> None:
-            body = _read_request_body(self)
             verdict = proxy.fault(self.command, self.path) if proxy.fault else None
+            if verdict in ("stall", "stall-reading"):
+                proxy.seen.append((self.command, self.path, 0))
+                if verdict == "stall":
+                    _read_request_body(self)
+                proxy.done.wait(60)
+                self.close_connection = True
+                return
+            body = _read_request_body(self)
             if verdict == "reset":
                 proxy.seen.append((self.command, self.path, 0))
                 self.close_connection = True
@@ -411,9 +473,14 @@ def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def proxy(registry: Distribution) -> Iterator[Proxy]:
     p = Proxy(target=registry.port)
-    with serving(_proxy_handler(p)) as server:
+    # 64 KiB per connection: a stall while reading holds up the sender after ~4 MiB (its
+    # own send buffer), not after the ~32 MiB Linux would let the receive buffer grow to.
+    with serving(_proxy_handler(p), rcvbuf=64 << 10) as server:
         p.port = server.server_address[1]
-        yield p
+        try:
+            yield p
+        finally:
+            p.done.set()
 
 
 # ---------------------------------------------------------------------- credential helpers
@@ -495,3 +562,31 @@ def cred_helper(helpers_dir: Path) -> CredHelper:
 def write_config(docker_config: Path, **fields: Any) -> None:
     docker_config.mkdir(parents=True, exist_ok=True)
     (docker_config / "config.json").write_text(json.dumps(fields))
+
+
+# ---------------------------------------------------------------------- store checks
+
+# ``system check`` also reports the host's networking (iptables rules and bridges of any
+# store), where other tests' networks come and go: these tests look at its store lines only,
+# and repair through the store half of ``system check --repair``, never touching the host's
+# networking, which other tests own.
+_NETWORK_LINES = ("iptables rule", "bridge ", "veth ", "IP lease ")
+
+
+def store_leftovers(cli: Any) -> list[str]:
+    """``system check``'s findings about the store (it must call the store consistent)."""
+    lines = cli("system", "check").stdout.splitlines()
+    assert lines and lines[-1].startswith("store consistent"), lines
+    return [line for line in lines[:-1] if not any(w in line for w in _NETWORK_LINES)]
+
+
+def repair_store(cli: Any) -> list[str]:
+    """What ``system check --repair`` removes from the store."""
+    from dockyard.store.check import check_store
+    from dockyard.store.store import Store
+
+    store = Store(str(cli.root))
+    try:
+        return check_store(store, repair=True).repaired
+    finally:
+        store.close()

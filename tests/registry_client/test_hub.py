@@ -109,7 +109,7 @@ def test_login_push_pull_search_on_our_hub(bb: CLI, dy: CLI, hub: str, docker_co
     assert len(ids) == 1
 
     out = dy("search", f"{hub}/kubia").stdout.splitlines()
-    assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]  # 20.10
     assert any(line.split()[0] == "alice/kubia" for line in out[1:])
 
     # skopeo reads what we pushed to the hub.

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from dockyard.errors import InvalidArgument, Unavailable
-from dockyard.registry import transport
 from dockyard.registry.endpoint import Endpoint, is_loopback
 from dockyard.registry.errors import Unauthorized
+from dockyard.registry.transport import NETWORK_ERRORS, HTTPTransport, Transport
 
 _PARAM_RE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 MAX_TOKEN_RESPONSE = 1 << 20
@@ -42,9 +42,15 @@ class Auth:
     ``creds`` may be a function: it is called once, when the registry first asks for
     credentials, so an anonymous pull never runs a credential helper."""
 
-    def __init__(self, endpoint: Endpoint, creds: Creds | Callable[[], Creds]):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Creds | Callable[[], Creds],
+        transport: Transport | None = None,
+    ):
         self.endpoint = endpoint
         self._creds = creds
+        self._transport = transport or HTTPTransport()
         self._scheme = ""  # "" until a challenge tells us: "basic" or "bearer"
         self._params: dict[str, str] = {}
         self._tokens: dict[tuple[str, ...], str] = {}
@@ -126,9 +132,9 @@ class Auth:
             headers["Authorization"] = "Basic " + _basic(self.creds)
         url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
         try:
-            resp = transport.request("GET", url, headers, verify_tls=self.endpoint.verify_tls)
+            resp = self._transport.request("GET", url, headers, verify_tls=self.endpoint.verify_tls)
             body = resp.read(MAX_TOKEN_RESPONSE, "token response")
-        except transport.NETWORK_ERRORS as e:
+        except NETWORK_ERRORS as e:
             raise Unavailable(f"{self.endpoint.name}: cannot get a token from {realm}: {e}")
         if resp.status in (401, 403):
             raise Unauthorized(

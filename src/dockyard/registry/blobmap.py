@@ -7,7 +7,9 @@ cross-repository mount (``Mounted from ...``); pull records where each layer cam
 
 Kept in ``<root>/registry/blobs.json``, rewritten atomically under an flock: losing it costs
 only a recompression, never correctness (the registry is always asked before a blob is
-assumed present).
+assumed present). A writer killed between writing its temp file and renaming it leaves the
+temp file; the next writer, holding the same flock, knows any temp file is such a leftover
+and removes it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class BlobMap:
         fd = os.open(os.path.join(self.dir, "blobs.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            for name in os.listdir(self.dir):
+                if name.endswith(".tmp"):
+                    os.unlink(os.path.join(self.dir, name))
             data = self._read()
             yield data
             tmp = f"{self.path}.{os.getpid()}.tmp"

@@ -2,16 +2,18 @@
 
 Every request goes through ``_send``: it adds the auth header for the request's scopes,
 answers a 401 challenge once, follows redirects (without our credentials when they leave
-the registry's host), and retries with backoff on 5xx, 429 and network errors when the
-request can be repeated.
+the registry's host), and retries with backoff on 5xx, 429 and network errors (timeouts
+included) when the request can be repeated. The client takes a transport and a clock
+(STYLE 17): tests of the retry logic run on a clock whose sleep returns at once.
 """
 
 from __future__ import annotations
 
+import errno
+import http.client
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -26,11 +28,17 @@ from dockyard.image.manifest import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
-from dockyard.registry import transport
 from dockyard.registry.auth import Auth, Creds, scope
+from dockyard.registry.clock import SYSTEM_CLOCK, Clock
 from dockyard.registry.endpoint import Endpoint
-from dockyard.registry.errors import Unauthorized
-from dockyard.registry.transport import Response
+from dockyard.registry.errors import NetworkError, Unauthorized
+from dockyard.registry.transport import (
+    NETWORK_ERRORS,
+    HTTPTransport,
+    Response,
+    Transport,
+    go_op,
+)
 
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -82,10 +90,19 @@ def error_text(resp: Response, body: bytes) -> str:
 
 
 class RegistryClient:
-    def __init__(self, endpoint: Endpoint, creds: Creds | Callable[[], Creds] = None):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Creds | Callable[[], Creds] = None,
+        *,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+    ):
         self._endpoint = endpoint
         self._lock = threading.Lock()
-        self.auth = Auth(endpoint, creds)
+        self.transport: Transport = transport or HTTPTransport()
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.auth = Auth(endpoint, creds, self.transport)
 
     @property
     def endpoint(self) -> Endpoint:
@@ -96,7 +113,7 @@ class RegistryClient:
             with self._lock:
                 ep = self._endpoint
                 if ep.fallback_http:
-                    if not transport.speaks_tls(ep.netloc):
+                    if not self.transport.speaks_tls(ep.netloc):
                         ep = replace(ep, scheme="http")
                     self._endpoint = self.auth.endpoint = replace(ep, fallback_http=False)
         return self._endpoint
@@ -116,11 +133,22 @@ class RegistryClient:
         *,
         repeatable: bool = True,
         follow: bool = False,
+        tries: int | None = None,
+        wait: float | None = None,
+        limit: int = 1 << 16,
+        what: str = "response",
+        stream: bool = False,
     ) -> Response:
+        """The response, its body read (at most ``limit`` bytes: CorruptData naming ``what``
+        beyond) unless ``stream`` and the status is 200 or 206: a connection that drops or
+        stalls mid-body is then retried like one that fails before the headers.
+
+        ``tries``: attempts at most (``attempts()`` when the request can be repeated; 1 for a
+        caller whose own loop retries); ``wait``: see ``Transport.request``."""
         challenged = False
         attempt = 0
         redirects = 0
-        tries = attempts() if repeatable else 1
+        tries = tries or (attempts() if repeatable else 1)
         own_host = urlsplit(self.endpoint.base).netloc
         while True:
             hdrs = dict(headers or {})
@@ -128,14 +156,19 @@ class RegistryClient:
             if same_host:
                 hdrs.update(self.auth.headers(scopes))
             try:
-                resp = transport.request(
-                    method, url, hdrs, body, verify_tls=self.endpoint.verify_tls
+                resp = self.transport.request(
+                    method, url, hdrs, body, verify_tls=self.endpoint.verify_tls, wait=wait
                 )
-            except transport.NETWORK_ERRORS as e:
+                if not (stream and resp.status in (200, 206)):
+                    resp.read(limit, what)
+            except NETWORK_ERRORS as e:
                 attempt += 1
                 if attempt >= tries:
-                    raise Unavailable(f"{method} {url}: {_reason(e)}") from None
-                time.sleep(backoff(attempt - 1))
+                    reason = network_reason(e, urlsplit(url).netloc)
+                    raise NetworkError(
+                        f'{go_op(method)} "{url}": {reason}{after(attempt)}', reason
+                    ) from None
+                self.clock.sleep(backoff(attempt - 1))
                 continue
             if resp.status == 401 and same_host and not challenged and repeatable:
                 value = resp.header("WWW-Authenticate")
@@ -148,7 +181,7 @@ class RegistryClient:
             if resp.status in RETRY_STATUS and attempt + 1 < tries:
                 resp.read(1 << 16)
                 attempt += 1
-                time.sleep(backoff(attempt - 1))
+                self.clock.sleep(backoff(attempt - 1))
                 continue
             if follow and resp.status in (301, 302, 303, 307, 308):
                 location = resp.header("Location")
@@ -199,7 +232,14 @@ class RegistryClient:
         computed from the bytes; a digest reference or a ``Docker-Content-Digest`` header
         that disagrees is refused."""
         url = self.url(f"/v2/{repo}/manifests/{quote(ref, safe=':')}")
-        resp = self._send("GET", url, (scope(repo),), {"Accept": MANIFEST_ACCEPT})
+        resp = self._send(
+            "GET",
+            url,
+            (scope(repo),),
+            {"Accept": MANIFEST_ACCEPT},
+            limit=MAX_MANIFEST_SIZE,
+            what="manifest",
+        )
         if resp.status != 200:
             if resp.status == 404:
                 resp.read(1 << 16)
@@ -235,6 +275,7 @@ class RegistryClient:
             (scope(repo, "pull,push"),),
             {"Content-Type": media_type, "Content-Length": str(len(data))},
             data,
+            wait=self.transport.timeouts.commit,
         )
         if resp.status not in (200, 201, 202):
             self._fail(resp, f"manifest {repo}:{ref}")
@@ -250,7 +291,7 @@ class RegistryClient:
         out: list[str] = []
         url = self.url(f"/v2/{repo}/tags/list")
         for _ in range(1000):
-            resp = self._send("GET", url, (scope(repo),))
+            resp = self._send("GET", url, (scope(repo),), limit=8 << 20, what="tag list")
             if resp.status != 200:
                 self._fail(resp, f"tags of {repo}")
             body = resp.read(8 << 20, "tag list")
@@ -281,17 +322,27 @@ class RegistryClient:
             raise Unauthorized(f"{repo}: denied: requested access to the resource is denied")
         raise Unavailable(f"HEAD blob {digest} in {repo}: HTTP {resp.status}")
 
-    def open_blob(self, repo: str, digest: str, offset: int = 0) -> Response:
+    def open_blob(
+        self, repo: str, digest: str, offset: int = 0, *, tries: int | None = None
+    ) -> Response:
         """The blob's body from ``offset`` (206 when the registry honoured the range)."""
         url = self.url(f"/v2/{repo}/blobs/{validate_digest(digest)}")
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        resp = self._send("GET", url, (scope(repo),), headers, follow=True)
+        resp = self._send(
+            "GET", url, (scope(repo),), headers, follow=True, tries=tries, stream=True
+        )
         if resp.status not in (200, 206):
             self._fail(resp, f"blob {digest} of {repo}")
         return resp
 
     def read_blob(self, repo: str, digest: str, limit: int) -> bytes:
-        data = self.open_blob(repo, digest).read(limit, f"blob {digest}")
+        """A small blob (a config) in memory, verified."""
+        url = self.url(f"/v2/{repo}/blobs/{validate_digest(digest)}")
+        what = f"blob {digest}"
+        resp = self._send("GET", url, (scope(repo),), follow=True, limit=limit, what=what)
+        if resp.status != 200:
+            self._fail(resp, f"blob {digest} of {repo}")
+        data = resp.read(limit, what)
         got = digest_bytes(data)
         if got != digest:
             raise CorruptData(f"digest mismatch for blob: expected {digest}, got {got}")
@@ -300,7 +351,12 @@ class RegistryClient:
     # ------------------------------------------------------------ uploads
 
     def start_upload(
-        self, repo: str, mount: str | None = None, source: str | None = None
+        self,
+        repo: str,
+        mount: str | None = None,
+        source: str | None = None,
+        *,
+        tries: int | None = None,
     ) -> str | None:
         """POST a new upload. With ``mount``/``source``, ask for a cross-repository mount:
         returns None when the registry mounted the blob, else the upload URL."""
@@ -310,7 +366,7 @@ class RegistryClient:
             scopes += (scope(source),)
             query = "?" + urlencode({"mount": validate_digest(mount), "from": source})
         url = self.url(f"/v2/{repo}/blobs/uploads/{query}")
-        resp = self._send("POST", url, scopes, {"Content-Length": "0"}, b"")
+        resp = self._send("POST", url, scopes, {"Content-Length": "0"}, b"", tries=tries)
         if resp.status == 201 and mount:
             resp.read(1 << 16)
             return None
@@ -322,8 +378,8 @@ class RegistryClient:
         resp.read(1 << 16)
         return self._location(resp, url)
 
-    def new_upload(self, repo: str) -> str:
-        location = self.start_upload(repo)
+    def new_upload(self, repo: str, *, tries: int | None = None) -> str:
+        location = self.start_upload(repo, tries=tries)
         assert location is not None  # only a mount request can end without an upload
         return location
 
@@ -340,6 +396,8 @@ class RegistryClient:
         data: bytes | Iterable[bytes],
         start: int | None = None,
         length: int | None = None,
+        *,
+        tries: int | None = None,
     ) -> str:
         """Send (part of) a blob. With ``start``/``length`` this is one chunk of a chunked
         upload (``Content-Range``); without, the rest of the blob streamed in one request."""
@@ -355,17 +413,34 @@ class RegistryClient:
             headers,
             data,
             repeatable=isinstance(data, bytes),
+            tries=tries,
         )
         if resp.status != 202:
             self._fail(resp, f"upload to {repo}")
         resp.read(1 << 16)
         return self._location(resp, location)
 
-    def finish_upload(self, repo: str, location: str, digest: str, data: bytes = b"") -> None:
+    def finish_upload(
+        self,
+        repo: str,
+        location: str,
+        digest: str,
+        data: bytes = b"",
+        *,
+        tries: int | None = None,
+    ) -> None:
         sep = "&" if "?" in location else "?"
         url = location + sep + urlencode({"digest": validate_digest(digest)})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
-        resp = self._send("PUT", url, (scope(repo, "pull,push"),), headers, data)
+        resp = self._send(
+            "PUT",
+            url,
+            (scope(repo, "pull,push"),),
+            headers,
+            data,
+            tries=tries,
+            wait=self.transport.timeouts.commit,  # the registry may verify the whole blob first
+        )
         if resp.status not in (201, 204):
             body = resp.read(1 << 16)
             text = error_text(resp, body)
@@ -387,7 +462,7 @@ class RegistryClient:
 
     def search(self, term: str, limit: int) -> dict[str, Any]:
         url = self.url("/v1/search?" + urlencode({"q": term, "n": str(limit)}))
-        resp = self._send("GET", url, ())
+        resp = self._send("GET", url, (), limit=16 << 20, what="search response")
         if resp.status != 200:
             if resp.status == 404:
                 resp.read(1 << 16)
@@ -403,8 +478,16 @@ class RegistryClient:
         return data
 
 
-def _reason(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
+def network_reason(e: BaseException, netloc: str) -> str:
+    """What went wrong on the connection, in Go's words where Docker users know them."""
     if isinstance(e, ConnectionRefusedError):
-        return "connection refused"
-    return text
+        return f"dial tcp {netloc}: connect: connection refused"
+    if isinstance(e, http.client.RemoteDisconnected):  # a ConnectionResetError too
+        return f"{netloc} closed the connection without an answer (EOF)"
+    if isinstance(e, ConnectionResetError) and e.errno == errno.ECONNRESET:
+        return f"read tcp {netloc}: connection reset by peer"
+    return str(e) or type(e).__name__
+
+
+def after(tries: int) -> str:
+    return f" (after {tries} attempts)" if tries > 1 else ""

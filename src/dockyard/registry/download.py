@@ -1,8 +1,9 @@
 """Blob downloads into the content store that survive dropped connections and killed pulls.
 
 A download writes ``content/ingest/<pid>-pull-<hex>``, hashing as it goes. When the
-connection drops, it asks again with ``Range: bytes=<have>-`` (a registry that ignores the
-range sends the whole blob and we start over). When the process dies, the partial file stays:
+connection drops or stalls (the transport's stall timeout), it asks again with
+``Range: bytes=<have>-`` (a registry that ignores the range sends the whole blob and we start
+over), a bounded number of times. When the process dies, the partial file stays:
 the next pull of the same blob claims it (its writer's pid is gone) and resumes from its end.
 Only a blob whose size and digest match is renamed into ``blobs/``; anything else is
 deleted, so nothing corrupt is ever visible.
@@ -12,16 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable
 
 from dockyard.errors import CorruptData, Unavailable
 from dockyard.image.digest import CHUNK, hex_of
-from dockyard.registry import transport
-from dockyard.registry.client import RegistryClient, attempts, backoff
+from dockyard.registry.client import RegistryClient, attempts, backoff, network_reason
+from dockyard.registry.errors import NetworkError, TLSError
+from dockyard.registry.transport import NETWORK_ERRORS
 from dockyard.store.content import ContentStore, writer_alive
 
 Progress = Callable[[int, int], None]
+RETRYABLE: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, Unavailable)
 
 
 class _Partial:
@@ -93,9 +95,16 @@ def fetch_blob(
     digest: str,
     size: int,
     progress: Progress | None = None,
+    on_retry: Callable[[float], None] | None = None,
 ) -> int:
     """Download ``repo``'s blob ``digest`` (``size`` bytes, from the manifest) into the
-    content store. Returns how many bytes were resumed from an earlier attempt."""
+    content store. Returns how many bytes were resumed from an earlier attempt.
+
+    Every failure to get bytes (a refused or stalled connection, a drop mid-body, a 5xx)
+    counts against ``attempts()``; each retry waits ``backoff`` on the client's clock
+    (``on_retry`` hears how long) and resumes with Range from what is on disk. When they
+    are spent, the error names the blob and the registry, and the partial file stays for the
+    next pull."""
     if content.has(digest):
         return 0
     part = _Partial(content, digest)
@@ -121,15 +130,23 @@ def fetch_blob(
                     continue
             try:
                 _receive(client, part, repo, digest, size, progress)
-                failures = 0
-            except transport.NETWORK_ERRORS as e:
+            except RETRYABLE as e:
+                if isinstance(e, TLSError):
+                    raise
                 failures += 1
                 if failures >= tries:
-                    raise Unavailable(
-                        f"download of {digest} from {repo} failed after {tries} attempts: "
-                        f"{e or type(e).__name__}"
-                    ) from None
-                time.sleep(backoff(failures - 1))
+                    if isinstance(e, Unavailable) and not isinstance(e, NetworkError):
+                        raise  # the registry's own answer (a 5xx body) says it best
+                    reason = _reason(e, client)
+                    notes = [f"after {tries} attempts"] if tries > 1 else []
+                    if part.size:
+                        notes.append(f"{part.size} of {size} bytes kept for the next pull")
+                    note = f" ({'; '.join(notes)})" if notes else ""
+                    raise NetworkError(f"blob {digest}: {reason}{note}", reason) from None
+                wait = backoff(failures - 1)
+                if on_retry:
+                    on_retry(wait)
+                client.clock.sleep(wait)
     except CorruptData:
         part.discard()  # wrong bytes are never kept, not even for a resume
         raise
@@ -142,6 +159,12 @@ def fetch_blob(
                 part.discard()
 
 
+def _reason(e: BaseException, client: RegistryClient) -> str:
+    if isinstance(e, NetworkError):
+        return e.reason
+    return network_reason(e, client.endpoint.netloc)
+
+
 def _receive(
     client: RegistryClient,
     part: _Partial,
@@ -150,7 +173,8 @@ def _receive(
     size: int,
     progress: Progress | None,
 ) -> None:
-    resp = client.open_blob(repo, digest, part.size)
+    # One attempt: fetch_blob's loop is the one that retries (and resumes).
+    resp = client.open_blob(repo, digest, part.size, tries=1)
     try:
         if resp.status == 200 and part.size:
             part.restart()  # the registry sent the whole blob
@@ -159,7 +183,8 @@ def _receive(
             if not start.isdigit() or int(start) != part.size:
                 part.restart()
                 raise ConnectionResetError(f"blob {digest}: the registry answered another range")
-        last = time.monotonic()
+        clock = client.clock
+        last = clock.monotonic()
         for chunk in resp.iter_bytes():
             if part.size + len(chunk) > size:
                 raise CorruptData(
@@ -167,11 +192,13 @@ def _receive(
                     "declares"
                 )
             part.write(chunk)
-            if progress and time.monotonic() - last > 0.1:
-                last = time.monotonic()
+            if progress and clock.monotonic() - last > 0.1:
+                last = clock.monotonic()
                 progress(part.size, size)
         if part.size < size:
-            raise ConnectionResetError(f"connection closed after {part.size} of {size} bytes")
+            raise ConnectionResetError(
+                f"{client.endpoint.netloc} closed the connection after {part.size} of {size} bytes"
+            )
     finally:
         resp.close()
     if progress:

@@ -11,5 +11,20 @@ class Unauthorized(DockyardError):
     http_status = 401
 
 
-class CertificateError(Unavailable):
+class TLSError(Unavailable):
+    """The TLS handshake failed for a reason that trying again cannot change (a refused
+    client certificate, no common cipher): never retried."""
+
+
+class CertificateError(TLSError):
     """The registry's TLS certificate did not verify (an x509 error, in Go's words)."""
+
+
+class NetworkError(Unavailable):
+    """A registry could not be reached, or stopped sending or taking data, and retries did not
+    help. ``reason`` is the last failure alone (``no data from host:port for 30s``), for a
+    caller that words the message around what it was fetching."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message

@@ -28,6 +28,7 @@ from dockyard.image.reference import Reference
 from dockyard.registry.blobmap import BlobMap
 from dockyard.registry.client import RegistryClient, progress_message, short_id
 from dockyard.registry.download import fetch_blob
+from dockyard.registry.errors import NetworkError
 from dockyard.store.archives import adding
 from dockyard.store.images import LayerBlob
 from dockyard.store.store import Store
@@ -64,7 +65,17 @@ def pull_one(
     platform: Platform | None = None,
 ) -> tuple[str, bool]:
     """Pull ``ref`` (with a tag or a digest). Returns (image ID, whether anything changed)."""
-    platform = platform or Platform()
+    try:
+        return _pull(store, client, ref, emit, platform or Platform())
+    except NetworkError as e:
+        # Retries are spent: say which pull (``run`` pulls too) and, in ``e``, which registry
+        # and which blob or URL.
+        raise NetworkError(f"pull {ref.familiar()}: {e}", e.reason) from None
+
+
+def _pull(
+    store: Store, client: RegistryClient, ref: Reference, emit: Emit, platform: Platform
+) -> tuple[str, bool]:
     repo = ref.repository
     want = ref.digest or ref.tag or "latest"
     manifest, mraw, mdigest, index_raw, pulled_digest = resolve_manifest(
@@ -110,7 +121,11 @@ def pull_one(
             with lock:
                 emit(progress_message("Downloading", ident, current, total))
 
-        fetch_blob(client, store.content, repo, desc.digest, desc.size, progress)
+        def retrying(wait: float) -> None:
+            with lock:
+                emit(progress_message(f"Retrying in {wait:g} seconds", ident))
+
+        fetch_blob(client, store.content, repo, desc.digest, desc.size, progress, retrying)
         with lock:
             emit(progress_message("Verifying Checksum", ident))
             emit(progress_message("Download complete", ident))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -33,8 +32,17 @@ from dockyard.image.manifest import (
 )
 from dockyard.image.reference import Reference
 from dockyard.registry.blobmap import BlobMap, KnownBlob
-from dockyard.registry.client import RegistryClient, attempts, backoff, progress_message, short_id
+from dockyard.registry.client import (
+    RegistryClient,
+    after,
+    attempts,
+    backoff,
+    network_reason,
+    progress_message,
+    short_id,
+)
 from dockyard.registry.compress import gzip_stream
+from dockyard.registry.errors import NetworkError, TLSError
 from dockyard.registry.transport import NETWORK_ERRORS
 from dockyard.store.images import ImageLayer
 from dockyard.store.store import Store
@@ -119,27 +127,36 @@ class _Pusher:
                 break
             if location:
                 break
-        # 3. Upload; after a dropped connection or a 5xx, again from the start of a new
-        # upload session (a registry may have kept nothing of the failed one).
+        # 3. Upload; after a dropped or stalled connection or a 5xx, again from the start of
+        # a new upload session (a registry may have kept nothing of the failed one). This
+        # loop is the one that retries: each request in it is tried once.
         tries = attempts()
         for attempt in range(tries):
             try:
                 if location is None:
-                    location = self.client.new_upload(self.repo)
+                    location = self.client.new_upload(self.repo, tries=1)
                 if stored is not None:
                     pushed = self._upload_stored(location, stored, ident)
                 else:
                     pushed = self._upload_compressed(location, layer, ident)
                 break
+            except TLSError:
+                raise  # the same handshake fails the same way
             except RETRYABLE as e:
                 if attempt + 1 >= tries:
-                    if isinstance(e, Unavailable):
-                        raise
-                    raise Unavailable(f"upload of layer {ident} failed: {e}") from None
+                    if isinstance(e, Unavailable) and not isinstance(e, NetworkError):
+                        raise  # the registry's own answer (a 5xx body) says it best
+                    what = f"blob {stored.digest}" if stored else f"layer {layer.diff_id}"
+                    reason = (
+                        e.reason
+                        if isinstance(e, NetworkError)
+                        else network_reason(e, self.client.endpoint.netloc)
+                    )
+                    raise NetworkError(f"{what}: {reason}{after(tries)}", reason) from None
                 location = None
                 wait = backoff(attempt)
                 self.emit(progress_message(f"Retrying in {wait:g} seconds", ident))
-                time.sleep(wait)
+                self.client.clock.sleep(wait)
         self.emit(progress_message("Pushed", ident))
         return self._done(layer, pushed)
 
@@ -166,16 +183,16 @@ class _Pusher:
         with self.store.content.open(blob.digest) as f:
             if size <= self.chunk:
                 data = f.read()
-                self.client.finish_upload(self.repo, location, blob.digest, data)
+                self.client.finish_upload(self.repo, location, blob.digest, data, tries=1)
                 self.uploaded += 1
                 return Pushed(blob.digest, size, blob.media_type)
             sent = 0
             while sent < size:
                 data = f.read(self.chunk)
-                location = self.client.patch(self.repo, location, data, sent, len(data))
+                location = self.client.patch(self.repo, location, data, sent, len(data), tries=1)
                 sent += len(data)
                 self.emit(progress_message("Pushing", ident, sent, size))
-        self.client.finish_upload(self.repo, location, blob.digest)
+        self.client.finish_upload(self.repo, location, blob.digest, tries=1)
         self.uploaded += 1
         return Pushed(blob.digest, size, blob.media_type)
 
@@ -183,7 +200,8 @@ class _Pusher:
         h = hashlib.sha256()
         counted = [0, 0]  # compressed bytes, uncompressed bytes read
         total = layer.tar_size or self.store.content.size(layer.blob)
-        last = [time.monotonic()]
+        clock = self.client.clock
+        last = [clock.monotonic()]
 
         with self.store.content.open(layer.blob) as raw:
 
@@ -197,7 +215,7 @@ class _Pusher:
                 for piece in gzip_stream(Counting()):  # type: ignore[arg-type]
                     h.update(piece)
                     counted[0] += len(piece)
-                    now = time.monotonic()
+                    now = clock.monotonic()
                     if now - last[0] > 0.1:
                         last[0] = now
                         self.emit(progress_message("Pushing", ident, counted[1], total))
@@ -210,14 +228,16 @@ class _Pusher:
                     buf += piece
                     while len(buf) >= self.chunk:
                         part, buf = buf[: self.chunk], buf[self.chunk :]
-                        location = self.client.patch(self.repo, location, part, sent, len(part))
+                        location = self.client.patch(
+                            self.repo, location, part, sent, len(part), tries=1
+                        )
                         sent += len(part)
                 if buf:
-                    location = self.client.patch(self.repo, location, buf, sent, len(buf))
+                    location = self.client.patch(self.repo, location, buf, sent, len(buf), tries=1)
             else:
-                location = self.client.patch(self.repo, location, body())
+                location = self.client.patch(self.repo, location, body(), tries=1)
         digest = "sha256:" + h.hexdigest()
-        self.client.finish_upload(self.repo, location, digest)
+        self.client.finish_upload(self.repo, location, digest, tries=1)
         self.uploaded += 1
         return Pushed(digest, counted[0], DOCKER_LAYER_GZIP)
 
@@ -247,6 +267,16 @@ def push_image(
         image_id = store.images.resolve(str(ref))
     except NotFound:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}")
+    try:
+        return _push(store, client, ref, image_id, emit)
+    except NetworkError as e:
+        raise NetworkError(f"push {ref.familiar()}: {e}", e.reason) from None
+
+
+def _push(
+    store: Store, client: RegistryClient, ref: Reference, image_id: str, emit: Emit
+) -> tuple[str, int, int]:
+    assert ref.tag
     repo = ref.repository
     layers = store.images.layers(image_id)
     pusher = _Pusher(store, client, repo, emit)
