@@ -261,6 +261,11 @@ def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argpars
     entrypoint = None
     if a.entrypoint is not None:
         entrypoint = [a.entrypoint] if a.entrypoint else []
+    security_opt = a.security_opt
+    if security_opt:
+        from dockyard.cli.security_opts import inline_seccomp_profiles
+
+        security_opt = inline_seccomp_profiles(security_opt)  # Docker's CLI sends the content
     opts = CreateOptions(
         image=image,
         cmd=command or None,
@@ -283,7 +288,7 @@ def parse_create(ctx: Context, argv: list[str], run: bool) -> tuple[Any, argpars
         init=a.init,
         cap_add=a.cap_add,
         cap_drop=a.cap_drop,
-        security_opt=a.security_opt,
+        security_opt=security_opt,
         memory=parse_bytes(a.memory) if a.memory else 0,
         memory_swap=memory_swap,
         nano_cpus=cpus,

@@ -456,7 +456,8 @@ class ContainerService:
         sec = hc.get("SecurityOpt") or []
         seccomp = ""
         for s in sec:
-            key, _, value = s.replace(":", "=", 1).partition("=")
+            # Docker: "=" separates when present (a profile's JSON holds ":"), else ":".
+            key, _, value = s.partition("=" if "=" in s else ":")
             if key == "seccomp":
                 seccomp = value
         network = hc["NetworkMode"]
