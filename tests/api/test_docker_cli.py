@@ -68,3 +68,30 @@ def test_cli_and_daemon_share_the_store(api: Daemon) -> None:
     api.client.containers.get("from-cli").remove(force=True)
     assert api.client.containers.list(all=True) == []
     assert api.container_rows() == []
+
+
+def test_seccomp_profile_file_and_defaults(api: Daemon, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The docker CLI reads the profile file and sends its content; the daemon applies it, and
+    Docker's default profile otherwise. (Detached, then wait and logs: an attached run of a
+    container that exits at once sometimes loses its output or exit code through this
+    daemon, whatever the profile.)"""
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW",\n'
+        ' "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}\n'
+    )
+
+    def output(name: str, *flags: str, script: str) -> str:
+        r = api.docker("run", "-d", "--name", name, *flags, "busybox", "sh", "-c", script)
+        assert r.returncode == 0, r.stderr
+        assert api.docker("wait", name).stdout == "0\n"
+        return api.docker("logs", name).stdout
+
+    mkdir = "mkdir /x 2>/dev/null && echo made || echo refused"
+    assert output("sc1", "--security-opt", f"seccomp={profile}", script=mkdir) == "refused\n"
+    assert output("sc2", script=mkdir) == "made\n"
+    unshare = "unshare -U -r id 2>&1; echo rc=$?"
+    assert output("sc3", script=unshare) == (
+        "unshare: unshare(0x10000000): Operation not permitted\nrc=1\n"
+    )
+    assert output("sc4", "--cap-add", "SYS_ADMIN", script=unshare).startswith("uid=0(root)")

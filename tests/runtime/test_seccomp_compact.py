@@ -1,9 +1,12 @@
-"""The default seccomp profile is emitted with fewer rules (EPERM by default, ENOSYS by one
-rule) and must answer every syscall libseccomp knows exactly as the profile as written does."""
+"""A profile of containers-common's shape (ENOSYS by default, EPERM by rule) is emitted with
+fewer rules (EPERM by default, ENOSYS by one rule) and must answer every syscall libseccomp
+knows exactly as the profile as written does. Docker's default profile has moby's shape
+already (EPERM by default) and is emitted as written."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -17,6 +20,11 @@ DEFAULT_CAPS = [
     "CAP_KILL", "CAP_AUDIT_WRITE",
 ]  # fmt: skip
 ARCHES = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+# The profile dockyard used by default before it shipped Docker's (golang-github-containers-common).
+CONTAINERS_COMMON = "/usr/share/containers/seccomp.json"
+needs_containers_common = pytest.mark.skipif(
+    not os.path.exists(CONTAINERS_COMMON), reason="golang-github-containers-common not installed"
+)
 
 
 def answer(profile: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -34,21 +42,25 @@ def answer(profile: dict[str, Any], name: str) -> tuple[str, ...]:
     return default
 
 
-def written_and_emitted(caps: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:  # type: ignore[type-arg]
-    seccomp._cache.clear()
-    emitted = seccomp.load_profile(seccomp.DEFAULT_PROFILE, caps)
-    seccomp._cache.clear()
+def written_and_emitted(
+    text: str, caps: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    emitted = seccomp.load_profile(text, caps)
     with monkeypatch.context() as m:
         m.setattr(seccomp, "_compact_errno_rules", lambda out, cache_dir=None: None)
-        written = seccomp.load_profile(seccomp.DEFAULT_PROFILE, caps)
+        written = seccomp.load_profile(text, caps)
+    assert written is not None and emitted is not None
     return written, emitted
 
 
+@needs_containers_common
 @pytest.mark.parametrize("caps", [DEFAULT_CAPS, [], [*DEFAULT_CAPS, "CAP_SYS_ADMIN"]])
 def test_every_known_syscall_gets_the_same_answer(
     caps: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written, emitted = written_and_emitted(caps, monkeypatch)
+    with open(CONTAINERS_COMMON) as f:
+        text = f.read()
+    written, emitted = written_and_emitted(text, caps, monkeypatch)
     known = seccomp._known_syscalls(ARCHES)
     assert known is not None and len(known) > 400
     assert written["defaultErrnoRet"] == 38 and emitted["defaultErrnoRet"] == 1
@@ -67,6 +79,18 @@ def test_every_known_syscall_gets_the_same_answer(
     assert answer(emitted, "kexec_load") == ("SCMP_ACT_ERRNO", "1")
 
 
+@pytest.mark.parametrize("caps", [DEFAULT_CAPS, [*DEFAULT_CAPS, "CAP_SYS_ADMIN"]])
+def test_dockers_default_profile_is_emitted_as_written(
+    caps: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EPERM by default and at most one ENOSYS rule (clone3's): nothing to flip, so runc
+    # compiles exactly the rules Docker's containers get.
+    written, emitted = written_and_emitted("", caps, monkeypatch)
+    assert emitted == written
+    assert "defaultErrnoRet" not in emitted
+    assert sum(r.get("errnoRet") == 38 for r in emitted["syscalls"]) <= 1
+
+
 def test_other_profiles_are_left_as_written(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # Default EPERM already (moby's style): nothing to flip.
     p = tmp_path / "p.json"
@@ -75,12 +99,13 @@ def test_other_profiles_are_left_as_written(tmp_path, monkeypatch: pytest.Monkey
         '{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},'
         '{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}'
     )
-    out = seccomp.load_profile(str(p), DEFAULT_CAPS)
+    out = seccomp.load_profile(p.read_text(), DEFAULT_CAPS)
+    assert out is not None
     assert out["defaultErrnoRet"] == 1 and len(out["syscalls"]) == 2
 
 
 def test_denied_syscalls_still_fail_with_eperm_in_a_container(ctr: CLI) -> None:
-    # sethostname is in the profile's EPERM list (no CAP_SYS_ADMIN): Operation not permitted.
+    # sethostname needs CAP_SYS_ADMIN in Docker's profile: Operation not permitted.
     r = ctr("run", "--rm", "--network", "none", "busybox", "hostname", "other", check=False)
     assert r.returncode != 0 and "not permitted" in r.stderr.lower(), r.stderr
     out = ctr("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo ok; hostname")

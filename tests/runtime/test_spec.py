@@ -247,14 +247,20 @@ def test_privileged(rootfs: Path) -> None:
     assert "ro" not in mount_at(spec, "/sys/fs/cgroup")["options"]
 
 
-def test_seccomp_unconfined_and_custom(rootfs: Path, tmp_path: Path) -> None:
+def test_seccomp_unconfined_and_custom(rootfs: Path) -> None:
     assert "seccomp" not in spec_for(rootfs, seccomp_profile="unconfined")["linux"]
-    custom = tmp_path / "p.json"
-    custom.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}))
-    sc = spec_for(rootfs, seccomp_profile=str(custom))["linux"]["seccomp"]
+    # A custom profile arrives as its JSON text (Docker's CLI sends the file's content).
+    custom = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []})
+    sc = spec_for(rootfs, seccomp_profile=custom)["linux"]["seccomp"]
     assert sc == {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
-    with pytest.raises(InvalidArgument, match="not found"):
-        spec_for(rootfs, seccomp_profile=str(tmp_path / "missing.json"))
+    # Docker: no default action and no rule is no filter; "builtin" is the default profile.
+    assert "seccomp" not in spec_for(rootfs, seccomp_profile="{}")["linux"]
+    assert "seccomp" not in spec_for(rootfs, seccomp_profile="null")["linux"]
+    builtin = spec_for(rootfs, seccomp_profile="builtin")["linux"]["seccomp"]
+    assert builtin == spec_for(rootfs)["linux"]["seccomp"]
+    # A path is not a profile: Docker's daemon would try to decode it too.
+    with pytest.raises(InvalidArgument, match="Decoding seccomp profile failed: invalid char"):
+        spec_for(rootfs, seccomp_profile="/etc/profile.json")
 
 
 # --- capabilities --------------------------------------------------------------------------
@@ -534,66 +540,84 @@ def test_passwd_fifo_is_not_read(tmp_path: Path) -> None:
 
 # --- seccomp -------------------------------------------------------------------------------
 
-needs_default_profile = pytest.mark.skipif(
-    not os.path.exists(seccomp.DEFAULT_PROFILE), reason="containers-common not installed"
-)
-
 
 def rule_names(profile: dict[str, Any], action: str) -> set[str]:
     return {n for r in profile["syscalls"] if r["action"] == action for n in r["names"]}
 
 
-@needs_default_profile
-def test_default_profile_loads() -> None:
-    p = seccomp.load_profile(seccomp.DEFAULT_PROFILE, DEFAULT_CAPS)
-    assert p["defaultAction"] == "SCMP_ACT_ERRNO"
-    # As written: ENOSYS by default, EPERM by rule; emitted flipped (fewer rules, same
-    # answers: tests/runtime/test_seccomp_compact.py).
-    assert p["defaultErrnoRet"] == 1  # EPERM
-    assert {"add_key", "request_key"} <= {
-        n for r in p["syscalls"] if r.get("errnoRet") == 38 for n in r["names"]
+def unconditional(profile: dict[str, Any]) -> set[str]:
+    """Names an argument-free ALLOW rule lets through."""
+    return {
+        n
+        for r in profile["syscalls"]
+        if r["action"] == "SCMP_ACT_ALLOW" and not r.get("args")
+        for n in r["names"]
     }
+
+
+def test_default_profile_is_dockers() -> None:
+    p = seccomp.load_profile("", DEFAULT_CAPS)
+    assert p is not None
+    # moby's shape: EPERM for everything not allowed, one ENOSYS rule (clone3).
+    assert p["defaultAction"] == "SCMP_ACT_ERRNO" and "defaultErrnoRet" not in p
     assert p["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
-    allowed = rule_names(p, "SCMP_ACT_ALLOW")
-    assert {"read", "write", "execve", "arch_prctl", "modify_ldt", "chroot"} <= allowed
+    allowed = unconditional(p)
+    assert {"read", "write", "execve", "arch_prctl", "modify_ldt", "chroot", "ptrace"} <= allowed
+    assert {"io_uring_setup", "landlock_create_ruleset", "clone3"} - {"clone3"} <= allowed
+    # Denied: not named by any rule that applies.
+    named = {n for r in p["syscalls"] for n in r["names"]}
+    denied = {"keyctl", "add_key", "request_key", "unshare", "setns", "mount", "bpf", "mbind"}
+    denied |= {"process_vm_readv", "name_to_handle_at", "pivot_root", "userfaultfd", "kexec_load"}
+    assert not denied & named
+    assert [r for r in p["syscalls"] if r["names"] == ["clone3"]] == [
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+    ]
     # Other architectures' rules are gone.
     assert "s390_runtime_instr" not in allowed and "breakpoint" not in allowed
     for rule in p["syscalls"]:
         assert set(rule) <= {"names", "action", "errnoRet", "args"}
-    # Parsed once, converted per call: callers can't corrupt each other.
+    # Decoded once, converted per call: callers can't corrupt each other.
     p["syscalls"].clear()
-    assert seccomp.load_profile(seccomp.DEFAULT_PROFILE, DEFAULT_CAPS)["syscalls"]
+    again = seccomp.load_profile("", DEFAULT_CAPS)
+    assert again is not None and again["syscalls"]
 
 
-@needs_default_profile
-def test_default_profile_cap_rules() -> None:
-    """This profile's CAP_SYS_ADMIN-only rule allows bpf, perf_event_open, sethostname, ...
-    (in containers-common's profile mount, umount2 and setns are allowed unconditionally and
-    left to the kernel's capability check, so they can't show the difference)."""
-    admin_only = {"bpf", "fanotify_init", "perf_event_open", "quotactl", "sethostname"}
-    plain = seccomp.load_profile(seccomp.DEFAULT_PROFILE, DEFAULT_CAPS)
-    assert not admin_only & rule_names(plain, "SCMP_ACT_ALLOW")
-    # Denied with EPERM: the emitted profile's default, so no rule names them.
-    assert plain["defaultErrnoRet"] == 1 and not admin_only & rule_names(plain, "SCMP_ACT_ERRNO")
+def test_default_profile_capability_rules() -> None:
+    plain = seccomp.load_profile("", DEFAULT_CAPS)
+    assert plain is not None
+    # clone only without namespace flags (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|
+    # NEWNET masked to 0): Docker's rule for a container without CAP_SYS_ADMIN.
+    clone = [r for r in plain["syscalls"] if "clone" in r["names"]]
+    assert clone == [
+        {
+            "names": ["clone"],
+            "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}],
+        }
+    ]
 
-    admin = seccomp.load_profile(seccomp.DEFAULT_PROFILE, [*DEFAULT_CAPS, "CAP_SYS_ADMIN"])
-    assert admin_only <= rule_names(admin, "SCMP_ACT_ALLOW")
-    assert not admin_only & rule_names(admin, "SCMP_ACT_ERRNO")
+    admin = seccomp.load_profile("", [*DEFAULT_CAPS, "CAP_SYS_ADMIN"])
+    assert admin is not None
+    opened = {"clone", "clone3", "unshare", "setns", "mount", "umount2", "bpf", "fsopen"}
+    opened |= {"name_to_handle_at", "perf_event_open", "quotactl", "sethostname", "syslog"}
+    assert opened <= unconditional(admin)
+    assert not rule_names(admin, "SCMP_ACT_ERRNO")  # the clone3 ENOSYS rule is gone
+    assert not {"keyctl", "pivot_root", "swapon", "kexec_load"} & unconditional(admin)
 
-    # chroot needs CAP_SYS_CHROOT (granted by default); dropping it swaps the rule.
-    no_chroot = [c for c in DEFAULT_CAPS if c != "CAP_SYS_CHROOT"]
-    p = seccomp.load_profile(seccomp.DEFAULT_PROFILE, no_chroot)
-    assert "chroot" not in rule_names(p, "SCMP_ACT_ALLOW")
-    assert "chroot" not in rule_names(p, "SCMP_ACT_ERRNO")  # EPERM: the emitted default
-    assert p["defaultErrnoRet"] == 1
+    ptrace = seccomp.load_profile("", [*DEFAULT_CAPS, "CAP_SYS_PTRACE"])
+    assert ptrace is not None
+    assert {"process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd"} <= unconditional(ptrace)
+
+    # chroot needs CAP_SYS_CHROOT (granted by default); dropping it drops the rule.
+    no_chroot = seccomp.load_profile("", [c for c in DEFAULT_CAPS if c != "CAP_SYS_CHROOT"])
+    assert no_chroot is not None and "chroot" not in unconditional(no_chroot)
 
 
-@needs_default_profile
 def test_spec_seccomp_follows_caps(rootfs: Path) -> None:
     plain = spec_for(rootfs)["linux"]["seccomp"]
     admin = spec_for(rootfs, cap_add=("SYS_ADMIN",))["linux"]["seccomp"]
-    assert "bpf" not in rule_names(plain, "SCMP_ACT_ALLOW")
-    assert "bpf" in rule_names(admin, "SCMP_ACT_ALLOW")
+    assert "unshare" not in rule_names(plain, "SCMP_ACT_ALLOW")
+    assert "unshare" in rule_names(admin, "SCMP_ACT_ALLOW")
 
 
 MOBY_STYLE = {
@@ -620,85 +644,162 @@ MOBY_STYLE = {
         },
         {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64"]}},
         {"names": ["set_tls"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}},
-        {"names": ["no_x86"], "action": "SCMP_ACT_ALLOW", "excludes": {"arches": ["x86_64"]}},
+        {"names": ["no_x86"], "action": "SCMP_ACT_ALLOW", "excludes": {"arches": ["amd64"]}},
+        # Docker compares with Go's name only: "x86_64" never matches.
+        {"names": ["kernel_name"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["x86_64"]}},
         {
             "names": ["socket"],
             "action": "SCMP_ACT_ERRNO",
             "errnoRet": 22,
             "excludes": {"caps": ["CAP_AUDIT_WRITE"]},
         },
-        {"names": ["future"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "999.0"}},
+        {"names": ["future"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "255.0"}},
         {"names": ["old"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
         {"names": ["pre"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "4.8"}},
+        {"name": "single", "action": "SCMP_ACT_ALLOW"},
     ],
 }
 
 
-def test_moby_format_conversion(tmp_path: Path) -> None:
-    path = tmp_path / "moby.json"
-    path.write_text(json.dumps(MOBY_STYLE))
-    p = seccomp.load_profile(str(path), ["CAP_CHOWN"])
+def load(doc: Any, caps: list[str], **kw: Any) -> dict[str, Any]:
+    p = seccomp.load_profile(json.dumps(doc), caps, **kw)
+    assert p is not None
+    return p
+
+
+def test_moby_format_conversion() -> None:
+    p = load(MOBY_STYLE, ["CAP_CHOWN"])
     assert p["defaultAction"] == "SCMP_ACT_ERRNO" and p["defaultErrnoRet"] == 1
     assert p["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
     names = [n for r in p["syscalls"] for n in r["names"]]
     assert "mount" not in names and "setns" not in names  # needs CAP_SYS_ADMIN
     assert "arch_prctl" in names and "set_tls" not in names and "no_x86" not in names
+    assert "kernel_name" not in names
     assert "socket" in names  # CAP_AUDIT_WRITE not granted: the EINVAL rule applies
     assert "future" not in names and "pre" not in names
-    assert "old" in names
+    assert "old" in names and "single" in names
     assert {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"} in p["syscalls"]
     personality = next(r for r in p["syscalls"] if r["names"] == ["personality"])
     assert personality["args"] == [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
     socket_rule = next(r for r in p["syscalls"] if r["names"] == ["socket"])
     assert socket_rule["errnoRet"] == 22
 
-    p = seccomp.load_profile(str(path), ["CAP_SYS_ADMIN", "CAP_AUDIT_WRITE"])
+    p = load(MOBY_STYLE, ["CAP_SYS_ADMIN", "CAP_AUDIT_WRITE"])
     names = [n for r in p["syscalls"] for n in r["names"]]
     assert {"mount", "umount2", "unshare", "setns"} <= set(names)
     assert "socket" not in names
 
-    arm = seccomp.load_profile(str(path), [], arch="aarch64")
+    arm = load(MOBY_STYLE, [], arch="aarch64")
     assert arm["architectures"] == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
     arm_names = {n for r in arm["syscalls"] for n in r["names"]}
     assert "set_tls" in arm_names and "arch_prctl" not in arm_names and "no_x86" in arm_names
 
 
-def test_plain_architectures_and_errors(tmp_path: Path) -> None:
-    path = tmp_path / "p.json"
-    path.write_text(
-        json.dumps(
-            {
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "architectures": ["SCMP_ARCH_X86_64"],
-                "syscalls": [],
-            }
-        )
-    )
-    assert seccomp.load_profile(str(path), [])["architectures"] == ["SCMP_ARCH_X86_64"]
-
-    both = tmp_path / "both.json"
-    both.write_text(json.dumps({**MOBY_STYLE, "architectures": ["SCMP_ARCH_X86_64"]}))
-    with pytest.raises(InvalidArgument, match="both"):
-        seccomp.load_profile(str(both), [])
-
-    bad = tmp_path / "bad.json"
-    bad.write_text("{nope")
-    with pytest.raises(InvalidArgument, match="invalid seccomp profile"):
-        seccomp.load_profile(str(bad), [])
+def test_keys_match_as_go_matches_them() -> None:
+    # Go's decoder matches field names case-insensitively and ignores unknown keys.
+    doc = {
+        "DefaultAction": "SCMP_ACT_ALLOW",
+        "comment": "not a field of the profile",
+        "Syscalls": [{"NAMES": ["mkdir"], "Action": "SCMP_ACT_ERRNO", "errnoret": 13}],
+    }
+    assert load(doc, []) == {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+    }
 
 
-def test_profile_changes_are_seen(tmp_path: Path) -> None:
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW"}))
-    assert seccomp.load_profile(str(path), [])["defaultAction"] == "SCMP_ACT_ALLOW"
-    path.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}))
-    os.utime(path, ns=(1, 1))  # a different mtime even on a coarse clock
-    assert seccomp.load_profile(str(path), [])["defaultAction"] == "SCMP_ACT_ERRNO"
+def test_plain_architectures_and_errors() -> None:
+    plain = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]}
+    assert load(plain, [])["architectures"] == ["SCMP_ARCH_X86_64"]
+
+    with pytest.raises(InvalidArgument, match="'architectures' and 'archMap' were specified"):
+        load({**MOBY_STYLE, "architectures": ["SCMP_ARCH_X86_64"]}, [])
+    both = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "a", "names": ["b"]}]}
+    with pytest.raises(InvalidArgument, match="'name' and 'names' were specified"):
+        load(both, [])
+    with pytest.raises(InvalidArgument, match="Decoding seccomp profile failed: invalid char"):
+        seccomp.load_profile("{nope", [])
+    with pytest.raises(InvalidArgument, match="syscalls has a null entry"):
+        load({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [None]}, [])
+    deep = "[" * 5000 + "]" * 5000  # deeper than Python's parser goes, not than Go's
+    with pytest.raises(InvalidArgument, match="Decoding seccomp profile failed"):
+        seccomp.load_profile(deep, [])
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"defaultAction": 1},
+            "json: cannot unmarshal number into Go struct field Seccomp.defaultAction of type"
+            " specs.LinuxSeccompAction",
+        ),
+        (
+            {"syscalls": [{"names": ["read"], "args": [{"index": "0"}]}]},
+            "json: cannot unmarshal string into Go struct field LinuxSeccompArg.syscalls.args"
+            ".index of type uint",
+        ),
+        (
+            {"syscalls": [{"names": ["read"], "args": [{"index": 1.5}]}]},
+            "json: cannot unmarshal number 1.5 into Go struct field LinuxSeccompArg.syscalls.args"
+            ".index of type uint",
+        ),
+        (
+            {"syscalls": [{"names": ["read"], "args": [{"value": True}]}]},
+            "json: cannot unmarshal bool into Go struct field LinuxSeccompArg.syscalls.args"
+            ".value of type uint64",
+        ),
+        (
+            {"syscalls": [{"includes": {"caps": "CAP_X"}}]},
+            "json: cannot unmarshal string into Go struct field Filter.syscalls.includes.caps of"
+            " type []string",
+        ),
+        (
+            {"syscalls": [{"excludes": [1]}]},
+            "json: cannot unmarshal array into Go struct field Syscall.syscalls.excludes of type"
+            " seccomp.Filter",
+        ),
+        (
+            {"archMap": [{"architecture": 1}]},
+            "json: cannot unmarshal number into Go struct field Architecture.archMap.architecture"
+            " of type specs.Arch",
+        ),
+        (
+            {"syscalls": [{"includes": {"minKernel": 4.8}}]},
+            'invalid kernel version: 4.8, expected "<kernel>.<major>": json: cannot unmarshal'
+            " number into Go value of type string",
+        ),
+        (
+            {"syscalls": [{"includes": {"minKernel": "0.0"}}]},
+            'invalid kernel version: "0.0", expected "<kernel>.<major>": version cannot be 0.0',
+        ),
+        (
+            {"syscalls": [{"includes": {"minKernel": "4.300"}}]},
+            'invalid kernel version: "4.300", expected "<kernel>.<major>": strconv.ParseUint:'
+            ' parsing "300": value out of range',
+        ),
+    ],
+)
+def test_decoding_errors_are_dockers(doc: Any, message: str) -> None:
+    # Each message as Docker 20.10's daemon gave it for the same document.
+    with pytest.raises(InvalidArgument) as exc:
+        seccomp.load_profile(json.dumps(doc), [])
+    assert str(exc.value) == f"Decoding seccomp profile failed: {message}"
+
+
+def test_empty_min_kernel_is_version_0_0() -> None:
+    # moby: "" decodes to 0.0, so the include always holds and the exclude always drops.
+    doc = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["a"], "action": "SCMP_ACT_ERRNO", "includes": {"minKernel": ""}},
+            {"names": ["b"], "action": "SCMP_ACT_ERRNO", "excludes": {"minKernel": ""}},
+        ],
+    }
+    assert [r["names"] for r in load(doc, [])["syscalls"]] == [["a"]]
 
 
 def test_default_profile_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(seccomp, "DEFAULT_PROFILE", str(tmp_path / "seccomp.json"))
-    with pytest.raises(Unavailable) as exc:
-        seccomp.load_profile(str(tmp_path / "seccomp.json"), [])
-    assert "golang-github-containers-common" in str(exc.value)
-    assert "seccomp=unconfined" in str(exc.value)
+    monkeypatch.setattr(seccomp, "DEFAULT_PROFILE", str(tmp_path / "seccomp_default.json"))
+    with pytest.raises(Unavailable, match="cannot read the default seccomp profile"):
+        seccomp.load_profile("", [])

@@ -131,19 +131,24 @@ def container_resize(call: Call) -> Reply:
 
 @routes.route("POST", "/containers/{id}/wait")
 def container_wait(call: Call) -> None:
-    from dockyard.api.streams import await_exit
+    from dockyard.api.streams import ExitWaiter
 
     condition = call.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidArgument(f"invalid condition: {condition!r}")
     cid = call.engine.containers.resolve(call.params["id"])
+    waiter = ExitWaiter(call, cid, condition)  # registered before the headers go out
 
     def body() -> Iterator[bytes]:
         # Headers first, as Docker does: its client returns from the POST only then, and
         # `docker run` starts the container after that.
         yield b""
-        code = await_exit(call, cid, condition)
-        yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+        doc: dict[str, Any]
+        try:
+            doc = {"StatusCode": waiter.result(), "Error": None}
+        except DockyardError as e:  # in the body, as Docker reports a failed wait
+            doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
+        yield json.dumps(doc).encode() + b"\n"
 
     call.handler.stream(body(), "application/json")
 

@@ -36,11 +36,11 @@ _POLL = 0.25  # how often a client waiting for a start looks at the container it
 def _await_start(
     call: Call, cid: str, pending: Pending, first: Container | None = None
 ) -> tuple[socket.socket | None, Container | None]:
-    """Wait until the container runs with ``pending`` connected to its monitor. Returns the
-    connection, or (None, last state) when the container ended or went without one (started
-    and finished by another front end between two looks, or removed)."""
+    """Wait until the container runs with ``pending`` (registered with the daemon by the
+    caller) connected to its monitor. Returns the connection, or (None, last state) when the
+    container ended or went without one (started and finished by another front end between
+    two looks, or removed)."""
     daemon, containers = call.daemon, call.engine.containers
-    daemon.expect_start(cid, pending)
     while not pending.ready.wait(_POLL):
         try:
             ctr = containers.get(cid)
@@ -58,7 +58,10 @@ def _await_start(
             try:
                 return containers.sessions.connect(cid, **pending.streams), ctr
             except Conflict:
-                return None, containers.get(cid)
+                try:
+                    return None, containers.get(cid)
+                except NotFound:
+                    return None, ctr
     return pending.sock, None
 
 
@@ -102,15 +105,27 @@ def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: boo
     tty = ctr.spec.tty
     stdin = stdin and ctr.spec.open_stdin
     handler = call.handler
-    handler.hijack()
-    conn = handler.connection
     sock: socket.socket | None = None
+    pending: Pending | None = None
+    # Connected, or registered for the next start, before the 101 goes out: `docker run`
+    # starts the container as soon as its attach is upgraded, and must see the first byte.
+    if ctr.running:
+        with contextlib.suppress(Conflict):
+            sock = containers.sessions.connect(cid, stdin=stdin, stdout=stdout, stderr=stderr)
+    if sock is None:
+        pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
+        call.daemon.expect_start(cid, pending)
     try:
-        if ctr.running:
-            with contextlib.suppress(Conflict):
-                sock = containers.sessions.connect(cid, stdin=stdin, stdout=stdout, stderr=stderr)
-        if sock is None:
-            pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
+        handler.hijack()
+    except BaseException:
+        if pending is not None:
+            call.daemon.withdraw(cid, pending)
+        if sock is not None:
+            sock.close()
+        raise
+    conn = handler.connection
+    try:
+        if pending is not None:
             sock, _ = _await_start(call, cid, pending)
             if sock is None and pending.error:
                 message = pending.error.encode() + b"\n"
@@ -137,42 +152,59 @@ def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: boo
     raise Done
 
 
-def await_exit(call: Call, name: str, condition: str) -> int:
-    """``POST /containers/{id}/wait``: the exit code, per Docker's conditions (not-running,
-    next-exit, removed)."""
-    containers = call.engine.containers
-    cid = containers.resolve(name)
-    ctr = containers.get(cid)
-    if not ctr.running and condition == "not-running":
-        return ctr.state.exit_code
-    sock = None
-    if ctr.running:
-        with contextlib.suppress(Conflict):
-            sock = containers.sessions.connect(cid, stdin=False, stdout=False, stderr=False)
-    else:
-        waiter = Pending(stdin=False, stdout=False, stderr=False)
-        sock, latest = _await_start(call, cid, waiter, ctr)
-        ctr = latest or ctr
-    code = None
-    if sock is not None:
-        with sock:
-            for kind, payload, _ in _frames(sock):
-                if kind == FRAME_EXIT:
-                    code = int(payload or b"0")
-                    break
-    if code is None:
-        try:
-            ctr = containers.get(cid)
-        except NotFound:
-            pass
-        code = ctr.state.exit_code
-    if condition == "removed":
-        while True:
+class ExitWaiter:
+    """``POST /containers/{id}/wait``, in two steps: the waiter is connected to the monitor, or
+    registered for the next start, before the reply's headers go out (``docker run`` starts
+    the container as soon as it has them, so a waiter registered later could miss a short
+    run's exit); then :meth:`result` waits, per Docker's conditions (not-running, next-exit,
+    removed)."""
+
+    def __init__(self, call: Call, cid: str, condition: str) -> None:
+        self.call, self.cid, self.condition = call, cid, condition
+        containers = call.engine.containers
+        self.ctr = containers.get(cid)
+        self.sock: socket.socket | None = None
+        self.pending: Pending | None = None
+        if not self.ctr.running and condition == "not-running":
+            return
+        if self.ctr.running:
+            with contextlib.suppress(Conflict):
+                self.sock = containers.sessions.connect(
+                    cid, stdin=False, stdout=False, stderr=False
+                )
+        else:
+            self.pending = Pending(stdin=False, stdout=False, stderr=False)
+            call.daemon.expect_start(cid, self.pending)
+
+    def result(self) -> int:
+        containers = self.call.engine.containers
+        ctr, cid = self.ctr, self.cid
+        if not ctr.running and self.condition == "not-running":
+            return ctr.state.exit_code
+        sock = self.sock
+        if self.pending is not None:
+            sock, latest = _await_start(self.call, cid, self.pending, ctr)
+            ctr = latest or ctr
+        code = None
+        if sock is not None:
+            with sock:
+                for kind, payload, _ in _frames(sock):
+                    if kind == FRAME_EXIT:
+                        code = int(payload or b"0")
+                        break
+        if code is None:
             try:
-                containers.get(cid)
+                ctr = containers.get(cid)
             except NotFound:
-                break
-            except DockyardError:
                 pass
-            time.sleep(0.05)
-    return code
+            code = ctr.state.exit_code
+        if self.condition == "removed":
+            while True:
+                try:
+                    containers.get(cid)
+                except NotFound:
+                    break
+                except DockyardError:
+                    pass
+                time.sleep(0.05)
+        return code

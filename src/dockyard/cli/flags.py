@@ -438,33 +438,18 @@ def parse_restart(text: str) -> RestartPolicy:
     return RestartPolicy(name or "no")
 
 
-def _seccomp_opts(opts: Sequence[str]) -> list[str]:
-    """``--security-opt seccomp=FILE``: Docker's CLI sends the file's JSON, not its name."""
-    out = []
+def security_opts(opts: Sequence[str]) -> list[str]:
+    """``--security-opt`` values as Docker's CLI sends them: ``seccomp=FILE`` becomes the
+    file's compacted JSON (cli/security_opts.py); a value that is neither ``key=value`` nor
+    ``key:value`` is refused here, as by Docker's CLI."""
     for opt in opts:
-        key, sep, value = opt.partition("=")
-        if not sep:
-            key, sep, value = opt.partition(":")
-        if key == "seccomp" and sep and value != "unconfined":
-            try:
-                with open(value, "rb") as f:
-                    text = f.read().decode()
-            except OSError as e:
-                why = (e.strerror or str(e)).lower()
-                raise InvalidArgument(
-                    f"opening seccomp profile ({value}) failed: open {value}: {why}"
-                ) from None
-            import json
-
-            try:
-                text = json.dumps(json.loads(text), separators=(",", ":"))
-            except ValueError:
-                pass  # the engine reports a profile that does not parse
-            opt = f"seccomp={text}"
-        elif "=" not in opt and ":" not in opt and opt != "no-new-privileges":
+        if "=" not in opt and ":" not in opt and opt != "no-new-privileges":
             raise InvalidArgument(f'Invalid --security-opt: "{opt}"')
-        out.append(opt)
-    return out
+    if not opts:
+        return []
+    from dockyard.cli.security_opts import inline_seccomp_profiles
+
+    return inline_seccomp_profiles(list(opts))
 
 
 def _pairs(entries: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -571,7 +556,7 @@ def spec_from_args(
             start_period=parse_duration(a.health_start_period, "--health-start-period"),
             retries=_int(a.health_retries, "--health-retries") if a.health_retries else 0,
         )
-    security = parse_security_opts(_seccomp_opts(a.security_opt))
+    security = parse_security_opts(security_opts(a.security_opt))
     network = a.network or "default"
     endpoints: tuple[EndpointSpec, ...] = ()
     if a.network_alias or a.ip:

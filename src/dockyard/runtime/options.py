@@ -42,7 +42,7 @@ class RunOptions(NamedTuple):
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
-    seccomp_profile: str = ""  # "" = default profile, "unconfined", or a path to a JSON profile
+    seccomp_profile: str = ""  # "" = default profile, "unconfined", or a profile's JSON text
     memory: int = 0  # bytes, 0 = unlimited
     memory_swap: int = 0  # bytes, 0 = unset, -1 = unlimited
     cpus: float = 0.0  # --cpus

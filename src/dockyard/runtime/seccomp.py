@@ -1,27 +1,29 @@
-"""Docker/moby-format seccomp profiles -> the OCI ``linux.seccomp`` object.
+"""Docker-format seccomp profiles -> the OCI ``linux.seccomp`` object.
 
-A profile in Docker's format carries conditional rules: ``includes`` / ``excludes`` on the
-container's capabilities, the CPU architecture and a minimum kernel version. The OCI format has
-none of that, so the conditions are evaluated here for one container (its bounding set, the
-host architecture, the running kernel) and only the rules that apply are emitted.
+The default profile is Docker's own (``seccomp_default.json`` beside this module: moby's
+``profiles/seccomp/default.json`` of Docker 20.10.24, rule for rule). A profile in Docker's
+format carries conditional rules: ``includes`` / ``excludes`` on the container's
+capabilities, the CPU architecture and a minimum kernel version. The OCI format has none of
+that, so the conditions are evaluated here for one container (its bounding set, the host
+architecture, the running kernel) and only the rules that apply are emitted, as moby's
+``setupSeccomp`` does:
 
-Condition semantics (as Docker documents them for its default profile):
+* ``includes.caps``: the rule applies only if *every* listed capability is in the bounding
+  set; ``excludes.caps``: it is dropped if *any* listed capability is;
+* ``includes.arches`` / ``excludes.arches``: compared with the host's architecture as Go and
+  libseccomp name it (``amd64``, ``arm64``, ``x86``...), exactly, as Docker does;
+* ``includes.minKernel`` / ``excludes.minKernel``: ``<kernel>.<major>``, compared with the
+  running kernel's first two numbers.
 
-* ``includes.caps``: the rule applies only if *every* listed capability is granted;
-  ``excludes.caps``: it is dropped if *any* listed capability is granted.
-* ``includes.arches``: the rule applies only on one of those architectures;
-  ``excludes.arches``: dropped on any of them. Names may be Go's (``amd64``) or the kernel's
-  (``x86_64``).
-* ``includes.minKernel``: the rule applies only on a kernel at least that version;
-  ``excludes.minKernel``: dropped on such a kernel.
+A profile given with ``--security-opt seccomp=`` arrives as its JSON text (Docker's CLI reads
+the file and sends the content) and is decoded as Docker's daemon decodes it, with its
+messages ("Decoding seccomp profile failed: json: cannot unmarshal ...").
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -30,20 +32,21 @@ from dockyard.errors import InvalidArgument, Unavailable
 
 __all__ = ["DEFAULT_PROFILE", "load_profile"]
 
-DEFAULT_PROFILE = "/usr/share/containers/seccomp.json"
+DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp_default.json")
 
-# Kernel ("uname -m") architecture name -> its names as a rule may spell it, and its libseccomp
-# architecture. Sub-architectures (x86 and x32 on x86_64) come from the profile's archMap.
-_ARCHES: dict[str, tuple[frozenset[str], str]] = {
-    "x86_64": (frozenset({"x86_64", "amd64"}), "SCMP_ARCH_X86_64"),
-    "i686": (frozenset({"x86", "386", "i386", "i686"}), "SCMP_ARCH_X86"),
-    "aarch64": (frozenset({"aarch64", "arm64"}), "SCMP_ARCH_AARCH64"),
-    "armv7l": (frozenset({"arm", "armv7l"}), "SCMP_ARCH_ARM"),
-    "ppc64le": (frozenset({"ppc64le"}), "SCMP_ARCH_PPC64LE"),
-    "s390x": (frozenset({"s390x"}), "SCMP_ARCH_S390X"),
-    "riscv64": (frozenset({"riscv64"}), "SCMP_ARCH_RISCV64"),
-    "mips64": (frozenset({"mips64"}), "SCMP_ARCH_MIPS64"),
-    "mips64el": (frozenset({"mips64le", "mips64el"}), "SCMP_ARCH_MIPSEL64"),
+# Kernel ("uname -m") architecture name -> its name in a rule's arches (Go's GOARCH as moby's
+# profile code maps it) and its libseccomp architecture. Sub-architectures (x86 and x32 on
+# x86_64) come from the profile's archMap.
+_ARCHES: dict[str, tuple[str, str]] = {
+    "x86_64": ("amd64", "SCMP_ARCH_X86_64"),
+    "i686": ("x86", "SCMP_ARCH_X86"),
+    "aarch64": ("arm64", "SCMP_ARCH_AARCH64"),
+    "armv7l": ("arm", "SCMP_ARCH_ARM"),
+    "ppc64le": ("ppc64le", "SCMP_ARCH_PPC64LE"),
+    "s390x": ("s390x", "SCMP_ARCH_S390X"),
+    "riscv64": ("riscv64", "SCMP_ARCH_RISCV64"),
+    "mips64": ("mips64", "SCMP_ARCH_MIPS64"),
+    "mips64el": ("mipsel64", "SCMP_ARCH_MIPSEL64"),
 }
 _ARCH_ALIASES = {
     "amd64": "x86_64",
@@ -55,22 +58,204 @@ _ARCH_ALIASES = {
     "mips64le": "mips64el",
 }
 
+# --- decoding, as Go's encoding/json fills moby's profile types ---------------------------
+
+# Struct name (as Go's errors name it) -> JSON key -> (Go type in errors, what it holds):
+# "str", "uint", "uint64", "[str]", "kernel", a struct name, or "[Struct]" / "[*Struct]" (a
+# list of structs; with "*" a null element is a nil pointer, which Docker's daemon would
+# dereference).
+_TYPES: dict[str, dict[str, tuple[str, str]]] = {
+    "Seccomp": {
+        "defaultAction": ("specs.LinuxSeccompAction", "str"),
+        "defaultErrnoRet": ("uint", "uint"),
+        "architectures": ("[]specs.Arch", "[str]"),
+        "archMap": ("[]seccomp.Architecture", "[Architecture]"),
+        "syscalls": ("[]*seccomp.Syscall", "[*Syscall]"),
+        "flags": ("[]specs.LinuxSeccompFlag", "[str]"),
+    },
+    "Architecture": {
+        "architecture": ("specs.Arch", "str"),
+        "subArchitectures": ("[]specs.Arch", "[str]"),
+    },
+    "Syscall": {
+        "name": ("string", "str"),
+        "names": ("[]string", "[str]"),
+        "action": ("specs.LinuxSeccompAction", "str"),
+        "errnoRet": ("uint", "uint"),
+        "args": ("[]*specs.LinuxSeccompArg", "[*LinuxSeccompArg]"),
+        "comment": ("string", "str"),
+        "includes": ("seccomp.Filter", "Filter"),
+        "excludes": ("seccomp.Filter", "Filter"),
+    },
+    "Filter": {
+        "caps": ("[]string", "[str]"),
+        "arches": ("[]string", "[str]"),
+        "minKernel": ("*seccomp.KernelVersion", "kernel"),
+    },
+    "LinuxSeccompArg": {
+        "index": ("uint", "uint"),
+        "value": ("uint64", "uint64"),
+        "valueTwo": ("uint64", "uint64"),
+        "op": ("specs.LinuxSeccompOperator", "str"),
+    },
+}
+_ELEMENT_TYPES = {
+    "[]specs.Arch": "specs.Arch",
+    "[]string": "string",
+    "[]specs.LinuxSeccompFlag": "specs.LinuxSeccompFlag",
+    "[]seccomp.Architecture": "seccomp.Architecture",
+    "[]*seccomp.Syscall": "seccomp.Syscall",
+    "[]*specs.LinuxSeccompArg": "specs.LinuxSeccompArg",
+}
+
+
+class _Float(str):
+    """A JSON number with a fraction or exponent, kept as written (Go quotes it in errors)."""
+
+
+class _Decoder:
+    """Walks a parsed profile as Go's decoder would fill moby's types: unknown keys ignored,
+    keys matched case-insensitively, null leaves a field unset. The first type error is
+    reported once the walk is done (Go saves it and goes on); a bad kernel version at once."""
+
+    def __init__(self) -> None:
+        self.type_error: str | None = None
+
+    def mismatch(self, value: Any, struct: str, path: str, go_type: str, numeric: bool) -> None:
+        if self.type_error is not None:
+            return
+        kind = _json_kind(value)
+        if numeric and kind == "number":
+            kind = f"number {value}"  # Go quotes a number it cannot store as written
+        where = f"Go struct field {struct}.{path}" if path else "Go value"
+        self.type_error = f"json: cannot unmarshal {kind} into {where} of type {go_type}"
+
+    def struct(self, name: str, value: dict[str, Any], path: str) -> dict[str, Any]:
+        fields = _TYPES[name]
+        folded = {k.lower(): k for k in fields}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            field = key if key in fields else folded.get(key.lower())
+            if field is None or item is None:
+                continue
+            go_type, kind = fields[field]
+            decoded = self.field(item, kind, name, f"{path}.{field}" if path else field, go_type)
+            if decoded is not None:
+                out[field] = decoded
+        return out
+
+    def field(self, value: Any, kind: str, struct: str, path: str, go_type: str) -> Any:
+        if kind.startswith("["):
+            if not isinstance(value, list):
+                self.mismatch(value, struct, path, go_type, False)
+                return None
+            element = _ELEMENT_TYPES.get(go_type, go_type[2:])
+            items = []
+            for item in value:
+                if item is None:
+                    if kind.startswith("[*"):
+                        raise InvalidArgument(
+                            f"Decoding seccomp profile failed: {path} has a null entry"
+                        )
+                    items.append("" if kind == "[str]" else {})
+                    continue
+                decoded = self.field(item, kind.strip("[]*"), struct, path, element)
+                if decoded is not None:
+                    items.append(decoded)
+            return items
+        if kind in _TYPES:
+            if not isinstance(value, dict):
+                self.mismatch(value, struct, path, go_type, False)
+                return None
+            return self.struct(kind, value, path)
+        if kind == "str":
+            if _json_kind(value) != "string":
+                self.mismatch(value, struct, path, go_type, False)
+                return None
+            return value
+        if kind == "kernel":
+            return _kernel_version(value)
+        # uint, uint64: 64 bits on the platforms Docker runs on
+        if _json_kind(value) != "number" or isinstance(value, _Float) or not 0 <= value < 1 << 64:
+            self.mismatch(value, struct, path, go_type, True)
+            return None
+        return value
+
+
+def _json_kind(value: Any) -> str:
+    """A decoded JSON value's kind as Go's errors name it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, _Float | int):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _kernel_version(value: Any) -> tuple[int, int]:
+    """moby's KernelVersion.UnmarshalJSON: "<kernel>.<major>", each 0-255, not 0.0; "" is 0.0."""
+    raw = value if isinstance(value, _Float) else json.dumps(value)
+    prefix = (
+        "Decoding seccomp profile failed:"
+        f' invalid kernel version: {raw}, expected "<kernel>.<major>"'
+    )
+    kind = _json_kind(value)
+    if kind != "string":
+        raise InvalidArgument(
+            f"{prefix}: json: cannot unmarshal {kind} into Go value of type string"
+        )
+    if value == "":
+        return (0, 0)
+    parts = value.split(".", 2)
+    if len(parts) != 2:
+        raise InvalidArgument(prefix)
+    numbers = []
+    for part in parts:
+        if not part.isascii() or not part.isdigit():
+            raise InvalidArgument(f'{prefix}: strconv.ParseUint: parsing "{part}": invalid syntax')
+        if int(part) > 255:
+            raise InvalidArgument(
+                f'{prefix}: strconv.ParseUint: parsing "{part}": value out of range'
+            )
+        numbers.append(int(part))
+    if numbers == [0, 0]:
+        raise InvalidArgument(f"{prefix}: version cannot be 0.0")
+    return (numbers[0], numbers[1])
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
+    """A profile's JSON text as Docker's daemon decodes it: only the fields Docker knows,
+    under their canonical names, with Docker's errors."""
+    try:
+        data = json.loads(text, parse_float=_Float)
+    except (ValueError, RecursionError):
+        from dockyard.gojson import syntax_error
+
+        raise InvalidArgument(
+            f"Decoding seccomp profile failed: {syntax_error(text) or 'exceeded max depth'}"
+        )
+    if data is None:
+        return {}
+    decoder = _Decoder()
+    if not isinstance(data, dict):
+        decoder.mismatch(data, "", "", "seccomp.Seccomp", False)
+        profile: dict[str, Any] = {}
+    else:
+        profile = decoder.struct("Seccomp", data, "")
+    if decoder.type_error is not None:
+        raise InvalidArgument(f"Decoding seccomp profile failed: {decoder.type_error}")
+    return profile
+
+
 _cache_lock = threading.Lock()
-# path -> ((st_mtime_ns, st_size, st_ino), parsed profile): a changed file is parsed again.
+# path -> ((st_mtime_ns, st_size, st_ino), decoded profile): a changed file is read again.
 _cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
 
-def _missing(path: str) -> Exception:
-    if os.path.abspath(path) == DEFAULT_PROFILE:
-        return Unavailable(
-            f"seccomp profile {DEFAULT_PROFILE} not found: install golang-github-containers-common,"
-            " or run with --security-opt seccomp=unconfined"
-        )
-    return InvalidArgument(f"seccomp profile {path} not found")
-
-
-def _parse(path: str) -> dict[str, Any]:
-    """The profile's JSON, parsed once per process for as long as the file is unchanged."""
+def _default_profile() -> dict[str, Any]:
+    """The shipped default profile, decoded once per process for as long as it is unchanged."""
+    path = DEFAULT_PROFILE
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
@@ -80,153 +265,116 @@ def _parse(path: str) -> dict[str, Any]:
             if hit is not None and hit[0] == key:
                 return hit[1]
             data = f.read()
-    except FileNotFoundError:
-        raise _missing(path)
-    except IsADirectoryError:
-        raise InvalidArgument(f"seccomp profile {path} is a directory")
     except OSError as e:
-        raise Unavailable(f"cannot read seccomp profile {path}: {e.strerror}")
-    try:
-        profile = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidArgument(f"invalid seccomp profile {path}: {e}")
-    if not isinstance(profile, dict):
-        raise InvalidArgument(f"invalid seccomp profile {path}: not a JSON object")
+        raise Unavailable(f"cannot read the default seccomp profile {path}: {e.strerror}")
+    profile = decode(data)
     with _cache_lock:
         _cache[path] = (key, profile)
     return profile
 
 
-def _kernel_version(release: str) -> tuple[int, int]:
-    m = re.match(r"(\d+)\.(\d+)", release)
-    if m is None:
-        return (0, 0)
-    return (int(m.group(1)), int(m.group(2)))
+# --- conversion, as moby's setupSeccomp --------------------------------------------------
 
 
-def _min_kernel(value: Any, path: str) -> tuple[int, int]:
-    if not isinstance(value, str) or re.fullmatch(r"\d+\.\d+", value) is None:
-        raise InvalidArgument(f"invalid seccomp profile {path}: bad minKernel {value!r}")
-    major, minor = value.split(".")
-    return (int(major), int(minor))
+def _running_kernel() -> tuple[int, int]:
+    release = os.uname().release
+    numbers: list[int] = []
+    for part in release.split(".")[:2]:
+        digits = ""
+        for c in part:
+            if not c.isdigit():
+                break
+            digits += c
+        numbers.append(int(digits or 0))
+    while len(numbers) < 2:
+        numbers.append(0)
+    return (numbers[0], numbers[1])
 
 
-def _strings(value: Any, what: str, path: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"invalid seccomp profile {path}: {what} must be a list of strings")
-    return value
-
-
-def _filter(value: Any, what: str, path: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"invalid seccomp profile {path}: {what} must be an object")
-    return value
-
-
-def _architectures(profile: dict[str, Any], scmp_arch: str, path: str) -> list[str]:
-    plain = _strings(profile.get("architectures"), "architectures", path)
-    arch_map = profile.get("archMap")
-    if plain and arch_map:
-        raise InvalidArgument(
-            f"invalid seccomp profile {path}: both 'architectures' and 'archMap' are specified"
-        )
-    if plain:
-        return list(plain)
-    if not arch_map:
-        return []  # libseccomp then uses the native architecture only
-    if not isinstance(arch_map, list):
-        raise InvalidArgument(f"invalid seccomp profile {path}: archMap must be a list")
-    out: list[str] = []
-    for entry in arch_map:
-        if not isinstance(entry, dict):
-            raise InvalidArgument(f"invalid seccomp profile {path}: bad archMap entry")
-        if entry.get("architecture") == scmp_arch:
-            out.append(scmp_arch)
-            out.extend(_strings(entry.get("subArchitectures"), "subArchitectures", path))
-    return out
+def _applies(
+    rule: dict[str, Any], arch: str, caps: frozenset[str], kernel: tuple[int, int]
+) -> bool:
+    """Whether a rule's ``excludes`` and ``includes`` let it apply to this container."""
+    excludes = rule.get("excludes") or {}
+    if arch in (excludes.get("arches") or ()):
+        return False
+    if any(c in caps for c in excludes.get("caps") or ()):
+        return False
+    if "minKernel" in excludes and kernel >= excludes["minKernel"]:
+        return False
+    includes = rule.get("includes") or {}
+    if includes.get("arches") and arch not in includes["arches"]:
+        return False
+    if any(c not in caps for c in includes.get("caps") or ()):
+        return False
+    return not ("minKernel" in includes and kernel < includes["minKernel"])
 
 
 def load_profile(
-    path: str,
+    profile: str,
     capabilities: Sequence[str],
     arch: str = "x86_64",
     *,
     cache_dir: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The OCI ``linux.seccomp`` object for a container with ``capabilities`` (its bounding
-    set, ``CAP_*`` names) on ``arch`` (``uname -m`` or Go name), from the Docker-format profile
-    at ``path``. ``cache_dir`` keeps libseccomp's syscall table between processes."""
-    profile = _parse(path)
+    set, ``CAP_*`` names) on ``arch`` (``uname -m`` or Go name), from ``profile``: a Docker
+    profile's JSON text, or "" for Docker's default profile. None when the profile asks for
+    no filter (Docker: neither a default action nor any rule). ``cache_dir`` keeps
+    libseccomp's syscall table between processes."""
+    config = decode(profile) if profile else _default_profile()
     native = _ARCH_ALIASES.get(arch, arch)
     if native not in _ARCHES:
         raise InvalidArgument(f"seccomp: unsupported architecture {arch!r}")
-    arch_names, scmp_arch = _ARCHES[native]
-    caps = {c.upper() for c in capabilities}
-    kernel = _kernel_version(os.uname().release)
+    arch_name, scmp_arch = _ARCHES[native]
+    caps = frozenset(capabilities)
+    kernel = _running_kernel()
 
-    default_action = profile.get("defaultAction")
-    if not isinstance(default_action, str) or not default_action:
-        raise InvalidArgument(f"invalid seccomp profile {path}: defaultAction is missing")
+    default_action = config.get("defaultAction", "")
+    rules = config.get("syscalls") or []
+    if not default_action and not rules:
+        return None
+    if config.get("architectures") and config.get("archMap"):
+        raise InvalidArgument(
+            "'architectures' and 'archMap' were specified in the seccomp profile,"
+            " use either 'architectures' or 'archMap'"
+        )
+    if not default_action:
+        raise InvalidArgument("invalid seccomp profile: defaultAction is missing")
 
     out: dict[str, Any] = {"defaultAction": default_action}
-    if isinstance(profile.get("defaultErrnoRet"), int):
-        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
-    architectures = _architectures(profile, scmp_arch, path)
-    if architectures:
+    if "defaultErrnoRet" in config:
+        out["defaultErrnoRet"] = config["defaultErrnoRet"]
+    architectures = list(config.get("architectures") or ())
+    for entry in config.get("archMap") or ():
+        if entry.get("architecture") == scmp_arch:
+            architectures = [scmp_arch, *(entry.get("subArchitectures") or ())]
+            break
+    if architectures:  # none: libseccomp takes the native architecture only
         out["architectures"] = architectures
-    flags = _strings(profile.get("flags"), "flags", path)
-    if flags:
-        out["flags"] = list(flags)
+    if config.get("flags"):
+        out["flags"] = list(config["flags"])
 
-    rules = profile.get("syscalls") or []
-    if not isinstance(rules, list):
-        raise InvalidArgument(f"invalid seccomp profile {path}: syscalls must be a list")
     syscalls: list[dict[str, Any]] = []
     for rule in rules:
-        if not isinstance(rule, dict):
-            raise InvalidArgument(f"invalid seccomp profile {path}: bad syscalls entry")
-        includes = _filter(rule.get("includes"), "includes", path)
-        excludes = _filter(rule.get("excludes"), "excludes", path)
-
-        inc_arches = _strings(includes.get("arches"), "includes.arches", path)
-        if inc_arches and arch_names.isdisjoint(inc_arches):
-            continue
-        exc_arches = _strings(excludes.get("arches"), "excludes.arches", path)
-        if not arch_names.isdisjoint(exc_arches):
-            continue
-        inc_caps = _strings(includes.get("caps"), "includes.caps", path)
-        if any(c.upper() not in caps for c in inc_caps):
-            continue
-        exc_caps = _strings(excludes.get("caps"), "excludes.caps", path)
-        if any(c.upper() in caps for c in exc_caps):
-            continue
-        if includes.get("minKernel") and kernel < _min_kernel(includes["minKernel"], path):
-            continue
-        if excludes.get("minKernel") and kernel >= _min_kernel(excludes["minKernel"], path):
-            continue
-
-        names = _strings(rule.get("names"), "names", path)
-        if not names and isinstance(rule.get("name"), str):
+        names = rule.get("names") or []
+        if rule.get("name"):
+            if names:
+                raise InvalidArgument(
+                    "'name' and 'names' were specified in the seccomp profile,"
+                    " use either 'name' or 'names'"
+                )
             names = [rule["name"]]  # the old single-name form
-        if not names:
+        if not _applies(rule, arch_name, caps, kernel) or not names:
             continue
-        action = rule.get("action")
-        if not isinstance(action, str) or not action:
-            raise InvalidArgument(
-                f"invalid seccomp profile {path}: the rule for {names[0]} has no action"
-            )
+        action = rule.get("action", "")
+        if not action:
+            raise InvalidArgument(f"invalid seccomp profile: the rule for {names[0]} has no action")
         call: dict[str, Any] = {"names": list(names), "action": action}
-        if isinstance(rule.get("errnoRet"), int):
+        if "errnoRet" in rule:
             call["errnoRet"] = rule["errnoRet"]
-        args = rule.get("args")
-        if args:
-            if not isinstance(args, list):
-                raise InvalidArgument(f"invalid seccomp profile {path}: args must be a list")
-            call["args"] = copy.deepcopy(args)
+        if rule.get("args"):
+            call["args"] = [dict(a) for a in rule["args"]]
         syscalls.append(call)
     out["syscalls"] = syscalls
     _compact_errno_rules(out, cache_dir)

@@ -5,8 +5,9 @@ What Docker does by default and this module reproduces:
 * new pid, ipc, uts and mount namespaces, and a network namespace unless ``--network host``;
 * a reduced capability set (:data:`DEFAULT_CAPS`) in the bounding, effective and permitted
   sets; inheritable and ambient stay empty;
-* the default seccomp profile, ``/proc`` paths masked or read-only, a device cgroup that
-  denies everything except the usual character devices;
+* Docker's default seccomp profile (runtime/seccomp.py), evaluated against the container's
+  capabilities; ``/proc`` paths masked or read-only; a device cgroup that denies everything
+  except the usual character devices;
 * ``/proc``, ``/dev``, ``/dev/pts``, ``/sys`` (read-only), ``/sys/fs/cgroup`` (read-only),
   ``/dev/mqueue`` and ``/dev/shm`` mounted fresh; ``/etc/hosts``, ``/etc/hostname`` and
   ``/etc/resolv.conf`` bind-mounted from the engine's files.
@@ -590,10 +591,11 @@ def build_spec(
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
         if opts.seccomp_profile != "unconfined":
-            profile = opts.seccomp_profile or seccomp.DEFAULT_PROFILE
-            linux["seccomp"] = seccomp.load_profile(
-                profile, caps, os.uname().machine, cache_dir=cache_dir
-            )
+            # "builtin" names the default profile (newer Docker's CLI sends it as such).
+            text = "" if opts.seccomp_profile == "builtin" else opts.seccomp_profile
+            profile = seccomp.load_profile(text, caps, os.uname().machine, cache_dir=cache_dir)
+            if profile is not None:
+                linux["seccomp"] = profile
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,

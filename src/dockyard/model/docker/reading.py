@@ -172,10 +172,9 @@ def parse_security_opts(opts: tuple[str, ...] | list[str]) -> Security:
             continue
         if "=" not in opt and ":" not in opt:
             raise InvalidArgument(f"invalid --security-opt 1: {opt!r}")
-        # Docker accepts "key=value" and the older "key:value".
-        eq, colon = opt.find("="), opt.find(":")
-        sep = eq if eq >= 0 and (colon < 0 or eq < colon) else colon
-        key, value = opt[:sep], opt[sep + 1 :]
+        # Docker: "=" separates when there is one (a profile's JSON holds ":"), else the
+        # older ":".
+        key, _, value = opt.partition("=" if "=" in opt else ":")
         if key == "seccomp":
             seccomp = value
         elif key == "no-new-privileges":
