@@ -349,7 +349,9 @@ def container_logs(call: Call) -> None:
     data = containers.get(call.params["id"])
     tty = bool(data["Config"].get("Tty"))
     stamps = call.flag("timestamps")
-    records = containers.logs(data["Id"], follow=call.flag("follow"), tail=tail)
+    records = containers.logs(
+        data["Id"], follow=call.flag("follow"), tail=tail, stop=call.handler.client_gone
+    )
 
     def frames() -> Iterator[bytes]:
         yield b""  # headers go out now, even before the first line of a quiet container

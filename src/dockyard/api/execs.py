@@ -18,7 +18,7 @@ import socket
 import subprocess
 import termios
 import threading
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from dockyard import fastjson as json
 from dockyard.api.containers import STDERR, STDOUT, stdcopy
@@ -26,6 +26,7 @@ from dockyard.api.http import Call, Done, Reply, Router
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
+    from dockyard.httpd import Reader
     from dockyard.runtime.oci import OCIRuntime
 
 routes = Router()
@@ -178,9 +179,9 @@ def exec_start(call: Call) -> Reply:
             os.unlink(spec_path)
 
 
-def _feed(rfile: BinaryIO, write: Any, close: Any) -> None:
+def _feed(rfile: Reader, write: Any, close: Any) -> None:
     with contextlib.suppress(OSError, ValueError):
-        while data := rfile.read1(65536):  # type: ignore[attr-defined]
+        while data := rfile.read1(65536):
             write(data)
     with contextlib.suppress(OSError):
         close()

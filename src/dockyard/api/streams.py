@@ -9,13 +9,16 @@ EOF frame. Every monitor client gets the exit frame (3): ``wait`` is a client wi
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dockyard.api.daemon import Pending
 from dockyard.errors import Conflict, DockyardError, NotFound
+from dockyard.httpd import ClientGone
 from dockyard.runtime.attach import (
     FRAME_ERROR,
     FRAME_EXIT,
@@ -29,19 +32,27 @@ from dockyard.runtime.attach import (
 
 if TYPE_CHECKING:
     from dockyard.api.http import Call
+    from dockyard.httpd import Reader
 
 _POLL = 0.25  # how often a client waiting for a start looks at the container itself
 
 
 def _await_start(
-    call: Call, cid: str, pending: Pending, first: dict[str, Any] | None = None
+    call: Call,
+    cid: str,
+    pending: Pending,
+    first: dict[str, Any] | None = None,
+    gone: Callable[[], bool] | None = None,
 ) -> tuple[socket.socket | None, dict[str, Any] | None]:
     """Wait until the container runs with ``pending`` connected to its monitor. Returns the
     connection, or (None, last state) when the container ended or went without one (started
-    and finished by another front end between two looks, or removed)."""
+    and finished by another front end between two looks, or removed). ClientGone when
+    ``gone()`` says the HTTP client left meanwhile."""
     daemon, containers = call.daemon, call.engine.containers
     daemon.expect_start(cid, pending)
     while not pending.ready.wait(_POLL):
+        if gone is not None and gone() and daemon.withdraw(cid, pending):
+            raise ClientGone()
         try:
             data = containers.get(cid)
         except NotFound:
@@ -62,10 +73,27 @@ def _await_start(
     return pending.sock, None
 
 
-def _frames(sock: socket.socket) -> Any:
-    """(kind, payload, raw bytes) for each frame the monitor sends, until it closes."""
+def _frames(sock: socket.socket, call: Call | None = None) -> Any:
+    """(kind, payload, raw bytes) for each frame the monitor sends, until it closes. With
+    ``call``, ClientGone as soon as its HTTP client leaves (wait: nothing else would notice
+    before the container exits)."""
+    poller = None
+    client = -1
+    if call is not None:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        client = call.handler.connection.fileno()
+        poller.register(client, select.POLLIN | select.POLLRDHUP)
     buf = bytearray()
     while True:
+        if poller is not None and call is not None:
+            events = dict(poller.poll())
+            if client in events:
+                if call.handler.client_gone():
+                    raise ClientGone()
+                poller.unregister(client)  # it sent something (a next request): stop asking
+            if sock.fileno() not in events:
+                continue
         try:
             data = sock.recv(65536)
         except OSError:
@@ -82,11 +110,11 @@ def _frames(sock: socket.socket) -> Any:
             yield raw[0], raw[8:], raw
 
 
-def _pump_stdin(rfile: BinaryIO, sock: socket.socket) -> None:
+def _pump_stdin(rfile: Reader, sock: socket.socket) -> None:
     """Client -> container stdin, then its EOF (``docker run -i`` closes its write side)."""
     with contextlib.suppress(OSError, ValueError):
         while True:
-            data = rfile.read1(65536)  # type: ignore[attr-defined]
+            data = rfile.read1(65536)
             if not data:
                 break
             sock.sendall(frame(FRAME_STDIN, data))
@@ -141,7 +169,7 @@ def attach(call: Call, data: dict[str, Any], *, stdin: bool, stdout: bool, stder
 
 def await_exit(call: Call, name: str, condition: str) -> int:
     """``POST /containers/{id}/wait``: the exit code, per Docker's conditions (not-running,
-    next-exit, removed)."""
+    next-exit, removed). A client that leaves ends the wait (ClientGone)."""
     containers = call.engine.containers
     cid = containers.resolve(name)
     data: dict[str, Any] | None = containers.get(cid)
@@ -156,12 +184,12 @@ def await_exit(call: Call, name: str, condition: str) -> int:
             )
     else:
         waiter = Pending(stdin=False, stdout=False, stderr=False)
-        sock, latest = _await_start(call, cid, waiter, data)
+        sock, latest = _await_start(call, cid, waiter, data, call.handler.client_gone)
         data = latest or data
     code = None
     if sock is not None:
         with sock:
-            for kind, payload, _ in _frames(sock):
+            for kind, payload, _ in _frames(sock, call):
                 if kind == FRAME_EXIT:
                     code = int(payload or b"0")
                     break
@@ -179,5 +207,7 @@ def await_exit(call: Call, name: str, condition: str) -> int:
                 break
             except DockyardError:
                 pass
+            if call.handler.client_gone():
+                raise ClientGone()
             time.sleep(0.05)
     return code

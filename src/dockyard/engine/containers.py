@@ -16,7 +16,7 @@ import _sqlite3 as sqlite3
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from dockyard import fastjson as json  # json without re: exec is latency-critical
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -991,8 +991,10 @@ class ContainerService:
         follow: bool = False,
         tail: int | None = None,
         since: float | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        """(stream, text, time) for each log line, following while the container runs."""
+        """(stream, text, time) for each log line, following while the container runs (or
+        until ``stop()``, asked while no line comes: the API's client has gone)."""
         cid = self.resolve(text)
         data = self._refresh(cid)
         path = data["LogPath"]
@@ -1027,6 +1029,8 @@ class ContainerService:
                         rec = _parse_log_line(ln)
                         if rec:
                             yield rec
+                    return
+                if stop is not None and stop():
                     return
                 time.sleep(0.05)
 

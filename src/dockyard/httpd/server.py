@@ -329,7 +329,13 @@ class Server:
             sock.setblocking(True)
             if self.tls is not None:
                 # No I/O here: the handshake runs in the connection's thread.
-                sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                try:
+                    sock = self.tls.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+                except OSError:
+                    sock.close()
+                    continue
             conn = Connection(self, sock, client)
             thread = threading.Thread(target=conn.run, name=f"httpd {client}", daemon=True)
             conn.thread = thread
