@@ -131,6 +131,19 @@ def serve(root: str, run_root: str, address: str = "", *, debug: bool = False) -
     path = socket_path(address, run_root)
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     _claim(path)
+    app = ApiApp(router(), Daemon(root, run_root, debug=debug))  # imports before the socket
+    # The handlers come before the socket: a signal that arrives once it exists must not
+    # kill the process with the socket file left behind.
+    servers: list[Server] = []
+    stop_asked: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stop_asked.append(signum)
+        for server in servers:
+            server.shutdown()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     old_umask = os.umask(0o117)  # 0660 from the start, never briefly open to everyone
     try:
         listener = listen_unix(path)
@@ -141,17 +154,14 @@ def serve(root: str, run_root: str, address: str = "", *, debug: bool = False) -
             os.chown(path, 0, grp.getgrnam("docker").gr_gid)  # as dockerd does
         server = Server(
             listener,
-            ApiApp(router(), Daemon(root, run_root, debug=debug)),
+            app,
             name=SERVER_NAME,
             base_headers=BASE_HEADERS,
             access_log=_log if debug else None,
         )
-
-        def stop(signum: int, _frame: Any) -> None:
+        servers.append(server)
+        if stop_asked:
             server.shutdown()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
         print(f"API listening on {path}", file=sys.stderr, flush=True)
         server.serve_forever()
     finally:
