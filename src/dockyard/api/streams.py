@@ -43,13 +43,16 @@ def _await_start(
     pending: Pending,
     first: dict[str, Any] | None = None,
     gone: Callable[[], bool] | None = None,
+    *,
+    registered: bool = False,
 ) -> tuple[socket.socket | None, dict[str, Any] | None]:
     """Wait until the container runs with ``pending`` connected to its monitor. Returns the
     connection, or (None, last state) when the container ended or went without one (started
     and finished by another front end between two looks, or removed). ClientGone when
     ``gone()`` says the HTTP client left meanwhile."""
     daemon, containers = call.daemon, call.engine.containers
-    daemon.expect_start(cid, pending)
+    if not registered:
+        daemon.expect_start(cid, pending)
     while not pending.ready.wait(_POLL):
         if gone is not None and gone() and daemon.withdraw(cid, pending):
             raise ClientGone()
@@ -130,18 +133,26 @@ def attach(call: Call, data: dict[str, Any], *, stdin: bool, stdout: bool, stder
     tty = bool(data["Config"].get("Tty"))
     stdin = stdin and bool(data["Config"].get("OpenStdin"))
     handler = call.handler
-    handler.hijack()
-    conn = handler.connection
+    pending: Pending | None = None
+    if not data["State"]["Running"]:
+        # Registered before the client hears back: `docker run` sends its start as soon as
+        # the attach is answered, and a start that finds no client waiting runs the process
+        # without it (a short one's output was then lost).
+        pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
+        call.daemon.expect_start(cid, pending)
     sock: socket.socket | None = None
     try:
-        if data["State"]["Running"]:
+        handler.hijack()
+        conn = handler.connection
+        if pending is None:
             with contextlib.suppress(Conflict):
                 sock = connect_session(
                     containers.container_run_dir(cid), stdin=stdin, stdout=stdout, stderr=stderr
                 )
         if sock is None:
-            pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
-            sock, _ = _await_start(call, cid, pending)
+            registered = pending is not None
+            pending = pending or Pending(stdin=stdin, stdout=stdout, stderr=stderr)
+            sock, _ = _await_start(call, cid, pending, registered=registered)
             if sock is None and pending.error:
                 message = pending.error.encode() + b"\n"
                 conn.sendall(message if tty else frame(FRAME_STDERR, message))
@@ -157,13 +168,15 @@ def attach(call: Call, data: dict[str, Any], *, stdin: bool, stdout: bool, stder
                 break
             elif kind == FRAME_EXIT:
                 break
-    except OSError:
+    except (OSError, ClientGone):
         pass  # the client went away; the container goes on
     finally:
+        if pending is not None:
+            call.daemon.withdraw(cid, pending)  # if no start took it
         if sock is not None:
             sock.close()
         with contextlib.suppress(OSError):
-            conn.shutdown(socket.SHUT_RDWR)
+            handler.connection.shutdown(socket.SHUT_RDWR)
     raise Done
 
 
