@@ -313,19 +313,23 @@ def container_resize(call: Call) -> Reply:
 
 @routes.route("POST", "/containers/{id}/wait")
 def container_wait(call: Call) -> None:
-    from dockyard.api.streams import await_exit
+    from dockyard.api.streams import ExitWaiter
 
     condition = call.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidArgument(f"invalid condition: {condition!r}")
-    cid = call.engine.containers.resolve(call.params["id"])
+    # Registered before the headers go out: `docker run` starts the container on them.
+    waiter = ExitWaiter(call, call.params["id"], condition)
 
     def body() -> Iterator[bytes]:
         # Headers first, as Docker does: its client returns from the POST only then, and
         # `docker run` starts the container after that.
-        yield b""
-        code = await_exit(call, cid, condition)
-        yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+        try:
+            yield b""
+            code = waiter.wait()
+            yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+        finally:
+            waiter.cancel()
 
     call.handler.stream(body(), "application/json")
 

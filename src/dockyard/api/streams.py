@@ -180,47 +180,75 @@ def attach(call: Call, data: dict[str, Any], *, stdin: bool, stdout: bool, stder
     raise Done
 
 
-def await_exit(call: Call, name: str, condition: str) -> int:
-    """``POST /containers/{id}/wait``: the exit code, per Docker's conditions (not-running,
-    next-exit, removed). A client that leaves ends the wait (ClientGone)."""
-    containers = call.engine.containers
-    cid = containers.resolve(name)
-    data: dict[str, Any] | None = containers.get(cid)
-    assert data is not None
-    if not data["State"]["Running"] and condition == "not-running":
-        return int(data["State"]["ExitCode"])
-    sock = None
-    if data["State"]["Running"]:
-        with contextlib.suppress(Conflict):
-            sock = connect_session(
-                containers.container_run_dir(cid), stdin=False, stdout=False, stderr=False
+class ExitWaiter:
+    """``POST /containers/{id}/wait``: made before the reply's headers go out (``docker run``
+    starts the container once it has them, so a waiter registered later could miss the exit,
+    or, with ``--rm``, the container itself), then :meth:`wait` gives the exit code per
+    Docker's conditions (not-running, next-exit, removed). A client that leaves ends the wait
+    (ClientGone); :meth:`cancel` withdraws what was registered."""
+
+    def __init__(self, call: Call, name: str, condition: str) -> None:
+        self.call = call
+        self.condition = condition
+        containers = call.engine.containers
+        self.cid = containers.resolve(name)
+        self.data: dict[str, Any] = containers.get(self.cid)
+        self.code: int | None = None
+        self.sock: socket.socket | None = None
+        self.pending: Pending | None = None
+        state = self.data["State"]
+        if not state["Running"] and condition == "not-running":
+            self.code = int(state["ExitCode"])
+        elif state["Running"]:
+            with contextlib.suppress(Conflict):
+                self.sock = connect_session(
+                    containers.container_run_dir(self.cid), stdin=False, stdout=False, stderr=False
+                )
+        else:
+            self.pending = Pending(stdin=False, stdout=False, stderr=False)
+            call.daemon.expect_start(self.cid, self.pending)
+
+    def cancel(self) -> None:
+        if self.pending is not None and self.call.daemon.withdraw(self.cid, self.pending):
+            self.pending = None
+        for sock in (self.sock, self.pending.sock if self.pending else None):
+            if sock is not None:
+                sock.close()
+
+    def wait(self) -> int:
+        if self.code is not None:
+            return self.code
+        call, cid = self.call, self.cid
+        containers = call.engine.containers
+        data = self.data
+        sock = self.sock
+        if self.pending is not None:
+            sock, latest = _await_start(
+                call, cid, self.pending, data, call.handler.client_gone, registered=True
             )
-    else:
-        waiter = Pending(stdin=False, stdout=False, stderr=False)
-        sock, latest = _await_start(call, cid, waiter, data, call.handler.client_gone)
-        data = latest or data
-    code = None
-    if sock is not None:
-        with sock:
+            self.sock = sock
+            data = latest or data
+        code = None
+        if sock is not None:
             for kind, payload, _ in _frames(sock, call):
                 if kind == FRAME_EXIT:
                     code = int(payload or b"0")
                     break
-    if code is None:
-        try:
-            data = containers.get(cid)
-        except NotFound:
-            pass
-        code = int(data["State"]["ExitCode"])
-    if condition == "removed":
-        while True:
+        if code is None:
             try:
-                containers.get(cid)
+                data = containers.get(cid)
             except NotFound:
-                break
-            except DockyardError:
                 pass
-            if call.handler.client_gone():
-                raise ClientGone()
-            time.sleep(0.05)
-    return code
+            code = int(data["State"]["ExitCode"])
+        if self.condition == "removed":
+            while True:
+                try:
+                    containers.get(cid)
+                except NotFound:
+                    break
+                except DockyardError:
+                    pass
+                if call.handler.client_gone():
+                    raise ClientGone()
+                time.sleep(0.05)
+        return code
