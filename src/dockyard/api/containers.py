@@ -136,19 +136,22 @@ def container_wait(call: Call) -> None:
     condition = call.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidArgument(f"invalid condition: {condition!r}")
-    cid = call.engine.containers.resolve(call.params["id"])
-    waiter = ExitWaiter(call, cid, condition)  # registered before the headers go out
+    # Registered before the headers go out: `docker run` starts the container on them.
+    waiter = ExitWaiter(call, call.params["id"], condition)
 
     def body() -> Iterator[bytes]:
         # Headers first, as Docker does: its client returns from the POST only then, and
         # `docker run` starts the container after that.
-        yield b""
-        doc: dict[str, Any]
         try:
-            doc = {"StatusCode": waiter.result(), "Error": None}
-        except DockyardError as e:  # in the body, as Docker reports a failed wait
-            doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
-        yield json.dumps(doc).encode() + b"\n"
+            yield b""
+            doc: dict[str, Any]
+            try:
+                doc = {"StatusCode": waiter.wait(), "Error": None}
+            except DockyardError as e:  # in the body, as Docker reports a failed wait
+                doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
+            yield json.dumps(doc).encode() + b"\n"
+        finally:
+            waiter.cancel()
 
     call.handler.stream(body(), "application/json")
 
@@ -172,7 +175,9 @@ def container_logs(call: Call) -> None:
     ctr = containers.get(call.params["id"])
     tty = ctr.spec.tty
     stamps = call.flag("timestamps")
-    records = containers.logs(ctr.id, follow=call.flag("follow"), tail=tail)
+    records = containers.logs(
+        ctr.id, follow=call.flag("follow"), tail=tail, stop=call.handler.client_gone
+    )
 
     def frames() -> Iterator[bytes]:
         yield b""  # headers go out now, even before the first line of a quiet container

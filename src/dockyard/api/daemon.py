@@ -14,13 +14,13 @@ import grp
 import os
 import signal
 import socket
-import socketserver
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dockyard.api.http import ApiHandler, Router
+from dockyard.api.http import BASE_HEADERS, SERVER_NAME, ApiApp, Router
 from dockyard.errors import DockyardError, Unavailable
+from dockyard.httpd import Server, listen_unix
 
 if TYPE_CHECKING:
     from dockyard.api.execs import ExecInstance
@@ -87,14 +87,8 @@ def router() -> Router:
 
     r = Router()
     for module in (system, images, containers, execs):
-        r.routes += module.routes.routes
+        r.include(module.routes)
     return r
-
-
-class _Server(socketserver.ThreadingUnixStreamServer):
-    daemon_threads = True  # hijacked streams must not hold the shutdown
-    block_on_close = False
-    daemon: Daemon
 
 
 def socket_path(address: str, run_root: str) -> str:
@@ -130,33 +124,61 @@ def _claim(path: str) -> None:
 
 
 def serve(root: str, run_root: str, address: str = "", *, debug: bool = False) -> int:
-    """Serve until SIGTERM or SIGINT; the socket goes with the daemon."""
+    """Serve until SIGTERM or SIGINT, then close the connections and stop the helper
+    processes this daemon started (containers go on: their monitors own them). The socket
+    goes with the daemon."""
     path = socket_path(address, run_root)
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     _claim(path)
-    ApiHandler.router = router()
+    app = ApiApp(router(), Daemon(root, run_root, debug=debug))  # imports before the socket
+    # The handlers come before the socket: a signal that arrives once it exists must not
+    # kill the process with the socket file left behind.
+    servers: list[Server] = []
+    stop_asked: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stop_asked.append(signum)
+        for server in servers:
+            server.shutdown()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     old_umask = os.umask(0o117)  # 0660 from the start, never briefly open to everyone
     try:
-        server = _Server(path, ApiHandler)
+        listener = listen_unix(path)
     finally:
         os.umask(old_umask)
     try:
-        server.daemon = Daemon(root, run_root, debug=debug)
         with contextlib.suppress(KeyError, OSError):
             os.chown(path, 0, grp.getgrnam("docker").gr_gid)  # as dockerd does
-        stopping = threading.Event()
-
-        def stop(signum: int, _frame: Any) -> None:
-            if not stopping.is_set():
-                stopping.set()
-                threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        server = Server(
+            listener,
+            app,
+            name=SERVER_NAME,
+            base_headers=BASE_HEADERS,
+            access_log=_log if debug else None,
+        )
+        servers.append(server)
+        if stop_asked:
+            server.shutdown()
         print(f"API listening on {path}", file=sys.stderr, flush=True)
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever()
     finally:
-        server.server_close()
+        listener.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+        _stop_helpers()
     return 0
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(f"dockyard daemon: {line}\n")
+
+
+def _stop_helpers() -> None:
+    """Stop the helper processes the engine started in this process (the network helper),
+    which would otherwise outlive the daemon."""
+    if "dockyard.engine.networks" in sys.modules:  # nothing was started without it
+        from dockyard.engine.networks import stop_helpers
+
+        stop_helpers()

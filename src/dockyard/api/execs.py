@@ -18,7 +18,7 @@ import socket
 import subprocess
 import termios
 import threading
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from dockyard.api.containers import STDERR, STDOUT, stdcopy
 from dockyard.api.http import Call, Done, Reply, Router
@@ -26,6 +26,7 @@ from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine.containers.execs import Execs, ExecSpec
+    from dockyard.httpd import Reader
 
 routes = Router()
 _KEEP_FINISHED = 256  # finished instances kept for inspection (Docker keeps them per container)
@@ -167,9 +168,9 @@ def exec_start(call: Call) -> Reply:
     raise Done
 
 
-def _feed(rfile: BinaryIO, write: Any, close: Any) -> None:
+def _feed(rfile: Reader, write: Any, close: Any) -> None:
     with contextlib.suppress(OSError, ValueError):
-        while data := rfile.read1(65536):  # type: ignore[attr-defined]
+        while data := rfile.read1(65536):
             write(data)
     with contextlib.suppress(OSError):
         close()

@@ -1,39 +1,47 @@
-"""HTTP/1.1 on the daemon's socket: requests, routing, JSON and streamed replies, hijacking.
+"""The Engine API's side of HTTP (the wire itself is dockyard.httpd): routes, replies,
+Docker's error shape, streams and hijacking.
 
-The Engine API is plain HTTP/1.1 with keep-alive; three of Docker's habits matter here:
-paths may carry an API version (``/v1.41/containers/json``), errors are ``{"message": ...}``
-with the status the error class maps to (errors.py), and attach/exec take the connection
-over ("hijack": ``101 UPGRADED`` then a raw byte stream both ways).
+Three of Docker's habits matter here: paths may carry an API version
+(``/v1.41/containers/json``), errors are ``{"message": ...}`` with the status the error class
+maps to (errors.py), and attach/exec take the connection over ("hijack": ``101 UPGRADED``
+then a raw byte stream both ways).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs
 
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.httpd import BodyTooLarge, ClientGone, HTTPError, JSONError, Reader, Router, loads
 
 if TYPE_CHECKING:
+    import socket
+
     from dockyard.api.daemon import Daemon
     from dockyard.engine import Engine
+    from dockyard.httpd import Request
 
 API_VERSION = "1.41"  # Docker 20.10
 MIN_API_VERSION = "1.12"
 _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
-_MAX_JSON_BODY = 16 << 20
+MAX_JSON_BODY = 16 << 20
+# What every reply carries, errors included (Docker's client reads Api-Version from /_ping).
+BASE_HEADERS = (("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"))
+SERVER_NAME = "Docker/20.10 (dockyard)"
+
+__all__ = ["API_VERSION", "MIN_API_VERSION", "ApiApp", "Call", "Done", "Reply", "Router"]
 
 
-def _json_object(text: str | bytes, what: str, not_object: str) -> dict[str, Any]:
+def _json_object(text: str | bytes, what: str, not_object: str, depth: int) -> dict[str, Any]:
     """``text`` as a JSON object; InvalidArgument ("<what>: <why>") otherwise."""
     try:
-        doc = json.loads(text)
-    except ValueError as e:
+        doc = loads(text, depth)
+    except JSONError as e:
         raise InvalidArgument(f"{what}: {e}") from None
     if not isinstance(doc, dict):
         raise InvalidArgument(f"{what}: {not_object}")
@@ -54,18 +62,92 @@ class Reply:
         self.content_type = content_type
 
 
+class Exchange:
+    """The request's connection as routes use it for what is not a plain reply: the body in
+    pieces, streamed replies, hijacking."""
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+
+    @property
+    def connection(self) -> socket.socket:
+        return self.req.conn.sock
+
+    @property
+    def rfile(self) -> Reader:
+        """After ``hijack``: what the client sends (``read1``)."""
+        return self.req.conn.reader
+
+    def client_gone(self) -> bool:
+        return self.req.client_gone()
+
+    def iter_body(self, limit: int | None = None) -> Iterator[bytes]:
+        try:
+            yield from self.req.iter_body(limit=limit)
+        except BodyTooLarge:
+            raise InvalidArgument("request body too large") from None
+
+    def read_body(self, limit: int = MAX_JSON_BODY) -> bytes:
+        return b"".join(self.iter_body(limit))
+
+    def stream(self, chunks: Iterable[bytes], content_type: str, status: int = 200) -> None:
+        """A chunked reply of ``chunks``, each sent as it comes (progress, follow)."""
+        self.req.stream(chunks, status, [("Content-Type", content_type)])
+        raise Done
+
+    def json_stream(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Docker's JSON progress stream; an error after the first message becomes an
+        ``{"error": ..., "errorDetail": ...}`` message, as the clients expect."""
+
+        def lines() -> Iterator[bytes]:
+            started = False
+            try:
+                for msg in messages:
+                    started = True
+                    yield json.dumps(msg).encode() + b"\r\n"
+            except DockyardError as e:
+                if not started:
+                    raise
+                yield json.dumps({"errorDetail": {"message": str(e)}, "error": str(e)}).encode()
+
+        self.stream(lines(), "application/json")
+
+    def hijack(self) -> None:
+        """Take the connection over for a raw stream (attach, exec). Docker answers 101 when
+        the client asked to upgrade, else 200, then the stream; the connection ends with it."""
+        fields = [("Content-Type", "application/vnd.docker.raw-stream")]
+        if "upgrade" in self.req.headers.get("Connection").lower():
+            upgrade = [("Connection", "Upgrade"), ("Upgrade", "tcp")]
+            self.req.hijack(101, [*upgrade, *fields], "UPGRADED")
+        else:
+            self.req.hijack(200, fields)
+
+
 class Call:
     """One request as a route sees it: path parameters, query, body, the connection's engine."""
 
-    def __init__(self, handler: ApiHandler, params: dict[str, str], query: dict[str, list[str]]):
-        self.handler = handler
+    def __init__(
+        self, req: Request, daemon: Daemon, params: dict[str, str], query: dict[str, list[str]]
+    ):
+        self.req = req
+        self.handler = Exchange(req)
         self.params = params
         self.query = query
-        self.daemon: Daemon = handler.server.daemon  # type: ignore[attr-defined]
+        self.daemon = daemon
 
     @property
     def engine(self) -> Engine:
-        return self.handler.engine
+        """The connection's engine (one SQLite connection per client connection: they are
+        thread-bound, and every front end sees the store through the same WAL)."""
+        context = self.req.conn.context
+        engine: Engine | None = context.get("engine")
+        if engine is None:
+            from dockyard.engine import Engine
+
+            engine = Engine(root=self.daemon.root, run_root=self.daemon.run_root)
+            context["engine"] = engine
+            self.req.conn.on_close(engine.close)
+        return engine
 
     def arg(self, name: str, default: str = "") -> str:
         values = self.query.get(name)
@@ -89,14 +171,18 @@ class Call:
         text = self.arg("filters")
         if not text:
             return {}
-        doc = _json_object(text, "invalid filter", "not an object")
+        doc = _json_object(text, "invalid filter", "not an object", self._depth)
         out: dict[str, list[str]] = {}
         for k, v in doc.items():
             out[str(k)] = [str(x) for x in (v if isinstance(v, list) else list(v or {}))]
         return out
 
+    @property
+    def _depth(self) -> int:
+        return self.req.conn.server.limits.json_depth
+
     def body(self) -> bytes:
-        return self.handler.read_body()
+        return self.handler.read_body(self.req.max_body)
 
     def json(self, *, required: bool = False) -> dict[str, Any]:
         """The request body as a JSON object ({} when empty and not ``required``)."""
@@ -105,269 +191,75 @@ class Call:
             if required:
                 raise InvalidArgument("request body is empty: a JSON object is required")
             return {}
-        return _json_object(raw, "invalid JSON body", "expected an object")
+        return _json_object(raw, "invalid JSON body", "expected an object", self._depth)
 
 
 Route = Callable[[Call], Any]
-
-
-class Router:
-    """Routes by method and a path pattern; ``{name}`` matches one segment, ``{name*}`` any
-    (image names hold slashes: ``/images/localhost:5000/a/b:1/json``)."""
-
-    def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], Route]] = []
-
-    def add(self, method: str, pattern: str, func: Route) -> None:
-        rx = re.sub(
-            r"\{(\w+)(\*?)\}",
-            lambda m: f"(?P<{m[1]}>.+)" if m[2] else f"(?P<{m[1]}>[^/]+)",
-            pattern,
-        )
-        self.routes.append((method, re.compile(f"^{rx}$"), func))
-
-    def route(self, method: str, pattern: str) -> Callable[[Route], Route]:
-        def register(func: Route) -> Route:
-            for m in method.split("|"):
-                self.add(m, pattern, func)
-            return func
-
-        return register
-
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | int:
-        """The route and its (percent-decoded) parameters, or 404/405."""
-        other_method = False
-        for m, rx, func in self.routes:
-            found = rx.match(path)
-            if found is None:
-                continue
-            if m != method:
-                other_method = True
-                continue
-            return func, {k: unquote(v) for k, v in found.groupdict().items()}
-        return 405 if other_method else 404
 
 
 def error_body(message: str) -> bytes:
     return json.dumps({"message": message}).encode() + b"\n"
 
 
-class ApiHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Docker/20.10 (dockyard)"
-    sys_version = ""
-    router: Router  # set by the daemon
-    engine: Engine
+class ApiApp:
+    """The Engine API as a front end of the server layer."""
 
-    def setup(self) -> None:
-        super().setup()
-        from dockyard.engine import Engine
+    def __init__(self, router: Router, daemon: Daemon) -> None:
+        self.router = router
+        self.daemon = daemon
 
-        d = self.server.daemon  # type: ignore[attr-defined]
-        # One engine (one SQLite connection) per client connection: connections are
-        # thread-bound, and every front end sees the store through the same WAL.
-        self.engine = Engine(root=d.root, run_root=d.run_root)
-        self._body_left = 0
-        self._chunked = False
-        self._hijacked = False
+    def render_error(self, err: HTTPError) -> tuple[bytes, str, list[tuple[str, str]]]:
+        return error_body(err.message), "application/json", []
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.engine.close()
-
-    def address_string(self) -> str:
-        return "unix"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-        if self.server.daemon.debug:  # type: ignore[attr-defined]
-            sys.stderr.write(f"dockyard daemon: {format % args}\n")
-
-    # ------------------------------------------------------------ request body
-
-    def read_body(self) -> bytes:
-        """The whole body (Content-Length or chunked), up to 16 MiB for JSON routes."""
-        return b"".join(self.iter_body(limit=_MAX_JSON_BODY))
-
-    def iter_body(self, limit: int | None = None) -> Iterator[bytes]:
-        total = 0
-        while True:
-            chunk = self._read_chunk()
-            if not chunk:
-                return
-            total += len(chunk)
-            if limit is not None and total > limit:
-                raise InvalidArgument("request body too large")
-            yield chunk
-
-    def _read_chunk(self) -> bytes:
-        if self._chunked:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-            except ValueError:
-                raise InvalidArgument("bad chunked encoding") from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
-                self._chunked = False
-                return b""
-            data = self.rfile.read(size)
-            self.rfile.readline(8)
-            if len(data) < size:
-                raise InvalidArgument("request body ended early")
-            return data
-        if self._body_left <= 0:
-            return b""
-        data = self.rfile.read(min(self._body_left, 1 << 20))
-        if not data:
-            self._body_left = 0
-            raise InvalidArgument("request body ended early")
-        self._body_left -= len(data)
-        return data
-
-    def _drain_body(self) -> None:
-        try:
-            for _ in self.iter_body():
-                pass
-        except (DockyardError, OSError):
-            self.close_connection = True
-
-    # ------------------------------------------------------------ dispatch
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_DELETE = do_PUT = do_HEAD = do_GET
-
-    def _dispatch(self) -> None:
-        url = urlsplit(self.path)
-        path = url.path
+    def handle(self, req: Request) -> None:
+        path = req.path
         m = _VERSIONED.match(path)
         if m:
             path = m[3]
             if (int(m[1]), int(m[2])) > (1, 41):
-                return self._error(
+                raise HTTPError(
                     400,
                     f"client version {m[1]}.{m[2]} is too new. Maximum supported API version "
                     f"is {API_VERSION}",
                 )
-        self._chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        try:
-            self._body_left = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self._body_left = 0
-            self.close_connection = True
-            return self._error(400, "bad Content-Length")
-        found = self.router.match(self.command, path.rstrip("/") or "/")
+        found = self.router.match(req.method, path.rstrip("/") or "/")
         if isinstance(found, int):
-            self._drain_body()
-            return self._error(found, "page not found" if found == 404 else "method not allowed")
-        func, params = found
-        call = Call(self, params, parse_qs(url.query, keep_blank_values=True))
+            raise HTTPError(found, "page not found" if found == 404 else "method not allowed")
+        if found.max_body is not None:
+            req.max_body = found.max_body
+        call = Call(req, self.daemon, found.params, parse_qs(req.query, keep_blank_values=True))
         try:
-            result = func(call)
+            result = found.func(call)
         except Done:
             return
         except DockyardError as e:
             result = Reply(e.http_status, {"message": str(e)})
+        except (HTTPError, ClientGone):
+            raise
         except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-            return
+            raise ClientGone() from None
         except Exception as e:  # a bug: the client gets a 500, the log the traceback
             traceback.print_exc()
             result = Reply(500, {"message": f"{type(e).__name__}: {e}"})
-        if self._hijacked:
+        if req.hijacked or req.started:
             return
-        self._drain_body()
         if not isinstance(result, Reply):
             result = Reply(200, result)
-        self._send(result)
+        _send(req, result)
 
-    def _error(self, status: int, message: str) -> None:
-        self._send(Reply(status, {"message": message}))
 
-    def _common_headers(self) -> None:
-        self.send_header("Api-Version", API_VERSION)
-        self.send_header("Docker-Experimental", "false")
-        self.send_header("Ostype", "linux")
-
-    def _send(self, reply: Reply) -> None:
-        if reply.body is None:
-            body = b""
-        elif isinstance(reply.body, bytes):
-            body = reply.body
-        elif isinstance(reply.body, str):
-            body = reply.body.encode()
-        else:
-            body = json.dumps(reply.body).encode() + b"\n"
-        self.send_response(reply.status)
-        self._common_headers()
-        if reply.status not in (204, 304):
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and reply.status not in (204, 304):
-            self.wfile.write(body)
-
-    # ------------------------------------------------------------ streams
-
-    def stream(self, chunks: Iterable[bytes], content_type: str, status: int = 200) -> None:
-        """A chunked reply of ``chunks`` (each flushed as it comes: progress, follow)."""
-        it = iter(chunks)
-        first = next(it, None)  # an error before the first chunk is still a proper status
-        self._drain_body()
-        self.send_response(status)
-        self._common_headers()
-        self.send_header("Content-Type", content_type)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        try:
-            if first is not None:
-                self._chunk(first)
-                for data in it:
-                    self._chunk(data)
-            self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        raise Done
-
-    def _chunk(self, data: bytes) -> None:
-        if data:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def json_stream(self, messages: Iterable[dict[str, Any]]) -> None:
-        """Docker's JSON progress stream; an error after the first message becomes an
-        ``{"error": ..., "errorDetail": ...}`` message, as the clients expect."""
-
-        def lines() -> Iterator[bytes]:
-            started = False
-            try:
-                for msg in messages:
-                    started = True
-                    yield json.dumps(msg).encode() + b"\r\n"
-            except DockyardError as e:
-                if not started:
-                    raise
-                yield json.dumps({"errorDetail": {"message": str(e)}, "error": str(e)}).encode()
-
-        self.stream(lines(), "application/json")
-
-    def hijack(self) -> None:
-        """Take the connection over for a raw stream (attach, exec). Docker answers 101 when
-        the client asked to upgrade, else 200, then the stream; the connection ends with it."""
-        self._drain_body()
-        upgrade = "upgrade" in self.headers.get("Connection", "").lower()
-        if upgrade:
-            self.send_response(101, "UPGRADED")
-            self.send_header("Connection", "Upgrade")
-            self.send_header("Upgrade", "tcp")
-        else:
-            self.send_response(200)
-        self._common_headers()
-        self.send_header("Content-Type", "application/vnd.docker.raw-stream")
-        self.end_headers()
-        self.wfile.flush()
-        self._hijacked = True
-        self.close_connection = True
+def _send(req: Request, reply: Reply) -> None:
+    if reply.body is None:
+        body = b""
+    elif isinstance(reply.body, bytes):
+        body = reply.body
+    elif isinstance(reply.body, str):
+        body = reply.body.encode()
+    else:
+        body = json.dumps(reply.body).encode() + b"\n"
+    if reply.status in (204, 304):
+        req.reply(reply.status)
+    else:
+        # Content-Type even on an empty body, as before (docker-py looks at it on errors).
+        req.start(reply.status, [("Content-Type", reply.content_type)], length=len(body))
+        req.write(body)

@@ -9,10 +9,12 @@ EOF frame. Every monitor client gets the exit frame (3): ``wait`` is a client wi
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dockyard.api.daemon import Pending
 from dockyard.engine.containers.sessions import (
@@ -25,23 +27,35 @@ from dockyard.engine.containers.sessions import (
     frame,
 )
 from dockyard.errors import Conflict, DockyardError, NotFound
+from dockyard.httpd import ClientGone
 
 if TYPE_CHECKING:
     from dockyard.api.http import Call
+    from dockyard.httpd import Reader
     from dockyard.model.container import Container
 
 _POLL = 0.25  # how often a client waiting for a start looks at the container itself
 
 
 def _await_start(
-    call: Call, cid: str, pending: Pending, first: Container | None = None
+    call: Call,
+    cid: str,
+    pending: Pending,
+    first: Container | None = None,
+    gone: Callable[[], bool] | None = None,
+    *,
+    registered: bool = False,
 ) -> tuple[socket.socket | None, Container | None]:
-    """Wait until the container runs with ``pending`` (registered with the daemon by the
-    caller) connected to its monitor. Returns the connection, or (None, last state) when the
-    container ended or went without one (started and finished by another front end between
-    two looks, or removed)."""
+    """Wait until the container runs with ``pending`` connected to its monitor. Returns the
+    connection, or (None, last state) when the container ended or went without one (started
+    and finished by another front end between two looks, or removed). ClientGone when
+    ``gone()`` says the HTTP client left meanwhile."""
     daemon, containers = call.daemon, call.engine.containers
+    if not registered:
+        daemon.expect_start(cid, pending)
     while not pending.ready.wait(_POLL):
+        if gone is not None and gone() and daemon.withdraw(cid, pending):
+            raise ClientGone()
         try:
             ctr = containers.get(cid)
         except NotFound:
@@ -60,15 +74,32 @@ def _await_start(
             except Conflict:
                 try:
                     return None, containers.get(cid)
-                except NotFound:
+                except NotFound:  # --rm: gone already
                     return None, ctr
     return pending.sock, None
 
 
-def _frames(sock: socket.socket) -> Any:
-    """(kind, payload, raw bytes) for each frame the monitor sends, until it closes."""
+def _frames(sock: socket.socket, call: Call | None = None) -> Any:
+    """(kind, payload, raw bytes) for each frame the monitor sends, until it closes. With
+    ``call``, ClientGone as soon as its HTTP client leaves (wait: nothing else would notice
+    before the container exits)."""
+    poller = None
+    client = -1
+    if call is not None:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        client = call.handler.connection.fileno()
+        poller.register(client, select.POLLIN | select.POLLRDHUP)
     buf = bytearray()
     while True:
+        if poller is not None and call is not None:
+            events = dict(poller.poll())
+            if client in events:
+                if call.handler.client_gone():
+                    raise ClientGone()
+                poller.unregister(client)  # it sent something (a next request): stop asking
+            if sock.fileno() not in events:
+                continue
         try:
             data = sock.recv(65536)
         except OSError:
@@ -85,11 +116,11 @@ def _frames(sock: socket.socket) -> Any:
             yield raw[0], raw[8:], raw
 
 
-def _pump_stdin(rfile: BinaryIO, sock: socket.socket) -> None:
+def _pump_stdin(rfile: Reader, sock: socket.socket) -> None:
     """Client -> container stdin, then its EOF (``docker run -i`` closes its write side)."""
     with contextlib.suppress(OSError, ValueError):
         while True:
-            data = rfile.read1(65536)  # type: ignore[attr-defined]
+            data = rfile.read1(65536)
             if not data:
                 break
             sock.sendall(frame(FRAME_STDIN, data))
@@ -105,28 +136,24 @@ def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: boo
     tty = ctr.spec.tty
     stdin = stdin and ctr.spec.open_stdin
     handler = call.handler
-    sock: socket.socket | None = None
     pending: Pending | None = None
-    # Connected, or registered for the next start, before the 101 goes out: `docker run`
-    # starts the container as soon as its attach is upgraded, and must see the first byte.
-    if ctr.running:
-        with contextlib.suppress(Conflict):
-            sock = containers.sessions.connect(cid, stdin=stdin, stdout=stdout, stderr=stderr)
-    if sock is None:
+    if not ctr.running:
+        # Registered before the client hears back: `docker run` sends its start as soon as
+        # the attach is answered, and a start that finds no client waiting runs the process
+        # without it (a short one's output was then lost).
         pending = Pending(stdin=stdin, stdout=stdout, stderr=stderr)
         call.daemon.expect_start(cid, pending)
+    sock: socket.socket | None = None
     try:
         handler.hijack()
-    except BaseException:
-        if pending is not None:
-            call.daemon.withdraw(cid, pending)
-        if sock is not None:
-            sock.close()
-        raise
-    conn = handler.connection
-    try:
-        if pending is not None:
-            sock, _ = _await_start(call, cid, pending)
+        conn = handler.connection
+        if pending is None:
+            with contextlib.suppress(Conflict):
+                sock = containers.sessions.connect(cid, stdin=stdin, stdout=stdout, stderr=stderr)
+        if sock is None:
+            registered = pending is not None
+            pending = pending or Pending(stdin=stdin, stdout=stdout, stderr=stderr)
+            sock, _ = _await_start(call, cid, pending, registered=registered)
             if sock is None and pending.error:
                 message = pending.error.encode() + b"\n"
                 conn.sendall(message if tty else frame(FRAME_STDERR, message))
@@ -142,56 +169,72 @@ def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: boo
                 break
             elif kind == FRAME_EXIT:
                 break
-    except OSError:
+    except (OSError, ClientGone):
         pass  # the client went away; the container goes on
     finally:
+        if pending is not None:
+            call.daemon.withdraw(cid, pending)  # if no start took it
         if sock is not None:
             sock.close()
         with contextlib.suppress(OSError):
-            conn.shutdown(socket.SHUT_RDWR)
+            handler.connection.shutdown(socket.SHUT_RDWR)
     raise Done
 
 
 class ExitWaiter:
-    """``POST /containers/{id}/wait``, in two steps: the waiter is connected to the monitor, or
-    registered for the next start, before the reply's headers go out (``docker run`` starts
-    the container as soon as it has them, so a waiter registered later could miss a short
-    run's exit); then :meth:`result` waits, per Docker's conditions (not-running, next-exit,
-    removed)."""
+    """``POST /containers/{id}/wait``: made before the reply's headers go out (``docker run``
+    starts the container once it has them, so a waiter registered later could miss the exit,
+    or, with ``--rm``, the container itself), then :meth:`wait` gives the exit code per
+    Docker's conditions (not-running, next-exit, removed). A client that leaves ends the wait
+    (ClientGone); :meth:`cancel` withdraws what was registered."""
 
-    def __init__(self, call: Call, cid: str, condition: str) -> None:
-        self.call, self.cid, self.condition = call, cid, condition
+    def __init__(self, call: Call, name: str, condition: str) -> None:
+        self.call = call
+        self.condition = condition
         containers = call.engine.containers
-        self.ctr = containers.get(cid)
+        self.cid = containers.resolve(name)
+        self.ctr = containers.get(self.cid)
+        self.code: int | None = None
         self.sock: socket.socket | None = None
         self.pending: Pending | None = None
-        if not self.ctr.running and condition == "not-running":
-            return
-        if self.ctr.running:
+        state = self.ctr.state
+        if not state.running and condition == "not-running":
+            self.code = state.exit_code
+        elif state.running:
             with contextlib.suppress(Conflict):
                 self.sock = containers.sessions.connect(
-                    cid, stdin=False, stdout=False, stderr=False
+                    self.cid, stdin=False, stdout=False, stderr=False
                 )
         else:
             self.pending = Pending(stdin=False, stdout=False, stderr=False)
-            call.daemon.expect_start(cid, self.pending)
+            call.daemon.expect_start(self.cid, self.pending)
 
-    def result(self) -> int:
-        containers = self.call.engine.containers
-        ctr, cid = self.ctr, self.cid
-        if not ctr.running and self.condition == "not-running":
-            return ctr.state.exit_code
+    def cancel(self) -> None:
+        if self.pending is not None and self.call.daemon.withdraw(self.cid, self.pending):
+            self.pending = None
+        for sock in (self.sock, self.pending.sock if self.pending else None):
+            if sock is not None:
+                sock.close()
+
+    def wait(self) -> int:
+        if self.code is not None:
+            return self.code
+        call, cid = self.call, self.cid
+        containers = call.engine.containers
+        ctr = self.ctr
         sock = self.sock
         if self.pending is not None:
-            sock, latest = _await_start(self.call, cid, self.pending, ctr)
+            sock, latest = _await_start(
+                call, cid, self.pending, ctr, call.handler.client_gone, registered=True
+            )
+            self.sock = sock
             ctr = latest or ctr
         code = None
         if sock is not None:
-            with sock:
-                for kind, payload, _ in _frames(sock):
-                    if kind == FRAME_EXIT:
-                        code = int(payload or b"0")
-                        break
+            for kind, payload, _ in _frames(sock, call):
+                if kind == FRAME_EXIT:
+                    code = int(payload or b"0")
+                    break
         if code is None:
             try:
                 ctr = containers.get(cid)
@@ -206,5 +249,7 @@ class ExitWaiter:
                     break
                 except DockyardError:
                     pass
+                if call.handler.client_gone():
+                    raise ClientGone()
                 time.sleep(0.05)
         return code

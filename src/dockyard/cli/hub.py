@@ -96,12 +96,13 @@ def cmd_hub_serve(ctx: Context, argv: list[str]) -> int:
         key = load_key(store.data / "token.key")
 
         def ready(server: HubServer) -> None:
+            def stop(signum: int, frame: object) -> None:
+                server.shutdown()  # connections close, requests in progress finish
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
             print(f"dockyard hub listening on {server.url} (data {store.data})", flush=True)
 
-        def stop(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
         try:
             serve(
                 store,

@@ -536,3 +536,14 @@ def reclaim_orphans() -> list[str]:
         except DockyardError:
             continue
     return gone
+
+
+def stop_helpers() -> None:
+    """Stop the network helper processes (netd) this process started: a long-lived front end
+    (the API daemon) calls it when it stops. Containers keep their namespaces."""
+    import sys
+
+    if "dockyard.network.netd" in sys.modules:  # never imported: never started
+        from dockyard.network.netd import stop_started
+
+        stop_started()

@@ -22,6 +22,10 @@ import signal
 import socket
 import sys
 
+TYPE_CHECKING = False  # typing is not imported on the start path
+if TYPE_CHECKING:
+    import subprocess
+
 IDLE_SECONDS = 300.0
 CHECK_SECONDS = 10.0  # how often an idle netd checks that its socket is still its own
 
@@ -31,13 +35,19 @@ def paths(run_root: str) -> tuple[str, str, str]:
     return tuple(os.path.join(run_root, n) for n in ("netd.sock", "netd.lock", "netd.pid"))  # type: ignore[return-value]
 
 
+# The netd processes this process started: a long-lived one (the API daemon) stops them when
+# it stops (stop_started), and reaps those that ended on their own.
+_started: list[subprocess.Popen[bytes]] = []
+
+
 def spawn(sock_path: str) -> None:
     """Start netd for the run root of ``sock_path`` in the background (best effort)."""
     import subprocess
 
+    _started[:] = [p for p in _started if p.poll() is None]
     run_root = os.path.dirname(sock_path)
     try:
-        subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "dockyard.network.netd", run_root],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -46,7 +56,25 @@ def spawn(sock_path: str) -> None:
             cwd="/",
         )
     except OSError:
-        pass
+        return
+    _started.append(proc)
+
+
+def stop_started(timeout: float = 5.0) -> None:
+    """Stop (SIGTERM, then SIGKILL after ``timeout``) the netd processes this process
+    started. The next container start forks its own sandbox helper and starts a new netd."""
+    import subprocess
+
+    for proc in _started:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in _started:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _started.clear()
 
 
 def stop(run_root: str) -> None:

@@ -25,7 +25,7 @@ from dockyard.engine.containers.records import ContainerRecords
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `dockyard exec`
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
 
     from dockyard.engine import Engine
@@ -234,9 +234,14 @@ class ContainerService:
     # ------------------------------------------------------------------ processes, files
 
     def logs(
-        self, text: str, *, follow: bool = False, tail: int | None = None
+        self,
+        text: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        return self.logs_reader.read(text, follow=follow, tail=tail)
+        return self.logs_reader.read(text, follow=follow, tail=tail, stop=stop)
 
     def exec_spec(
         self,

@@ -9,7 +9,7 @@ from dockyard.errors import NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
@@ -30,9 +30,15 @@ class Logs:
         self.lifecycle = lifecycle
 
     def read(
-        self, text: str, *, follow: bool = False, tail: int | None = None
+        self,
+        text: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        """(stream, text, time) for each log line, following while the container runs."""
+        """(stream, text, time) for each log line, following while the container runs (or
+        until ``stop()``, asked while no line comes: the API's client has gone)."""
         cid = self.records.resolve(text)
         self.lifecycle.refresh(cid)
         with open(self.records.log_path(cid), "rb") as f:
@@ -65,5 +71,7 @@ class Logs:
                         rec = parse_log_line(ln)
                         if rec:
                             yield rec
+                    return
+                if stop is not None and stop():
                     return
                 time.sleep(0.05)

@@ -3,14 +3,16 @@ accepted, and which blobs and manifests it names (each must exist before it is s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.httpd.jsonbody import JSONError, loads
 from dockyard.registry.hub.errors import RegistryError
 from dockyard.registry.hub.names import check_digest
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+# Manifests nest four or five levels (annotations); deeper is an attack on the decoder.
+MAX_MANIFEST_DEPTH = 100
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -33,8 +35,8 @@ class ParsedManifest:
 def parse_manifest(data: bytes, content_type: str) -> ParsedManifest:
     """Validate an image manifest or index and list what it names."""
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        obj = loads(data, MAX_MANIFEST_DEPTH)
+    except JSONError as e:
         raise RegistryError("MANIFEST_INVALID", f"manifest is not valid JSON: {e}") from None
     if not isinstance(obj, dict):
         raise RegistryError("MANIFEST_INVALID", "manifest is not a JSON object")

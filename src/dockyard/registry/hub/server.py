@@ -1,25 +1,36 @@
 """The hub's HTTP front: the OCI distribution API, Docker's token endpoint, v1 search and a
 few ``/hub/`` endpoints to describe and star repositories.
 
-A threaded stdlib server (one thread per connection, HTTP/1.1 keep-alive, chunked request
-bodies, optional TLS); blob bodies are copied out 1 MiB at a time. Every route checks the
-name, then asks auth.py's Gate who is calling and whether they may, before the store is
-touched.
+On the server layer (dockyard.httpd: a thread per connection, HTTP/1.1 keep-alive, chunked
+request bodies, limits and timeouts, optional TLS); blob bodies are copied out 1 MiB at a
+time. Every route checks the name, then asks auth.py's Gate who is calling and whether they
+may, before the store is touched.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import ssl
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
 
 from dockyard.errors import NotFound
+from dockyard.httpd import (
+    BodyTooLarge,
+    ClientGone,
+    HTTPError,
+    JSONError,
+    Limits,
+    Request,
+    Router,
+    Server,
+    listen_tcp,
+    loads,
+)
 from dockyard.registry.hub.accounts import User, allowed
 from dockyard.registry.hub.auth import Gate, Identity, parse_basic, valid_name
 from dockyard.registry.hub.errors import RegistryError
@@ -29,34 +40,22 @@ from dockyard.registry.hub.store import HubStore
 from dockyard.registry.hub.tokens import TokenSigner
 from dockyard.registry.hub.uploads import upload_headers
 
+if TYPE_CHECKING:
+    import ssl
+
 _READ = 1 << 20
 _PAGE_MAX = 1000
-# An oversized request body is read and dropped up to this size, so the client sees the error.
-_DRAIN_MAX = 64 << 20
 _CATALOG_DEFAULT = 100
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
-
-_ROUTES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"/v2/?"), "base"),
-    (re.compile(r"/v2/_catalog"), "catalog"),
-    (re.compile(r"/v2/(?P<name>.+)/tags/list"), "tags"),
-    (re.compile(r"/v2/(?P<name>.+)/manifests/(?P<ref>[^/]*)"), "manifest"),
-    (re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?"), "upload_start"),
-    (re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/]*)"), "upload"),
-    (re.compile(r"/v2/(?P<name>.+)/blobs/(?P<digest>[^/]*)"), "blob"),
-    (re.compile(r"/v2/(?P<name>.+)/referrers/(?P<digest>[^/]*)"), "referrers"),
-    (re.compile(r"/token"), "token"),
-    (re.compile(r"/v1/_ping"), "ping"),
-    (re.compile(r"/v1/search"), "search"),
-    (re.compile(r"/hub/repositories/(?P<name>.+)/(?P<what>description|star)"), "repo_set"),
-    (re.compile(r"/hub/repositories/(?P<name>.+)"), "repo_info"),
-]
+# An oversized request body is read and dropped up to 64 MiB, so the client (still sending)
+# sees the error; a client may pause up to 5 minutes in the middle of a blob.
+LIMITS = Limits(drain=64 << 20, body_timeout=300.0)
+# The layer's own errors (malformed requests, bodies too large) in the spec's envelope.
+_CODES = {404: "UNSUPPORTED", 405: "UNSUPPORTED", 413: "SIZE_INVALID"}
 
 
-class HubServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
+class HubServer:
+    """The hub's shared state (store, auth gate) and its listener."""
 
     def __init__(
         self,
@@ -66,99 +65,89 @@ class HubServer(ThreadingHTTPServer):
         realm: str | None = None,
         quiet: bool = False,
         tls: ssl.SSLContext | None = None,
+        limits: Limits = LIMITS,
     ):
-        super().__init__(addr, _Handler)
         self.store = store
         self.tls = tls
         self.gate = Gate(store, signer, realm, "https" if tls else "http")
         self.quiet = quiet
+        self.router = _router()
+        listener = listen_tcp(*addr)
+        self.server_address: tuple[str, int] = listener.getsockname()
+        self.httpd = Server(
+            listener,
+            self,
+            name="dockyard-hub",
+            limits=limits,
+            base_headers=(("Docker-Distribution-API-Version", "registry/2.0"),),
+            tls=tls,
+            access_log=None if quiet else _log,
+        )
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
-    def get_request(self) -> tuple[Any, Any]:
-        sock, addr = self.socket.accept()
-        if self.tls:
-            # The handshake happens in the connection's own thread (_Handler.handle), so a
-            # slow or silent client never holds up accept().
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
 
+    def shutdown(self) -> None:
+        """Stop serving (from a signal handler or another thread)."""
+        self.httpd.shutdown()
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "dockyard-hub"
-    timeout = 300
-    server: HubServer
+    # ---- the server layer's front end ------------------------------------------------------
 
-    def version_string(self) -> str:
-        return "dockyard-hub"
+    def render_error(self, err: HTTPError) -> tuple[bytes, str, list[tuple[str, str]]]:
+        e = RegistryError(_CODES.get(err.status, "UNKNOWN"), err.message, status=err.status)
+        return e.body(), "application/json", list(e.headers.items())
 
-    # ---- plumbing -------------------------------------------------------------------------
-
-    def handle(self) -> None:
-        if self.server.tls:
-            try:
-                self.connection.do_handshake()
-            except (OSError, ValueError):
-                # Plain HTTP, an untrusted certificate on the client's side, a scanner:
-                # nothing to answer in TLS.
-                self.close_connection = True
-                return
-        super().handle()
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_HEAD(self) -> None:
-        self._handle("HEAD")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if not self.server.quiet:
-            sys.stderr.write(f"{self.address_string()} - [{self.log_date_time_string()}] ")
-            sys.stderr.write((format % args) + "\n")
-
-    def _handle(self, method: str) -> None:
-        self.method = method
-        self._body_pending = _has_body(self.headers)
-        self._identity: Identity | None = None
-        url = urlsplit(self.path)
-        self.query = parse_qs(url.query, keep_blank_values=True)
+    def handle(self, req: Request) -> None:
+        x = _Exchange(self, req)
         try:
-            self._route(method, url.path)
+            found = self.router.match(req.method, req.path)
+            if found == 404:
+                raise RegistryError(
+                    "UNSUPPORTED", f"no such endpoint: {req.path[:100]}", status=404
+                )
+            if isinstance(found, int):
+                raise RegistryError("UNSUPPORTED")
+            found.func(x, req.method, **found.params)
         except RegistryError as e:
-            self._send_error(e)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, _ClientGone):
-            self.close_connection = True
+            x.send_error(e)
+        except (ClientGone, HTTPError):
+            raise
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            raise ClientGone() from None
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            self._send_error(RegistryError("UNKNOWN", "internal error"))
+            x.send_error(RegistryError("UNKNOWN", "internal error"))
 
-    def _route(self, method: str, path: str) -> None:
-        for pattern, name in _ROUTES:
-            m = pattern.fullmatch(path)
-            if m:
-                getattr(self, f"_r_{name}")(method, **m.groupdict())
-                return
-        raise RegistryError("UNSUPPORTED", f"no such endpoint: {path[:100]}", status=404)
+
+def _log(line: str) -> None:
+    sys.stderr.write(f"[{time.strftime('%d/%b/%Y %H:%M:%S')}] {line}\n")
+
+
+class _Exchange:
+    """One request: its parameters, who is calling, the reply."""
+
+    def __init__(self, hub: HubServer, req: Request) -> None:
+        self.server = hub
+        self.req = req
+        self.method = req.method
+        self.headers = req.headers
+        self.query = parse_qs(req.query, keep_blank_values=True)
+        self._identity: Identity | None = None
+
+    # ---- plumbing -------------------------------------------------------------------------
 
     def _q(self, key: str) -> str | None:
         vals = self.query.get(key)
         return vals[0] if vals else None
+
+    @property
+    def _body_pending(self) -> bool:
+        return self.req.body.present and not self.req.body.done
 
     def _send(
         self,
@@ -168,77 +157,36 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str | None = "application/json",
         length: int | None = None,
     ) -> None:
-        if self._body_pending:
-            # We answer without reading what the client sent: the connection cannot be reused.
-            self.close_connection = True
-        self.send_response(status)
-        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
+        fields = list((headers or {}).items())
         if content_type and (body or length):
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if body and self.method != "HEAD":
-            self.wfile.write(body)
+            fields.append(("Content-Type", content_type))
+        self.req.start(status, fields, length=len(body) if length is None else length)
+        if body:
+            self.req.write(body)
 
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), headers)
 
-    def _send_error(self, e: RegistryError) -> None:
-        try:
-            self._send(e.status, e.body(), e.headers)
-        except OSError:
-            self.close_connection = True
+    def send_error(self, e: RegistryError) -> None:
+        if self.req.started:
+            raise ClientGone()  # halfway through a reply: only closing can tell the client
+        self._send(e.status, e.body(), e.headers)
 
     def _body(self) -> Iterator[bytes]:
         """The request body, Content-Length or chunked, in pieces. Only a body read to its
         end lets the connection serve another request."""
-        rfile = self.rfile
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            while True:
-                line = rfile.readline(1024)
-                if not line:
-                    raise _ClientGone()
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise RegistryError("BLOB_UPLOAD_INVALID", "malformed chunked body") from None
-                if size == 0:
-                    while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                yield from _read_exact(rfile, size)
-                rfile.readline(3)
-        else:
-            length = self.headers.get("Content-Length")
-            if length:
-                try:
-                    n = int(length)
-                except ValueError:
-                    raise RegistryError("SIZE_INVALID", "invalid Content-Length") from None
-                yield from _read_exact(rfile, n)
-        self._body_pending = False
+        try:
+            yield from self.req.iter_body(_READ)
+        except HTTPError as e:
+            raise RegistryError("BLOB_UPLOAD_INVALID", e.message) from None
 
     def _read_body(self, limit: int, too_big: Callable[[], RegistryError]) -> bytes:
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > _DRAIN_MAX:
-            raise too_big()  # not worth reading: answer now and close
-        out = bytearray()
-        seen = 0
-        for chunk in self._body():
-            seen += len(chunk)
-            if seen <= limit:
-                out += chunk
-            elif seen > _DRAIN_MAX:
-                self.close_connection = True
-                raise too_big()
-        if seen > limit:
-            # Read to the end so that the client, still sending, gets to see the answer.
-            raise too_big()
-        return bytes(out)
+        try:
+            return self.req.read(limit)
+        except BodyTooLarge:
+            raise too_big() from None
+        except HTTPError as e:
+            raise RegistryError("SIZE_INVALID", e.message) from None
 
     # ---- authorisation (auth.py decides) ---------------------------------------------------
 
@@ -394,7 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
         count = end - start + 1 if size else 0
         self._send(status, b"", headers, "application/octet-stream", count)
         if count:
-            _copy_out(f, start, count, self.connection)
+            _copy_out(f, start, count, self.req)
 
     def _r_upload_start(self, method: str, name: str) -> None:
         if method != "POST":
@@ -581,11 +529,11 @@ class _Handler(BaseHTTPRequestHandler):
             raw = self._read_body(1 << 16, lambda: RegistryError("SIZE_INVALID", status=413))
             text = raw.decode("utf-8", "replace")
             try:
-                obj = json.loads(text)
+                obj = loads(raw, self.server.httpd.limits.json_depth)
                 if isinstance(obj, dict):
                     text = str(obj.get("description", ""))
-            except json.JSONDecodeError:
-                pass
+            except JSONError:
+                pass  # plain text: the description as sent
             store.describe(name, text.strip()[:1000])
             self._send(204)
         elif what == "star" and method in ("PUT", "DELETE"):
@@ -597,27 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise RegistryError("UNSUPPORTED")
 
 
-class _ClientGone(Exception):
-    """The client closed the connection in the middle of a body."""
-
-
-def _has_body(headers: Any) -> bool:
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        return True
-    length = headers.get("Content-Length", "0")
-    return bool(length) and length != "0"
-
-
-def _read_exact(rfile: Any, n: int) -> Iterator[bytes]:
-    while n > 0:
-        chunk = rfile.read(min(n, _READ))
-        if not chunk:
-            raise _ClientGone()
-        n -= len(chunk)
-        yield chunk
-
-
-def _copy_out(f: Any, start: int, count: int, sock: Any) -> None:
+def _copy_out(f: Any, start: int, count: int, req: Request) -> None:
     """``count`` bytes of ``f`` from ``start`` to the client, read and sent 1 MiB at a time.
     Not sendfile(2): over loopback it delivered a 100 MB blob later (skopeo's pull 1.08x the
     distribution registry's, curl 59 vs 47 ms), and TLS sockets copy in user space anyway."""
@@ -626,8 +554,8 @@ def _copy_out(f: Any, start: int, count: int, sock: Any) -> None:
     while count:
         n = f.readinto(buf[: min(count, _READ)])
         if not n:
-            raise _ClientGone()  # the file is shorter than the store said: drop the connection
-        sock.sendall(buf[:n])
+            raise ClientGone()  # the file is shorter than the store said: drop the connection
+        req.write(buf[:n])
         count -= n
 
 
@@ -661,6 +589,36 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
+def _router() -> Router:
+    # Names hold slashes and are checked raw (names.py), never percent-decoded; the first
+    # pattern that matches the path decides, a method it does not take is UNSUPPORTED.
+    r = Router(decode=False, first_path_decides=True)
+    x = _Exchange
+    r.add("GET|HEAD", "/v2/?", x._r_base)
+    r.add("GET", "/v2/_catalog", x._r_catalog)
+    r.add("GET", "/v2/{name*}/tags/list", x._r_tags)
+    r.add("GET|HEAD|PUT|DELETE", "/v2/{name*}/manifests/{ref?}", x._r_manifest)
+    r.add("POST", "/v2/{name*}/blobs/uploads/?", x._r_upload_start)
+    r.add("GET|PATCH|PUT|DELETE", "/v2/{name*}/blobs/uploads/{id?}", x._r_upload)
+    r.add("GET|HEAD|DELETE", "/v2/{name*}/blobs/{digest?}", x._r_blob)
+    r.add("GET", "/v2/{name*}/referrers/{digest?}", x._r_referrers)
+    r.add("GET|POST", "/token", x._r_token)
+    r.add("*", "/v1/_ping", x._r_ping)
+    r.add("GET", "/v1/search", x._r_search)
+    r.add("*", "/hub/repositories/{name*}/description", _describe)
+    r.add("*", "/hub/repositories/{name*}/star", _star)
+    r.add("GET", "/hub/repositories/{name*}", x._r_repo_info)
+    return r
+
+
+def _describe(x: _Exchange, method: str, name: str) -> None:
+    x._r_repo_set(method, name, "description")
+
+
+def _star(x: _Exchange, method: str, name: str) -> None:
+    x._r_repo_set(method, name, "star")
+
+
 def serve(
     store: HubStore,
     host: str,
@@ -674,18 +632,19 @@ def serve(
     ready: Callable[[HubServer], None] | None = None,
     tls: ssl.SSLContext | None = None,
 ) -> None:
+    """Serve until :meth:`HubServer.shutdown` (``ready`` gets the server first: the CLI
+    prints the address and installs its signal handlers there)."""
     signer = TokenSigner(key, service, token_ttl)
     server = HubServer((host, port), store, signer, realm, quiet, tls)
-    try:
-        if ready:
-            ready(server)
-        server.serve_forever(poll_interval=0.5)
-    finally:
-        server.server_close()
+    if ready:
+        ready(server)
+    server.serve_forever()
 
 
 def server_tls(cert: str, key: str) -> ssl.SSLContext:
     """The hub's TLS context from a PEM certificate (chain) and its key."""
+    import ssl
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
