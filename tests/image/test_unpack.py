@@ -16,12 +16,15 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from dockyard.errors import CorruptData, DockyardError, UnsafeContent
+from dockyard.errors import CorruptData, DockyardError, InvalidArgument, UnsafeContent
 from dockyard.image.layer import apply_layer
 from dockyard.runtime.fs import copy_in, extract_to_host
 
@@ -289,3 +292,53 @@ def test_sparse_files_keep_content_and_holes(
     for out in (dest / "sparse", root / "data" / "sparse"):
         assert out.read_bytes() == expected
         assert os.stat(out).st_blocks * 512 < 1 << 20  # the holes stayed holes
+
+
+# ------------------------------------------------------------------ any name at all
+
+_COMPONENTS = st.sampled_from(["a", "b", "..", ".", "", "link", "abs", ".wh.a", "\xe9"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(st.lists(_COMPONENTS, min_size=1, max_size=6).map("/".join), max_size=4),
+    absolute=st.booleans(),
+)
+def test_no_name_lands_outside(names: list[str], absolute: bool) -> None:
+    """Whatever the names (with links to "/" and ".." among the entries), every door either
+    refuses the archive or writes only below its destination."""
+    base = Path(tempfile.mkdtemp(prefix="dockyard-names-"))
+    try:
+        outside = base / "outside"
+        outside.mkdir()
+        entries: list[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]] = [
+            entry("link", tarfile.SYMTYPE, linkname="../.."),
+            entry("abs", tarfile.SYMTYPE, linkname=str(outside)),
+        ]
+        entries += [(entry(("/" if absolute else "") + n), b"x") for n in names]
+        data = tar_of(*entries)
+        for i, door in enumerate(("layer", "flat", "cp", "host")):
+            root = base / f"root{i}"
+            dest = root / "data" / "dest"
+            dest.mkdir(parents=True)
+            try:
+                if door == "layer":
+                    layer(data, dest)
+                elif door == "flat":
+                    layer(data, dest, overlay_whiteouts=False)
+                elif door == "cp":
+                    copy_in(str(root), "/data/dest", io.BytesIO(data))
+                else:
+                    extract_to_host(io.BytesIO(data), str(dest))
+            except (CorruptData, InvalidArgument):
+                pass  # refused: unsafe or broken content, cp's dir/non-dir rule
+            # cp follows links inside the container's root, so it may write anywhere in it;
+            # the others only below their destination.
+            allowed = root if door == "cp" else dest
+            for dirpath, dirnames, filenames in os.walk(root):
+                for n in dirnames + filenames:
+                    p = Path(dirpath) / n
+                    assert p == allowed or allowed in p.parents or p in dest.parents, p
+        assert os.listdir(outside) == []
+    finally:
+        shutil.rmtree(base)
