@@ -6,8 +6,9 @@
   destination is a directory (or already one in the image), else at ``dest`` itself.
 * Missing parent directories are created (0755). Files keep their mode and mtime; owners are
   0:0 for context files (or ``--chown``), kept for ``--from``; ``--chmod`` sets every mode.
-* ADD unpacks local tar archives (plain, gzip, bzip2, xz) into the destination directory and
-  downloads URLs (mode 0600, optionally verified with ``--checksum``).
+* ADD unpacks local tar archives (plain, gzip, bzip2, xz) into the destination directory
+  through the one tar extractor (``image.unpack``) and downloads URLs (mode 0600,
+  optionally verified with ``--checksum``).
 
 Every destination path is resolved inside the root (``resolve_in_root``), so a symlink in
 the image cannot send a write outside it.
@@ -211,59 +212,43 @@ class Copier:
 
 
 def is_archive(path: str) -> bool:
-    """Whether ADD should unpack ``path``: a tar stream, possibly gzip/bzip2/xz compressed."""
+    """Whether ADD should unpack ``path``: a tar stream, plain or compressed (gzip, bzip2,
+    xz; zstd with the zstandard package), as Docker's ADD decides."""
+    from dockyard.errors import CorruptData
+    from dockyard.image.compression import open_decompressed
+    from dockyard.image.tarstream import is_tar_header
+
     try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-            f.seek(0)
-            if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head == b"\xfd7zXZ\x00":
-                with decompressed(f) as plain:
-                    block = plain.read(512)
-            else:
-                block = f.read(512)
-    except (OSError, EOFError, ValueError):
+        # Only the first block: an archive that breaks further on is still an archive (its
+        # unpacking then fails, as in Docker), not a file to copy as it is.
+        with open(path, "rb") as f, open_decompressed(f, what="archive", buffer_size=512) as plain:
+            block = plain.read(512)
+    except (OSError, CorruptData):
         return False
     return is_tar_header(block)
 
 
-def is_tar_header(block: bytes) -> bool:
-    if len(block) < 512:
-        return False
-    if block[257:262] == b"ustar":
-        return True
-    # An old v7 header: the checksum field must match the block's sum.
+def unpack_archive(f: BinaryIO, target: str) -> None:
+    """An untrusted tar (plain or compressed) into directory ``target`` (a host path)."""
+    from dockyard.image.tarstream import TarStream
+    from dockyard.image.unpack import UnpackOptions, open_root, unpack
+
+    # Docker's Untar rules where they are no weaker than ours: the destination keeps its own
+    # owner, mode and mtime (the archive's "." entry is skipped); names stay inside it and
+    # symlinks on the way are refused; OCI whiteouts delete what they name (as before).
+    options = UnpackOptions(noun="archive", whiteouts="delete", root_metadata=False)
+    root = open_root(target)
     try:
-        want = int(block[148:156].replace(b"\0", b" ").strip() or b"-1", 8)
-    except ValueError:
-        return False
-    got = sum(block[:148]) + 8 * 32 + sum(block[156:])
-    return want == got
-
-
-def decompressed(f: BinaryIO) -> BinaryIO:
-    head = f.read(6)
-    f.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        import gzip
-
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
-    if head[:3] == b"BZh":
-        import bz2
-
-        return bz2.BZ2File(f)  # type: ignore[return-value]
-    if head == b"\xfd7zXZ\x00":
-        import lzma
-
-        return lzma.LZMAFile(f)  # type: ignore[return-value]
-    return f
+        with TarStream(f) as tar:
+            unpack(tar, root, options)
+    finally:
+        os.close(root)
 
 
 def extract_archive(f: BinaryIO, target: str, ins: Instruction) -> None:
     from dockyard.errors import CorruptData
-    from dockyard.image.layer import apply_layer
 
     try:
-        with decompressed(f) as plain:
-            apply_layer(plain, target, overlay_whiteouts=False)
+        unpack_archive(f, target)
     except CorruptData as e:
         raise ins.error(f"ADD failed: cannot unpack archive: {e}") from None

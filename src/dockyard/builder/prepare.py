@@ -4,13 +4,13 @@ repository, a URL to a tar or to a Dockerfile.
 
 Whatever is not a local directory becomes a directory under ``<root>/build/tmp`` that
 ``prepare`` owns: it is removed when the build ends, succeeded or failed. A tar context is
-untrusted input: it is unpacked by ``image.layer.apply_layer``, which refuses entries that
-would land outside the directory (``..``, absolute names, paths through symlinks).
+untrusted input: it is unpacked as ADD unpacks archives (``image.unpack``), which refuses
+entries that would land outside the directory (``..``, absolute names, paths through
+symlinks, hard links to outside) and device nodes.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
 import re
@@ -25,8 +25,6 @@ from dockyard.errors import InvalidArgument
 from dockyard.store.content import ContentStore
 
 CHUNK = 1 << 20
-# Docker's DetectCompression: gzip, bzip2, xz, zstd; anything else must be a tar to count.
-_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 _GIT_PREFIXES = ("git://", "github.com/", "git@")
 _GIT_PATH = re.compile(r"\.git(?:#.+)?$")
 # Only network transports: a context URL (or a submodule in it) must not reach file:// or
@@ -120,11 +118,12 @@ def _read_text(path: str) -> str:
 
 def _is_archive(path: str) -> bool:
     """Docker's IsArchive: compressed (by magic), or starting with a valid tar header."""
-    from dockyard.builder.copy import is_tar_header
+    from dockyard.image.compression import compression_of
+    from dockyard.image.tarstream import is_tar_header
 
     with open(path, "rb") as f:
         head = f.read(512)
-    return head.startswith(_COMPRESSED) or is_tar_header(head)
+    return compression_of(head) is not None or is_tar_header(head)
 
 
 def _local_dockerfile(context: str, name: str | None) -> str:
@@ -202,29 +201,19 @@ class _Temp:
         return path
 
     def unpack(self, tar: str, origin: str) -> str:
-        """An untrusted tar (plain, gzip, bzip2, xz or zstd) into a new directory."""
-        import lzma
-        import zlib
-
-        from dockyard.builder.copy import decompressed
+        """An untrusted tar (plain, gzip, bzip2, xz or zstd) into a new directory, as ADD
+        unpacks archives."""
+        from dockyard.builder.copy import unpack_archive
         from dockyard.errors import CorruptData
-        from dockyard.image.layer import apply_layer
 
         dest = self.new("context")
         os.mkdir(dest, 0o755)
         try:
-            with open(tar, "rb") as f, decompressed(f) as plain:
-                apply_layer(plain, dest, overlay_whiteouts=False)
+            with open(tar, "rb") as f:
+                unpack_archive(f, dest)
         except CorruptData as e:
             raise BuildError(
                 f"unable to prepare context: the build context from {origin}: {e}"
-            ) from None
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
-                raise  # the host's problem, not the archive's
-            raise BuildError(
-                f"unable to prepare context: the build context from {origin} is truncated or "
-                f"corrupt: {e}"
             ) from None
         finally:
             os.unlink(tar)

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, cast
 
 from dockyard.errors import CorruptData, InvalidArgument, NotFound, UnsafeContent
+from dockyard.image.compression import GZIP, MAGIC_SIZE, ZSTD, compression_of
 from dockyard.image.config import ImageConfig, docker_container_config
 from dockyard.image.digest import chain_ids, digest_bytes, hex_of
 from dockyard.image.manifest import (
@@ -65,12 +66,6 @@ _LEGACY_CONFIG_RE = re.compile(r"^([a-f0-9]{64})\.json$")
 _BLOB_RE = re.compile(r"^blobs/sha256/([a-f0-9]{64})$")
 _MAX_LINK_HOPS = 8
 _EPOCH = "1970-01-01T00:00:00Z"
-_COMPRESSED_MAGIC = {
-    b"\x1f\x8b": "gzip",
-    b"BZh": "bzip2",
-    b"\xfd7zXZ\x00": "xz",
-    b"\x28\xb5\x2f\xfd": "zstd",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +139,9 @@ def _load_json(data: bytes, what: str) -> Any:
 
 
 def _not_tar_message(head: bytes) -> str:
-    for magic, kind in _COMPRESSED_MAGIC.items():
-        if head.startswith(magic):
-            return f"archive is not a tar file (it is {kind}-compressed)"
+    kind = compression_of(head)
+    if kind is not None:
+        return f"archive is not a tar file (it is {kind}-compressed)"
     # A valid first header cut short: say truncated rather than "not a tar".
     if len(head) < BLOCK and head[257:262] == b"ustar":
         return "archive is truncated"
@@ -587,11 +582,11 @@ def _uncompressed(layer: ExportLayer, blob: BinaryIO) -> BinaryIO:
     media = layer.descriptor.media_type
     if media not in GZIP_LAYER_TYPES and media not in PLAIN_LAYER_TYPES:
         # Unknown or empty media type: go by the magic number.
-        head = blob.read(4)
+        kind = compression_of(blob.read(MAGIC_SIZE))
         blob.seek(0)
-        if head.startswith(b"\x1f\x8b"):
+        if kind == GZIP:
             media = OCI_LAYER_GZIP
-        elif head == b"\x28\xb5\x2f\xfd" or media == OCI_LAYER_ZSTD:
+        elif kind == ZSTD or media == OCI_LAYER_ZSTD:
             raise InvalidArgument(
                 f"layer {layer.descriptor.digest} is zstd-compressed: docker-archive needs "
                 "uncompressed layers and zstd is not supported"

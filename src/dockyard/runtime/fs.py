@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 import tarfile
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
-from dockyard.errors import CorruptData, DockyardError, InvalidArgument, NotFound, UnsafeContent
-from dockyard.runtime.paths import _LOOP_MESSAGE, MAX_SYMLINKS, resolve_in_root
+from dockyard.errors import CorruptData, InvalidArgument, NotFound
+from dockyard.image.rootdir import DIR_FLAGS as _DIR_FLAGS
+from dockyard.image.rootdir import open_dir_in_root
+from dockyard.image.tarstream import TarStream
+from dockyard.image.unpack import UnpackOptions, unpack
+from dockyard.runtime.paths import resolve_in_root
 
 __all__ = [
     "Change",
@@ -40,8 +42,6 @@ __all__ = [
     "resolve_in_root",
 ]
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_CHUNK = 1 << 20
 
 # Go's os.FileMode type bits, as Docker sends them in X-Docker-Container-Path-Stat.
 _GO_DIR = 1 << 31
@@ -58,87 +58,9 @@ _GO_STICKY = 1 << 20
 # --------------------------------------------------------------------------- path resolution
 
 
-def _components(path: str) -> list[str]:
-    return [c for c in path.split("/") if c not in ("", ".")]
-
-
 def _relative_parts(root: str, host_path: str) -> list[str]:
     rel = os.path.relpath(host_path, os.path.abspath(root))
     return [] if rel == "." else rel.split("/")
-
-
-def _open_dir(
-    base_fd: int,
-    parts: Sequence[str],
-    *,
-    follow: bool,
-    create: Callable[[int], None] | None = None,
-    show: str = "",
-) -> int:
-    """A new fd of the directory ``parts`` below ``base_fd``, resolved without leaving it.
-
-    ``follow``: symlinks are followed inside ``base_fd`` (absolute targets from it, ``..``
-    clamped at it); otherwise meeting one raises UnsafeContent. ``create``: missing directories
-    are made (mode 0700) and handed, as an open fd, to ``create`` to set their owner and mode.
-    """
-    stack = [os.dup(base_fd)]
-    pending = deque(parts)
-    links = retries = 0
-    try:
-        while pending:
-            name = pending.popleft()
-            if name in ("", "."):
-                continue
-            if name == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop())
-                continue
-            cur = stack[-1]
-            made = False
-            try:
-                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
-            except FileNotFoundError:
-                if create is None:
-                    raise
-                try:
-                    os.mkdir(name, 0o700, dir_fd=cur)
-                    made = True
-                except FileExistsError:
-                    pass
-                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
-                if not follow:
-                    raise UnsafeContent(
-                        f"refusing to write {show or '/'.join(parts)!r} through the symbolic link "
-                        f"{name!r}"
-                    )
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise InvalidArgument(_LOOP_MESSAGE)
-                target = os.readlink(name, dir_fd=cur)
-                if target.startswith("/"):
-                    while len(stack) > 1:
-                        os.close(stack.pop())
-                pending.extendleft(reversed(target.split("/")))
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name)
-            try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=cur)
-            except OSError as e:
-                # Replaced between the stat and the open: look at it again.
-                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT) and retries < 100:
-                    retries += 1
-                    pending.appendleft(name)
-                    continue
-                raise
-            stack.append(fd)
-            if made and create is not None:
-                create(fd)
-        return stack.pop()
-    finally:
-        for fd in stack:
-            os.close(fd)
 
 
 # --------------------------------------------------------------------------- stat, archiving
@@ -328,7 +250,7 @@ def copy_out(root: str, src: str, out: BinaryIO, *, follow_link: bool = False) -
     root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
         try:
-            parent_fd = _open_dir(root_fd, parts[:-1], follow=True)
+            parent_fd = open_dir_in_root(root_fd, parts[:-1])
         except (FileNotFoundError, NotADirectoryError):
             raise missing from None
         try:
@@ -391,241 +313,16 @@ def copy_from_host(host_src: str, out: BinaryIO, *, follow_link: bool = False) -
 # --------------------------------------------------------------------------- extraction
 
 
-def _entry_parts(name: str, shown: str) -> list[str]:
-    """An archive name as path components below the extraction dir; a leading "/" is dropped
-    (as tar does), ".." may not climb out."""
-    if "\x00" in name:
-        raise UnsafeContent(f"archive entry {shown!r} has a NUL byte in its name")
-    out: list[str] = []
-    for c in name.split("/"):
-        if c in ("", "."):
-            continue
-        if c == "..":
-            if not out:
-                raise UnsafeContent(f"archive entry {shown!r} points outside the destination")
-            out.pop()
-        else:
-            out.append(c)
-    return out
-
-
-@dataclass
-class _Target:
-    """Where and how an archive is unpacked."""
-
-    base_fd: int  # the root entries may never leave
-    base: list[str]  # the extraction dir, as components below base_fd
-    follow: bool  # symlinks in entry paths: follow inside base_fd, or refuse
-    show_base: str  # for messages
-    no_overwrite_dir_non_dir: bool = True
-    owner: tuple[int, int] | None = None  # forced owner
-    keep_owner: bool = True  # else: leave files to the extracting user (host side)
-    strip_setid: bool = False
-    rename: tuple[str, str] | None = None  # top-level (old, new) name; others refused
-    dirs: list[tuple[list[str], tarfile.TarInfo]] = field(default_factory=list)
-
-    def parts(self, name: str, shown: str) -> list[str]:
-        """An entry's (or a hard link target's) path below the extraction dir."""
-        if self.rename is not None:
-            old, new = self.rename
-            comps = [c for c in name.split("/") if c]
-            if old == ".":
-                return [new, *_entry_parts(name, shown)]
-            if not comps or comps[0] != old:
-                raise UnsafeContent(
-                    f"archive entry {shown!r} is not inside the copied path {old!r}"
-                )
-            return [new, *_entry_parts("/".join(comps[1:]), shown)]
-        return _entry_parts(name, shown)
-
-    def show(self, parts: Sequence[str]) -> str:
-        return os.path.join(self.show_base, *parts)
-
-    def ids(self, member: tarfile.TarInfo) -> tuple[int, int] | None:
-        if self.owner is not None:
-            return self.owner
-        if self.keep_owner:
-            return member.uid, member.gid
-        return None
-
-    def mode(self, member: tarfile.TarInfo) -> int:
-        mode = member.mode & 0o7777
-        if self.strip_setid:
-            mode &= ~(stat.S_ISUID | stat.S_ISGID)
-        return mode
-
-    def open_parent(self, parts: Sequence[str], shown: str, *, create: bool) -> int:
-        def made(fd: int) -> None:  # implicit parents: root-owned 0755, as Docker makes them
-            if self.keep_owner or self.owner is not None:
-                os.chown(fd, *(self.owner or (0, 0)))
-            os.chmod(fd, 0o755)
-
-        try:
-            return _open_dir(
-                self.base_fd,
-                [*self.base, *parts],
-                follow=self.follow,
-                create=made if create else None,
-                show=shown,
-            )
-        except NotADirectoryError as e:
-            raise InvalidArgument(
-                f"cannot extract {shown!r}: {e.filename!r} is not a directory"
-            ) from None
-
-
-def _finish(fd: int, member: tarfile.TarInfo, target: _Target) -> None:
-    """Owner, mode and mtime of a just-made entry, through its open fd."""
-    ids = target.ids(member)
-    if ids is not None:
-        os.chown(fd, *ids)  # before chmod: chown clears set-id bits
-    os.chmod(fd, target.mode(member))
-    ns = int(member.mtime * 1_000_000_000)
-    os.utime(fd, ns=(ns, ns))
-
-
-def _extract_member(tf: tarfile.TarFile, member: tarfile.TarInfo, target: _Target) -> None:
-    shown = member.name
-    parts = target.parts(member.name, shown)
-    if member.ischr() or member.isblk():
-        raise UnsafeContent(f"refusing to create device node {shown!r}")
-    known = member.isreg() or member.isdir() or member.issym() or member.islnk()
-    if not (known or member.isfifo()):
-        raise UnsafeContent(f"unsupported archive entry type for {shown!r}")
-    if not parts:
-        # "." is the extraction dir itself: it exists and stays as it is (Docker skips it).
-        if not member.isdir():
-            raise InvalidArgument(
-                f'cannot overwrite directory "{target.show([])}" with non-directory "{shown}"'
-            )
-        return
-    pfd = target.open_parent(parts[:-1], shown, create=True)
-    try:
-        leaf = parts[-1]
-        try:
-            existing: os.stat_result | None = os.stat(leaf, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None:
-            is_dir = stat.S_ISDIR(existing.st_mode)
-            if is_dir and member.isdir():
-                target.dirs.append(([*target.base, *parts], member))  # merge: metadata only
-                return
-            if target.no_overwrite_dir_non_dir and is_dir:
-                raise InvalidArgument(
-                    f'cannot overwrite directory "{target.show(parts)}" with non-directory '
-                    f'"{shown}"'
-                )
-            if target.no_overwrite_dir_non_dir and member.isdir():
-                raise InvalidArgument(
-                    f'cannot overwrite non-directory "{target.show(parts)}" with directory '
-                    f'"{shown}"'
-                )
-            # Replace, never write through: an existing symlink is removed, not followed.
-            if is_dir:
-                shutil.rmtree(leaf, dir_fd=pfd)
-            else:
-                os.unlink(leaf, dir_fd=pfd)
-        if member.isdir():
-            os.mkdir(leaf, 0o700, dir_fd=pfd)
-            ids = target.ids(member)
-            if ids is not None:
-                os.chown(leaf, *ids, dir_fd=pfd, follow_symlinks=False)
-            target.dirs.append(([*target.base, *parts], member))
-        elif member.isreg():
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(leaf, flags, 0o600, dir_fd=pfd)
-            with os.fdopen(fd, "wb") as f:
-                src = tf.extractfile(member)
-                if src is not None:
-                    shutil.copyfileobj(src, f, _CHUNK)
-                f.flush()
-                _finish(fd, member, target)
-        elif member.issym():
-            os.symlink(member.linkname, leaf, dir_fd=pfd)
-            ids = target.ids(member)
-            if ids is not None:
-                os.chown(leaf, *ids, dir_fd=pfd, follow_symlinks=False)
-            ns = int(member.mtime * 1_000_000_000)
-            os.utime(leaf, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
-        elif member.islnk():
-            _hard_link(member, target, pfd, leaf)
-        else:  # FIFO
-            os.mkfifo(leaf, 0o600, dir_fd=pfd)
-            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(leaf, flags, dir_fd=pfd)
-            try:
-                _finish(fd, member, target)
-            finally:
-                os.close(fd)
-    finally:
-        os.close(pfd)
-
-
-def _hard_link(member: tarfile.TarInfo, target: _Target, pfd: int, leaf: str) -> None:
-    """A hard link whose target is an archive path below the extraction dir; resolved like any
-    entry, so it can only name a file inside the root."""
-    shown = f"{member.name} -> {member.linkname}"
-    tparts = target.parts(member.linkname, shown)
-    if not tparts:
-        raise UnsafeContent(f"hard link {shown!r} points at the destination directory")
-    try:
-        tfd = target.open_parent(tparts[:-1], shown, create=False)
-    except FileNotFoundError:
-        raise InvalidArgument(f"hard link target of {shown!r} does not exist") from None
-    try:
-        try:
-            tst = os.stat(tparts[-1], dir_fd=tfd, follow_symlinks=False)
-        except FileNotFoundError:
-            raise InvalidArgument(f"hard link target of {shown!r} does not exist") from None
-        if stat.S_ISDIR(tst.st_mode):
-            raise UnsafeContent(f"hard link {shown!r} points at a directory")
-        # follow_symlinks=False: a symlink target is linked itself, never what it points at.
-        os.link(tparts[-1], leaf, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
-    finally:
-        os.close(tfd)
-
-
-def _finish_dirs(target: _Target) -> None:
-    """Directory modes and mtimes last, so entries written inside do not disturb them."""
-    for parts, member in reversed(target.dirs):
-        try:
-            pfd = _open_dir(target.base_fd, parts[:-1], follow=target.follow)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        try:
-            fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=pfd)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                continue
-            raise
-        finally:
-            os.close(pfd)
-        try:
-            _finish(fd, member, target)
-        finally:
-            os.close(fd)
-
-
-def _extract(tf: tarfile.TarFile, first: tarfile.TarInfo | None, target: _Target) -> None:
-    try:
-        member = first
-        while member is not None:
-            try:
-                _extract_member(tf, member, target)
-            except OSError as e:
-                raise DockyardError(f"cannot extract {member.name!r}: {e.strerror}") from e
-            member = tf.next()
-        _finish_dirs(target)
-    except tarfile.TarError as e:
-        raise CorruptData(f"invalid tar archive: {e}") from None
-
-
-def _open_tar(stream: BinaryIO) -> tarfile.TarFile:
-    try:
-        return tarfile.open(fileobj=stream, mode="r|*")
-    except tarfile.TarError as e:
-        raise CorruptData(f"invalid tar archive: {e}") from None
+# What ``docker cp`` unpacks with (Docker's Untar): names as tar takes them (a leading "/"
+# dropped), no whiteouts, no xattrs, the destination's own metadata left alone, and a
+# directory never replaced by a non-directory or the reverse (noOverwriteDirNonDir).
+_CP_OPTIONS = UnpackOptions(
+    noun="archive",
+    absolute_names=True,
+    xattrs=False,
+    root_metadata=False,
+    replace_dir_non_dir=False,
+)
 
 
 def copy_in(
@@ -650,40 +347,32 @@ def copy_in(
     root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
         try:
-            os.close(_open_dir(root_fd, base, follow=True))
+            os.close(open_dir_in_root(root_fd, base))
         except FileNotFoundError:
             raise NotFound(f"Could not find the file {dst} in container") from None
         except NotADirectoryError:
             raise InvalidArgument("extraction point is not a directory") from None
-        target = _Target(
-            base_fd=root_fd,
-            base=base,
-            follow=True,
-            show_base="/" + "/".join(base),
-            no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
-            owner=chown,
+        options = replace(
+            _CP_OPTIONS,
+            shown_root="/" + "/".join(base),
+            follow_symlinks=True,
+            owners=chown or "archive",
+            replace_dir_non_dir=not no_overwrite_dir_non_dir,
         )
-        with _open_tar(tar_stream) as tf:
-            try:
-                first = tf.next()
-            except tarfile.TarError as e:
-                raise CorruptData(f"invalid tar archive: {e}") from None
-            _extract(tf, first, target)
+        with TarStream(tar_stream) as tar:
+            unpack(tar, root_fd, options, base)
     finally:
         os.close(root_fd)
 
 
-def _first_member(tf: tarfile.TarFile) -> tuple[tarfile.TarInfo, str, bool]:
-    """The archive's first entry, the name of its top (``.`` for contents archives), and
-    whether that top is a directory."""
-    try:
-        first = tf.next()
-    except tarfile.TarError as e:
-        raise CorruptData(f"invalid tar archive: {e}") from None
+def _first_member(tar: TarStream) -> tuple[str, bool]:
+    """The name of the archive's top (``.`` for contents archives), and whether that top is
+    a directory."""
+    first = tar.peek()
     if first is None:
         raise CorruptData("empty archive")
     comps = [c for c in first.name.split("/") if c]
-    return first, (comps[0] if comps else "."), first.isdir() or len(comps) > 1
+    return (comps[0] if comps else "."), first.isdir() or len(comps) > 1
 
 
 def _into_destination(
@@ -719,8 +408,8 @@ def extract_to_host(tar_stream: BinaryIO, host_dst: str) -> None:
     and names outside the copied path are refused, and so is writing through any symlink below
     the extraction dir. Files belong to the extracting user; set-id bits are dropped.
     """
-    with _open_tar(tar_stream) as tf:
-        first, src_base, src_is_dir = _first_member(tf)
+    with TarStream(tar_stream) as tar:
+        src_base, src_is_dir = _first_member(tar)
         path = os.path.abspath(host_dst)
         if os.path.islink(path):
             path = os.path.realpath(path)
@@ -734,18 +423,16 @@ def extract_to_host(tar_stream: BinaryIO, host_dst: str) -> None:
             extract_dir, rename = os.path.dirname(path), (src_base, os.path.basename(path))
             if not os.path.isdir(extract_dir):
                 raise NotFound(f'destination directory "{extract_dir}" does not exist')
+        options = replace(
+            _CP_OPTIONS,
+            shown_root=extract_dir,
+            owners="extractor",
+            strip_setid=True,
+            rename_top=rename,
+        )
         base_fd = os.open(extract_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            target = _Target(
-                base_fd=base_fd,
-                base=[],
-                follow=False,
-                show_base=extract_dir,
-                keep_owner=False,
-                strip_setid=True,
-                rename=rename,
-            )
-            _extract(tf, first, target)
+            unpack(tar, base_fd, options)
         finally:
             os.close(base_fd)
 
@@ -761,12 +448,12 @@ def copy_to_container(
     parts = _relative_parts(root, resolve_in_root(root, dst))
     root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
-        with _open_tar(tar_stream) as tf:
-            first, src_base, src_is_dir = _first_member(tf)
+        with TarStream(tar_stream) as tar:
+            src_base, src_is_dir = _first_member(tar)
             dst_mode: int | None = stat.S_IFDIR
             if parts:
                 try:
-                    pfd = _open_dir(root_fd, parts[:-1], follow=True)
+                    pfd = open_dir_in_root(root_fd, parts[:-1])
                 except (FileNotFoundError, NotADirectoryError):
                     parent = "/" + "/".join(parts[:-1])
                     raise NotFound(f"Could not find the file {parent} in container") from None
@@ -780,15 +467,14 @@ def copy_to_container(
                 base, rename = parts, None
             else:
                 base, rename = parts[:-1], (src_base, parts[-1])
-            target = _Target(
-                base_fd=root_fd,
-                base=base,
-                follow=True,
-                show_base="/" + "/".join(base),
-                owner=chown,
-                rename=rename,
+            options = replace(
+                _CP_OPTIONS,
+                shown_root="/" + "/".join(base),
+                follow_symlinks=True,
+                owners=chown or "archive",
+                rename_top=rename,
             )
-            _extract(tf, first, target)
+            unpack(tar, root_fd, options, base)
     finally:
         os.close(root_fd)
 

@@ -21,8 +21,14 @@ from dockyard.image.archive import (
     write_oci_archive,
 )
 from dockyard.image.changes import apply_changes
+from dockyard.image.compression import (
+    GZIP,
+    MAGIC_SIZE,
+    ZSTD,
+    compression_of,
+    open_decompressed,
+)
 from dockyard.image.config import new_config
-from dockyard.image.layer import open_decompressed
 from dockyard.image.manifest import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, Descriptor
 from dockyard.image.reference import Reference, parse_reference
 from dockyard.store.images import LayerBlob
@@ -46,13 +52,11 @@ def adding(store: Store) -> Iterator[list[str]]:
 
 
 def sniff_layer_media_type(f: BinaryIO) -> str:
-    head = f.read(4)
+    """The OCI media type of a layer blob that came without one. Other compressions get the
+    plain type: applying the layer then refuses them by name."""
+    kind = compression_of(f.read(MAGIC_SIZE))
     f.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        return OCI_LAYER_GZIP
-    if head == b"\x28\xb5\x2f\xfd":
-        return OCI_LAYER_ZSTD
-    return OCI_LAYER
+    return {GZIP: OCI_LAYER_GZIP, ZSTD: OCI_LAYER_ZSTD}.get(kind or "", OCI_LAYER)
 
 
 def load(store: Store, path: str) -> list[str]:
@@ -166,13 +170,14 @@ def import_rootfs(
     message: str = "",
     source_name: str = "-",
 ) -> str:
-    """``docker import``: one layer from a (possibly compressed) rootfs tar."""
+    """``docker import``: one layer from a rootfs tar, plain or compressed (gzip, bzip2, xz,
+    zstd: Docker's list), stored uncompressed."""
     from dockyard.image.config import now_rfc3339
 
     tag = parse_reference(reference) if reference else None
     config = apply_changes({}, list(changes))
     with adding(store) as new_blobs:
-        with open_decompressed(src) as tar, store.content.writer() as w:
+        with open_decompressed(src, what="archive") as tar, store.content.writer() as w:
             w.copy_from(tar)
             digest = w.commit()
             new_blobs.append(digest)
