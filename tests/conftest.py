@@ -157,27 +157,9 @@ def remove_networks(root: Path, run_root: Path) -> None:
 
 def layer_tar(files: dict[str, bytes]) -> bytes:
     """An uncompressed layer tar holding ``files`` (parent dirs added)."""
-    import io
-    import tarfile
+    from tests.helpers import tar_of
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        dirs: set[str] = set()
-        for name in sorted(files):
-            parts = name.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                d = "/".join(parts[:i])
-                if d not in dirs:
-                    dirs.add(d)
-                    ti = tarfile.TarInfo(d)
-                    ti.type = tarfile.DIRTYPE
-                    ti.mode = 0o755
-                    tf.addfile(ti)
-            ti = tarfile.TarInfo(name)
-            ti.size = len(files[name])
-            ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(files[name]))
-    return buf.getvalue()
+    return tar_of(files)
 
 
 def add_child_image(

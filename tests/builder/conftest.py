@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import os
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,14 +69,9 @@ def ctx(bb: CLI, tmp_path: Path) -> Iterator[Ctx]:
 
 
 def tar_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    from tests.helpers import tar_of
+
+    return tar_of(files, parents=False)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import os
 import socket
@@ -19,6 +18,7 @@ import pytest
 
 from tests.builder.conftest import Ctx, leftovers, tar_bytes
 from tests.conftest import CLI
+from tests.helpers import Entry, entry, tar
 
 CONTEXT = {
     "Dockerfile": b"FROM busybox\nCOPY hello.txt /\nCOPY sub /sub\n",
@@ -72,24 +72,17 @@ def test_tar_context_dockerfile_must_be_in_it(ctx: Ctx, tmp_path: Path) -> None:
 
 def _tar(entries: list[tuple[str, bytes, str | bytes]]) -> bytes:
     """A tar of (name, type, data or link target) entries, whatever names they have."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, kind, body in entries:
-            ti = tarfile.TarInfo(name)
-            ti.type = kind
-            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
-                assert isinstance(body, str)
-                ti.linkname = body
-                tf.addfile(ti)
-            elif kind == tarfile.DIRTYPE:
-                ti.mode = 0o755
-                tf.addfile(ti)
-            else:
-                assert isinstance(body, bytes)
-                ti.size = len(body)
-                ti.mode = 0o644
-                tf.addfile(ti, io.BytesIO(body))
-    return buf.getvalue()
+    out: list[Entry] = []
+    for name, kind, body in entries:
+        if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+            assert isinstance(body, str)
+            out.append(entry(name, kind, linkname=body))
+        elif kind == tarfile.DIRTYPE:
+            out.append(entry(name, kind))
+        else:
+            assert isinstance(body, bytes)
+            out.append((entry(name, kind), body))
+    return tar(*out)
 
 
 DF = (b"Dockerfile", tarfile.REGTYPE, b"FROM busybox\nCOPY . /ctx\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 import uuid
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI, db_snapshot, tree_snapshot
+from tests.helpers import entry, tar
 
 
 @pytest.mark.parametrize(
@@ -48,23 +48,10 @@ def test_unknown_flag_and_command(dy: CLI) -> None:
 
 
 def _tar(entries: list[tarfile.TarInfo], data: dict[str, bytes] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for ti in entries:
-            body = (data or {}).get(ti.name)
-            if body is not None:
-                ti.size = len(body)
-            tf.addfile(ti, io.BytesIO(body) if body is not None else None)
-    return buf.getvalue()
+    return tar(*((ti, (data or {})[ti.name]) if ti.name in (data or {}) else ti for ti in entries))
 
 
-def _entry(name: str, kind: bytes = tarfile.REGTYPE, **kw: object) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    for k, v in kw.items():
-        setattr(ti, k, v)
-    return ti
+_entry = entry
 
 
 def _attacks(outside: Path) -> dict[str, bytes]:

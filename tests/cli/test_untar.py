@@ -27,6 +27,7 @@ import pytest
 
 from tests.builder.conftest import leftovers
 from tests.conftest import CLI, db_snapshot, tree_snapshot
+from tests.helpers import Entry, entry, tar
 
 UP = "../" * 16  # from any directory a store unpacks into, far past /
 ATTACKS = ["dotdot", "absolute", "symlink", "hardlink", "device", "file-over-dir"]
@@ -47,21 +48,15 @@ def _docker_up() -> bool:
 needs_docker = pytest.mark.skipif(not _docker_up(), reason="no Docker daemon with busybox")
 
 
-def _entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **kw: object) -> bytes:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    ti.size = len(data)
-    for k, v in kw.items():
-        setattr(ti, k, v)
-    return ti.tobuf(tarfile.PAX_FORMAT) + data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+def _entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **kw: object) -> Entry:
+    return (entry(name, kind, **kw), data)
 
 
-def _tar(*entries: bytes) -> bytes:
-    return b"".join(entries) + b"\0" * (2 * tarfile.BLOCKSIZE)
+def _tar(*entries: Entry) -> bytes:
+    return tar(*entries)
 
 
-def attack_entries(kind: str, outside: Path) -> list[bytes]:
+def attack_entries(kind: str, outside: Path) -> list[Entry]:
     return {
         "dotdot": [_entry(_up(outside, "pwned"), data=b"x")],
         "absolute": [_entry(f"{outside}/pwned", data=b"x")],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from dockyard.model.container import (
     Resources,
     Ulimit,
 )
+from tests.helpers import wait_until
 
 
 def spec(*cmd: str, **kw: object) -> ContainerSpec:
@@ -109,9 +109,7 @@ def test_a_killed_monitor_is_reconciled(engine: Engine) -> None:
     run_detached(engine, spec("sleep", "1000", name="m1"))
     monitor = engine.containers.get("m1").state.monitor_pid
     os.kill(monitor, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while engine.containers.get("m1").running and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not engine.containers.get("m1").running, 20, "the exit to be recorded")
     c = engine.containers.get("m1")
     assert not c.running and c.state.exit_code == 255
     assert "monitor" in c.state.error

@@ -264,15 +264,9 @@ def make_oci_layout(path: Path, layers: list[bytes], tag: str = "latest") -> str
 
 def layer_tar(name: str, payload: bytes) -> bytes:
     """A real (uncompressed) layer tar with one file, so skopeo can read diff IDs."""
-    import io
-    import tarfile
+    from tests.helpers import tar
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo(name)
-        ti.size = len(payload)
-        tf.addfile(ti, io.BytesIO(payload))
-    return buf.getvalue()
+    return tar((name, payload))
 
 
 # ---------------------------------------------------------------------- TLS

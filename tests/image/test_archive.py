@@ -38,6 +38,7 @@ from dockyard.image.manifest import (
     Index,
     Platform,
 )
+from tests.helpers import tar_of
 
 SKOPEO = shutil.which("skopeo")
 needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
@@ -46,14 +47,7 @@ Writer = Callable[[BinaryIO, list[ExportImage], Callable[[str], BinaryIO]], None
 
 
 def layer_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in sorted(files.items()):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    return tar_of(files, parents=False)
 
 
 @dataclass

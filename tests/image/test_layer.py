@@ -31,33 +31,15 @@ from dockyard.image.layer import (
     open_decompressed,
     write_layer,
 )
+from tests.helpers import entry, tar
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 # ------------------------------------------------------------------ helpers
 
 
-def ti(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    info.mtime = 1_600_000_000
-    for k, v in attrs.items():
-        setattr(info, k, v)
-    return info
-
-
-def make_tar(*entries: tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for e in entries:
-            if isinstance(e, tuple):
-                info, data = e
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-            else:
-                tf.addfile(e)
-    return buf.getvalue()
+ti = entry  # a header (tests/helpers.py)
+make_tar = tar
 
 
 def file(name: str, data: bytes = b"data", **attrs: object) -> tuple[tarfile.TarInfo, bytes]:

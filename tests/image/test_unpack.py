@@ -27,31 +27,9 @@ from hypothesis import strategies as st
 from dockyard.errors import CorruptData, DockyardError, InvalidArgument, UnsafeContent
 from dockyard.image.layer import apply_layer
 from dockyard.runtime.fs import copy_in, extract_to_host
+from tests.helpers import entry, tar
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, mount)")
-
-
-def entry(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    ti.mtime = 1_600_000_000
-    for k, v in attrs.items():
-        setattr(ti, k, v)
-    return ti
-
-
-def tar_of(*entries: tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for e in entries:
-            if isinstance(e, tuple):
-                ti, data = e
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-            else:
-                tf.addfile(e)
-    return buf.getvalue()
 
 
 def layer(data: bytes, dest: Path, **kw: object) -> None:
@@ -81,19 +59,19 @@ def open_fds() -> int:
 def _nul_name() -> bytes:
     ti = entry("x")
     ti.pax_headers = {"path": "a\x00b"}
-    return tar_of((ti, b"x"))
+    return tar((ti, b"x"))
 
 
 def _nul_symlink() -> bytes:
     ti = entry("s", tarfile.SYMTYPE)
     ti.pax_headers = {"linkpath": "/etc\x00/passwd"}
-    return tar_of(ti)
+    return tar(ti)
 
 
 def _nul_hardlink() -> bytes:
     ti = entry("h", tarfile.LNKTYPE)
     ti.pax_headers = {"linkpath": "x\x00y"}
-    return tar_of((entry("x"), b"x"), ti)
+    return tar((entry("x"), b"x"), ti)
 
 
 @pytest.mark.parametrize("data", [_nul_name(), _nul_symlink(), _nul_hardlink()])
@@ -118,7 +96,7 @@ def test_odd_pax_mtimes_through_cp(dirs: tuple[Path, Path], tmp_path: Path, mtim
     _, root = dirs
     ti = entry("f")
     ti.pax_headers = {"mtime": mtime}
-    data = tar_of((ti, b"f"))
+    data = tar((ti, b"f"))
     cp_in(data, root)
     assert (root / "data" / "f").read_bytes() == b"f"
     extract_to_host(io.BytesIO(data), str(tmp_path / "f"))
@@ -126,7 +104,7 @@ def test_odd_pax_mtimes_through_cp(dirs: tuple[Path, Path], tmp_path: Path, mtim
 
 
 def _corrupt_second_header() -> bytes:
-    data = bytearray(tar_of((entry("a"), b"a" * 512), (entry("b"), b"b")))
+    data = bytearray(tar((entry("a"), b"a" * 512), (entry("b"), b"b")))
     second = data.index(b"a" * 512) + 512
     data[second + 148 : second + 156] = b"0000000\0"  # a wrong checksum
     return bytes(data)
@@ -144,7 +122,7 @@ def test_corrupt_header_mid_archive_through_cp(dirs: tuple[Path, Path], tmp_path
 
 def test_truncated_data_through_cp(dirs: tuple[Path, Path]) -> None:
     _, root = dirs
-    data = tar_of((entry("big"), b"b" * 10_000))
+    data = tar((entry("big"), b"b" * 10_000))
     with pytest.raises(CorruptData, match="archive tar is truncated"):
         cp_in(data[:5_000], root)
 
@@ -152,7 +130,7 @@ def test_truncated_data_through_cp(dirs: tuple[Path, Path]) -> None:
 def test_implicit_parents_are_0755_whatever_the_umask(dirs: tuple[Path, Path]) -> None:
     # Before: a layer's implicit parents were mkdir(0755) minus the umask; cp's were 0755.
     dest, root = dirs
-    data = tar_of((entry("a/b/file"), b"x"))
+    data = tar((entry("a/b/file"), b"x"))
     old = os.umask(0o077)
     try:
         layer(data, dest)
@@ -172,7 +150,7 @@ def test_ids_no_syscall_takes_are_corrupt_data(dirs: tuple[Path, Path]) -> None:
     dest, root = dirs
     ti = entry("f")
     ti.pax_headers = {"uid": str(1 << 40)}
-    data = tar_of((ti, b"f"))
+    data = tar((ti, b"f"))
     with pytest.raises(CorruptData, match='cannot apply layer entry "f": uid is '):
         layer(data, dest)
     with pytest.raises(CorruptData, match='cannot apply archive entry "f": uid is '):
@@ -186,7 +164,7 @@ def test_host_errors_are_clear_errors(tmp_path: Path) -> None:
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
     try:
-        data = tar_of((entry("big"), os.urandom(2 << 20)))
+        data = tar((entry("big"), os.urandom(2 << 20)))
         (small / "layer").mkdir()
         with pytest.raises(DockyardError, match='cannot write layer entry "big": No space left'):
             layer(data, small / "layer")
@@ -200,7 +178,7 @@ def test_host_errors_are_clear_errors(tmp_path: Path) -> None:
 def test_hard_link_to_itself_is_kept(dirs: tuple[Path, Path]) -> None:
     # GNU tar writes one for a file named twice. Before: cp removed the file, then failed.
     dest, root = dirs
-    data = tar_of((entry("f"), b"keep"), entry("f", tarfile.LNKTYPE, linkname="f"))
+    data = tar((entry("f"), b"keep"), entry("f", tarfile.LNKTYPE, linkname="f"))
     layer(data, dest)
     cp_in(data, root)
     assert (dest / "f").read_bytes() == (root / "data" / "f").read_bytes() == b"keep"
@@ -219,7 +197,7 @@ def test_an_empty_stream_is_an_empty_archive(dirs: tuple[Path, Path]) -> None:
 
 def test_one_sniffer_for_every_caller(dirs: tuple[Path, Path]) -> None:
     dest, root = dirs
-    plain = tar_of((entry("f"), b"packed"))
+    plain = tar((entry("f"), b"packed"))
     for compress in (bz2.compress, lzma.compress):
         # A layer's media type can only say tar, tar+gzip or tar+zstd.
         with pytest.raises(CorruptData, match=r"-compressed layers are not supported"):
@@ -237,12 +215,12 @@ def test_many_directories_and_no_fd_leak(dirs: tuple[Path, Path]) -> None:
     # More directories than the extractor keeps open, visited in turn, then an error.
     dest, root = dirs
     files = [(entry(f"d{i % 150}/s{i % 7}/f{i}"), str(i).encode()) for i in range(1500)]
-    data = tar_of(*files)
+    data = tar(*files)
     before = open_fds()
     layer(data, dest)
     cp_in(data, root)
     with pytest.raises(UnsafeContent):
-        layer(tar_of(*files[:300], (entry("../x"), b"")), dest)
+        layer(tar(*files[:300], (entry("../x"), b"")), dest)
     assert open_fds() == before
     for base in (dest, root / "data"):
         assert (base / "d149/s1/f449").read_bytes() == b"449"
@@ -254,7 +232,7 @@ def test_cp_follows_a_directory_replaced_by_a_symlink(dirs: tuple[Path, Path]) -
     # (inside the root), as a fresh resolution would.
     _, root = dirs
     (root / "b").mkdir()
-    data = tar_of(
+    data = tar(
         entry("a", tarfile.DIRTYPE),
         (entry("a/f"), b"in a"),
         entry("a", tarfile.SYMTYPE, linkname="../b"),
@@ -316,7 +294,7 @@ def test_no_name_lands_outside(names: list[str], absolute: bool) -> None:
             entry("abs", tarfile.SYMTYPE, linkname=str(outside)),
         ]
         entries += [(entry(("/" if absolute else "") + n), b"x") for n in names]
-        data = tar_of(*entries)
+        data = tar(*entries)
         for i, door in enumerate(("layer", "flat", "cp", "host")):
             root = base / f"root{i}"
             dest = root / "data" / "dest"

@@ -26,6 +26,7 @@ import pytest
 from dockyard.network import bridge as br
 from dockyard.network import firewall
 from tests.conftest import CLI
+from tests.helpers import wait_until
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -588,20 +589,14 @@ def test_netd_serves_later_starts_and_is_optional(ctr: CLI) -> None:
 
     sock, _, pid_file = netd.paths(str(ctr.run_root))
     ctr("run", "--rm", "busybox", "true")  # forks its own helper, starts netd
-    deadline = time.monotonic() + 20
-    while not (os.path.exists(sock) and os.path.exists(pid_file)):
-        assert time.monotonic() < deadline, "netd did not come up"
-        time.sleep(0.05)
+    wait_until(lambda: os.path.exists(sock) and os.path.exists(pid_file), 20, "netd to come up")
     pid = int(Path(pid_file).read_text())
     for _ in range(3):
         out = ctr("run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0").stdout
         assert "inet 10.213." in out
     assert _children(pid) == []  # every helper it forked is gone
     netd.stop(str(ctr.run_root))
-    deadline = time.monotonic() + 10
-    while _alive(pid):
-        assert time.monotonic() < deadline, "netd did not stop"
-        time.sleep(0.05)
+    wait_until(lambda: not _alive(pid), 10, "netd to stop")
     assert not os.path.exists(sock)
     out = ctr("run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0").stdout
     assert "inet 10.213." in out  # without netd, a start forks its own helper
@@ -633,10 +628,7 @@ def test_check_removes_container_dirs_a_killed_remover_left(ctr: CLI) -> None:
     cid = ctr("run", "-d", "busybox", "true").stdout.strip()
     ctr("rm", "-f", cid)
     assert not (ctr.root / "containers" / cid).exists()
-    deadline = time.monotonic() + 20
-    while any((ctr.root / "containers").iterdir()):
-        assert time.monotonic() < deadline, "the remover did not finish"
-        time.sleep(0.05)
+    wait_until(lambda: not any((ctr.root / "containers").iterdir()), 20, "the remover")
     left = ctr.root / "containers" / ".rm-deadbeef"
     (left / "upper" / "x").mkdir(parents=True)
     busy = ctr.root / "containers" / ".rm-busy"

@@ -7,25 +7,22 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CLI
+from tests.helpers import wait_until
 
 
 def state(cli: CLI, name: str) -> dict:
     return json.loads(cli("inspect", name).stdout)[0]["State"]
 
 
-def wait_for(cond, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
+def wait_for(cond: Callable[[], object], timeout: float = 20) -> None:
+    wait_until(cond, timeout)
 
 
 def test_run_prints_and_propagates_exit_code(ctr: CLI) -> None:
@@ -549,13 +546,10 @@ def test_cp_tar_streams_and_volume_prune(ctr: CLI, tmp_path: Path) -> None:
     import io
     import tarfile
 
+    from tests.helpers import tar
+
     ctr("run", "-d", "--name", "box", "busybox", "sleep", "1000")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo("from-stdin.txt")
-        ti.size = 5
-        tf.addfile(ti, io.BytesIO(b"hello"))
-    r = ctr.raw("cp", "-", "box:/tmp", stdin=buf.getvalue())
+    r = ctr.raw("cp", "-", "box:/tmp", stdin=tar(("from-stdin.txt", b"hello")))
     assert r.returncode == 0, r.stderr
     assert ctr("exec", "box", "cat", "/tmp/from-stdin.txt").stdout == "hello"
     out = ctr.raw("cp", "box:/tmp/from-stdin.txt", "-").stdout

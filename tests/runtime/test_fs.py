@@ -33,6 +33,7 @@ from dockyard.runtime.fs import (
     go_file_mode,
     resolve_in_root,
 )
+from tests.helpers import Entry, entry, tar
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, trusted xattrs)")
 
@@ -55,28 +56,13 @@ def box(tmp_path: Path) -> Box:
     return Box(root, outside)
 
 
-def make_tar(entries: Iterable[tarfile.TarInfo | tuple[str, bytes]]) -> io.BytesIO:
+def make_tar(entries: Iterable[Entry]) -> io.BytesIO:
     """A tar from TarInfos (no data) and (name, data) regular files."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for e in entries:
-            if isinstance(e, tarfile.TarInfo):
-                tf.addfile(e)
-            else:
-                ti = tarfile.TarInfo(e[0])
-                ti.size = len(e[1])
-                ti.mode = 0o644
-                tf.addfile(ti, io.BytesIO(e[1]))
-    buf.seek(0)
-    return buf
+    return io.BytesIO(tar(*entries))
 
 
 def info(name: str, kind: bytes, linkname: str = "", mode: int = 0o755) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.linkname = linkname
-    ti.mode = mode
-    return ti
+    return entry(name, kind, linkname=linkname, mode=mode)
 
 
 def archive_of(

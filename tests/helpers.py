@@ -1,0 +1,70 @@
+"""The helpers every test directory shares: one tar builder and one wait loop.
+
+Tars: ``tar(*entries)`` takes ``TarInfo``s (no data), ``(TarInfo, data)`` or ``(name, data)``
+pairs, in order; ``tar_of(files)`` makes a tar of regular files (their parent directories
+added first). ``entry()`` makes a header of any kind with Docker-like defaults.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+
+Entry = tarfile.TarInfo | tuple[tarfile.TarInfo, bytes] | tuple[str, bytes]
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tarfile.TarInfo:
+    """A header: ``kind`` one of tarfile's types; mode 0755 for dirs, 0644 otherwise, unless
+    ``attrs`` say (linkname=, uid=, gid=, mtime=, devmajor=, pax_headers=...)."""
+    ti = tarfile.TarInfo(name)
+    ti.type = kind
+    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    ti.mtime = 1_600_000_000
+    for key, value in attrs.items():
+        setattr(ti, key, value)
+    return ti
+
+
+def tar(*entries: Entry, fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """An uncompressed tar of ``entries``, in order."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for e in entries:
+            if isinstance(e, tarfile.TarInfo):
+                tf.addfile(e)
+                continue
+            head, data = e
+            ti = head if isinstance(head, tarfile.TarInfo) else entry(head)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def tar_of(
+    files: Mapping[str, bytes], *, parents: bool = True, fmt: int = tarfile.PAX_FORMAT
+) -> bytes:
+    """A tar holding ``files`` (sorted), each one's parent directories first when ``parents``."""
+    entries: list[Entry] = []
+    dirs: set[str] = set()
+    for name in sorted(files):
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if parents and d not in dirs:
+                dirs.add(d)
+                entries.append(entry(d, tarfile.DIRTYPE))
+        entries.append((name, files[name]))
+    return tar(*entries, fmt=fmt)
+
+
+def wait_until(
+    pred: Callable[[], object], timeout: float = 20.0, what: str = "condition", step: float = 0.02
+) -> None:
+    """Poll ``pred`` until it is true; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(step)
