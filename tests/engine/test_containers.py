@@ -91,12 +91,12 @@ def test_exec_stop_kill_restart(engine: Engine) -> None:
     code, _ = exec_output(engine, "web", "no-such-command")
     assert code == 127
     with pytest.raises(InvalidArgument, match="No exec command specified"):
-        engine.containers.exec_spec("web", [])
+        engine.containers.execs.spec("web", [])
     engine.containers.stop("web", timeout=1)
     c = engine.containers.get("web")
     assert not c.running and c.state.exit_code == 143  # SIGTERM
     with pytest.raises(Conflict, match="is not running"):
-        engine.containers.exec_spec("web", ["true"])
+        engine.containers.execs.spec("web", ["true"])
     engine.containers.restart("web", timeout=0)
     assert engine.containers.get("web").running
     engine.containers.kill("web", "KILL")

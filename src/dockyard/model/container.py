@@ -38,6 +38,22 @@ ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time, as Docker shows "never"
 
 Pairs = tuple[tuple[str, str], ...]  # an ordered string map (labels, sysctls, options)
 
+# Docker's defaults for HostConfig.MaskedPaths / ReadonlyPaths (what a container gets unless
+# it asks otherwise, or is privileged).
+MASKED_PATHS = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
 
 @dataclass(frozen=True, slots=True)
 class PortBinding:

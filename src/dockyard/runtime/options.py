@@ -55,3 +55,5 @@ class RunOptions(NamedTuple):
     sysctls: tuple[tuple[str, str], ...] = ()
     shm_size: int = 64 * 1024 * 1024
     labels: tuple[tuple[str, str], ...] = ()
+    masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults (model.container)
+    readonly_paths: tuple[str, ...] | None = None

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.model.container import MASKED_PATHS, READONLY_PATHS
 from dockyard.runtime import seccomp
 from dockyard.runtime.options import Mount, RunOptions, Ulimit
 from dockyard.runtime.user import resolve_user
@@ -106,25 +107,6 @@ DEFAULT_CAPS: tuple[str, ...] = (
     "CAP_AUDIT_WRITE",
 )
 
-MASKED_PATHS: tuple[str, ...] = (
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-)
-READONLY_PATHS: tuple[str, ...] = (
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-)
 
 # The device cgroup: deny everything, then allow what Docker (runc's AllowedDevices) allows.
 _DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = (
@@ -588,8 +570,12 @@ def build_spec(
         linux["maskedPaths"] = []
         linux["readonlyPaths"] = []
     else:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        linux["maskedPaths"] = list(
+            MASKED_PATHS if opts.masked_paths is None else opts.masked_paths
+        )
+        linux["readonlyPaths"] = list(
+            READONLY_PATHS if opts.readonly_paths is None else opts.readonly_paths
+        )
         if opts.seccomp_profile != "unconfined":
             # "builtin" names the default profile (newer Docker's CLI sends it as such).
             text = "" if opts.seccomp_profile == "builtin" else opts.seccomp_profile

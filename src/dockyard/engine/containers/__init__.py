@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine import Engine
     from dockyard.engine.containers.create import Creator
-    from dockyard.engine.containers.execs import Execs, ExecSpec
+    from dockyard.engine.containers.execs import Execs
     from dockyard.engine.containers.files import Files
     from dockyard.engine.containers.lifecycle import Lifecycle, Runtimes
     from dockyard.engine.containers.logs import Logs
@@ -242,21 +242,6 @@ class ContainerService:
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
         return self.logs_reader.read(text, follow=follow, tail=tail, stop=stop)
-
-    def exec_spec(
-        self,
-        text: str,
-        cmd: Sequence[str],
-        *,
-        tty: bool = False,
-        env: Sequence[str] = (),
-        user: str = "",
-        workdir: str = "",
-        privileged: bool = False,
-    ) -> ExecSpec:
-        return self.execs.spec(
-            text, cmd, tty=tty, env=env, user=user, workdir=workdir, privileged=privileged
-        )
 
     def top(self, text: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
         return self.files.top(text, ps_args)

@@ -458,6 +458,8 @@ class Lifecycle:
             init=spec.init,
             sysctls=spec.sysctls,
             shm_size=spec.shm_size or 64 * 1024 * 1024,
+            masked_paths=sec.masked_paths,
+            readonly_paths=sec.readonly_paths,
         )
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:

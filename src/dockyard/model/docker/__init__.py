@@ -13,8 +13,6 @@ from dockyard.model.docker.reading import (
     spec_from_body,
 )
 from dockyard.model.docker.shapes import (
-    DEFAULT_MASKED_PATHS,
-    DEFAULT_READONLY_PATHS,
     config_shape,
     host_config_shape,
     inspect_shape,
@@ -25,8 +23,6 @@ from dockyard.model.docker.shapes import (
 )
 
 __all__ = [
-    "DEFAULT_MASKED_PATHS",
-    "DEFAULT_READONLY_PATHS",
     "check_mount",
     "config_shape",
     "container_from_inspect",

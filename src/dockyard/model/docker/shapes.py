@@ -6,6 +6,8 @@ read inspect (docker-py, Compose) find every key they look for."""
 from __future__ import annotations
 
 from dockyard.model.container import (
+    MASKED_PATHS,
+    READONLY_PATHS,
     Container,
     ContainerSpec,
     ContainerState,
@@ -23,20 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 DEFAULT_RUNTIME = "runc"
-# Docker's defaults for HostConfig.MaskedPaths / ReadonlyPaths (what runtime/spec.py applies).
-DEFAULT_MASKED_PATHS = (
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-)
-DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 # ---------------------------------------------------------------------------- writing JSON
 
@@ -201,10 +189,10 @@ def host_config_shape(spec: ContainerSpec) -> dict[str, Any]:
         out["Sysctls"] = dict(spec.sysctls)
     if not sec.privileged:
         out["MaskedPaths"] = list(
-            sec.masked_paths if sec.masked_paths is not None else DEFAULT_MASKED_PATHS
+            sec.masked_paths if sec.masked_paths is not None else MASKED_PATHS
         )
         out["ReadonlyPaths"] = list(
-            sec.readonly_paths if sec.readonly_paths is not None else DEFAULT_READONLY_PATHS
+            sec.readonly_paths if sec.readonly_paths is not None else READONLY_PATHS
         )
     return out
 
