@@ -723,8 +723,8 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
         privileged=a.privileged,
     )
     runtime = engine.containers.runtime(rt)
-    if not a.detach:
-        exec_if_found(engine, cid, rt, proc, tty=a.tty, interactive=a.interactive)
+    if not (a.detach and a.tty):
+        exec_if_found(engine, cid, rt, proc, tty=a.tty, interactive=a.interactive, detach=a.detach)
     return run_exec(
         runtime,
         cid,
