@@ -631,6 +631,9 @@ class ContainerService:
                 net.sandbox.close()  # the runtime has joined the namespace
                 net.clear_udp_flows()
         except BaseException:
+            from dockyard.runtime.attach import release_starter
+
+            release_starter(rdir)
             if net is not None:
                 net.abort()
             if pid:
@@ -670,6 +673,7 @@ class ContainerService:
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:
         """config.json for the OCI runtime, next to the mounted rootfs."""
+        from dockyard.runtime.cgroups import container_path
         from dockyard.runtime.spec import build_spec
 
         cdir = self.container_dir(cid)
@@ -679,7 +683,7 @@ class ContainerService:
             rootfs="rootfs",
             rootfs_dir=rootfs,
             container_id=cid,
-            cgroups_path=f"/dockyard/{cid}",
+            cgroups_path=container_path(cid),
             cache_dir=self.engine.run_root,
             etc_files={f: os.path.join(cdir, os.path.basename(f)) for f in ETC_FILES},
             init_path=_init_binary() if opts.init else None,
@@ -717,6 +721,11 @@ class ContainerService:
         try:
             data = self._get(cid)
         except NotFound:
+            # Recorded already (an attached `run --rm`): the monitor asks us only when its
+            # own release of the runtime fell short.
+            from dockyard.runtime.cleanup import release_unknown
+
+            release_unknown(self.engine.run_root, cid)
             return
         rdir = self.container_run_dir(cid)
         exit_info: dict[str, Any] = {}
@@ -770,27 +779,11 @@ class ContainerService:
             self._remove_files_and_row(cid, data, volumes=True, rows_deleted=rows_deleted)
 
     def _cleanup_runtime(self, cid: str, data: dict[str, Any]) -> None:
-        from dockyard.runtime.rootfs import unmount
+        from dockyard.runtime.cleanup import release_container
 
-        rt = self.runtime(data["HostConfig"].get("Runtime", ""))
-        live = ("running", "created", "paused")
-        try:
-            if os.path.exists(os.path.join(self.container_run_dir(cid), "exit.json")):
-                rt.delete(cid)  # the init exited: a plain delete is enough (one runc call)
-            elif os.path.exists(os.path.join(rt.state_root, cid)):
-                st = rt.state(cid)
-                if st and st.get("status") in live:
-                    # The monitor died and left the container running: kill it (recovery).
-                    rt.kill(cid, "KILL", all_processes=True)
-                    _wait_until(lambda: (rt.state(cid) or {}).get("status") not in live, 5)
-                rt.delete(cid, force=True)
-        except DockyardError:
-            try:
-                rt.delete(cid, force=True)
-            except DockyardError:
-                pass
-        unmount(os.path.join(self.container_dir(cid), "rootfs"))
-        _remove_cgroup(cid)
+        runtime, state_root = self.runtime_location(data["HostConfig"].get("Runtime", ""))
+        rootfs = os.path.join(self.container_dir(cid), "rootfs")
+        release_container(cid, runtime=runtime, state_root=state_root, rootfs=rootfs)
 
     def _refresh(self, cid: str) -> dict[str, Any]:
         data = self._get(cid)
@@ -1416,21 +1409,6 @@ def _loopback_up(pid: int) -> None:
         finally:
             os._exit(code)
     os.waitpid(child, 0)
-
-
-def _remove_cgroup(cid: str) -> None:
-    base = "/sys/fs/cgroup"
-    try:
-        controllers = os.listdir(base)
-    except OSError:
-        return
-    for ctrl in controllers:
-        path = os.path.join(base, ctrl, "dockyard", cid)
-        if os.path.isdir(path):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
 
 
 def _rmtree(path: str, ignore_errors: bool = True) -> None:
