@@ -55,9 +55,6 @@ def locate(root: str, path: str, mounts: Sequence[tuple[str, str]]) -> tuple[str
 
 
 def copy(containers: ContainerService, src: str, dst: str, *, follow_link: bool = False) -> None:
-    from dockyard.runtime.fs import copy_in, copy_out, copy_to_container, extract_to_host
-    from dockyard.runtime.rootfs import unmount
-
     src_c, src_path = _split(src)
     dst_c, dst_path = _split(dst)
     if src_c is not None and dst_c is not None:
@@ -66,6 +63,51 @@ def copy(containers: ContainerService, src: str, dst: str, *, follow_link: bool 
         raise InvalidArgument("must specify at least one container source")
     name = src_c or dst_c
     assert name is not None
+    # While we may mount a stopped container's root, its dir is locked (shared): `system
+    # check` then does not take that mount for one a killed cp left.
+    lock = copy_lock(containers.container_dir(containers.resolve(name)))
+    try:
+        _copy(containers, name, src_c, src_path, dst_path, follow_link)
+    finally:
+        os.close(lock)
+
+
+def copy_lock(container_dir: str) -> int:
+    import fcntl
+
+    fd = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def copy_in_progress(container_dir: str) -> bool:
+    """Whether a ``cp`` holds the container dir's lock (see :func:`copy`)."""
+    import fcntl
+
+    try:
+        fd = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _copy(
+    containers: ContainerService,
+    name: str,
+    src_c: str | None,
+    src_path: str,
+    dst_path: str,
+    follow_link: bool,
+) -> None:
+    from dockyard.runtime.fs import copy_in, copy_out, copy_to_container, extract_to_host
+    from dockyard.runtime.rootfs import unmount
+
     cid, root, mounted = containers.rootfs_for_copy(name)
     mounts = containers.mount_sources(cid)
     try:
