@@ -118,3 +118,35 @@ def test_killed_monitor_is_released_by_the_next_command(ctr: CLI, cgroup_parent:
 
 def _cgroup_of(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+
+
+CHURN_RUNS = int(os.environ.get("DOCKYARD_CHURN_RUNS", "300"))  # the issue: 500
+CHURN_PUBLISHED = int(os.environ.get("DOCKYARD_CHURN_PUBLISHED", "100"))  # the issue: 200
+
+
+@pytest.mark.slow
+def test_churn_leaves_the_host_as_it_was(ctr: CLI, cgroup_parent: str) -> None:
+    """The issue's churn test: ``run --rm`` with output to a terminal, a pipe and /dev/null in
+    turn, then ``run -d -p`` + ``rm -f``; mounts, cgroup dirs, runtime state dirs, bridge
+    ports, iptables rules, fds, processes and store files are counted before and after and
+    must be equal. The table is printed (``pytest -s``)."""
+    modes = ["tty", "pipe", "null"]
+    # Warm up: the bridge network, netd and the seccomp cache exist from here on.
+    assert run_with_output(ctr, "null", "--rm", "busybox", "true") == 0
+    ctr(
+        "rm", "-f", ctr("run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "60").stdout.strip()
+    )
+    settle(ctr)
+    before = census(ctr, cgroup_parent)
+    for i in range(CHURN_RUNS):
+        assert run_with_output(ctr, modes[i % 3], "--rm", "busybox", "true") == 0
+    for _ in range(CHURN_PUBLISHED):
+        cid = ctr("run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "60").stdout.strip()
+        ctr("rm", "-f", cid)
+    settle(ctr)
+    after = census(ctr, cgroup_parent)
+    print(f"\nchurn: {CHURN_RUNS} run --rm (tty/pipe/null), {CHURN_PUBLISHED} run -d -p + rm -f")
+    print(f"{'':18}{'before':>8}{'after':>8}")
+    for key in before:
+        print(f"{key:18}{before[key]:>8}{after[key]:>8}")
+    assert after == before
