@@ -636,12 +636,9 @@ class ContainerService:
             release_starter(rdir)
             if net is not None:
                 net.abort()
-            if pid:
-                try:
-                    runtime.delete(cid, force=True)  # created but never started
-                except DockyardError:
-                    pass
-            unmount(rootfs)
+            # Created but never started, or a create that failed half-way: its processes,
+            # cgroups, runtime state and the mount go.
+            self._cleanup_runtime(cid, data)
             raise
         mpid = _read_int(os.path.join(rdir, "monitor.pid"))
         with self.db.transaction() as c:
