@@ -112,7 +112,6 @@ class SystemService:
         reconciles them on sight; here they are reported first), then what processes,
         runtime state, cgroups, mounts and helpers are left (runtime/leftovers.py)."""
         import json
-        import os
 
         from dockyard.runtime.cleanup import process_start_time
         from dockyard.runtime.leftovers import Recorded, find
@@ -126,11 +125,9 @@ class SystemService:
             pid = int(info.get("MonitorPid") or 0)
             running = bool(data["State"]["Running"])
             recorded[cid] = Recorded(running, pid)
-            if running:
-                start = str(info.get("MonitorStart") or "")
-                ended = os.path.exists(os.path.join(svc.container_run_dir(cid), "exit.json"))
-                if ended or not pid or process_start_time(pid) != start:
-                    lost.append(cid)
+            # A monitor that is alive is finishing the container if it ended: not lost.
+            if running and (not pid or process_start_time(pid) != info.get("MonitorStart")):
+                lost.append(cid)
         for cid in lost:
             what = f"container {cid[:12]} is recorded as running, but its monitor is gone"
             report.leftovers.append(what)

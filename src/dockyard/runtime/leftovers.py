@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -167,6 +168,14 @@ def _stray_monitors(scan: Scan, monitors: dict[str, list[Process]]) -> None:
             scan.claimed.add(cid)
 
 
+def _release_if_idle(scan: Scan, cid: str) -> list[str]:
+    """Release container ``cid``, unless a monitor took it up since the scan (a ``start``
+    running beside the check)."""
+    if _monitors(processes(), scan.run_root).get(cid):
+        return []
+    return scan.release(cid)
+
+
 def _kill_monitor(scan: Scan, pid: int, cid: str) -> list[str]:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -201,7 +210,8 @@ def _runtime_states(scan: Scan, busy: set[str]) -> None:
             else:
                 state = "which no longer exists" if cid not in scan.recorded else "not running"
                 scan.add(
-                    f"runtime state of container {cid[:12]}, {state}", partial(scan.release, cid)
+                    f"runtime state of container {cid[:12]}, {state}",
+                    partial(_release_if_idle, scan, cid),
                 )
             scan.claimed.add(cid)
 
@@ -244,10 +254,15 @@ def _cgroups(scan: Scan, busy: set[str]) -> None:
             whose = "of a container that is not running"
         else:
             whose = "of a removed container"
-        scan.add(f"cgroups {whose}: {cid[:32]} ({len(dirs)} dirs)", partial(_remove_cgroups, dirs))
+        scan.add(
+            f"cgroups {whose}: {cid[:32]} ({len(dirs)} dirs)",
+            partial(_remove_cgroups, scan, cid, dirs),
+        )
 
 
-def _remove_cgroups(dirs: list[str]) -> list[str]:
+def _remove_cgroups(scan: Scan, cid: str, dirs: list[str]) -> list[str]:
+    if _monitors(processes(), scan.run_root).get(cid):
+        return []  # started since the scan
     return [f"cgroup {d}" for d in cgroups.remove(dirs)]
 
 
@@ -320,18 +335,12 @@ def _dirs(scan: Scan, busy: set[str]) -> None:
                 age = os.stat(path).st_mtime
             except OSError:
                 continue
-            if _now() - age < GRACE_SECONDS:
+            if time.time() - age < GRACE_SECONDS:
                 continue  # a container being created: its row comes next
             scan.add(
                 f"container {kind} {name[:12]} with no container",
                 partial(_remove_tree, path, shutil.rmtree),
             )
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 def _remove_tree(path: str, rmtree: Callable[..., None]) -> list[str]:
@@ -353,26 +362,23 @@ def _network_helpers(scan: Scan, procs: list[Process]) -> None:
             serving = int(f.read().strip() or 0)
     except (OSError, ValueError):
         serving = 0
-    helpers = [
+    # A netd leads its own session; its forks (sandbox helpers) live in it while they serve a
+    # start or a build step, and end with their connection.
+    netds = [
         p
         for p in procs
-        if NETD_MODULE in p.argv and p.argv[-1] in (scan.run_root, scan.run_root + "/")
+        if NETD_MODULE in p.argv
+        and p.argv[-1] in (scan.run_root, scan.run_root + "/")
+        and p.session == p.pid
     ]
-    alive = {p.pid for p in helpers}
-    if (os.path.lexists(pid_file) or os.path.lexists(sock)) and serving not in alive:
-        scan.add(
-            "files of a network helper that is gone",
-            partial(_remove_files, [sock, pid_file], serving, alive),
-        )
-    for p in helpers:
-        # A netd leads its own session; its forks (sandbox helpers) live in it while they
-        # serve a start or a build step, and end with their connection.
-        if p.session != p.pid or p.pid == serving or p.age < GRACE_SECONDS:
-            continue
-        scan.add(f"network helper {p.pid} that no longer serves", partial(_terminate, p.pid))
+    if (os.path.lexists(pid_file) or os.path.lexists(sock)) and not netds:
+        scan.add("files of a network helper that is gone", partial(_remove_files, [sock, pid_file]))
+    for p in netds:
+        if p.pid != serving and p.age >= GRACE_SECONDS:
+            scan.add(f"network helper {p.pid} that no longer serves", partial(_terminate, p.pid))
 
 
-def _remove_files(paths: list[str], serving: int, alive: set[int]) -> list[str]:
+def _remove_files(paths: list[str]) -> list[str]:
     for path in paths:
         try:
             os.unlink(path)
