@@ -7,7 +7,6 @@ import os
 import pty
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -114,10 +113,6 @@ def test_killed_monitor_is_released_by_the_next_command(ctr: CLI, cgroup_parent:
     ctr("rm", cid)
     settle(ctr)
     assert census(ctr, cgroup_parent) == before
-
-
-def _cgroup_of(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cgroup").read_text().splitlines()
 
 
 CHURN_RUNS = int(os.environ.get("DOCKYARD_CHURN_RUNS", "300"))  # the issue: 500
