@@ -153,14 +153,25 @@ def rules(match: Callable[[str], bool] = lambda c: True) -> list[tuple[str, str]
 
 def remove(match: Callable[[str], bool]) -> int:
     """Delete every rule of ours whose comment ``match`` accepts; returns how many."""
-    found = rules(match)
-    tables: dict[str, list[str]] = {"filter": [], "nat": []}
-    for table, line in found:
-        tables[table].append("-D " + line[3:])
-    text = _batch(tables)
-    if text:
-        restore(text)
-    return len(found)
+    for attempt in range(5):
+        found = rules(match)
+        tables: dict[str, list[str]] = {"filter": [], "nat": []}
+        for table, line in found:
+            tables[table].append("-D " + line[3:])
+        text = _batch(tables)
+        if not text:
+            return 0
+        try:
+            restore(text)
+        except FirewallError as e:
+            # Another process deleted some of them since we listed them (a container's exit
+            # handling beside `network rm`, or `system check --repair`): a table's batch is
+            # all or nothing, so list what is left and try again.
+            if "Bad rule" not in str(e) or attempt == 4:
+                raise
+            continue
+        return len(found)
+    return 0
 
 
 def teardown_network(bridge: str) -> None:
