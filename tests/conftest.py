@@ -23,6 +23,9 @@ BIN = Path(sys.executable).parent / "dockyard"
 # subnets from 10.213.128.0/17, so they never meet a real dockyard0 or Docker's docker0.
 os.environ.setdefault("DOCKYARD_BRIDGE_PREFIX", "dyt")
 os.environ.setdefault("DOCKYARD_ADDRESS_POOL", "10.213.128.0/17")
+# Containers' cgroups go under a parent of this session's own (runtime/cgroups.py): a test's
+# `system check --repair` never judges another store's cgroups, and tests can count theirs.
+os.environ.setdefault("DOCKYARD_CGROUP_PARENT", f"dyt-{os.getpid()}")
 # docker.io is served by a closed loopback port: a test that would pull from Docker Hub fails
 # fast instead of sending traffic off this machine.
 os.environ["DOCKYARD_REGISTRY_MIRROR"] = "http://127.0.0.1:9"
@@ -104,6 +107,17 @@ def db_snapshot(root: Path) -> dict[str, list[tuple[object, ...]]]:
         }
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cgroup_parent() -> Iterator[str]:
+    """The session's cgroup parent, taken away at the end (with anything a test leaked)."""
+    parent = os.environ["DOCKYARD_CGROUP_PARENT"]
+    yield parent
+    if parent.startswith("dyt-"):  # ours, not one the caller set
+        from tests.runtime.leftovers import remove_cgroup_parent
+
+        remove_cgroup_parent(parent)
 
 
 @pytest.fixture(scope="session")

@@ -137,15 +137,23 @@ def test_parse_lean_forms(argv: list[str], expected: tuple[object, ...]) -> None
     a = parse(argv)
     assert a is not None
     assert (a.container, a.command, a.interactive, a.tty, a.env, a.user, a.workdir) == expected
+    assert not a.detach
+
+
+@pytest.mark.parametrize(
+    "argv", [["-d", "c", "true"], ["--detach", "c", "true"], ["-di", "c", "sh"], ["-id", "c", "sh"]]
+)
+def test_parse_detached_forms(argv: list[str]) -> None:
+    a = parse(argv)
+    assert a is not None and a.detach and not a.tty
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["-d", "c", "true"],
-        ["-it", "-d", "c", "true"],
+        ["-it", "-d", "c", "true"],  # a detached terminal needs a console socket
         ["-dit", "c", "sh"],
-        ["--detach", "c", "true"],
+        ["-dt", "c", "sh"],
         ["--privileged", "c", "true"],
         ["--env-file", "f", "c", "true"],
         ["--detach-keys", "ctrl-a", "c", "true"],
@@ -302,10 +310,15 @@ def test_unusual_flags_take_the_normal_path(box: CLI, tmp_path: Path) -> None:
     assert (fast.stdout, fast.lean) == ("1\n", False)
     fast, _ = both(box, tmp_path, "-eX=attached", "box", "sh", "-c", "echo $X")
     assert (fast.stdout, fast.lean) == ("attached\n", False)
-    # -d: runs detached (the process is not the CLI's), through the normal path.
+    # -d: the lean path becomes `runc exec --detach`, which exits once the process started.
     fast = run(box, tmp_path, "lean", "-d", "box", "touch", "/detached")
-    assert (fast.returncode, fast.became_runtime) == (0, False)
+    assert (fast.returncode, fast.lean) == (0, True)
+    assert "--detach" in fast.report["argv"]
     box("exec", "box", "ls", "/detached")
+    # A command that does not exist: the normal path, with Docker's 127 and runc's reason.
+    fast, slow = both(box, tmp_path, "-d", "box", "nonexistent")
+    assert (fast.returncode, fast.lean, slow.lean) == (127, False, False)
+    assert 'exec: "nonexistent": executable file not found in $PATH' in fast.stderr
     # Usage errors are argparse's.
     fast, _ = both(box, tmp_path, "box")
     assert fast.returncode == 125 and "requires at least 2 arguments" in fast.stderr

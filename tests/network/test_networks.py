@@ -7,6 +7,7 @@ Every bridge is named ``dyt...`` (DOCKYARD_BRIDGE_PREFIX) and every explicit sub
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -395,3 +396,25 @@ def test_bridges_of_deleted_stores_are_reclaimed(
     finally:
         kept.close()
         _del_test_bridges()
+
+
+def test_rule_removal_beside_another_remover(
+    svc: NetworkService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes removing the same rules (a container's exit handling beside `network
+    rm`, or `system check --repair` beside either): the one whose listing went stale lists
+    again instead of failing with iptables-restore's "Bad rule"."""
+    from dockyard.network import firewall
+
+    dev = dev_of(svc.create("raced", subnet="10.213.33.0/24"))
+    mine = lambda c: c == "dyn:" + dev  # noqa: E731
+    listed = firewall.rules(mine)
+    assert listed
+    table, line = listed[0]
+    # The other remover: deletes one of them between our listing and our batch.
+    subprocess.run(["iptables", "-w", "30", "-t", table, "-D", *shlex.split(line[3:])], check=True)
+    real_rules = firewall.rules
+    calls = iter([listed])
+    monkeypatch.setattr(firewall, "rules", lambda m: next(calls, None) or real_rules(m))
+    assert firewall.remove(mine) == len(listed) - 1
+    assert real_rules(mine) == []

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import socket
 import termios
 import threading
 import time
@@ -21,6 +22,8 @@ from dockyard.errors import CommandNotExecutable, CommandNotFound, Conflict
 from dockyard.runtime.attach import (
     _connect,
     attach,
+    launch_monitor,
+    release_starter,
     request_start,
     send_signal,
     spawn_monitor,
@@ -153,6 +156,52 @@ def test_attach_before_start(sandbox: Sandbox) -> None:
     assert len(logged) == 5002
 
 
+def launch_created(sb: Sandbox, args: list[str]) -> Started:
+    """A container created by a monitor launched early, as ``run`` and the daemon do: the
+    launcher holds the go pipe until it asks for the start."""
+    cid, bundle = sb.bundle(args, prefix="g")
+    run_dir = sb.tmp / "run" / cid
+    sb.run_dirs.append(run_dir)
+    log_path = sb.tmp / "logs" / f"{cid}-json.log"
+    launch = launch_monitor(
+        cid=cid,
+        bundle=str(bundle),
+        runtime="runc",
+        runtime_root=str(sb.state_root),
+        run_dir=str(run_dir),
+        log_path=str(log_path),
+        tty=False,
+        stdin=False,
+        start=False,
+        exit_command=None,
+        wait_for_go=True,
+    )
+    return Started(sb, cid, run_dir, log_path, launch.wait_ready())
+
+
+def test_a_starter_that_dies_before_the_start_takes_the_container_down(
+    sandbox: Sandbox,
+) -> None:
+    """A ``run`` or daemon SIGKILLed between creating the container and asking for its start
+    used to leave it waiting for a start forever. Its end of the go pipe closes with it:
+    the monitor then kills the created container and records why."""
+    c = launch_created(sandbox, ["sh", "-c", "echo never"])
+    assert c.status() == "created"
+    release_starter(str(c.run_dir))  # what the kernel does when the starter dies
+    info = c.wait_exit()
+    assert info["ExitCode"] == 137
+    assert "never started" in info["Error"]
+    assert c.log() == []
+    assert c.status() == "stopped"
+
+
+def test_a_start_asked_for_is_kept_when_the_starter_goes(sandbox: Sandbox) -> None:
+    c = launch_created(sandbox, ["sh", "-c", "echo ran; exit 5"])
+    request_start(str(c.run_dir))  # lets go of the go pipe once the monitor has started it
+    assert c.wait_exit()["ExitCode"] == 5
+    assert [e["log"] for e in c.log()] == ["ran\n"]
+
+
 def test_two_clients_and_request_start(sandbox: Sandbox) -> None:
     c = start(sandbox, ["sh", "-c", "read x; echo got-$x; exit 4"], stdin=True, start=False)
     results: dict[str, Any] = {}
@@ -271,24 +320,46 @@ def test_detach_keys_leave_container_running(sandbox: Sandbox) -> None:
     assert code == 5
 
 
-def test_stuck_client_does_not_block_the_container(sandbox: Sandbox) -> None:
-    """A client that never reads is dropped once its buffer is full; the container and its
-    log carry on. Lines longer than 16 KiB are logged as 16 KiB partial entries."""
+def test_a_client_that_does_not_read_holds_the_container_back(sandbox: Sandbox) -> None:
+    """Docker's behaviour (checked against Docker 20.10 with an attach client that never
+    reads): the container's writes wait for its slowest attached reader, so no attached
+    client loses output. Once the client goes, the container carries on and the log is
+    complete. Lines longer than 16 KiB are logged as 16 KiB partial entries."""
     size = 30_000_000
     script = f"head -c {size} /dev/zero | tr '\\0' x; echo; echo done >&2"
     c = start(sandbox, ["sh", "-c", script], start=False)
     stuck = _connect(str(c.run_dir))
     try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.sendall(b'{"stdin": false, "stdout": true, "stderr": true, "start": true}\n')
-        info = c.wait_exit(60)
+        # 30 MB cannot fit in the pipe, the monitor's 4 MiB allowance and a socket buffer:
+        # the log stops growing well short of it and the container still runs.
+        logged = _stalled_size(c.log_path)
+        assert logged < size // 2
+        assert not (c.run_dir / "exit.json").exists()
+        assert c.status() == "running"
     finally:
         stuck.close()
+    info = c.wait_exit(60)
     assert info["ExitCode"] == 0
     stdout = [e["log"] for e in c.log() if e["stream"] == "stdout"]
     assert all(len(piece) == 16384 and "\n" not in piece for piece in stdout[:-1])
     assert stdout[-1].endswith("x\n")
     assert sum(map(len, stdout)) == size + 1
     assert [e["log"] for e in c.log() if e["stream"] == "stderr"] == ["done\n"]
+
+
+def _stalled_size(path: Path, timeout: float = 30.0) -> int:
+    """The size of a growing file once two looks 0.3 s apart see the same size."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else 0
+        if size == last and size > 0:
+            return size
+        last = size
+        time.sleep(0.3)
+    return last
 
 
 def test_runc_kill_gives_137_and_monitor_rss(sandbox: Sandbox) -> None:

@@ -142,8 +142,12 @@ def run_in(
     """Run ``args`` in ``fs.rootfs`` on ``network`` (none, host, or a bridge network of the
     engine's: "default" is Docker's "bridge"); returns the exit code and the output's last
     lines."""
-    cid = "build-" + os.urandom(16).hex()
-    hostname = cid[6:18]
+    from dockyard.runtime.cleanup import build_container_id
+
+    # The builder's pid is in the ID (the step's work dir name): what a killed build left
+    # is known as such by `system check`.
+    cid = build_container_id(fs.work)
+    hostname = cid.rsplit("-", 1)[-1][:12]
     if network in ("none", "host"):
         return _run(fs, cid, hostname, network, network, args, env, workdir, user, run_root,
                     runtime, output, mounts)  # fmt: skip
@@ -171,6 +175,8 @@ def _run(
     import json
 
     from dockyard.errors import Unavailable
+    from dockyard.runtime.cgroups import container_path
+    from dockyard.runtime.cleanup import release_container
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
     from dockyard.runtime.paths import resolve_in_root
@@ -194,7 +200,7 @@ def _run(
         rootfs=fs.rootfs,
         rootfs_dir=fs.rootfs,
         container_id=cid,
-        cgroups_path=f"/dockyard/{cid}",
+        cgroups_path=container_path(cid),
         etc_files=_etc_files(fs, hostname, network, address),
         cache_dir=run_root,
     )
@@ -235,12 +241,9 @@ def _run(
     finally:
         if proc.stdout is not None:
             proc.stdout.close()
-        if os.path.exists(os.path.join(oci.state_root, cid)):  # runc run deletes on exit
-            subprocess.run(
-                [oci.binary, "--root", oci.state_root, "delete", "--force", cid],
-                capture_output=True,
-                check=False,
-            )
+        # `runc run` deletes the container as it exits, but drops its state dir even when
+        # it could not remove the cgroups (a last task not yet reaped): release what is left.
+        release_container(cid, runtime=oci.binary, state_root=oci.state_root)
     if partial:
         tail.append(partial.decode("utf-8", "replace"))
     return RunResult(code, list(tail))

@@ -355,8 +355,8 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
         workdir=a.workdir,
         privileged=a.privileged,
     )
-    if not a.detach:
-        execs.replace_process(ex, tty=a.tty, interactive=a.interactive)
+    if not (a.detach and a.tty):
+        execs.replace_process(ex, tty=a.tty, interactive=a.interactive, detach=a.detach)
     return execs.run(ex, tty=a.tty, interactive=a.interactive, detach=a.detach)
 
 

@@ -10,12 +10,13 @@ the _sqlite3 C module on the way.
 Only the forms below take this path; everything else returns to the normal argparse path in
 cli/containers.py, unchanged:
 
-* ``-i``/``--interactive``, ``-t``/``--tty`` and their combinations (``-it``, ``-ti``);
+* ``-i``/``--interactive``, ``-t``/``--tty``, ``-d``/``--detach`` and their combinations
+  (``-it``, ``-ti``, ``-d``; not ``-d`` with ``-t``);
 * ``-e``/``--env``, ``-u``/``--user``, ``-w``/``--workdir`` with the value as the next
   argument, as ``--flag=value``, or after a combination (``-ie X=1``);
 * ``--`` before the container.
 
-Anything else: ``-d``, ``--privileged``, ``--env-file``, ``--detach-keys``, ``-h``, attached
+Anything else: ``-dt``, ``--privileged``, ``--env-file``, ``--detach-keys``, ``-h``, attached
 short values (``-eX=1``), abbreviations of long flags, a value that starts with ``-`` (argparse
 would reject it), a missing container or command. Errors take the normal path too: when the
 engine raises (no such container, not running, an unknown user), or the command is missing from
@@ -32,7 +33,14 @@ import sys
 # Not typing's: importing typing would cost ~2 ms here (type checkers treat the name as true).
 TYPE_CHECKING = False
 
-_SWITCHES = {"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty"}
+_SWITCHES = {
+    "-i": "interactive",
+    "--interactive": "interactive",
+    "-t": "tty",
+    "--tty": "tty",
+    "-d": "detach",
+    "--detach": "detach",
+}
 _VALUES = {
     "-e": "env",
     "--env": "env",
@@ -46,13 +54,14 @@ _VALUES = {
 class LeanExec:
     """The parsed form of a lean ``exec``: the same fields argparse would give."""
 
-    __slots__ = ("container", "command", "interactive", "tty", "env", "user", "workdir")
+    __slots__ = ("container", "command", "interactive", "tty", "detach", "env", "user", "workdir")
 
     def __init__(self) -> None:
         self.container = ""
         self.command: list[str] = []
         self.interactive = False
         self.tty = False
+        self.detach = False
         self.env: list[str] = []
         self.user = ""
         self.workdir = ""
@@ -104,6 +113,8 @@ def parse(argv: list[str]) -> LeanExec | None:
         i += 1
     if n - i < 2 or argv[i].startswith("-"):
         return None  # no container or no command: the normal path's usage error
+    if a.detach and a.tty:
+        return None  # a detached terminal needs a console socket: the normal path's business
     a.container, a.command = argv[i], argv[i + 1 :]
     return a
 
@@ -135,7 +146,7 @@ def lean_exec(root: str | None, run_root: str | None, argv: list[str]) -> None:
             )
         except OSError:
             return  # e.g. a container removed meanwhile: the normal path explains
-        execs.replace_process(ex, tty=a.tty, interactive=a.interactive)
+        execs.replace_process(ex, tty=a.tty, interactive=a.interactive, detach=a.detach)
     except DockyardError:
         pass  # the normal path does it again and reports it
     except KeyboardInterrupt:

@@ -113,8 +113,9 @@ def cmd_check(ctx: Context, argv: list[str]) -> int:
     r = ctx.engine.system.check(repair=a.repair, verify_blobs=a.verify)
     for line in r.problems:
         print(f"problem: {line}")
+    repaired = set(r.repaired)
     for line in r.leftovers:
-        print(f"{'removed' if a.repair else 'leftover'}: {line}")
+        print(f"{'removed' if line in repaired else 'leftover'}: {line}")
     if r.consistent:
         state = "consistent"
         if r.leftovers and not a.repair:

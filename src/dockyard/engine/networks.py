@@ -467,15 +467,24 @@ def check_leftovers(service: NetworkService, *, repair: bool) -> list[str]:
         if ctr.running:
             running[str(r["id"])] = ctr
     out: list[str] = []
+    from dockyard.runtime.cleanup import builder_alive
+
+    # A running build step holds a lease and a veth with no container row: its own.
+    building = {
+        str(r["container_id"])
+        for r in db.query("SELECT container_id FROM ip_leases")
+        if builder_alive(str(r["container_id"]))
+    }
     stale_leases = [
         (str(r["network_id"]), str(r["address"]), str(r["container_id"]))
         for r in db.query("SELECT * FROM ip_leases")
-        if str(r["container_id"]) not in existing
+        if str(r["container_id"]) not in existing and str(r["container_id"]) not in building
     ]
     for nid, addr, cid in stale_leases:
         name = nets[nid]["name"] if nid in nets else nid[:12]
         out.append(f"IP lease {addr} on network {name} of missing container {cid[:12]}")
     owned = {ep.host_veth for ctr in running.values() for _, ep in ctr.endpoints if ep.host_veth}
+    owned |= {f"veth{cid[-8:]}0" for cid in building}  # builder/run.py's BridgeAttachment
     stray_veths = [
         (b, port) for b in sorted(bridges) for port in br.bridge_ports(b) if port not in owned
     ]

@@ -93,18 +93,84 @@ class SystemService:
 
     def check(self, *, repair: bool = False, verify_blobs: bool = False) -> CheckReport:
         from dockyard.engine.networks import check_leftovers
-        from dockyard.store.check import check_store
+        from dockyard.store.check import CheckReport, check_store
 
+        # What containers and build steps left on the host goes first: a build step's
+        # root is mounted inside a store temp dir, which the store's check then deletes.
+        runtime = CheckReport()
+        self._runtime_leftovers(runtime, repair=repair)
         report = check_store(self.engine.store, repair=repair, verify_blobs=verify_blobs)
-        # Containers whose monitor died are reconciled first (their exit undoes their
-        # network); what is left over after that is what nothing will clean up.
-        self.engine.containers.refresh_all()
         found = check_leftovers(self.engine.networks, repair=repair)
         found += self._container_trash(repair=repair)
-        report.leftovers += found
+        report.problems += runtime.problems
+        report.leftovers = runtime.leftovers + report.leftovers + found
         if repair:
-            report.repaired += found
+            report.repaired = runtime.repaired + report.repaired + found
         return report
+
+    def _runtime_leftovers(self, report: CheckReport, *, repair: bool) -> None:
+        """Containers recorded as running whose monitor is gone (every other command
+        reconciles them on sight; here they are reported first), then what processes,
+        runtime state, cgroups, mounts and helpers are left (runtime/leftovers.py)."""
+        from dockyard.runtime.cleanup import process_start_time
+        from dockyard.runtime.leftovers import Recorded, find
+
+        svc = self.engine.containers
+        recorded: dict[str, Recorded] = {}
+        lost: list[str] = []
+        for ctr in svc.records.all():
+            st = ctr.state
+            pid = st.monitor_pid
+            recorded[ctr.id] = Recorded(st.running, pid)
+            # A monitor that is alive is finishing the container if it ended: not lost.
+            if st.running and (not pid or process_start_time(pid) != st.monitor_start):
+                lost.append(ctr.id)
+        for cid in lost:
+            what = f"container {cid[:12]} is recorded as running, but its monitor is gone"
+            report.leftovers.append(what)
+            if repair:
+                svc.on_exit(cid)  # records the end (255) and releases what it held
+                report.repaired.append(what)
+                recorded[cid] = Recorded(False, 0)
+        from dockyard.network import netd
+
+        for leftover in find(
+            root=self.engine.root,
+            run_root=self.engine.run_root,
+            recorded=recorded,
+            release=self._release,
+            more=[netd.leftovers],
+        ):
+            report.leftovers.append(leftover.what)
+            if not repair:
+                continue
+            held = leftover.repair()
+            if held:
+                report.problems.append(f"{leftover.what}: could not remove {', '.join(held)}")
+            else:
+                report.repaired.append(leftover.what)
+
+    def _release(self, cid: str) -> list[str]:
+        """Release container ``cid`` of this store (or one whose record is gone)."""
+        import os
+
+        from dockyard.errors import NotFound
+        from dockyard.runtime.cleanup import release_unknown
+        from dockyard.store.mounts import detach_all
+
+        svc = self.engine.containers
+        try:
+            ctr = svc.records.load(cid)
+        except NotFound:
+            held = release_unknown(self.engine.run_root, cid)
+            cdir = svc.records.container_dir(cid)
+            if os.path.isdir(cdir):
+                detach_all(cdir)
+            return held
+        if ctr.running:
+            return []
+        svc.lifecycle.cleanup_runtime(ctr)
+        return []
 
     def _container_trash(self, *, repair: bool) -> list[str]:
         """Container dirs renamed for removal (``.rm-<id>``) that a killed remover left."""

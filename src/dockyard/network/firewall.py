@@ -155,8 +155,9 @@ def remove(match: Callable[[str], bool]) -> int:
     """Delete every rule of ours whose comment ``match`` accepts; returns how many.
 
     Listing and deleting are two steps, and a batch fails whole when one of its rules is
-    gone: another process may delete the same rules meanwhile (a container's monitor and
-    ``rm -f`` both undo its ports), so a failed batch is listed and tried again."""
+    gone: another process may delete the same rules meanwhile (a container's exit handling
+    beside `network rm` or `rm -f`, or `system check --repair`), so a failed batch is listed
+    and tried again."""
     for attempt in range(5):
         found = rules(match)
         tables: dict[str, list[str]] = {"filter": [], "nat": []}
@@ -167,10 +168,14 @@ def remove(match: Callable[[str], bool]) -> int:
             return 0
         try:
             restore(text)
-            return len(found)
-        except FirewallError:
-            if attempt == 4:
+        except FirewallError as e:
+            # Another process deleted some of them since we listed them (a container's exit
+            # handling beside `network rm`, or `system check --repair`): a table's batch is
+            # all or nothing, so list what is left and try again.
+            if "Bad rule" not in str(e) or attempt == 4:
                 raise
+            continue
+        return len(found)
     return 0
 
 

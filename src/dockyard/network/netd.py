@@ -26,6 +26,8 @@ TYPE_CHECKING = False  # typing is not imported on the start path
 if TYPE_CHECKING:
     import subprocess
 
+    from dockyard.runtime.leftovers import Process, Scan
+
 IDLE_SECONDS = 300.0
 CHECK_SECONDS = 10.0  # how often an idle netd checks that its socket is still its own
 
@@ -181,6 +183,35 @@ def serve(run_root: str) -> int:
             pass
         listener.close()
     return 0
+
+
+def leftovers(scan: Scan, procs: list[Process]) -> None:
+    """For ``system check``: a network helper's files with no helper, and helpers that no
+    longer serve (runtime/leftovers.py's scan calls this over the same process list)."""
+    from functools import partial
+
+    from dockyard.runtime.leftovers import GRACE_SECONDS, remove_files, terminate
+
+    sock, _, pid_file = paths(scan.run_root)
+    try:
+        with open(pid_file) as f:
+            serving = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        serving = 0
+    # A netd leads its own session; its forks (sandbox helpers) live in it while they serve a
+    # start or a build step, and end with their connection.
+    netds = [
+        p
+        for p in procs
+        if __name__ in p.argv
+        and p.argv[-1] in (scan.run_root, scan.run_root + "/")
+        and p.session == p.pid
+    ]
+    if (os.path.lexists(pid_file) or os.path.lexists(sock)) and not netds:
+        scan.add("files of a network helper that is gone", partial(remove_files, [sock, pid_file]))
+    for p in netds:
+        if p.pid != serving and p.age >= GRACE_SECONDS:
+            scan.add(f"network helper {p.pid} that no longer serves", partial(terminate, p.pid))
 
 
 if __name__ == "__main__":

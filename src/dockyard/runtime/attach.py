@@ -39,6 +39,7 @@ __all__ = [
     "attach",
     "connect_session",
     "launch_monitor",
+    "release_starter",
     "request_start",
     "send_resize",
     "send_signal",
@@ -59,6 +60,11 @@ FRAME_START = 7
 
 READY_TIMEOUT = 120.0  # runc create of a big bundle on a slow disk still fits
 _PENDING_LIMIT = 256 * 1024  # stop reading our stdin while this much is unsent
+
+# Run dir -> our end of its monitor's go pipe, held from the go until we have asked for the
+# start: if this process dies in between, the monitor sees EOF and takes the created
+# container down instead of waiting for a start forever.
+_starters: dict[str, int] = {}
 
 
 def frame(kind: int, payload: bytes = b"") -> bytes:
@@ -103,7 +109,8 @@ class MonitorLaunch:
     def go(self) -> None:
         if self._go_w >= 0:
             os.write(self._go_w, b"g")
-            os.close(self._go_w)
+            release_starter(self.run_dir)  # a previous start's, if one was never let go
+            _starters[os.path.abspath(self.run_dir)] = self._go_w
             self._go_w = -1
 
     def cancel(self) -> None:
@@ -124,7 +131,19 @@ class MonitorLaunch:
         finally:
             os.close(self._ready_r)
             self._ready_r = -1
-        return _ready_pid(line, self.run_dir)
+        try:
+            return _ready_pid(line, self.run_dir)
+        except BaseException:
+            release_starter(self.run_dir)  # nothing was created: nothing to start
+            raise
+
+
+def release_starter(run_dir: str) -> None:
+    """We asked for the start of the container of ``run_dir`` (or gave up on it): let go of
+    its monitor's go pipe."""
+    fd = _starters.pop(os.path.abspath(run_dir), -1)
+    if fd >= 0:
+        os.close(fd)
 
 
 def launch_monitor(
@@ -517,4 +536,7 @@ def request_start(run_dir: str) -> None:
     """Ask the monitor of a created container (spawned with ``start=False``) to start it,
     without attaching. Returns once ``runc start`` is done; DockyardError if it failed,
     Conflict when there is no monitor."""
-    _one_shot(run_dir, frame(FRAME_START))
+    try:
+        _one_shot(run_dir, frame(FRAME_START))
+    finally:
+        release_starter(run_dir)

@@ -36,3 +36,28 @@ def locate(root: str, path: str, mounts: Sequence[tuple[str, str]]) -> tuple[str
     if os.path.isfile(source):
         return os.path.dirname(source), "/" + os.path.basename(source) + trailing
     return source, "/" + rest + (trailing + dot if rest else dot)
+
+
+def copy_lock(container_dir: str) -> int:
+    import fcntl
+
+    fd = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def copy_in_progress(container_dir: str) -> bool:
+    """Whether a ``cp`` holds the container dir's lock (see :func:`copy`)."""
+    import fcntl
+
+    try:
+        fd = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False

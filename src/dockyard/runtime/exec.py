@@ -49,24 +49,41 @@ def exec_in_place(
     *,
     tty: bool,
     interactive: bool,
+    detach: bool = False,
 ) -> NoReturn:
     """Become ``runc exec`` (``binary`` with state directory ``state_root``): its exit code is
     the process's, with no interpreter waiting and tearing down beside it. The process spec
     reaches runc through a pipe, so nothing is left on disk. Use only once the command is
     known to exist (:func:`command_found`); otherwise :func:`run_exec` maps the runtime's
-    failure to Docker's 126/127."""
+    failure to Docker's 126/127.
+
+    ``detach``: ``runc exec --detach``, which exits as soon as the process has started. The
+    process gets /dev/null as stdin, stdout and stderr (Docker drops a detached exec's
+    output; and a caller reading our output to its end must not wait for the process); the
+    runtime's own errors still reach our stderr, through its ``--log``."""
     r, w = os.pipe()
     os.write(w, json.dumps(process).encode())  # a spec is a few KiB: fits the pipe buffer
     os.close(w)
     os.set_inheritable(r, True)
-    if not interactive:
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [binary, "--root", state_root, "exec", "--process", f"/dev/fd/{r}"]
+    argv = [binary, "--root", state_root]
+    if detach:
+        # runc marks every fd above 2 close-on-exec before the process starts: the copy of
+        # our stderr stays with runc.
+        err = os.dup(2)
+        argv += ["--log", f"/dev/fd/{err}"]
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+    elif not interactive:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+    argv += ["exec", "--process", f"/dev/fd/{r}"]
     if tty:
         argv.append("--tty")
+    if detach:
+        argv.append("--detach")
     os.execv(binary, [*argv, cid])
 
 
@@ -83,15 +100,17 @@ def run_exec(
     """Run ``process`` in container ``cid``; its exit code (0 once started when detached)."""
     import subprocess
 
+    if detach:
+        # Returns once runc has started the process; a process that could not start gets
+        # Docker's 126/127 with runc's reason, as in the foreground.
+        code, failure = runtime.exec_detached(cid, process)
+        if failure is not None:
+            raise failure
+        return code
     spec_path = os.path.join(run_dir, f"exec-{os.urandom(6).hex()}.json")
     with open(spec_path, "w") as f:
         f.write(json.dumps(process))
     try:
-        if detach:
-            code, failure = runtime.exec_detached(cid, spec_path)
-            if failure is not None:
-                sys.stderr.write(f"{failure}\n")
-            return code
         proc = runtime.exec(
             cid,
             spec_path,

@@ -67,13 +67,17 @@ FRAME_SIGNAL = 6
 FRAME_START = 7
 
 PR_SET_CHILD_SUBREAPER = 36
-CLIENT_BUFFER_LIMIT = 4 << 20  # a client that falls this far behind is dropped
+# While an attached client has this much unsent, the container's output is not read: the
+# container waits for its slowest reader, as with Docker (nothing is dropped).
+CLIENT_BUFFER_LIMIT = 4 << 20
 STDIN_BUFFER_LIMIT = 1 << 20  # stop reading clients while the container does not read stdin
 MAX_FRAME = 1 << 20
 MAX_HEADER = 4096
 LOG_PARTIAL_LIMIT = 16 * 1024  # Docker splits longer lines into partial messages, so do we
-DRAIN_SECONDS = 2.0  # how long to wait for the rest of the output after the init exited
+DRAIN_SECONDS = 2.0  # after the init exited: how long the output may stay silent before we stop
+FLUSH_SECONDS = 30.0  # at the end: how long a client may take no data before it is dropped
 EXIT_COMMAND_SECONDS = 120.0
+CGROUP_REMOVE_SECONDS = 5.0
 READ_SIZE = 65536
 
 # Signals whose disposition the monitor changes; children get them back at their defaults.
@@ -307,7 +311,9 @@ class Monitor:
         self.started = False
         self.status: int | None = None  # wait status of the init process
         self.finished_ns = 0
-        self.drain_deadline = 0.0
+        self.progress_at = 0.0  # when output last moved (read from the container or sent)
+        self.error = ""  # why the container ended without running, for exit.json
+        self.starter_fd = -1  # the go pipe, kept until the start: EOF means the starter died
         self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
         self.partial: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self.stdin_fd: int | None = None  # our end of the container's stdin (or the pty)
@@ -338,15 +344,20 @@ class Monitor:
         )
 
     def wait_child(self, pid: int, timeout: float | None = None) -> int | None:
-        """The wait status of our child ``pid``, or None after ``timeout`` seconds."""
+        """The wait status of our child ``pid``, or None after ``timeout`` seconds. Other
+        children are reaped meanwhile: a zombie of the container keeps its cgroup busy."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                return 0
-            if done:
-                return status
+            while True:
+                try:
+                    done, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return 0
+                if done == 0:
+                    break
+                if done == pid:
+                    return status
+                self.reaped(done, status)
             if deadline is None:
                 wait_ms = 1000
             else:
@@ -359,14 +370,23 @@ class Monitor:
             poller.poll(wait_ms)
             self.drain_wakeup()
 
-    def runtime(self, *args: str, stdio: tuple[int, int, int] | None = None) -> tuple[int, str]:
-        """Run the OCI runtime; ``(exit code, error text from its log)``."""
+    def runtime(
+        self, *args: str, stdio: tuple[int, int, int] | None = None, log_errors: bool = True
+    ) -> tuple[int, str]:
+        """Run the OCI runtime; ``(exit code, error text from its log)``. Without
+        ``log_errors`` it logs nowhere: at the end the run dir may be going already (an
+        attached ``run --rm`` removes it once it has the exit code), and a runtime that
+        cannot open its ``--log`` does nothing at all."""
         log = os.path.join(self.o.run_dir, f".runtime-{args[0]}.log")
-        argv = [self.o.runtime, "--root", self.o.runtime_root, "--log", log]
-        pid = self.spawn([*argv, "--log-format", "json", *args], stdio)
+        argv = [self.o.runtime, "--root", self.o.runtime_root]
+        if log_errors:
+            argv += ["--log", log, "--log-format", "json"]
+        pid = self.spawn([*argv, *args], stdio)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         text = ""
+        if not log_errors:
+            return code, text
         try:
             with open(log, encoding="utf-8", errors="replace") as f:
                 text = f.read()
@@ -391,10 +411,13 @@ class Monitor:
                 return
             if pid == 0:
                 return
-            if pid == self.init_pid and self.status is None:
-                self.status = status
-                self.finished_ns = time.time_ns()
-                self.drain_deadline = time.monotonic() + DRAIN_SECONDS
+            self.reaped(pid, status)
+
+    def reaped(self, pid: int, status: int) -> None:
+        if pid == self.init_pid and self.status is None:
+            self.status = status
+            self.finished_ns = time.time_ns()
+            self.progress_at = time.monotonic()
 
     # ----------------------------------------------------------------- setup
 
@@ -577,6 +600,7 @@ class Monitor:
         if code != 0:
             return runtime_error(text)[1]
         self.started = True
+        self.close_starter()
         return None
 
     # ----------------------------------------------------------------- output
@@ -636,6 +660,7 @@ class Monitor:
         if not data:
             self.close_output(fd)
             return
+        self.progress_at = time.monotonic()
         self.log(stream, data)
         self.broadcast(FRAME_STDOUT if stream == "stdout" else FRAME_STDERR, data)
 
@@ -701,6 +726,8 @@ class Monitor:
             pass
 
     def queue(self, client: Client, data: bytes) -> None:
+        """Send ``data`` to ``client``, or keep what it cannot take yet. Nothing is dropped:
+        while a client is far behind, the loop stops reading the container's output."""
         if client.fd not in self.clients:
             return
         if not client.outbuf:
@@ -715,8 +742,6 @@ class Monitor:
             if not data:
                 return
         client.outbuf += data
-        if len(client.outbuf) > CLIENT_BUFFER_LIMIT:
-            self.drop(client)  # too slow or stuck: it must not hold up the container
 
     def flush(self, client: Client) -> None:
         while client.outbuf:
@@ -728,6 +753,11 @@ class Monitor:
                 self.drop(client)
                 return
             del client.outbuf[:n]
+            self.progress_at = time.monotonic()
+
+    def behind(self) -> list[Client]:
+        """Clients so far behind that the container's output waits for them."""
+        return [c for c in self.clients.values() if len(c.outbuf) > CLIENT_BUFFER_LIMIT]
 
     def read_client(self, client: Client) -> None:
         try:
@@ -820,6 +850,39 @@ class Monitor:
         except (ValueError, OSError, OverflowError):
             pass
 
+    # ----------------------------------------------------------------- the starter
+
+    def read_starter(self) -> None:
+        """The go pipe after the go: its writer keeps it open until it has asked for the
+        start. EOF before a start means it died in between (a SIGKILLed ``run`` or daemon):
+        the created container would wait for a start forever, so it is taken down."""
+        try:
+            data = os.read(self.starter_fd, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            return
+        self.close_starter()
+        # A start request already sent is still honoured: the starter sends it before it
+        # lets go of the pipe, so it is waiting on the attach socket now.
+        self.accept()
+        for client in list(self.clients.values()):
+            self.read_client(client)
+        if self.started or self.status is not None or self.init_pid <= 0:
+            return
+        self.error = "the container was never started: the process starting it went away"
+        try:
+            os.kill(self.init_pid, _signal.SIGKILL)
+        except OSError:
+            pass
+
+    def close_starter(self) -> None:
+        if self.starter_fd >= 0:
+            os.close(self.starter_fd)
+            self.starter_fd = -1
+
     # ----------------------------------------------------------------- main loop
 
     def loop(self) -> None:
@@ -827,14 +890,27 @@ class Monitor:
         while True:
             self.reap()
             timeout_ms = -1
+            behind = self.behind()
             if self.status is not None:
-                left = self.drain_deadline - time.monotonic()
-                if not self.outputs or left <= 0:
+                # The init is gone: read the rest of the output until every writer has
+                # closed it, as long as it keeps coming (or a slow client keeps taking it).
+                if not self.outputs:
                     return
-                timeout_ms = max(1, int(left * 1000))
+                idle = time.monotonic() - self.progress_at
+                limit = FLUSH_SECONDS if behind else DRAIN_SECONDS
+                if idle >= limit:
+                    if not behind:
+                        return  # a process outside the container holds the pipe open
+                    for client in behind:
+                        self.drop(client)  # stuck: the rest goes to the log only
+                    continue
+                timeout_ms = max(1, int((limit - idle) * 1000))
             events: dict[int, int] = {self.wake_r: POLLIN}
-            for fd in self.outputs:
-                events[fd] = POLLIN
+            if not behind:
+                for fd in self.outputs:
+                    events[fd] = POLLIN
+            if self.starter_fd >= 0:
+                events[self.starter_fd] = POLLIN
             if self.stdin_buf and self.stdin_fd is not None:
                 events[self.stdin_fd] = events.get(self.stdin_fd, 0) | POLLOUT
             if self.listener is not None:
@@ -850,6 +926,9 @@ class Monitor:
             for fd, ev in poller.poll(timeout_ms):
                 if fd == self.wake_r:
                     self.drain_wakeup()
+                    continue
+                if fd == self.starter_fd:
+                    self.read_starter()
                     continue
                 if self.listener is not None and fd == self.listener.fileno():
                     self.accept()
@@ -887,10 +966,13 @@ class Monitor:
             os.close(self.log_fd)
             self.log_fd = -1
         finished = rfc3339_nano(self.finished_ns or None)
+        error = f', "Error": {_json.encode_basestring(self.error)}' if self.error else ""
         tmp = os.path.join(o.run_dir, f".exit.json.{os.getpid()}")
         try:
             with open(tmp, "w") as f:
-                f.write(f'{{"ExitCode": {code}, "FinishedAt": "{finished}", "Signal": {sig}}}\n')
+                f.write(
+                    f'{{"ExitCode": {code}, "FinishedAt": "{finished}", "Signal": {sig}{error}}}\n'
+                )
             os.rename(tmp, os.path.join(o.run_dir, "exit.json"))
         except OSError:
             pass
@@ -907,8 +989,12 @@ class Monitor:
         handled = False
         for client in list(self.clients.values()):
             self.queue(client, exit_frame)
-        deadline = time.monotonic() + 5.0
-        while any(c.outbuf for c in self.clients.values()) and time.monotonic() < deadline:
+        # Every byte and the exit code reach every client that keeps reading, however slowly
+        # (a loaded machine); one that takes nothing for FLUSH_SECONDS is given up.
+        self.progress_at = time.monotonic()
+        while any(c.outbuf for c in self.clients.values()):
+            if time.monotonic() - self.progress_at > FLUSH_SECONDS:
+                break
             poller = select.poll()
             for c in self.clients.values():
                 if c.outbuf:
@@ -926,9 +1012,10 @@ class Monitor:
             self.drop(client)
         # Clients hear the exit code first: exit.json is written, and an attached CLI records
         # the exit itself (the engine's exit handling is idempotent) instead of waiting for a
-        # second process to start. Then the runtime's state goes, off the CLI's path.
-        if handled:
-            self.runtime("delete", o.cid)
+        # second process to start. Then the runtime's state goes, off the CLI's path; if that
+        # falls short, the exit command (dockyard's full release) takes over.
+        if handled and not self.release_runtime():
+            handled = False
         if o.exit_command and not handled:
             try:
                 pid = self.spawn(o.exit_command)
@@ -940,6 +1027,39 @@ class Monitor:
             os.unlink(os.path.join(o.run_dir, "monitor.pid"))
         except OSError:
             pass
+
+    def release_runtime(self) -> bool:
+        """Take the container's cgroups away, then the runtime's state: the order of
+        dockyard.runtime.cleanup (runc's delete drops its state dir even when it could not
+        remove the cgroups, and that dir is the record of what is left). False when
+        something stayed."""
+        o = self.o
+        paths: list[str] = []
+        try:
+            with open(os.path.join(o.runtime_root, o.cid, "state.json")) as f:
+                state = json_loads(f.read())
+            if isinstance(state, dict) and isinstance(state.get("cgroup_paths"), dict):
+                paths = [p for p in state["cgroup_paths"].values() if isinstance(p, str)]
+        except (OSError, ValueError):
+            pass
+        left = paths
+        deadline = time.monotonic() + CGROUP_REMOVE_SECONDS
+        delay = 0.002
+        while True:
+            left = [p for p in left if not _rmdir(p)]
+            if not left or time.monotonic() >= deadline:
+                break
+            # The kernel keeps a cgroup while a task is in it, zombies included: reap the
+            # container's last processes (reparented to us) and kill any that linger.
+            self.reap()
+            for p in left:
+                _kill_cgroup(p)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        if left:
+            return False
+        code, _ = self.runtime("delete", "--force", o.cid, log_errors=False)
+        return code == 0 and not os.path.lexists(os.path.join(o.runtime_root, o.cid))
 
     def run(self) -> int:
         o = self.o
@@ -959,11 +1079,13 @@ class Monitor:
             # (``run`` starts us even before the container exists). Nothing in the container
             # dir is touched before the go: a cancelled create's clean-up may be running.
             go = os.read(o.go_fd, 1)
-            os.close(o.go_fd)
             if not go:
+                os.close(o.go_fd)
                 rc = self.fail(125, "container start cancelled")
                 self.forget()
                 return rc
+            os.set_blocking(o.go_fd, False)
+            self.starter_fd = o.go_fd
         log_dir = os.path.dirname(o.log_path)
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
@@ -989,6 +1111,38 @@ class Monitor:
         self.loop()
         self.finish()
         return 0
+
+
+def _rmdir(path: str) -> bool:
+    """rmdir; True when the dir is gone."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
+def _kill_cgroup(path: str) -> None:
+    """SIGKILL the tasks left in a cgroup of the ended container (thawed first: a frozen
+    task cannot die)."""
+    for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+        try:
+            with open(os.path.join(path, name), "w") as f:
+                f.write(value)
+        except OSError:
+            pass
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, _signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _on_sigchld(signum: int, frame: object) -> None:

@@ -215,6 +215,7 @@ class OCIRuntime:
         stdin: int | None = None,
         stdout: int | None = None,
         stderr: int | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> ExecProcess:
         """Start ``runc exec --process <json>``; the caller waits for it. ``stdin``/
         ``stdout``/``stderr`` are passed to the runtime (and so to the process unless
@@ -232,7 +233,11 @@ class OCIRuntime:
             args += ["--pid-file", pid_file]
         try:
             proc = ExecProcess(
-                self._argv(*args, cid, log=log), stdin=stdin, stdout=stdout, stderr=stderr
+                self._argv(*args, cid, log=log),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=pass_fds,
             )
         except BaseException:
             with contextlib.suppress(OSError):
@@ -241,24 +246,41 @@ class OCIRuntime:
         proc.log_path = log
         return proc
 
-    def exec_detached(self, cid: str, process_json_path: str) -> tuple[int, DockyardError | None]:
-        """``runc exec --detach``: returns once the process started, or failed to: the
-        runtime's exit code and, when it failed, why (from its log, else its stderr)."""
-        proc = self.exec(
-            cid,
-            process_json_path,
-            detach=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _, err = proc.communicate()
-        if not proc.returncode:
+    def exec_detached(
+        self, cid: str, process: str | dict[str, Any]
+    ) -> tuple[int, DockyardError | None]:
+        """``runc exec --detach`` of ``process`` (a spec file's path, or the spec itself,
+        which goes through a pipe: nothing on disk for a killed caller to leave). Returns
+        as soon as the runtime has started the process, or failed to: the runtime's exit code
+        and, when it failed, why (from its log).
+
+        The process gets /dev/null as its stdio (Docker drops a detached exec's output). It
+        must not inherit a pipe of ours: reading that to its end would mean waiting for the
+        process to exit (``exec -d c sleep 4`` took 4 s)."""
+        spec_fd = -1
+        path = process if isinstance(process, str) else ""
+        if not isinstance(process, str):
+            spec_fd, w = os.pipe()
+            os.write(w, json.dumps(process).encode())  # a few KiB: fits the pipe buffer
+            os.close(w)
+            path = f"/dev/fd/{spec_fd}"
+        try:
+            proc = self.exec(
+                cid,
+                path,
+                detach=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(spec_fd,) if spec_fd >= 0 else (),
+            )
+        finally:
+            if spec_fd >= 0:
+                os.close(spec_fd)
+        code = proc.wait()
+        if not code:
             return 0, None
-        failure = proc.runtime_error()
-        if failure is None and err.strip():
-            failure = DockyardError(err.decode(errors="replace").strip())
-        return proc.returncode, failure
+        return code, proc.runtime_error() or DockyardError(f"OCI runtime exec failed: {code}")
 
     def ps(self, cid: str) -> list[int]:
         """Host pids of every process in the container."""

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from dockyard.store.content import writer_alive
+from dockyard.store.mounts import detach_all
 from dockyard.store.store import Store
 
 
@@ -84,6 +85,9 @@ def check_store(store: Store, *, repair: bool = False, verify_blobs: bool = Fals
                 doomed_snaps, doomed_blobs = store.images.collect(c)
             store.images.remove_files(doomed_snaps, doomed_blobs)
             for path in stale:
+                # A killed build step's root is mounted in its temp dir: deleting through
+                # the mount would not remove the dir, and it would be listed again.
+                detach_all(path)
                 store.content.remove_path(path)
             report.repaired = list(report.leftovers)
     return report

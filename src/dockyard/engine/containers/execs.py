@@ -77,7 +77,9 @@ class Execs:
             proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
         return ExecSpec(cid, ctr.spec.runtime, proc)
 
-    def replace_process(self, ex: ExecSpec, *, tty: bool, interactive: bool) -> None:
+    def replace_process(
+        self, ex: ExecSpec, *, tty: bool, interactive: bool, detach: bool = False
+    ) -> None:
         """Become the OCI runtime's ``exec`` of ``ex`` (never returns) when the runtime and the
         command exist; otherwise return, and :meth:`run` maps the runtime's answer to
         Docker's 126/127 (or reports the missing runtime)."""
@@ -91,7 +93,13 @@ class Execs:
         # The store is not closed: its files are close-on-exec (flock and fcntl locks go
         # with them), and closing would make SQLite checkpoint the WAL first.
         exec_in_place(
-            binary, state_root, ex.container_id, ex.process, tty=tty, interactive=interactive
+            binary,
+            state_root,
+            ex.container_id,
+            ex.process,
+            tty=tty,
+            interactive=interactive,
+            detach=detach,
         )
 
     def _spec_file(self, ex: ExecSpec) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dockyard.engine.containers.records import ETC_FILES
@@ -80,12 +81,6 @@ class Files:
         for a tar stream on stdin/stdout). Paths the container sees through a mount (its
         /etc files, volumes, binds) are read from and written to the mount's source, after
         symlinks are resolved inside the container's root, as Docker does."""
-        import tempfile
-
-        from dockyard.runtime.cp import locate
-        from dockyard.runtime.fs import copy_in, copy_out, copy_to_container, extract_to_host
-        from dockyard.runtime.rootfs import unmount
-
         src_c, src_path = _split(src)
         dst_c, dst_path = _split(dst)
         if src_c is not None and dst_c is not None:
@@ -95,6 +90,25 @@ class Files:
         name = src_c or dst_c
         assert name is not None
         ctr = self.lifecycle.get(name)
+        # While we may mount a stopped container's root, its dir is locked (shared): `system
+        # check` then does not take that mount for one a killed cp left.
+        from dockyard.runtime.cp import copy_lock
+
+        lock = copy_lock(self.records.container_dir(ctr.id))
+        try:
+            self._copy(ctr, src_c, src_path, dst_path, follow_link)
+        finally:
+            os.close(lock)
+
+    def _copy(
+        self, ctr: Container, src_c: str | None, src_path: str, dst_path: str, follow_link: bool
+    ) -> None:
+        import tempfile
+
+        from dockyard.runtime.cp import locate
+        from dockyard.runtime.fs import copy_in, copy_out, copy_to_container, extract_to_host
+        from dockyard.runtime.rootfs import unmount
+
         root, mounted = self._rootfs(ctr)
         mounts = self.mount_sources(ctr)
         try:

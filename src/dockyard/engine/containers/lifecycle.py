@@ -170,6 +170,11 @@ class Lifecycle:
         try:
             ctr = self.records.load(cid)
         except NotFound:
+            # Recorded already (an attached `run --rm`): the monitor asks us only when its
+            # own release of the runtime fell short.
+            from dockyard.runtime.cleanup import release_unknown
+
+            release_unknown(self.runtimes.run_root, cid)
             return
         exit_info: dict[str, Any] = {}
         try:
@@ -221,30 +226,14 @@ class Lifecycle:
             self.remove_after_exit(ctr)
 
     def cleanup_runtime(self, ctr: Container) -> None:
-        """The runtime's state, the rootfs mount and the cgroup of a container that ended
-        (killing what is left of it when its monitor died)."""
-        from dockyard.runtime.rootfs import unmount
+        """Release what a container that ended (or never started) holds on the host: its
+        processes, cgroups, runtime state and rootfs mount (runtime/cleanup.py)."""
+        from dockyard.runtime.cleanup import release_container
 
-        cid = ctr.id
-        rt = self.runtimes.get(ctr.spec.runtime)
-        live = ("running", "created", "paused")
-        try:
-            if os.path.exists(os.path.join(self.records.run_dir_of(cid), "exit.json")):
-                rt.delete(cid)  # the init exited: a plain delete is enough (one runc call)
-            elif os.path.exists(os.path.join(rt.state_root, cid)):
-                st = rt.state(cid)
-                if st and st.get("status") in live:
-                    # The monitor died and left the container running: kill it (recovery).
-                    rt.kill(cid, "KILL", all_processes=True)
-                    wait_until(lambda: (rt.state(cid) or {}).get("status") not in live, 5)
-                rt.delete(cid, force=True)
-        except DockyardError:
-            try:
-                rt.delete(cid, force=True)
-            except DockyardError:
-                pass
-        unmount(self.records.rootfs(cid))
-        remove_cgroup(cid)
+        runtime, state_root = self.runtimes.location(ctr.spec.runtime)
+        release_container(
+            ctr.id, runtime=runtime, state_root=state_root, rootfs=self.records.rootfs(ctr.id)
+        )
 
     # ------------------------------------------------------------------ start
 
@@ -360,14 +349,14 @@ class Lifecycle:
                 net.sandbox.close()  # the runtime has joined the namespace
                 net.clear_udp_flows()
         except BaseException:
+            from dockyard.runtime.attach import release_starter
+
+            release_starter(rdir)
             if net is not None:
                 net.abort()
-            if pid:
-                try:
-                    runtime.delete(cid, force=True)  # created but never started
-                except DockyardError:
-                    pass
-            unmount(rootfs)
+            # Created but never started, or a create that failed half-way: its processes,
+            # cgroups, runtime state and the mount go.
+            self.cleanup_runtime(ctr)
             raise
         mpid = read_int(os.path.join(rdir, "monitor.pid"))
 
@@ -464,6 +453,7 @@ class Lifecycle:
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:
         """config.json for the OCI runtime, next to the mounted rootfs."""
+        from dockyard.runtime.cgroups import container_path
         from dockyard.runtime.spec import build_spec
 
         _ensure_workdir(rootfs, opts.cwd)
@@ -472,7 +462,7 @@ class Lifecycle:
             rootfs="rootfs",
             rootfs_dir=rootfs,
             container_id=cid,
-            cgroups_path=f"/dockyard/{cid}",
+            cgroups_path=container_path(cid),
             cache_dir=self.runtimes.run_root,
             etc_files={f: self.records.etc_file(cid, f) for f in ETC_FILES},
             init_path=_init_binary() if opts.init else None,
@@ -661,21 +651,6 @@ def _loopback_up(pid: int) -> None:
         finally:
             os._exit(code)
     os.waitpid(child, 0)
-
-
-def remove_cgroup(cid: str) -> None:
-    base = "/sys/fs/cgroup"
-    try:
-        controllers = os.listdir(base)
-    except OSError:
-        return
-    for ctrl in controllers:
-        path = os.path.join(base, ctrl, "dockyard", cid)
-        if os.path.isdir(path):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
 
 
 def exit_command(root: str, run_root: str) -> list[str]:
