@@ -109,6 +109,69 @@ def db_snapshot(root: Path) -> dict[str, list[tuple[object, ...]]]:
         conn.close()
 
 
+# ``./dev.sh test --fast``: the inner loop's lane, about a minute on a quiet machine. Modules
+# whose tests each take a fraction of a second (measured with --junitxml), the engine driven
+# in-process, and no test marked slow. CI runs everything.
+FAST_MODULES = {
+    "tests/test_collection.py",
+    "tests/test_fastjson.py",
+    "tests/test_gojson.py",
+    "tests/model/test_values.py",
+    "tests/model/test_codec.py",
+    "tests/model/test_docker.py",
+    "tests/engine/test_containers.py",
+    "tests/engine/test_migration.py",
+    "tests/image/test_reference.py",
+    "tests/image/test_layer.py",
+    "tests/image/test_archive.py",
+    "tests/image/test_unpack.py",
+    "tests/store/test_content.py",
+    "tests/store/test_images.py",
+    "tests/runtime/test_spec.py",
+    "tests/runtime/test_fs.py",
+    "tests/runtime/test_oci.py",
+    "tests/runtime/test_seccomp_compact.py",
+    "tests/runtime/test_isolation.py",
+    "tests/runtime/test_monitor.py",
+    "tests/builder/test_units.py",
+    "tests/cli/test_errors.py",
+    "tests/cli/test_gotemplate_oracle.py",
+    "tests/cli/test_run_flags.py",
+    "tests/network/test_ipam.py",
+    "tests/network/test_networks.py",
+    "tests/httpd/test_router_json.py",
+    "tests/httpd/test_server.py",
+    "tests/hub/test_paths.py",
+    "tests/hub/test_protocol.py",
+    "tests/hub/test_auth.py",
+    "tests/hub/test_server_limits.py",
+    "tests/registry_client/test_units.py",
+    "tests/registry_client/test_retries.py",
+    "tests/registry_client/test_credhelpers.py",
+    "tests/api/test_errors.py",
+    "tests/api/test_daemon.py",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast", action="store_true", help="the inner loop's lane: fast modules, not slow"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    root = Path(__file__).resolve().parent.parent
+    keep, drop = [], []
+    for item in items:
+        module = str(Path(str(item.path)).resolve().relative_to(root))
+        fast = module in FAST_MODULES and item.get_closest_marker("slow") is None
+        (keep if fast else drop).append(item)
+    items[:] = keep
+    config.hook.pytest_deselected(items=drop)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_cgroup_parent() -> Iterator[str]:
     """The session's cgroup parent, taken away at the end (with anything a test leaked)."""

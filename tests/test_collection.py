@@ -27,3 +27,10 @@ def test_every_test_file_in_the_tree_is_collected() -> None:
     }
     assert in_tree - collected == set(), "test files the suite's command does not collect"
     assert collected <= in_tree
+
+
+def test_the_fast_lane_names_modules_that_exist() -> None:
+    from tests.conftest import FAST_MODULES
+
+    missing = {m for m in FAST_MODULES if not (TESTS.parent / m).is_file()}
+    assert missing == set()
