@@ -1,5 +1,6 @@
 """Registry benchmarks: push and pull of a 100 MB single-layer image against the anchor's
-distribution registry (127.0.0.1:5000), side by side with ``docker push`` / ``docker pull``.
+distribution registry (127.0.0.1:5000), side by side with ``docker push`` / ``docker pull``,
+with random data and with compressible data.
 
 Push: before each timed push the registry forgets the repository's blobs and manifest
 (DELETE, untimed), so both engines really upload; each pushes its own image of the same
@@ -47,7 +48,15 @@ def forget_repository(repo: str, tag: str) -> None:
 
 
 def bench_registry(b: Bench, docker: bool) -> None:
-    tar = make_rootfs_tar(b.work, 100)
+    """Random data (no engine can compress it) and compressible data (each engine's gzip
+    then matters: the same bytes for both)."""
+    for compressible in (False, True):
+        _push_pull(b, docker, compressible)
+
+
+def _push_pull(b: Bench, docker: bool, compressible: bool) -> None:
+    kind = "compressible" if compressible else "random"
+    tar = make_rootfs_tar(b.work, 100, compressible=compressible)
     ours_ref, theirs_ref = f"{REGISTRY}/bench/dy-big:1", f"{REGISTRY}/bench/docker-big:1"
     b.dy("import", str(tar), ours_ref)
     if docker:
@@ -67,7 +76,7 @@ def bench_registry(b: Bench, docker: bool) -> None:
         (lambda: forget_repository("bench/docker-big", "1")) if docker else None,
         (lambda: run("docker", "push", theirs_ref)) if docker else None,
     )
-    b.report("push 100 MB image (registry :5000)", ours, theirs)
+    b.report(f"push 100 MB {kind} image (registry :5000)", ours, theirs)
 
     source = theirs_ref if docker else ours_ref
     if docker:
@@ -89,7 +98,7 @@ def bench_registry(b: Bench, docker: bool) -> None:
         reset_theirs if docker else None,
         (lambda: run("docker", "pull", source)) if docker else None,
     )
-    b.report("pull 100 MB image (registry :5000)", ours, theirs)
+    b.report(f"pull 100 MB {kind} image (registry :5000)", ours, theirs)
     shutil.rmtree(fresh, ignore_errors=True)
     tar.unlink()
 

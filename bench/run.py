@@ -98,13 +98,20 @@ def bench_startup(b: Bench, docker: bool) -> None:
         b.report(f"startup: {name}", times, None, budget=0.060)
 
 
-def make_rootfs_tar(work: Path, mb: int) -> Path:
-    rootfs = work / "rootfs100"
+def make_rootfs_tar(work: Path, mb: int, *, compressible: bool = False) -> Path:
+    """A root filesystem tar of one ``mb`` MB file: random bytes (nothing to compress), or
+    text-like data that gzip shrinks about 4x, as real layers do (``compressible``)."""
+    name = f"rootfs{mb}{'c' if compressible else ''}"
+    rootfs = work / name
     rootfs.mkdir(exist_ok=True)
     with open(rootfs / "payload.bin", "wb") as f:
         for _ in range(mb):
-            f.write(os.urandom(1 << 20))
-    tar = work / "rootfs100.tar"
+            if compressible:
+                words = os.urandom(1 << 18).hex().encode()  # hex digits: ~2x, then repeats
+                f.write((words[: 1 << 19] * 2)[: 1 << 20])
+            else:
+                f.write(os.urandom(1 << 20))
+    tar = work / f"{name}.tar"
     run("tar", "-C", str(rootfs), "-cf", str(tar), ".")
     shutil.rmtree(rootfs)
     return tar
