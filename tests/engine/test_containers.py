@@ -26,9 +26,7 @@ def spec(*cmd: str, **kw: object) -> ContainerSpec:
 
 
 def run_detached(engine: Engine, s: ContainerSpec) -> str:
-    cid, code = engine.containers.sessions.run(
-        s, engine.containers.creator, engine.containers.removal, detach=True, detach_keys=""
-    )
+    cid, code = engine.containers.run(s, detach=True, detach_keys="")
     assert code is None
     return cid
 

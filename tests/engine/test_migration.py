@@ -190,10 +190,8 @@ def test_a_running_container_of_the_old_release_is_stopped_and_cleaned_up(
     the old row's "Dockyard" section; the new engine sees it running, stops it, and removes
     its interface and address."""
     engine.networks.create("v0net", subnet=NEW_NET + "0/24")
-    cid, code = engine.containers.sessions.run(
+    cid, code = engine.containers.run(
         ContainerSpec("busybox", name="running2", cmd=("sleep", "1000"), network_mode="v0net"),
-        engine.containers.creator,
-        engine.containers.removal,
         detach=True,
         detach_keys="",
     )

@@ -120,10 +120,8 @@ def cmd_run(ctx: Context, argv: list[str]) -> int:
     spec, a = parse_create(ctx, argv, run=True)
     containers = ctx.engine.containers
     _ensure_image(ctx, spec.image, a.pull)
-    cid, code = containers.sessions.run(
+    cid, code = containers.run(
         spec,
-        containers.creator,
-        containers.removal,
         detach=a.detach,
         detach_keys=a.detach_keys,
         sig_proxy=a.sig_proxy.lower() != "false",

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
+def volume_path(root: str, name: str) -> str:
+    """Where volume ``name`` of the store at ``root`` keeps its files."""
+    return os.path.join(root, "volumes", name, "_data")
+
+
 class VolumeService:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -23,7 +28,7 @@ class VolumeService:
         self.dir = os.path.join(engine.root, "volumes")
 
     def path(self, name: str) -> str:
-        return os.path.join(self.dir, name, "_data")
+        return volume_path(self.engine.root, name)
 
     def create(
         self, name: str = "", labels: dict[str, str] | None = None, anonymous: bool = False

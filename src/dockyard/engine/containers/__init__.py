@@ -58,6 +58,7 @@ class ContainerService:
     @cached_property
     def lifecycle(self) -> Lifecycle:
         from dockyard.engine.containers.lifecycle import Lifecycle, exit_command
+        from dockyard.engine.volumes import volume_path
 
         engine = self._engine
         return Lifecycle(
@@ -67,6 +68,7 @@ class ContainerService:
             lambda: engine.networks,
             lambda ctr: self.removal.remove_files(ctr, volumes=True),
             exit_command(engine.root, engine.run_root),
+            lambda name: volume_path(engine.root, name),
         )
 
     @cached_property
@@ -110,7 +112,7 @@ class ContainerService:
     def sessions(self) -> Sessions:
         from dockyard.engine.containers.sessions import Sessions
 
-        return Sessions(self.records, self.lifecycle)
+        return Sessions(self.records, self.lifecycle, lambda: self.creator, lambda: self.removal)
 
     # ------------------------------------------------------------------ reading
 
@@ -179,6 +181,12 @@ class ContainerService:
 
     def create(self, spec: ContainerSpec, *, container_id: str = "") -> str:
         return self.creator.create(spec, container_id=container_id)
+
+    def run(
+        self, spec: ContainerSpec, *, detach: bool, detach_keys: str, sig_proxy: bool = True
+    ) -> tuple[str, int | None]:
+        """``docker run``: (container ID, exit code; None when detached)."""
+        return self.sessions.run(spec, detach=detach, detach_keys=detach_keys, sig_proxy=sig_proxy)
 
     def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch:
         return self.lifecycle.launch_early(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)

@@ -120,6 +120,7 @@ class Lifecycle:
         networks: Callable[[], NetworkService],
         remove_after_exit: Callable[[Container], None],
         exit_command: Sequence[str],
+        volume_path: Callable[[str], str],
     ) -> None:
         self.records = records
         self.store = store
@@ -127,6 +128,7 @@ class Lifecycle:
         self.networks = networks
         self.remove_after_exit = remove_after_exit  # --rm: the files and volumes go
         self.exit_command = exit_command  # what the monitor runs, + the container ID
+        self.volume_path = volume_path  # a volume's host dir, by name
 
     # ------------------------------------------------------------------ reconcile
 
@@ -381,9 +383,6 @@ class Lifecycle:
 
             request_start(rdir)
         return cid
-
-    def volume_path(self, name: str) -> str:
-        return os.path.join(os.path.dirname(self.records.dir), "volumes", name, "_data")
 
     def run_options(self, ctr: Container) -> RunOptions:
         """What the runtime runs the container with."""

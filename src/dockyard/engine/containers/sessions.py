@@ -49,9 +49,17 @@ _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
 
 
 class Sessions:
-    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self,
+        records: ContainerRecords,
+        lifecycle: Lifecycle,
+        creator: Callable[[], Creator],
+        removal: Callable[[], Removal],
+    ) -> None:
         self.records = records
         self.lifecycle = lifecycle
+        self.creator = creator  # run's create and clean-up; made only when run needs them
+        self.removal = removal
 
     # ------------------------------------------------------------------ clients
 
@@ -142,8 +150,6 @@ class Sessions:
     def run(
         self,
         spec: ContainerSpec,
-        creator: Creator,
-        removal: Removal,
         *,
         detach: bool,
         detach_keys: str,
@@ -156,7 +162,7 @@ class Sessions:
         cid = os.urandom(32).hex()
         launch = self.lifecycle.launch_early(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
         try:
-            creator.create(spec, container_id=cid)
+            self.creator().create(spec, container_id=cid)
         except BaseException:
             launch.cancel()
             self.lifecycle.forget_run_dir(cid)
@@ -167,7 +173,7 @@ class Sessions:
             # Docker keeps the failed container (created, with the error) unless --rm.
             if spec.auto_remove:
                 try:
-                    removal.remove(cid, force=True)
+                    self.removal().remove(cid, force=True)
                 except DockyardError:
                     pass
             raise
