@@ -1,7 +1,9 @@
 """Attached output under load: every byte and the container's exit code reach the client.
 
 The issue: an attached ``run`` whose container wrote 100 MB failed twice with "lost the
-connection to the container monitor" on a loaded machine, although the container exited 0.
+connection to the container monitor" on a loaded machine, although the container exited 0;
+the test runs the issue's load: two pulls from a local registry, over and over, plus two busy
+containers.
 The monitor dropped a client that fell 4 MiB behind. It now stops reading the container's
 output until the client catches up (Docker's behaviour: the container's writes wait for its
 attached readers), so a reader that stalls for a while loses nothing.
@@ -17,6 +19,7 @@ import time
 import pytest
 
 from tests.conftest import BIN, CLI
+from tests.registry_client.conftest import Distribution, registry  # noqa: F401 - a fixture
 
 LINE = "".join(f"{i:04d}" for i in range(25))  # 100 characters, then "\n"
 TOTAL = int(os.environ.get("DOCKYARD_TEST_ATTACH_BYTES", str(1 << 30)))
@@ -46,8 +49,31 @@ def start_heavy_jobs(cli: CLI) -> list[str]:
     return [flood.strip(), burn.stdout.strip()]
 
 
+def start_pulls(cli: CLI, ref: str, n: int = 2) -> list[subprocess.Popen[bytes]]:
+    """The issue's load: ``n`` pulls of ``ref`` into stores of their own, over and over."""
+    script = (
+        f"i=0; while [ ! -e {cli.root.parent}/stop-pulls ]; do i=$((i+1)); "
+        f'r={cli.root.parent}/pull-$$-$i; "{BIN}" --root "$r" --run-root "$r.run" pull -q {ref} '
+        '>/dev/null || exit 1; rm -rf "$r" "$r.run"; '
+        f"echo pulled >> {cli.root.parent}/pulls.log; done"
+    )
+    return [subprocess.Popen(["sh", "-c", script]) for _ in range(n)]
+
+
 @pytest.mark.slow
-def test_attached_output_survives_load_and_a_stalling_reader(ctr: CLI) -> None:
+def test_attached_output_survives_load_and_a_stalling_reader(
+    ctr: CLI,
+    registry: Distribution,  # noqa: F811 - the fixture
+) -> None:
+    # A 64 MB image on a local registry, pulled twice over and over meanwhile.
+    big = ctr.root.parent / "big"
+    big.mkdir()
+    (big / "blob").write_bytes(os.urandom(64 << 20))
+    subprocess.run(["tar", "-C", str(big), "-cf", str(big) + ".tar", "."], check=True)
+    ref = f"{registry.addr}/load/big:1"
+    ctr("import", str(big) + ".tar", ref)
+    ctr("push", ref)
+    pulls = start_pulls(ctr, ref)
     jobs = start_heavy_jobs(ctr)
     script = f"yes {LINE} | head -c {TOTAL}; exit 3"
     proc = subprocess.Popen(
@@ -69,6 +95,9 @@ def test_attached_output_survives_load_and_a_stalling_reader(ctr: CLI) -> None:
             next_stall += STALL_EVERY
     err = proc.stderr.read().decode(errors="replace")
     code = proc.wait()
+    (ctr.root.parent / "stop-pulls").touch()
+    assert all(p.wait(timeout=300) == 0 for p in pulls)  # the pulls kept working too
+    assert len((ctr.root.parent / "pulls.log").read_text().split()) >= 2
     assert (code, err) == (3, "")
     assert received == TOTAL
     assert h.hexdigest() == expected_digest(TOTAL)
