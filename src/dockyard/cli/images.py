@@ -13,6 +13,7 @@ from dockyard.cli.output import (
     ago,
     confirm,
     human_size,
+    parse_filters,
     print_deleted,
     table,
     trunc_id,
@@ -34,16 +35,6 @@ def _print_report(report: Any, *, prune: bool = False) -> None:
         print(f"{kind}: {what}")
 
 
-def _parse_filters(values: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in values:
-        key, eq, value = f.partition("=")
-        if not eq:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
-        out.setdefault(key.strip().lower(), []).append(value.strip())
-    return out
-
-
 def cmd_images(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS] [REPOSITORY[:TAG]]", "List images")
     p.add_argument("reference", nargs="?")
@@ -54,7 +45,7 @@ def cmd_images(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-f", "--filter", action="append", default=[], help="Filter output")
     p.add_argument("--format", help="Pretty-print images using a Go template")
     a = p.parse_args(argv)
-    filters = _parse_filters(a.filter)
+    filters = parse_filters(a.filter)
     unknown = set(filters) - {"dangling", "reference"}
     if unknown:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")

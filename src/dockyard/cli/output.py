@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
 
+from dockyard.errors import InvalidArgument
 from dockyard.units import ago, human_duration, human_size, parse_time
+
+TYPE_CHECKING = False  # not typing's: every verb imports this module
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 __all__ = ["ago", "human_duration", "human_size", "parse_time"]  # re-exported for the verbs
 
@@ -67,3 +71,14 @@ def print_deleted(title: str, lines: Sequence[str]) -> None:
         print(f"Deleted {title}:")
         print("\n".join(lines))
         print()
+
+
+def parse_filters(values: list[str]) -> dict[str, list[str]]:
+    """``-f key=value`` flags, as Docker's CLI groups them: {key: [values]}."""
+    out: dict[str, list[str]] = {}
+    for f in values:
+        key, eq, value = f.partition("=")
+        if not eq:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
+        out.setdefault(key.strip().lower(), []).append(value.strip())
+    return out

@@ -7,11 +7,14 @@ table format."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from dockyard.cli.gotemplate.quote import go_quote
 from dockyard.cli.gotemplate.values import GoStruct
 from dockyard.cli.output import ago, human_duration, human_size, parse_time
+
+TYPE_CHECKING = False  # not typing's: `ps` and `images` load this module
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _methods(names: str, **with_args: tuple[str, ...]) -> dict[str, tuple[str, ...]]:

@@ -28,14 +28,14 @@ def cmd_volume_create(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_volume_ls(ctx: Context, argv: list[str]) -> int:
-    from dockyard.cli.images import _parse_filters
+    from dockyard.cli.output import parse_filters
 
     p = ctx.parser("[OPTIONS]", "List volumes")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
     a = p.parse_args(argv)
-    filters = _parse_filters(a.filter)
+    filters = parse_filters(a.filter)
     dangling = None
     if "dangling" in filters:
         dangling = filters["dangling"][-1].lower() in ("true", "1")

@@ -7,11 +7,12 @@ parser and executor load when a template is first parsed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from dockyard.cli.gotemplate.errors import TemplateError
 
+TYPE_CHECKING = False  # not typing's: `ps` loads this package for its rows
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.cli.gotemplate.funcs import Func
 
 __all__ = ["Template", "TemplateError"]

@@ -8,8 +8,10 @@ interface). The classes below stand for the few Go shapes JSON cannot say.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False  # not typing's: `ps` loads this module for its rows
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class GoNil:
