@@ -6,9 +6,11 @@ the others check bad input, which fails before anything is built, and the pieces
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,39 @@ def test_cache_publishes_atomically_and_keeps_one_entry_per_recipe(tmp_path: Pat
     # a damaged entry is not used
     (tmp_path / "c" / "layers" / "k2" / "layer.tar").write_bytes(b"ta")
     assert cache.get("k2") is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_display(tty: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bars of packages on a terminal; elsewhere one line per phase, no counts."""
+    from dockyard.cli.images import BootstrapProgress
+
+    err = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    show = BootstrapProgress()
+    show({"status": "Building node from 483 packages (mmdebstrap)"})
+    for done in (1, 2, 483):
+        show(
+            {
+                "id": "install",
+                "status": "Installing",
+                "progressDetail": {"current": done, "total": 483},
+                "unit": "packages",
+            }
+        )
+    show({"id": "layer", "status": "Writing the layer"})
+    out = err.getvalue()
+    if tty:
+        assert "install: Installing [" in out and "483/483 packages" in out
+        assert "\x1b[1A" in out  # the install line is redrawn in place
+    else:
+        assert out.splitlines() == [
+            "Building node from 483 packages (mmdebstrap)",
+            "install: Installing",
+            "layer: Writing the layer",
+        ]
