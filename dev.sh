@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 APT_PACKAGES=(python3 python3-venv python3-pip busybox-static runc crun skopeo golang-go
               golang-github-containers-common tini iproute2 iptables ca-certificates
-              docker-registry apache2-utils curl git openssl gcc libc6-dev)
+              docker-registry apache2-utils curl git openssl gcc libc6-dev mmdebstrap)
 
 setup() {
   if [[ $(id -u) != 0 ]]; then echo "dev.sh: run as root (containers need it)" >&2; exit 1; fi

@@ -362,9 +362,73 @@ def cmd_container_inspect(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_bootstrap(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("busybox", "Make busybox:latest from the host's static busybox, offline")
+    p = ctx.parser(
+        "[OPTIONS] busybox | debian[:SUITE] | node[:VERSION] | python[:VERSION]",
+        "Make a base image on this machine: busybox from the host's static busybox (offline),"
+        " debian, node and python from Debian's packages (mmdebstrap)",
+    )
     p.add_argument("name")
+    p.add_argument("--suite", help="Debian suite (default bookworm; debian:SUITE names it)")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="Debian mirror, or a sources.list line (default: mmdebstrap's, with the"
+        " updates and security suites)",
+    )
+    p.add_argument(
+        "-c",
+        "--change",
+        action="append",
+        default=[],
+        help="Apply Dockerfile instruction to the image config (as import does)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="Build again even if the bootstrap cache has these package versions",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="Print only the image ID")
     a = p.parse_args(argv)
-    image_id = ctx.engine.images.bootstrap(a.name)
+    from dockyard.store.bootstrap.debian import BootstrapOptions
+
+    options = BootstrapOptions(
+        suite=a.suite,
+        mirrors=tuple(a.mirror),
+        changes=tuple(a.change),
+        use_cache=not a.no_cache,
+    )
+    image_id, _tags = ctx.engine.images.bootstrap(
+        a.name, options, None if a.quiet else BootstrapProgress()
+    )
     print(image_id)
     return 0
+
+
+class BootstrapProgress:
+    """Bootstrap's progress on stderr (stdout keeps the image ID alone): pull's renderer on a
+    terminal; elsewhere one line per step and phase, without the counts in between."""
+
+    def __init__(self) -> None:
+        from dockyard.cli.registry import ProgressPrinter
+
+        self.tty = sys.stderr.isatty()
+        self.printer = ProgressPrinter(sys.stderr, tty=self.tty)
+        self.last: dict[str, str] = {}
+
+    def __call__(self, msg: dict[str, Any]) -> None:
+        if not self.tty:
+            ident, status = str(msg.get("id", "")), str(msg.get("status", ""))
+            if self.last.get(ident) == status:
+                return
+            self.last[ident] = status
+            msg = {k: v for k, v in msg.items() if k != "progressDetail"}
+        elif msg.get("unit") == "packages" and msg.get("progressDetail"):
+            # counts of packages, not bytes: the bar without pull's sizes
+            from dockyard.cli.registry import progress_bar
+
+            done, total = msg["progressDetail"]["current"], msg["progressDetail"]["total"]
+            bar = progress_bar(done, total).split("]")[0] + "]"
+            msg = {"id": msg["id"], "status": f"{msg['status']} {bar} {done}/{total} packages"}
+        self.printer(msg)

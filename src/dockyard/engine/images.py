@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.store.bootstrap.debian import BootstrapOptions
     from dockyard.store.images import DeleteReport, ImageRecord
 
 
@@ -221,13 +222,20 @@ class ImageService:
 
         return import_rootfs(self.store, src, reference, changes, message, source_name)
 
-    def bootstrap(self, name: str) -> str:
-        from dockyard.errors import InvalidArgument
-        from dockyard.store.bootstrap import bootstrap_busybox
+    def bootstrap(
+        self,
+        name: str,
+        options: BootstrapOptions | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[str, list[str]]:
+        """``image bootstrap``: busybox from the host, debian/node/python from Debian's
+        packages (see store/bootstrap/). The image ID and the tags it got."""
+        from dockyard.store.bootstrap import bootstrap
+        from dockyard.store.bootstrap.debian import BootstrapOptions
 
-        if name not in ("busybox", "busybox:latest"):
-            raise InvalidArgument(f"can only bootstrap busybox, not {name!r}")
-        return bootstrap_busybox(self.store)
+        return bootstrap(
+            self.store, name, options or BootstrapOptions(), progress or (lambda _m: None)
+        )
 
 
 def _match_reference(pattern: str, repo: str, tag: str) -> bool:
