@@ -42,9 +42,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
             if end < 0:
                 out.append(re.escape(ch))
             else:
-                body = pattern[i + 1 : end]
-                if body.startswith("^") or body.startswith("!"):
-                    body = "^" + body[1:]
+                body = pattern[i + 1 : end]  # Go's classes negate with "^" only
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = end
         elif ch == "\\" and i + 1 < n:
@@ -55,6 +53,56 @@ def _regex(pattern: str) -> re.Pattern[str]:
         i += 1
     out.append("$")
     return re.compile("".join(out), re.DOTALL)
+
+
+class BadPattern(ValueError):
+    """Go's filepath.ErrBadPattern."""
+
+    def __str__(self) -> str:
+        return "syntax error in pattern"
+
+
+def check_pattern(pattern: str) -> None:
+    """Go's filepath.Match syntax (Docker checks every .dockerignore line with it): a class
+    ``[...]`` needs a closing ``]`` and at least one character or range, ``-`` and ``]``
+    must be escaped inside it, and an escape ``\\`` needs a character after it."""
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                raise BadPattern()
+            i += 2
+        elif ch == "[":
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            ranges = 0
+            while True:
+                if i < n and pattern[i] == "]" and ranges:
+                    i += 1
+                    break
+                i = _class_char(pattern, i)
+                if i < n and pattern[i] == "-":
+                    i = _class_char(pattern, i + 1)
+                ranges += 1
+        else:
+            i += 1
+
+
+def _class_char(pattern: str, i: int) -> int:
+    """Go's getEsc: one (maybe escaped) character of a class; something must follow it."""
+    n = len(pattern)
+    if i >= n or pattern[i] in "-]":
+        raise BadPattern()
+    if pattern[i] == "\\":
+        i += 1
+        if i >= n:
+            raise BadPattern()
+    i += 1
+    if i >= n:
+        raise BadPattern()
+    return i
 
 
 class IgnoreRules:
@@ -81,6 +129,14 @@ class IgnoreRules:
     @classmethod
     def parse(cls, text: str) -> IgnoreRules:
         return cls(text.splitlines())
+
+    @classmethod
+    def parse_checked(cls, text: str) -> IgnoreRules:
+        """As Docker's CLI reads .dockerignore: a malformed pattern is BadPattern."""
+        rules = cls(text.splitlines())
+        for _, pattern, _ in rules.patterns:
+            check_pattern(pattern)
+        return rules
 
     def excluded(self, rel: str) -> bool:
         """Whether context path ``rel`` (slash-separated, no leading ``./``) is excluded."""

@@ -19,8 +19,16 @@ class BuilderService:
         ``opts.tags``). Raises BuildError (exit 1) or StepFailed (the RUN's exit code)."""
         from dockyard.builder.builder import Builder
         from dockyard.builder.progress import Progress
+        from dockyard.engine import Engine
 
-        return Builder(self.engine, progress or Progress()).build(opts)
+        root, run_root = self.engine.root, self.engine.run_root
+
+        def new_host() -> Engine:
+            # Independent stages build on threads of their own: SQLite connections belong
+            # to the thread that made them.
+            return Engine(root, run_root)
+
+        return Builder(self.engine, progress or Progress(), new_host).build(opts)
 
     def prune(self, *, all_entries: bool = False, until: float | None = None) -> CachePruneReport:
         """``builder prune``: forget cache entries (only those no tag or container keeps
