@@ -90,6 +90,11 @@ class BuildCache:
                        "diff_id": diff_id}, f)  # fmt: skip
         os.replace(tmp, os.path.join(d, key))
 
+    def remove_layers(self) -> None:
+        import shutil
+
+        shutil.rmtree(os.path.join(self.dir, "layers"), ignore_errors=True)
+
     def entries(self) -> list[Entry]:
         out = []
         try:

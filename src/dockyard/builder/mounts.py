@@ -195,16 +195,7 @@ def _cache_dir(root: str, spec: MountSpec) -> Iterator[_CacheDir]:
                     os.close(fd)
                     continue
             data = os.path.join(path, "data")
-            created = not os.path.isdir(data)
-            if created:
-                tmp = f"{data}.{os.getpid()}.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                os.mkdir(tmp)
-                os.chmod(tmp, spec.mode if spec.mode is not None else 0o755)
-                os.chown(tmp, spec.uid or 0, spec.gid or 0)
-                with open(os.path.join(path, "id"), "w") as f:
-                    f.write(spec.id)
-                os.rename(tmp, data)
+            created = not os.path.isdir(data) and _make_cache_data(path, data, spec)
             yield _CacheDir(data, created)
             return
         finally:
@@ -214,6 +205,26 @@ def _cache_dir(root: str, spec: MountSpec) -> Iterator[_CacheDir]:
                 except OSError:
                     pass
     raise BuildError(f"too many private instances of cache mount {spec.id!r} in use")
+
+
+def _make_cache_data(path: str, data: str, spec: MountSpec) -> bool:
+    """Make the cache's directory unless another build (or stage) just did; whether this
+    call made it. Creation is serialised on a lock of its own."""
+    fd = os.open(os.path.join(path, "create.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.path.isdir(data):
+            return False
+        tmp = f"{data}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        os.mkdir(tmp)
+        os.chmod(tmp, spec.mode if spec.mode is not None else 0o755)
+        os.chown(tmp, spec.uid or 0, spec.gid or 0)
+        with open(os.path.join(path, "id"), "w") as f:
+            f.write(spec.id)
+        os.rename(tmp, data)
+        return True
+    finally:
+        os.close(fd)
 
 
 def cache_mounts(root: str) -> list[tuple[str, str, int]]:
@@ -355,6 +366,11 @@ def prepared_mounts(
     held (and the mount points layered under the step's root) until the ``with`` ends."""
     from dockyard.builder.layerfs import StepFS
 
+    for s in specs:
+        if s.type == "secret" and s.id not in src.secrets and s.required:
+            raise ins.error(f"secret {s.id} not found")
+    # An optional secret the build was not given is not mounted at all (no mount point).
+    specs = [s for s in specs if s.type != "secret" or s.id in src.secrets]
     with ExitStack() as stack:
         mounts: list[Mount] = []
         env: list[str] = []
@@ -383,11 +399,7 @@ def prepared_mounts(
                     _seed(ins, seed.rootfs, s.source or "/", cache.data)
                 mounts.append(Mount("bind", cache.data, s.target, read_only=s.read_only))
             elif s.type == "secret":
-                value = src.secrets.get(s.id)
-                if value is None:
-                    if s.required:
-                        raise ins.error(f"secret {s.id} not found")
-                    continue
+                value = src.secrets[s.id]
                 if s.env:
                     env.append(f"{s.env}={value.decode('utf-8', 'surrogateescape')}")
                 if s.target:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -52,8 +53,21 @@ class BuilderService:
             for e in entries:
                 cache.remove(e.key)
             images = store.images.drop_unused({e.image_id for e in entries} - live)
+            mounts: list[str] = []
+            mount_bytes = 0
+            if all_entries:
+                # RUN --mount=type=cache directories are no image's: only -a drops them (those
+                # a running build holds stay), with the --link layers' index.
+                from dockyard.builder.mounts import cache_mounts, remove_cache_mount
+
+                for path, _ident, size in cache_mounts(self.engine.root):
+                    if remove_cache_mount(path):
+                        mounts.append(os.path.basename(path))
+                        mount_bytes += size
+                cache.remove_layers()
         return CachePruneReport(
-            sorted(e.key for e in entries), images.reclaimed + sum(e.size for e in entries)
+            sorted(e.key for e in entries) + mounts,
+            images.reclaimed + sum(e.size for e in entries) + mount_bytes,
         )
 
 
