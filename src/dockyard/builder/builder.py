@@ -15,11 +15,11 @@ the ``engine``/``store``/``cache``/``progress`` properties.
 
 from __future__ import annotations
 
+import _thread
 import errno
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -40,9 +40,8 @@ from dockyard.builder.platforms import (
 )
 from dockyard.builder.progress import Progress
 from dockyard.builder.runstep import RunSteps
-from dockyard.builder.stages import Cancelled
 from dockyard.builder.state import BuildOptions as BuildOptions  # re-exported for callers
-from dockyard.builder.state import Plan, State
+from dockyard.builder.state import Cancelled, Flag, Plan, State
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
@@ -71,11 +70,12 @@ class Builder(MetadataSteps, CopySteps, RunSteps):
         self._main_host = engine
         self._main_progress = progress
         self._new_host = new_host  # another thread's engine connections (parallel stages)
-        self._local = threading.local()
-        self.cancel = threading.Event()
+        # _thread, not threading: the cached-rebuild path never starts a thread.
+        self._local = _thread._local()
+        self.cancel = Flag()
         self._hashes: HashCache | None = None
         self._context: SourceRoot | None = None
-        self._context_lock = threading.Lock()
+        self._context_lock = _thread.allocate_lock()
 
     # ------------------------------------------------------------------ per thread
 

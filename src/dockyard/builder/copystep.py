@@ -14,7 +14,6 @@ import json
 import os
 import posixpath
 import re
-import threading
 from typing import TYPE_CHECKING, NamedTuple
 
 from dockyard.builder.cache import cache_key
@@ -23,6 +22,7 @@ from dockyard.builder.state import DEFAULT_SHELL, BuildOptions, Plan, State
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
+    import _thread
     from collections.abc import Mapping
 
     from dockyard.builder.cache import BuildCache
@@ -51,7 +51,7 @@ class CopySteps:
     from_images: dict[str, str]
     new_blobs: list[str]
     _context: SourceRoot | None
-    _context_lock: threading.Lock
+    _context_lock: _thread.LockType
     _hashes: HashCache | None
     _downloads: list[str]
 

@@ -8,7 +8,7 @@ executes only on the build machine's platform: this builder has no emulation.
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
@@ -43,7 +43,7 @@ class Platform(NamedTuple):
 
 
 def host_platform() -> Platform:
-    machine = _platform.machine().lower()
+    machine = os.uname().machine.lower()
     arch = _ARCHES.get(machine, machine)
     variant = "v7" if machine == "armv7l" else "v6" if machine == "armv6l" else ""
     return Platform("linux", arch, variant)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -21,6 +20,7 @@ from dockyard.runtime.options import Mount
 
 if TYPE_CHECKING:
     from dockyard.builder.host import BuildHost
+    from dockyard.builder.state import Flag
 
 HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -84,13 +84,13 @@ class BridgeAttachment:
             self.name = ""
 
 
-def _read_interruptibly(fd: int, cancel: threading.Event | None) -> bytes:
+def _read_interruptibly(fd: int, cancel: Flag | None) -> bytes:
     """``os.read`` that lets Ctrl-C in: a signal can land on a helper thread (the netlink
     library starts some), and then a blocked read in the main thread never sees EINTR.
     A stage told to stop (``cancel``) stops here too."""
     import select
 
-    from dockyard.builder.stages import Cancelled
+    from dockyard.builder.state import Cancelled
 
     while True:
         ready, _, _ = select.select([fd], [], [], 0.2)
@@ -144,7 +144,7 @@ def run_in(
     runtime: str,
     output: Callable[[bytes], None],
     mounts: Sequence[Mount] = (),
-    cancel: threading.Event | None = None,
+    cancel: Flag | None = None,
 ) -> RunResult:
     """Run ``args`` in ``fs.rootfs`` on ``network`` (none, host, or a bridge network of the
     engine's: "default" is Docker's "bridge"); returns the exit code and the output's last
@@ -173,7 +173,7 @@ def _run(
     runtime: str,
     output: Callable[[bytes], None],
     mounts: Sequence[Mount],
-    cancel: threading.Event | None,
+    cancel: Flag | None,
     address: str = "",
 ) -> RunResult:
     import json

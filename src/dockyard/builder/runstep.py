@@ -11,12 +11,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dockyard.builder.parser import Instruction
-from dockyard.builder.state import DEFAULT_SHELL, BuildOptions, Plan, State, StepFailed
+from dockyard.builder.state import DEFAULT_SHELL, BuildOptions, Flag, Plan, State, StepFailed
 from dockyard.errors import NotFound
 
 if TYPE_CHECKING:
-    import threading
-
     from dockyard.builder.context import SourceRoot
     from dockyard.builder.host import BuildHost
     from dockyard.builder.layerfs import StepFS
@@ -40,7 +38,7 @@ class RunSteps:
     new_blobs: list[str]
     used_args: set[str]
     total: int
-    cancel: threading.Event
+    cancel: Flag
     build_platform: Platform
 
     @property
@@ -65,13 +63,14 @@ class RunSteps:
         raise NotImplementedError
 
     def _plan_run(self, state: State, ins: Instruction) -> Plan:
-        from dockyard.builder.mounts import parse_mount
         from dockyard.builder.platforms import same
 
-        env_now = state.expansion_env()
-        specs = [
-            parse_mount(ins, self._expand(ins, m, env_now)) for m in ins.flags.get("mount", [])
-        ]
+        specs: list[MountSpec] = []
+        if "mount" in ins.flags:
+            from dockyard.builder.mounts import parse_mount
+
+            env_now = state.expansion_env()
+            specs = [parse_mount(ins, self._expand(ins, m, env_now)) for m in ins.flags["mount"]]
         security = ins.flag("security")
         if security is not None and security not in ("sandbox", "insecure"):
             raise ins.error(f"unsupported security mode {security!r}")

@@ -11,11 +11,11 @@ sequential build's.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dockyard.builder.progress import Progress
+from dockyard.builder.state import Cancelled, Flag
 
 
 def dependencies(names: Sequence[str], refs: Sequence[Sequence[str]]) -> list[set[int]]:
@@ -51,10 +51,6 @@ def needed(deps: Sequence[set[int]], target: int) -> list[int]:
         seen.add(i)
         todo.extend(deps[i])
     return sorted(seen)
-
-
-class Cancelled(Exception):
-    """A stage stopped because another one failed (or the build was interrupted)."""
 
 
 class _Channel(Progress):
@@ -101,6 +97,8 @@ class OrderedProgress:
     """Channels for stages ``order`` (in Dockerfile order) over one Progress."""
 
     def __init__(self, target: Progress, order: Sequence[int]) -> None:
+        import threading  # only parallel builds pay for it
+
         self.target = target
         self.order = list(order)
         self.lock = threading.Lock()
@@ -144,11 +142,13 @@ def run_stages(
     order: Sequence[int],
     deps: Mapping[int, set[int]],
     run: Callable[[int], None],
-    cancel: threading.Event,
+    cancel: Flag,
 ) -> None:
     """``run(i)`` for every stage in ``order`` once its dependencies are done, independent
     ones on threads at the same time. The first failure (in Dockerfile order) is raised
     after every thread has stopped; the others are told to stop through ``cancel``."""
+    import threading
+
     errors: dict[int, BaseException] = {}
     done: dict[int, threading.Event] = {i: threading.Event() for i in order}
     failed: set[int] = set()

@@ -40,6 +40,24 @@ class BuildOptions(NamedTuple):
     cache_from: Sequence[str] = ()  # image references whose layers may stand for steps
 
 
+class Cancelled(Exception):
+    """A stage stopped because another one failed (or the build was interrupted)."""
+
+
+class Flag:
+    """A flag threads read and one sets (a threading.Event without importing threading on
+    the cached-rebuild path: a bool's assignment is atomic)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class StepFailed(BuildError):
     """A RUN that exited non-zero: Docker's builder exits with the command's code."""
 
