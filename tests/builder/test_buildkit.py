@@ -514,3 +514,42 @@ def test_unsupported_features_name_line_and_feature(
     assert "Traceback" not in r.stderr
     assert ctx.cli("images", "-aq").stdout == before
     assert leftovers(ctx.cli) == []
+
+
+def test_interrupted_parallel_build_leaves_nothing(ctx: Ctx) -> None:
+    """SIGTERM while two stages run a RUN each: both containers go, mounts and temp dirs
+    too, and the build exits 130 as a sequential one does."""
+    import signal
+    import subprocess
+
+    from tests.conftest import BIN
+    from tests.helpers import wait_until
+
+    (ctx.path / "Dockerfile").write_text(
+        "FROM busybox AS a\nRUN sleep 9138\nFROM busybox AS b\nRUN sleep 9138\n"
+        "FROM busybox\nCOPY --from=a /etc/hostname /a\nCOPY --from=b /etc/hostname /b\n"
+    )
+    cli = ctx.cli
+    state = cli.run_root / "runc"
+    p = subprocess.Popen(
+        [str(BIN), "--root", str(cli.root), "--run-root", str(cli.run_root), "build", "-t",
+         "never", str(ctx.path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def both_running() -> bool:
+            return state.is_dir() and sum(n.startswith("build-") for n in os.listdir(state)) == 2
+
+        wait_until(both_running, timeout=60, what="two build containers")
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130
+    assert leftovers(cli) == []
+    assert cli("image", "inspect", "never", check=False).returncode != 0
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 9138" not in ps

@@ -169,7 +169,7 @@ class CopySteps:
 
     def _plan_copy_add(self, state: State, ins: Instruction, *, add: bool) -> Plan:
         from dockyard.builder.context import SourceRoot
-        from dockyard.builder.ignore import IgnoreRules
+        from dockyard.builder.ignore import BadPattern, IgnoreRules
 
         env = state.expansion_env()
         dest = self._expand(ins, ins.args[-1], env)
@@ -197,7 +197,10 @@ class CopySteps:
         link = _bool_flag(ins, "link")
         parents = _bool_flag(ins, "parents")
         exclude_patterns = [self._expand(ins, p, env) for p in ins.flags.get("exclude", [])]
-        exclude = IgnoreRules(exclude_patterns) if exclude_patterns else None
+        try:
+            exclude = IgnoreRules(exclude_patterns) if exclude_patterns else None
+        except BadPattern as e:
+            raise ins.error(f"invalid --exclude pattern: {e}") from None
         if ins.flag("keep-git-dir") is not None:
             raise ins.error("ADD --keep-git-dir is not supported by this builder (no git sources)")
         from_name = self._expand(ins, ins.flag("from") or "", env) if not add else ""

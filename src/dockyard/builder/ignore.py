@@ -12,6 +12,8 @@ import posixpath
 import re
 from collections.abc import Sequence
 
+from dockyard.errors import InvalidArgument
+
 
 def _clean(pattern: str) -> str:
     p = posixpath.normpath(pattern.strip())
@@ -55,11 +57,11 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
-class BadPattern(ValueError):
+class BadPattern(InvalidArgument):
     """Go's filepath.ErrBadPattern."""
 
-    def __str__(self) -> str:
-        return "syntax error in pattern"
+    def __init__(self) -> None:
+        super().__init__("syntax error in pattern")
 
 
 def check_pattern(pattern: str) -> None:
@@ -107,6 +109,7 @@ def _class_char(pattern: str, i: int) -> int:
 
 class IgnoreRules:
     def __init__(self, lines: Sequence[str]) -> None:
+        """Raises BadPattern for a pattern Go's filepath.Match would refuse."""
         self.patterns: list[tuple[bool, str, re.Pattern[str]]] = []
         for raw in lines:
             line = raw.strip()
@@ -118,6 +121,7 @@ class IgnoreRules:
                 if not line:
                     continue
             p = _clean(line)
+            check_pattern(p)  # Docker's CLI refuses what Go's filepath.Match cannot take
             if p == ".":
                 continue  # "." or "/" alone would exclude the whole context; Docker skips it
             self.patterns.append((exception, p, _regex(p)))
@@ -128,15 +132,8 @@ class IgnoreRules:
 
     @classmethod
     def parse(cls, text: str) -> IgnoreRules:
+        """.dockerignore's text; a malformed pattern is BadPattern."""
         return cls(text.splitlines())
-
-    @classmethod
-    def parse_checked(cls, text: str) -> IgnoreRules:
-        """As Docker's CLI reads .dockerignore: a malformed pattern is BadPattern."""
-        rules = cls(text.splitlines())
-        for _, pattern, _ in rules.patterns:
-            check_pattern(pattern)
-        return rules
 
     def excluded(self, rel: str) -> bool:
         """Whether context path ``rel`` (slash-separated, no leading ``./``) is excluded."""

@@ -112,7 +112,7 @@ def _with_ignore(context: str, dockerfile: str) -> Prepared:
     except OSError as e:
         raise InvalidArgument(f"unable to read .dockerignore: {e.strerror}") from None
     try:
-        IgnoreRules.parse_checked(text)
+        IgnoreRules.parse(text)
     except BadPattern as e:
         raise BuildError(f"error checking context: {e}") from None  # Docker's CLI words
     return Prepared(context, dockerfile, text)
