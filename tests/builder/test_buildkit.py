@@ -356,6 +356,12 @@ def test_cross_platform_stage_without_run(ctx: Ctx, tmp_path: Path) -> None:
     assert (out / "arch").read_text() == "arm64\n"
     info = ctx.inspect("arm")
     assert (info["Os"], info["Architecture"]) == ("linux", "arm64")
+    # the same scratch Dockerfile for two platforms: two images, never one from the cache
+    ctx.write({"hello.txt": "hi\n"})
+    ctx.build("FROM scratch\nCOPY hello.txt /\n", "--platform", "linux/arm64", "-t", "s-arm")
+    ctx.build(None, "-t", "s-amd")
+    assert ctx.inspect("s-arm")["Architecture"] == "arm64"
+    assert ctx.inspect("s-amd")["Architecture"] == "amd64"
     r = ctx.build("FROM scratch\nCOPY --from=busybox /bin/busybox /bin/sh\nRUN true\n",
                   "--platform", "linux/arm64", check=False)  # fmt: skip
     assert r.returncode == 1

@@ -481,7 +481,9 @@ class Builder(MetadataSteps, CopySteps, RunSteps):
             self.progress.done(state.image_id or "")
             return
         parent = state.image_id
-        key = cache_key(parent, plan.material)
+        # A scratch stage has no parent image: its platform stands in for one, so an arm64
+        # build never takes an amd64 build's first step.
+        key = cache_key(parent or f"scratch:{image_platform(state.data)}", plan.material)
         if not state.missed:
             hit = self.cache.get(key, parent)
             if hit is None and self.opts.cache_from:
