@@ -159,3 +159,151 @@ def test_git_ref_that_is_an_option_is_refused() -> None:
 
     with pytest.raises(BuildError, match="invalid refspec: -u"):
         parse_git_url("https://h/r.git#-u")
+
+
+# ------------------------------------------------------------------ BuildKit's syntax, pure parts
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ok"),
+    [
+        ("[", False), ("a[", False), ("**/[", False), ("[]", False), ("[]a]", False),
+        ("[a-]", False), ("[^]", False), ("a\\", False), ("[a]", True), ("[a-z]*", True),
+        ("[^a]", True), ("x[\\]]y", True), ("*.log", True), ("[!a]", True), ("a]", True),
+    ],
+)  # fmt: skip
+def test_dockerignore_pattern_syntax_is_gos(pattern: str, ok: bool) -> None:
+    """Go's filepath.Match syntax, which Docker's CLI checks every line with."""
+    from dockyard.builder.ignore import BadPattern
+
+    if ok:
+        IgnoreRules.parse(pattern)
+    else:
+        with pytest.raises(BadPattern, match="syntax error in pattern"):
+            IgnoreRules.parse(pattern)
+
+
+def test_dockerignore_classes_negate_with_caret_only() -> None:
+    rules = IgnoreRules(["[!a]x", "[^b]y"])
+    assert rules.excluded("!x") and not rules.excluded("cx")  # "!" is a member, as in Go
+    assert rules.excluded("cy") and not rules.excluded("by")
+
+
+def test_stage_graph() -> None:
+    from dockyard.builder.stages import dependencies, needed
+
+    names = ["base", "build", "test", ""]
+    refs = [["busybox"], ["base"], ["base", "build"], ["busybox", "1", "$X"]]
+    deps = dependencies(names, refs)
+    assert deps == [set(), {0}, {0, 1}, {0, 1, 2}]
+    assert needed(deps, 1) == [0, 1]
+    assert needed(dependencies(names, [["a"], ["b"], ["c"], ["busybox", "build"]]), 3) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("type=cache", "mount destination is required for type=cache"),
+        ("type=cache,target=/c,sharing=odd", "unrecognized sharing for mount: odd"),
+        ("type=bind,target=/x,size=1m", "unexpected key 'size' for mount type bind"),
+        ("type=secret", "secret ID missing from mount options"),
+        ("type=tmpfs,target=/", "cannot mount over /"),
+        ("type=cache,target=/c,mode=9z", 'invalid value for mode: "9z"'),
+        ("target=/x,src", "invalid field 'src' must be a key=value pair"),
+        ("type=ssh", "feature: SSH agent forwarding"),
+        ("type=weird,target=/x", "feature: RUN --mount=type=weird"),
+    ],
+)
+def test_mount_spec_errors(spec: str, message: str) -> None:
+    from dockyard.builder.mounts import parse_mount
+    from dockyard.builder.parser import Instruction
+
+    ins = Instruction("RUN", ("true",), {"mount": [spec]}, False, "RUN true", 7)
+    with pytest.raises(BuildError, match="^Dockerfile:7: .*" + __import__("re").escape(message)):
+        parse_mount(ins, spec)
+
+
+def test_mount_spec_defaults() -> None:
+    from dockyard.builder.mounts import parse_mount
+    from dockyard.builder.parser import Instruction
+
+    ins = Instruction("RUN", ("true",), {}, False, "RUN true", 1)
+    cache = parse_mount(ins, "type=cache,target=/root/.npm")
+    assert (cache.id, cache.sharing, cache.read_only) == ("/root/.npm", "shared", False)
+    bind = parse_mount(ins, "target=src,from=build")
+    assert (bind.type, bind.target, bind.read_only, bind.from_) == ("bind", "/src", True, "build")
+    assert parse_mount(ins, "type=bind,target=/s,rw").read_only is False
+    secret = parse_mount(ins, "type=secret,id=npmrc")
+    assert (secret.target, secret.mode, secret.required) == ("/run/secrets/npmrc", None, False)
+    assert parse_mount(ins, "type=secret,target=/etc/key").id == "key"
+    assert parse_mount(ins, 'type=secret,"id=a,b",env=TOKEN').id == "a,b"  # CSV quoting
+
+
+def test_directives_and_frontends() -> None:
+    from dockyard.builder.frontend import check_frontend
+    from dockyard.builder.parser import directives
+
+    d = directives("# syntax=docker/dockerfile:1.7-labs\n#check=skip=all\n# escape=`\nFROM x\n")
+    assert (d.syntax, d.check, d.escape, d.syntax_line, d.check_line) == (
+        "docker/dockerfile:1.7-labs",
+        "skip=all",
+        "`",
+        1,
+        2,
+    )
+    # a comment or an unknown directive ends them
+    assert directives("# hello\n# syntax=x/y\nFROM x\n").syntax == ""
+    assert directives("# foo=bar\n# syntax=x/y\n").syntax == ""
+    with pytest.raises(BuildError, match="only one syntax parser directive"):
+        directives("# syntax=a\n# syntax=b\n")
+    for ok in ("docker/dockerfile:1", "docker/dockerfile:1.4.3", "docker/dockerfile:labs",
+               "docker/dockerfile-upstream:master", "docker/dockerfile"):  # fmt: skip
+        check_frontend(directives(f"# syntax={ok}\n"))
+    for bad in ("docker/dockerfile:2", "tonistiigi/dockerfile:runmount", "example.com/x"):
+        with pytest.raises(BuildError, match="unsupported frontend"):
+            check_frontend(directives(f"# syntax={bad}\n"))
+
+
+def test_check_directive_grammar() -> None:
+    from dockyard.builder.checks import parse_check
+
+    c = parse_check("skip=JSONArgsRecommended,StageNameCasing;error=true", "x")
+    assert c.skip == {"JSONArgsRecommended", "StageNameCasing"} and c.error and not c.skip_all
+    assert parse_check("skip=all", "x").skip_all
+    for bad in ("error=maybe", "nokey", "color=red"):
+        with pytest.raises(BuildError, match="invalid check directive"):
+            parse_check(bad, "Dockerfile:2")
+
+
+def test_platforms() -> None:
+    from dockyard.builder.platforms import automatic_args, parse_platform
+
+    assert str(parse_platform("linux/arm64/v8")) == "linux/arm64"
+    assert str(parse_platform("arm")) == "linux/arm/v7"
+    assert str(parse_platform("x86_64")) == "linux/amd64"
+    with pytest.raises(InvalidArgument, match="unknown operating system or architecture"):
+        parse_platform("linux/vax")
+    args = automatic_args(parse_platform("linux/arm/v7"), parse_platform("linux/amd64"))
+    assert args["TARGETVARIANT"] == "v7" and args["BUILDARCH"] == "amd64"
+    assert args["TARGETPLATFORM"] == "linux/arm/v7"
+
+
+@pytest.mark.parametrize(
+    ("workdir", "dest", "path", "is_dir"),
+    [
+        ("/app", ".", "/app", True),
+        ("/app", "./", "/app/", True),
+        ("/app", "x", "/app/x", False),
+        ("/app", "x/", "/app/x/", True),
+        ("/app", "../up", "/up", False),
+        ("/", "/abs", "/abs", False),
+        ("/app/", "sub/.", "/app/sub", True),
+    ],
+)
+def test_copy_destinations(
+    tmp_path: object, workdir: str, dest: str, path: str, is_dir: bool
+) -> None:
+    from dockyard.builder.paths import destination
+
+    d = destination(str(tmp_path), workdir, dest)
+    assert (d.path, d.is_dir) == (path, is_dir)

@@ -149,6 +149,12 @@ def test_docker_load(bb: CLI, tmp_path: Path, outside: Path, kind: str) -> None:
     archive.write_bytes(_docker_archive(_tar(*attack_entries(kind, outside)), "evil:1"))
     before = (tree_snapshot(bb.root), db_snapshot(bb.root))
     r = bb("load", "-i", str(archive), check=False)
+    if kind == "device":
+        # Docker's layers carry device nodes: loaded, inside the image (the container's
+        # device cgroup keeps them from being opened: tests/cli/test_import_devices.py).
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "Loaded image: evil:1\n"
+        return
     assert r.returncode == 125
     message = refusal(kind, "layer", outside)
     assert message is not None

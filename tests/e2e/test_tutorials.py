@@ -185,7 +185,6 @@ def test_node_tutorial_build_run_exec_inspect_stop_rm_tag_push(
     assert hub.request("GET", "/v2/alice/kubia/tags/list").json()["tags"] == ["latest"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the builder's WORKDIR fix (branch builder)")
 def test_node_tutorial_rebuilds_reuse_npm_install_until_package_json_changes(
     tutorial: Tutorial,
 ) -> None:

@@ -785,16 +785,62 @@ def test_bad_hardlink_targets(tmp_path: Path, entries: list[tarfile.TarInfo], me
 
 
 @pytest.mark.parametrize(
-    ("kind", "major", "minor", "label"),
-    [(tarfile.BLKTYPE, 8, 0, "block device 8:0"), (tarfile.CHRTYPE, 1, 3, "char device 1:3")],
+    ("kind", "major", "minor", "fmt"),
+    [(tarfile.BLKTYPE, 8, 0, stat.S_IFBLK), (tarfile.CHRTYPE, 5, 1, stat.S_IFCHR)],
 )
-def test_device_nodes_are_refused(
-    tmp_path: Path, area: tuple[Path, Path], kind: bytes, major: int, minor: int, label: str
+@pytest.mark.parametrize("overlay", [True, False])
+def test_device_nodes_are_made(
+    tmp_path: Path,
+    area: tuple[Path, Path],
+    kind: bytes,
+    major: int,
+    minor: int,
+    fmt: int,
+    overlay: bool,
 ) -> None:
+    """Docker's layers carry device nodes (a debootstrap root has /dev/console): they are
+    made as archived, in a layer dir and in a flat tree alike; never opened."""
     dest, _ = area
-    data = make_tar(ti("dev", kind, devmajor=major, devminor=minor))
-    with pytest.raises(UnsafeContent, match=rf'"dev" is a {label}'):
-        apply(data, dest)
+    data = make_tar(
+        ti("dev", tarfile.DIRTYPE),
+        ti("dev/node", kind, devmajor=major, devminor=minor, mode=0o620, uid=0, gid=5),
+        ti("dev/again", tarfile.LNKTYPE, linkname="dev/node"),
+    )
+    apply(data, dest, overlay_whiteouts=overlay)
+    st = os.lstat(dest / "dev" / "node")
+    assert stat.S_IFMT(st.st_mode) == fmt and stat.S_IMODE(st.st_mode) == 0o620
+    assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor)
+    assert (st.st_uid, st.st_gid, st.st_nlink) == (0, 5, 2)
+    assert st.st_mtime == 1_600_000_000
+    assert outside_snapshot(tmp_path) == ["outside 40755 2"]
+    # and they go back out as they came in
+    out, _ = write(dest)
+    with tarfile.open(fileobj=io.BytesIO(out)) as tf:
+        first, second = tf.getmember("dev/again"), tf.getmember("dev/node")  # sorted names
+        assert (first.type, first.devmajor, first.devminor) == (kind, major, minor)
+        assert (second.type, second.linkname) == (tarfile.LNKTYPE, "dev/again")
+
+
+def test_device_nodes_are_refused_where_the_caller_says(tmp_path: Path) -> None:
+    """Build contexts, ADD archives and docker cp keep refusing them (UnpackOptions'
+    default)."""
+    from dockyard.image.tarstream import TarStream
+    from dockyard.image.unpack import UnpackOptions, open_root, unpack
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    data = make_tar(ti("null", tarfile.CHRTYPE, devmajor=1, devminor=3))
+    root = open_root(str(dest))
+    try:
+        with (
+            TarStream(io.BytesIO(data)) as stream,
+            pytest.raises(
+                UnsafeContent, match=r'"null" is a char device 1:3; device nodes are not allowed'
+            ),
+        ):
+            unpack(stream, root, UnpackOptions(noun="archive"))
+    finally:
+        os.close(root)
     assert os.listdir(dest) == []
 
 

@@ -15,6 +15,21 @@ from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from dockyard.store.db import Metadata
+    from dockyard.store.images import LayerBlob
+
+
+class LinkLayer(NamedTuple):
+    """A ``COPY --link`` layer, reusable on any base."""
+
+    digest: str
+    media_type: str
+    size: int
+    diff_id: str
+
+    def blob(self) -> LayerBlob:
+        from dockyard.store.images import LayerBlob
+
+        return LayerBlob(self.digest, self.media_type, self.size)
 
 
 class Entry(NamedTuple):
@@ -56,6 +71,30 @@ class BuildCache:
             f.write(image_id)
         os.replace(tmp, os.path.join(self.dir, key))
 
+    def get_layer(self, key: str) -> LinkLayer | None:
+        """The layer a ``COPY --link`` with this key made (its blob may since be gone)."""
+        try:
+            with open(os.path.join(self.dir, "layers", key)) as f:
+                d = json.load(f)
+            return LinkLayer(str(d["digest"]), str(d["media_type"]), int(d["size"]),
+                             str(d["diff_id"]))  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put_layer(self, key: str, blob: LayerBlob, diff_id: str) -> None:
+        d = os.path.join(self.dir, "layers")
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, f".{key}.{os.getpid()}")
+        with open(tmp, "w") as f:
+            json.dump({"digest": blob.digest, "media_type": blob.media_type, "size": blob.size,
+                       "diff_id": diff_id}, f)  # fmt: skip
+        os.replace(tmp, os.path.join(d, key))
+
+    def remove_layers(self) -> None:
+        import shutil
+
+        shutil.rmtree(os.path.join(self.dir, "layers"), ignore_errors=True)
+
     def entries(self) -> list[Entry]:
         out = []
         try:
@@ -63,8 +102,8 @@ class BuildCache:
         except FileNotFoundError:
             return []
         for name in names:
-            if name.startswith("."):
-                continue  # a put in progress
+            if name.startswith(".") or name == "layers":
+                continue  # a put in progress; --link layers
             path = os.path.join(self.dir, name)
             try:
                 with open(path) as f:

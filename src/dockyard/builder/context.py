@@ -158,16 +158,19 @@ class SourceRoot:
             else:
                 yield Match(rel, host)
 
-    def walk(self, m: Match) -> Iterator[tuple[str, str, os.stat_result]]:
+    def walk(
+        self, m: Match, exclude: IgnoreRules | None = None
+    ) -> Iterator[tuple[str, str, os.stat_result]]:
         """(path relative to ``m``, host path, lstat) of ``m`` and, for a directory, every
-        entry under it that is not excluded; parents before children, names sorted."""
+        entry under it that is not excluded (by .dockerignore, or by ``exclude``: COPY
+        --exclude's patterns, matched below ``m``); parents before children, names sorted."""
         st = os.stat(m.host)
         yield "", m.host, st
         if stat.S_ISDIR(st.st_mode):
-            yield from self._walk_dir(m.host, m.rel, "")
+            yield from self._walk_dir(m.host, m.rel, "", exclude or IgnoreRules(()))
 
     def _walk_dir(
-        self, host_dir: str, ctx_rel: str, sub: str
+        self, host_dir: str, ctx_rel: str, sub: str, exclude: IgnoreRules
     ) -> Iterator[tuple[str, str, os.stat_result]]:
         with os.scandir(host_dir) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -175,29 +178,30 @@ class SourceRoot:
             crel = f"{ctx_rel}/{e.name}" if ctx_rel else e.name
             srel = f"{sub}/{e.name}" if sub else e.name
             st = e.stat(follow_symlinks=False)
+            out = self.excluded(crel) or (bool(exclude) and exclude.excluded(srel))
             if stat.S_ISDIR(st.st_mode):
-                if self.excluded(crel):
-                    if self.ignore.skip_dir(crel):
+                if out:
+                    if self.ignore.skip_dir(crel) or (bool(exclude) and exclude.skip_dir(srel)):
                         continue
                     # Excluded itself, but an exception may bring back something inside:
                     # then the directory comes too, as the path to what was brought back.
-                    inner = list(self._walk_dir(e.path, crel, srel))
+                    inner = list(self._walk_dir(e.path, crel, srel, exclude))
                     if inner:
                         yield srel, e.path, st
                         yield from inner
                     continue
                 yield srel, e.path, st
-                yield from self._walk_dir(e.path, crel, srel)
-            elif not self.excluded(crel):
+                yield from self._walk_dir(e.path, crel, srel, exclude)
+            elif not out:
                 yield srel, e.path, st
 
-    def digest(self, matches: list[Match]) -> str:
+    def digest(self, matches: list[Match], exclude: IgnoreRules | None = None) -> str:
         """A checksum of what COPY would read: names, types, modes, link targets and file
         contents (not mtimes or owners, which COPY does not depend on)."""
         h = hashlib.sha256()
         for m in matches:
             h.update(f"{m.rel}\0".encode("utf-8", "surrogateescape"))
-            for rel, host, st in self.walk(m):
+            for rel, host, st in self.walk(m, exclude):
                 mode = st.st_mode
                 h.update(f"{rel}\0{stat.S_IFMT(mode):o}\0{stat.S_IMODE(mode):o}\0".encode(
                     "utf-8", "surrogateescape"))  # fmt: skip

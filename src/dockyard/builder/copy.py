@@ -1,17 +1,22 @@
-"""COPY and ADD into a mounted root filesystem, with Docker's destination rules.
+"""COPY and ADD into a mounted root filesystem, with the rules of Docker's copier (the classic
+builder's ``builder/dockerfile/copy.go``; ``tests/builder/test_corpus.py`` compares the
+results with the reference Docker's):
 
-* A relative destination is relative to WORKDIR. A destination ending in ``/`` is a
-  directory; several sources (or a wildcard) need one.
-* A directory source copies its *contents*; a file source lands at ``dest/<name>`` when the
-  destination is a directory (or already one in the image), else at ``dest`` itself.
-* Missing parent directories are created (0755). Files keep their mode and mtime; owners are
-  0:0 for context files (or ``--chown``), kept for ``--from``; ``--chmod`` sets every mode.
-* ADD unpacks local tar archives (plain, gzip, bzip2, xz) into the destination directory
-  through the one tar extractor (``image.unpack``) and downloads URLs (mode 0600,
-  optionally verified with ``--checksum``).
+* The destination is joined to WORKDIR when relative and resolved inside the root with every
+  symlink followed, the last one included (``builder.paths.destination``).
+* A file lands at ``dest/<name>`` when the destination ends in ``/`` (or is ``.``) or is an
+  existing directory, else at ``dest`` itself, replacing whatever is there (a directory
+  too). Missing parents are made 0755 and owned like the file.
+* A directory copies its *contents*; the destination is made 0755 (parents: root's) and,
+  when it is new, owned like the copied entries. Entries merge into existing directories
+  and replace anything else; modes come from the source.
+* Owners: 0:0 for the context (or ``--chown``), as in the source for ``--from`` (or
+  ``--chown``); ``--chmod`` sets every mode.
+* ADD unpacks local tar archives (plain, gzip, bzip2, xz; zstd with the zstandard package)
+  into the destination directory with the archive's owners, through the one tar extractor.
 
-Every destination path is resolved inside the root (``resolve_in_root``), so a symlink in
-the image cannot send a write outside it.
+Nothing is ever written through a symlink below the destination: one that stands where an
+entry goes is replaced, as Docker's untar replaces it.
 """
 
 from __future__ import annotations
@@ -20,51 +25,20 @@ import errno
 import os
 import posixpath
 import stat
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from dockyard.builder.context import Match, SourceRoot
 from dockyard.builder.parser import Instruction
-from dockyard.runtime.paths import resolve_in_root
+from dockyard.builder.paths import Destination, Ids, container_path, mkdir_all
 
-Owner = tuple[int, int] | None
+if TYPE_CHECKING:
+    from dockyard.builder.context import Match, SourceRoot
+    from dockyard.builder.ignore import IgnoreRules
 
-
-def dest_path(dest: str, workdir: str) -> str:
-    if dest.startswith("/"):
-        return dest
-    base = workdir or "/"
-    joined = posixpath.join(base, dest)
-    # Keep the trailing slash (it means "a directory").
-    return joined + ("/" if dest.endswith(("/", "/.")) or dest in (".",) else "")
-
-
-def is_dir_dest(dest: str) -> bool:
-    return dest.endswith("/") or dest.endswith("/.") or dest == "."
-
-
-def make_dirs(rootfs: str, path: str, owner: Owner) -> str:
-    """Create ``path`` (a container path) and missing parents inside ``rootfs``; returns the
-    host path."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    cur = "/"
-    host = rootfs
-    for p in parts:
-        cur = posixpath.join(cur, p)
-        host = resolve_in_root(rootfs, cur)
-        try:
-            st = os.stat(host)
-        except FileNotFoundError:
-            os.mkdir(host, 0o755)
-            os.chmod(host, 0o755)
-            uid, gid = owner if owner else (0, 0)
-            os.chown(host, uid, gid)
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, f"{cur} is not a directory")
-    return host
+_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _remove(path: str) -> None:
+    """Docker's untar removes whatever stands where an entry goes (``os.RemoveAll``)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -80,9 +54,7 @@ def _remove(path: str) -> None:
 def _copy_file(src: str, dst: str, st: os.stat_result) -> None:
     sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        dfd = os.open(
-            dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        dfd = os.open(dst, _OPEN_NEW, 0o600)
         try:
             left = st.st_size
             use_cfr = True
@@ -113,29 +85,31 @@ def _copy_file(src: str, dst: str, st: os.stat_result) -> None:
 
 
 class Copier:
-    """One COPY/ADD: writes ``matches`` from ``source`` into ``rootfs``."""
+    """One COPY/ADD step's writes into ``rootfs``."""
 
     def __init__(
         self,
         rootfs: str,
-        source: SourceRoot,
         ins: Instruction,
         *,
-        owner: Owner = None,
+        owner: Ids | None = None,
         chmod: int | None = None,
-        unpack_archives: bool = False,
+        keep_owner: bool = False,
     ) -> None:
         self.rootfs = rootfs
-        self.source = source
         self.ins = ins
-        self.owner = owner
+        self.owner = owner  # --chown
         self.chmod = chmod
-        self.unpack = unpack_archives
+        self.keep_owner = keep_owner and owner is None  # --from: the source's owners
 
-    def _ids(self, st: os.stat_result) -> tuple[int, int]:
+    def _ids(self, st: os.stat_result) -> Ids:
         if self.owner is not None:
             return self.owner
-        return (st.st_uid, st.st_gid) if self.source.keep_owner else (0, 0)
+        return (st.st_uid, st.st_gid) if self.keep_owner else (0, 0)
+
+    def _new_dir_ids(self) -> Ids:
+        """Who owns the parents a file copy makes: the files' owner (root for --from)."""
+        return self.owner or (0, 0)
 
     def _finish(self, path: str, st: os.stat_result, *, link: bool = False) -> None:
         uid, gid = self._ids(st)
@@ -145,55 +119,76 @@ class Copier:
             os.chmod(path, mode)
         os.utime(path, ns=(st.st_mtime_ns, st.st_mtime_ns), follow_symlinks=not link)
 
-    def copy(self, matches: list[Match], dest: str, workdir: str, several: bool) -> None:
-        dest = dest_path(dest, workdir)
-        if several and not is_dir_dest(dest):
-            raise self.ins.error(
-                f"When using {self.ins.cmd} with more than one source file, the destination "
-                "must be a directory and end with a /"
-            )
-        for m in matches:
-            st = os.stat(m.host)
-            if stat.S_ISDIR(st.st_mode):
-                target = make_dirs(self.rootfs, dest, self.owner)
-                self._copy_tree(m, target)
-            elif self.unpack and is_archive(m.host):
-                target = make_dirs(self.rootfs, dest, self.owner)
-                with open(m.host, "rb") as f:
-                    extract_archive(f, target, self.ins)
-            else:
-                self.copy_file(m.host, st, posixpath.basename(m.rel) or "file", dest)
+    def _mkdir_all(self, host: str, ids: Ids | None) -> bool:
+        try:
+            return mkdir_all(self.rootfs, host, ids)
+        except NotADirectoryError as e:
+            raise self.ins.error(f"{self.ins.cmd} failed: mkdir: {e.strerror}") from None
 
-    def target_for_file(self, name: str, dest: str) -> str:
-        host = resolve_in_root(self.rootfs, dest)
-        if is_dir_dest(dest) or os.path.isdir(host):
-            make_dirs(self.rootfs, dest, self.owner)
-            return resolve_in_root(self.rootfs, posixpath.join(dest, name), follow_final=False)
-        parent = posixpath.dirname(dest.rstrip("/")) or "/"
-        make_dirs(self.rootfs, parent, self.owner)
-        return resolve_in_root(self.rootfs, dest, follow_final=False)
+    # -- files
 
-    def copy_file(self, src: str, st: os.stat_result, name: str, dest: str) -> None:
-        target = self.target_for_file(name, dest)
+    def file_target(self, dest: Destination, name: str) -> str:
+        """Where a file named ``name`` goes (its parents made): Docker's performCopyForInfo."""
+        if dest.is_dir or os.path.isdir(dest.host):
+            self._mkdir_all(dest.host, self._new_dir_ids())
+            return os.path.join(dest.host, name)
+        self._mkdir_all(os.path.dirname(dest.host), self._new_dir_ids())
+        return dest.host
+
+    def copy_file(self, src: str, st: os.stat_result, name: str, dest: Destination) -> None:
+        target = self.file_target(dest, name)
         _remove(target)
         _copy_file(src, target, st)
         self._finish(target, st)
 
-    def _copy_tree(self, m: Match, target: str) -> None:
+    def write_file(self, name: str, body: bytes, mode: int, dest: Destination) -> None:
+        """A heredoc's or a download's bytes as a file (root's, or --chown's)."""
+        target = self.file_target(dest, name)
+        _remove(target)
+        fd = os.open(target, _OPEN_NEW, 0o600)
+        with open(fd, "wb") as f:
+            f.write(body)
+        uid, gid = self.owner or (0, 0)
+        os.chown(target, uid, gid)
+        os.chmod(target, self.chmod if self.chmod is not None else mode)
+
+    # -- directories
+
+    def copy_dir(
+        self,
+        source: SourceRoot,
+        m: Match,
+        dest: Destination,
+        exclude: IgnoreRules | None = None,
+    ) -> None:
+        """The contents of directory ``m`` into ``dest`` (Docker's copyDirectory)."""
+        existed = os.path.isdir(dest.host)
+        if not existed:
+            try:
+                os.lstat(dest.host)
+                raise self.ins.error(
+                    f"{self.ins.cmd} failed: mkdir {container_path(self.rootfs, dest.host)}:"
+                    " not a directory"
+                )
+            except FileNotFoundError:
+                pass
+        self._mkdir_all(dest.host, (0, 0))
         dirs: list[tuple[str, os.stat_result]] = []
-        for rel, host, st in self.source.walk(m):
+        for rel, host, st in source.walk(m, exclude):
             if not rel:
-                continue  # the directory itself: its contents go into target
-            dst = os.path.join(target, rel)
+                if not existed and not self.keep_owner:
+                    # fixPermissions: a destination the copy made belongs to the copy's owner
+                    os.chown(dest.host, *self._ids(st))
+                continue
+            dst = os.path.join(dest.host, rel)
             mode = st.st_mode
             if stat.S_ISDIR(mode):
                 try:
-                    dst_st = os.lstat(dst)
-                    if not stat.S_ISDIR(dst_st.st_mode):
+                    if not stat.S_ISDIR(os.lstat(dst).st_mode):
                         os.unlink(dst)
-                        os.mkdir(dst, 0o755)
+                        os.mkdir(dst, 0o700)
                 except FileNotFoundError:
-                    os.mkdir(dst, 0o755)
+                    os.mkdir(dst, 0o700)
                 dirs.append((dst, st))
                 continue
             _remove(dst)
@@ -206,9 +201,17 @@ class Copier:
             elif stat.S_ISFIFO(mode):
                 os.mkfifo(dst)
                 self._finish(dst, st)
-            # sockets and devices are not copied (Docker skips sockets; devices are refused)
+            # sockets and device nodes are not copied (Docker's tar skips sockets)
         for dst, st in reversed(dirs):  # mtimes after the contents are written
             self._finish(dst, st)
+
+    # -- archives
+
+    def unpack(self, path: str, dest: Destination) -> None:
+        """ADD of a local archive: its entries into ``dest`` with their own owners."""
+        self._mkdir_all(dest.host, (0, 0))
+        with open(path, "rb") as f:
+            extract_archive(f, dest.host, self.ins)
 
 
 def is_archive(path: str) -> bool:
@@ -252,3 +255,7 @@ def extract_archive(f: BinaryIO, target: str, ins: Instruction) -> None:
         unpack_archive(f, target)
     except CorruptData as e:
         raise ins.error(f"ADD failed: cannot unpack archive: {e}") from None
+
+
+def basename(rel: str) -> str:
+    return posixpath.basename(rel) or "file"

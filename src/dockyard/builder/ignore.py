@@ -12,6 +12,8 @@ import posixpath
 import re
 from collections.abc import Sequence
 
+from dockyard.errors import InvalidArgument
+
 
 def _clean(pattern: str) -> str:
     p = posixpath.normpath(pattern.strip())
@@ -42,9 +44,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
             if end < 0:
                 out.append(re.escape(ch))
             else:
-                body = pattern[i + 1 : end]
-                if body.startswith("^") or body.startswith("!"):
-                    body = "^" + body[1:]
+                body = pattern[i + 1 : end]  # Go's classes negate with "^" only
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = end
         elif ch == "\\" and i + 1 < n:
@@ -57,8 +57,59 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+class BadPattern(InvalidArgument):
+    """Go's filepath.ErrBadPattern."""
+
+    def __init__(self) -> None:
+        super().__init__("syntax error in pattern")
+
+
+def check_pattern(pattern: str) -> None:
+    """Go's filepath.Match syntax (Docker checks every .dockerignore line with it): a class
+    ``[...]`` needs a closing ``]`` and at least one character or range, ``-`` and ``]``
+    must be escaped inside it, and an escape ``\\`` needs a character after it."""
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                raise BadPattern()
+            i += 2
+        elif ch == "[":
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            ranges = 0
+            while True:
+                if i < n and pattern[i] == "]" and ranges:
+                    i += 1
+                    break
+                i = _class_char(pattern, i)
+                if i < n and pattern[i] == "-":
+                    i = _class_char(pattern, i + 1)
+                ranges += 1
+        else:
+            i += 1
+
+
+def _class_char(pattern: str, i: int) -> int:
+    """Go's getEsc: one (maybe escaped) character of a class; something must follow it."""
+    n = len(pattern)
+    if i >= n or pattern[i] in "-]":
+        raise BadPattern()
+    if pattern[i] == "\\":
+        i += 1
+        if i >= n:
+            raise BadPattern()
+    i += 1
+    if i >= n:
+        raise BadPattern()
+    return i
+
+
 class IgnoreRules:
     def __init__(self, lines: Sequence[str]) -> None:
+        """Raises BadPattern for a pattern Go's filepath.Match would refuse."""
         self.patterns: list[tuple[bool, str, re.Pattern[str]]] = []
         for raw in lines:
             line = raw.strip()
@@ -70,6 +121,7 @@ class IgnoreRules:
                 if not line:
                     continue
             p = _clean(line)
+            check_pattern(p)  # Docker's CLI refuses what Go's filepath.Match cannot take
             if p == ".":
                 continue  # "." or "/" alone would exclude the whole context; Docker skips it
             self.patterns.append((exception, p, _regex(p)))
@@ -80,6 +132,7 @@ class IgnoreRules:
 
     @classmethod
     def parse(cls, text: str) -> IgnoreRules:
+        """.dockerignore's text; a malformed pattern is BadPattern."""
         return cls(text.splitlines())
 
     def excluded(self, rel: str) -> bool:

@@ -24,6 +24,13 @@ INIT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc")
 ETC_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
 
 
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque") == b"y"
+    except OSError:
+        return False
+
+
 def _rmtree(path: str) -> None:
     import shutil
 
@@ -36,7 +43,7 @@ def init_layer(store: Store) -> str:
     if not os.path.isdir(os.path.join(base, "etc")) or not os.path.exists(
         os.path.join(base, ETC_FILES[-1])
     ):
-        tmp = f"{base}.{os.getpid()}.tmp"
+        tmp = f"{base}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
         _rmtree(tmp)
         for d in INIT_DIRS:
             os.makedirs(os.path.join(tmp, d), exist_ok=True)
@@ -52,38 +59,57 @@ def init_layer(store: Store) -> str:
 
 class StepFS:
     """``with StepFS(store, lower_ids) as fs:`` mounts ``fs.rootfs``; leaving unmounts and
-    removes everything that was not committed."""
+    removes everything that was not committed. With ``overlay=False`` the root is the upper
+    dir itself, empty (``COPY --link`` writes into nothing but its own layer)."""
 
-    def __init__(self, store: Store, lower_ids: list[int], *, init: bool = False) -> None:
+    def __init__(
+        self, store: Store, lower_ids: list[int], *, init: bool = False, overlay: bool = True
+    ) -> None:
         self.store = store
         self.lower_ids = lower_ids  # top layer first
         self.init = init
+        self.overlay = overlay
         self.work = os.path.join(store.snapshots.tmp_dir, f"{os.getpid()}-{os.urandom(6).hex()}")
         self.upper = os.path.join(self.work, "fs")
-        self.rootfs = os.path.join(self.work, "merged")
+        self.rootfs = os.path.join(self.work, "merged") if overlay else self.upper
         self.aux = os.path.join(self.work, "aux")  # bundle, etc files
         self.mounted = False
 
     def __enter__(self) -> StepFS:
-        from dockyard.runtime.rootfs import mount_overlay
-
         for d in (self.upper, os.path.join(self.work, "ovl"), self.rootfs, self.aux):
-            os.makedirs(d, mode=0o755)
+            os.makedirs(d, mode=0o755, exist_ok=d == self.rootfs)
         os.chmod(self.work, 0o700)
+        if not self.overlay:
+            return self
         try:
-            mount_overlay(
-                self.store.snapshots.dir,
-                self.lower_ids,
-                self.upper,
-                os.path.join(self.work, "ovl"),
-                self.rootfs,
-                extra_lower_top=init_layer(self.store) if self.init else "",
-            )
+            self._mount("")
         except BaseException:
             _rmtree(self.work)
             raise
-        self.mounted = True
         return self
+
+    def _mount(self, extra: str) -> None:
+        from dockyard.runtime.rootfs import mount_overlay
+
+        tops = [extra] if extra else []
+        if self.init:
+            tops.append(init_layer(self.store))
+        mount_overlay(
+            self.store.snapshots.dir,
+            self.lower_ids,
+            self.upper,
+            os.path.join(self.work, "ovl"),
+            self.rootfs,
+            extra_lower_top=":".join(tops),
+        )
+        self.mounted = True
+
+    def remount_with(self, layer: str) -> None:
+        """Mount the root again with directory ``layer`` (below the step's aux dir) as a
+        lower layer above the image's: RUN's mount points, which the step's layer must not
+        get. What the upper holds stays."""
+        self.unmount()
+        self._mount(os.path.relpath(layer, self.store.snapshots.dir))
 
     def unmount(self) -> None:
         if self.mounted:
@@ -102,14 +128,19 @@ class StepFS:
         if os.path.lexists(self.work):
             _rmtree(self.work)
 
-    def commit(self, parent_diff_ids: list[str], new_blobs: list[str]) -> tuple[LayerBlob, str]:
+    def commit(
+        self, parent_diff_ids: list[str], new_blobs: list[str]
+    ) -> tuple[LayerBlob, str] | None:
         """Write the upper dir as a layer blob and make it the snapshot for its chain ID;
-        returns the blob and its diff_id."""
+        returns the blob and its diff_id, or None when the step changed nothing (Docker then
+        records an empty layer: a history entry, no layer)."""
         from dockyard.image.layer import write_layer
         from dockyard.image.manifest import OCI_LAYER
         from dockyard.store.images import LayerBlob
 
         self.unmount()
+        if not os.listdir(self.upper) and not _is_opaque(self.upper):
+            return None
         content = self.store.content
         with content.writer() as w:
             written = write_layer(self.upper, w, from_overlay_upper=True)

@@ -1,5 +1,6 @@
-"""The instructions that change only the image config: ENV, LABEL, WORKDIR, USER, EXPOSE,
-VOLUME, STOPSIGNAL, MAINTAINER, ONBUILD, CMD, ENTRYPOINT, SHELL, HEALTHCHECK.
+"""The instructions that change the image config: ENV, LABEL, WORKDIR, USER, EXPOSE,
+VOLUME, STOPSIGNAL, MAINTAINER, ONBUILD, CMD, ENTRYPOINT, SHELL, HEALTHCHECK. WORKDIR also
+makes its directory (a layer when it was missing), as Docker's builders do.
 
 Each ``_plan_*`` expands its words, checks them like Docker does and returns a Plan whose
 ``change`` edits the config; the step becomes an image with an ``empty_layer`` history entry.
@@ -8,13 +9,16 @@ Each ``_plan_*`` expands its words, checks them like Docker does and returns a P
 from __future__ import annotations
 
 import json
-import posixpath
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.builder.parser import Instruction
 from dockyard.builder.state import DEFAULT_SHELL, Plan, State
+
+if TYPE_CHECKING:
+    from dockyard.store import Store
+    from dockyard.store.images import LayerBlob
 
 _SIGNALS = {
     "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
@@ -38,16 +42,29 @@ class MetadataSteps:
     """Mixed into Builder: the metadata instructions' plans."""
 
     _labels: dict[str, str]
+    new_blobs: list[str]
+
+    @property
+    def store(self) -> Store:
+        raise NotImplementedError
 
     def _expand(self, ins: Instruction, word: str, env: Mapping[str, str]) -> str:
         raise NotImplementedError
 
     def _meta(
-        self, created_by: str, change: Callable[[State], None], material: object = None
+        self,
+        state: State,
+        text: str,
+        change: Callable[[State], None],
+        material: object = None,
+        shell: list[str] | None = None,
     ) -> Plan:
+        """A config-only step, recorded as Docker's classic builder records it: the shell,
+        ``#(nop)``, two spaces, the instruction as Docker prints it."""
+        prefix = " ".join(shell or state.config.get("Shell") or DEFAULT_SHELL)
         return Plan(
-            f"/bin/sh -c #(nop) {created_by}",
-            material if material is not None else ["meta", created_by],
+            f"{prefix} #(nop)  {text}",
+            material if material is not None else ["meta", text],
             None,
             change,
         )
@@ -74,8 +91,8 @@ class MetadataSteps:
                 cur[k] = v
             st.config["Env"] = [f"{k}={cur[k]}" for k in order]
 
-        text = " ".join(f"{k}={_quote_if_needed(v)}" for k, v in pairs)
-        return self._meta(f"ENV {text}", change)
+        text = " ".join(f"{k}={v}" for k, v in pairs)
+        return self._meta(state, f"ENV {text}", change, ["meta", "ENV", pairs])
 
     def _plan_label(self, state: State, ins: Instruction) -> Plan:
         if not ins.args and ins.original.startswith("LABEL ") and getattr(self, "_labels", None):
@@ -98,20 +115,49 @@ class MetadataSteps:
             labels.update(pairs)
             st.config["Labels"] = labels
 
-        text = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in pairs)
-        return self._meta(f"LABEL {text}", change)
+        text = " ".join(f"{k}={v}" for k, v in pairs)
+        return self._meta(state, f"LABEL {text}", change, ["meta", "LABEL", pairs])
 
     def _plan_workdir(self, state: State, ins: Instruction) -> Plan:
+        from dockyard.builder.paths import normalize_workdir
+
         path = self._expand(ins, ins.args[0], state.expansion_env())
         if not path:
             raise ins.error("WORKDIR requires a non-empty path")
-        cur = state.config.get("WorkingDir") or "/"
-        new = posixpath.normpath(posixpath.join(cur, path))
+        new = normalize_workdir(state.config.get("WorkingDir") or "/", path)
+        user = state.config.get("User") or ""
 
         def change(st: State) -> None:
             st.config["WorkingDir"] = new
 
-        return self._meta(f"WORKDIR {new}", change)
+        def apply(st: State) -> tuple[LayerBlob, str] | None:
+            # Docker creates the directory in the image (a layer when it was missing), so a
+            # COPY to it or a container started in it finds a directory; BuildKit makes it
+            # as the image's USER.
+            from dockyard.builder.layerfs import StepFS
+            from dockyard.builder.paths import make_workdir
+            from dockyard.errors import InvalidArgument
+
+            if new == "/":
+                return None
+            with StepFS(self.store, st.lower_ids(self.store)) as fs:
+                try:
+                    ids = self._user_ids(fs.rootfs, user) if user else None
+                    make_workdir(fs.rootfs, new, ids)
+                except InvalidArgument as e:
+                    raise ins.error(str(e)) from None
+                return fs.commit(st.diff_ids, self.new_blobs)
+
+        shell = " ".join(state.config.get("Shell") or DEFAULT_SHELL)
+        return Plan(f"{shell} #(nop) WORKDIR {new}", ["meta", f"WORKDIR {new}", user],
+                    apply, change)  # fmt: skip
+
+    @staticmethod
+    def _user_ids(rootfs: str, user: str) -> tuple[int, int]:
+        from dockyard.runtime.user import resolve_user
+
+        r = resolve_user(rootfs, user)
+        return r.uid, r.gid
 
     def _plan_user(self, state: State, ins: Instruction) -> Plan:
         user = self._expand(ins, ins.args[0], state.expansion_env())
@@ -119,15 +165,22 @@ class MetadataSteps:
         def change(st: State) -> None:
             st.config["User"] = user
 
-        return self._meta(f"USER {user}", change)
+        return self._meta(state, f"USER {user}", change)
 
     def _plan_expose(self, state: State, ins: Instruction) -> Plan:
         env = state.expansion_env()
         ports: list[str] = []
+        words: list[str] = []
         for word in ins.args:
             for spec in self._expand(ins, word, env).split():
                 ports.extend(_expand_ports(ins, spec))
-        return self._meta(f"EXPOSE {' '.join(ports)}", _add_keys("ExposedPorts", ports))
+                words.append(spec)
+        return self._meta(
+            state,
+            f"EXPOSE {' '.join(sorted(words))}",
+            _add_keys("ExposedPorts", ports),
+            ["meta", "EXPOSE", ports],
+        )
 
     def _plan_volume(self, state: State, ins: Instruction) -> Plan:
         env = state.expansion_env()
@@ -135,7 +188,12 @@ class MetadataSteps:
         paths = [p for p in paths if p.strip()]
         if not paths:
             raise ins.error("VOLUME specified can not be an empty string")
-        return self._meta(f"VOLUME {json.dumps(paths)}", _add_keys("Volumes", paths))
+        return self._meta(
+            state,
+            f"VOLUME [{' '.join(paths)}]",
+            _add_keys("Volumes", paths),
+            ["meta", "VOLUME", paths],
+        )
 
     def _plan_stopsignal(self, state: State, ins: Instruction) -> Plan:
         sig = self._expand(ins, ins.args[0], state.expansion_env())
@@ -146,7 +204,7 @@ class MetadataSteps:
         def change(st: State) -> None:
             st.config["StopSignal"] = sig
 
-        return self._meta(f"STOPSIGNAL {sig}", change)
+        return self._meta(state, f"STOPSIGNAL {sig}", change)
 
     def _plan_maintainer(self, state: State, ins: Instruction) -> Plan:
         who = " ".join(ins.args)
@@ -154,7 +212,7 @@ class MetadataSteps:
         def change(st: State) -> None:
             st.data["author"] = who
 
-        return self._meta(f"MAINTAINER {who}", change)
+        return self._meta(state, f"MAINTAINER {who}", change)
 
     def _plan_onbuild(self, state: State, ins: Instruction) -> Plan:
         trigger = ins.args[0]
@@ -162,7 +220,7 @@ class MetadataSteps:
         def change(st: State) -> None:
             st.config["OnBuild"] = [*(st.config.get("OnBuild") or []), trigger]
 
-        return self._meta(f"ONBUILD {trigger}", change)
+        return self._meta(state, f"ONBUILD {trigger}", change)
 
     def _command(self, state: State, ins: Instruction) -> list[str]:
         if ins.json:
@@ -178,7 +236,7 @@ class MetadataSteps:
             st.cmd_set = True
 
         state.cmd_set = True
-        return self._meta(f"CMD {json.dumps(cmd)}", change)
+        return self._meta(state, f"CMD {go_quoted(cmd)}", change, ["meta", "CMD", cmd])
 
     def _plan_entrypoint(self, state: State, ins: Instruction) -> Plan:
         ep = self._command(state, ins)
@@ -191,9 +249,7 @@ class MetadataSteps:
                 st.config["Cmd"] = None
 
         return self._meta(
-            f"ENTRYPOINT {json.dumps(ep)}",
-            change,
-            ["meta", f"ENTRYPOINT {json.dumps(ep)}", keep_cmd],
+            state, f"ENTRYPOINT {go_quoted(ep)}", change, ["meta", "ENTRYPOINT", ep, keep_cmd]
         )
 
     def _plan_shell(self, state: State, ins: Instruction) -> Plan:
@@ -204,7 +260,9 @@ class MetadataSteps:
         def change(st: State) -> None:
             st.config["Shell"] = shell
 
-        return self._meta(f"SHELL {json.dumps(shell)}", change)
+        return self._meta(
+            state, f"SHELL [{' '.join(shell)}]", change, ["meta", "SHELL", shell], shell=shell
+        )
 
     def _plan_healthcheck(self, state: State, ins: Instruction) -> Plan:
         args = list(ins.args)
@@ -239,11 +297,13 @@ class MetadataSteps:
         def change(st: State) -> None:
             st.config["Healthcheck"] = check
 
-        return self._meta(f"HEALTHCHECK {json.dumps(check, sort_keys=True)}", change)
+        text = f"HEALTHCHECK {json.dumps(check, sort_keys=True)}"
+        return self._meta(state, text, change)
 
 
-def _quote_if_needed(v: str) -> str:
-    return json.dumps(v) if not v or any(c.isspace() or c in "\"'\\$" for c in v) else v
+def go_quoted(words: list[str]) -> str:
+    """A []string as Go's %q prints it: ``["a" "b c"]``."""
+    return "[" + " ".join(json.dumps(w, ensure_ascii=False) for w in words) + "]"
 
 
 def _expand_ports(ins: Instruction, spec: str) -> list[str]:

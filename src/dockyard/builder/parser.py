@@ -30,6 +30,8 @@ FLAGS: dict[str, frozenset[str]] = {
     "HEALTHCHECK": frozenset({"interval", "timeout", "start-period", "start-interval", "retries"}),
 }
 
+_BOOL_FLAGS = frozenset({"link", "parents", "keep-git-dir"})  # --flag alone means true
+
 _HEREDOC_WORD = re.compile(r"^<<(-?)(['\"]?)([A-Za-z0-9_.-]+)\2$")
 
 
@@ -76,28 +78,49 @@ class Stage(NamedTuple):
     instructions: list[Instruction]
 
 
+class Directives(NamedTuple):
+    """The parser directives at the top of a Dockerfile."""
+
+    escape: str = "\\"
+    syntax: str = ""  # the frontend image: "docker/dockerfile:1"
+    check: str = ""  # build checks: "skip=RuleA,RuleB;error=true"
+    syntax_line: int = 0
+    check_line: int = 0
+
+
 class Dockerfile(NamedTuple):
     meta_args: list[Instruction]  # ARGs before the first FROM
     stages: list[Stage]
     escape: str
+    directives: Directives = Directives()
 
     @property
     def step_count(self) -> int:
         return sum(1 + len(s.instructions) for s in self.stages)
 
 
-def _escape_directive(text: str) -> str:
-    """The ``# escape=`` parser directive (only in the leading comment block)."""
-    for line in text.splitlines():
-        m = re.match(r"^\s*#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$", line)
-        if not m:
+_DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.*?)[ \t]*$")
+_KNOWN_DIRECTIVES = ("escape", "syntax", "check")
+
+
+def directives(text: str) -> Directives:
+    """Docker's parser directives: ``# key=value`` lines at the very top; the first line
+    that is not a known directive (a comment, an empty line, an instruction) ends them."""
+    found: dict[str, tuple[str, int]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _DIRECTIVE.match(line)
+        if not m or m.group(1).lower() not in _KNOWN_DIRECTIVES:
             break
-        if m.group(1).lower() == "escape":
-            value = m.group(2)
-            if value not in ("\\", "`"):
-                raise BuildError(f"invalid escape token '{value}' does not match ` or \\")
-            return value
-    return "\\"
+        key = m.group(1).lower()
+        if key in found:
+            raise BuildError(f"Dockerfile:{number}: only one {key} parser directive can be used")
+        found[key] = (m.group(2), number)
+    escape = found.get("escape", ("\\", 0))[0]
+    if escape not in ("\\", "`"):
+        raise BuildError(f"invalid escape token '{escape}' does not match ` or \\")
+    syntax, syntax_line = found.get("syntax", ("", 0))
+    check, check_line = found.get("check", ("", 0))
+    return Directives(escape, syntax, check, syntax_line, check_line)
 
 
 def _flags(cmd: str, raw: tuple[str, ...], line: int) -> dict[str, list[str]]:
@@ -107,7 +130,7 @@ def _flags(cmd: str, raw: tuple[str, ...], line: int) -> dict[str, list[str]]:
         name, eq, value = f[2:].partition("=")
         if name not in allowed:
             raise BuildError(f"Dockerfile:{line}: unknown flag: --{name} for {cmd}")
-        if not eq and name != "link":
+        if not eq and name not in _BOOL_FLAGS:
             raise BuildError(f"Dockerfile:{line}: missing a value on flag: --{name}")
         out.setdefault(name, []).append(value if eq else "true")
     return out
@@ -197,7 +220,8 @@ _MIN_ARGS = {
 
 def parse(text: str) -> Dockerfile:
     """Parse a whole Dockerfile into its stages; every error names its line."""
-    escape = _escape_directive(text)
+    found = directives(text)
+    escape = found.escape
     meta: list[Instruction] = []
     stages: list[Stage] = []
     for ins in parse_instructions(text):
@@ -226,4 +250,4 @@ def parse(text: str) -> Dockerfile:
             stages[-1].instructions.append(ins)
     if not stages:
         raise BuildError("Dockerfile: no build stage in current context: the file has no FROM")
-    return Dockerfile(meta, stages, escape)
+    return Dockerfile(meta, stages, escape, found)

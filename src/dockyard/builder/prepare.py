@@ -102,13 +102,20 @@ def _prepare(
 
 
 def _with_ignore(context: str, dockerfile: str) -> Prepared:
+    from dockyard.builder.ignore import BadPattern, IgnoreRules
+
     try:
         with open(os.path.join(context, ".dockerignore"), encoding="utf-8") as f:
-            return Prepared(context, dockerfile, f.read())
+            text = f.read()
     except FileNotFoundError:
         return Prepared(context, dockerfile, None)
     except OSError as e:
         raise InvalidArgument(f"unable to read .dockerignore: {e.strerror}") from None
+    try:
+        IgnoreRules.parse(text)
+    except BadPattern as e:
+        raise BuildError(f"error checking context: {e}") from None  # Docker's CLI words
+    return Prepared(context, dockerfile, text)
 
 
 def _read_text(path: str) -> str:

@@ -263,11 +263,12 @@ class TtyProgress(Progress):
         self.out.flush()
 
 
-def make_progress(mode: str, quiet: bool) -> Progress:
+def make_progress(mode: str, quiet: bool, *, stderr: bool = False) -> Progress:
+    """``stderr``: stdout carries the result (``--output type=tar,dest=-``)."""
     if quiet:
         return Progress()
     if mode == "plain":
         return PlainProgress()
     if mode == "tty":
         return TtyProgress()
-    return ClassicProgress()
+    return ClassicProgress(sys.stderr if stderr else None)

@@ -20,6 +20,7 @@ from dockyard.runtime.options import Mount
 
 if TYPE_CHECKING:
     from dockyard.builder.host import BuildHost
+    from dockyard.builder.state import Flag
 
 HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -83,15 +84,20 @@ class BridgeAttachment:
             self.name = ""
 
 
-def _read_interruptibly(fd: int) -> bytes:
+def _read_interruptibly(fd: int, cancel: Flag | None) -> bytes:
     """``os.read`` that lets Ctrl-C in: a signal can land on a helper thread (the netlink
-    library starts some), and then a blocked read in the main thread never sees EINTR."""
+    library starts some), and then a blocked read in the main thread never sees EINTR.
+    A stage told to stop (``cancel``) stops here too."""
     import select
+
+    from dockyard.builder.state import Cancelled
 
     while True:
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             return os.read(fd, 65536)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
 
 
 class RunResult(NamedTuple):
@@ -138,10 +144,11 @@ def run_in(
     runtime: str,
     output: Callable[[bytes], None],
     mounts: Sequence[Mount] = (),
+    cancel: Flag | None = None,
 ) -> RunResult:
     """Run ``args`` in ``fs.rootfs`` on ``network`` (none, host, or a bridge network of the
     engine's: "default" is Docker's "bridge"); returns the exit code and the output's last
-    lines."""
+    lines. Setting ``cancel`` kills the container (another stage failed)."""
     from dockyard.runtime.cleanup import build_container_id
 
     # The builder's pid is in the ID (the step's work dir name): what a killed build left
@@ -150,10 +157,10 @@ def run_in(
     hostname = cid.rsplit("-", 1)[-1][:12]
     if network in ("none", "host"):
         return _run(fs, cid, hostname, network, network, args, env, workdir, user, run_root,
-                    runtime, output, mounts)  # fmt: skip
+                    runtime, output, mounts, cancel)  # fmt: skip
     with BridgeAttachment(engine, network, cid) as net:
         return _run(fs, cid, hostname, f"netns:{net.netns_path}", network, args, env, workdir,
-                    user, run_root, runtime, output, mounts, net.address)  # fmt: skip
+                    user, run_root, runtime, output, mounts, cancel, net.address)  # fmt: skip
 
 
 def _run(
@@ -170,6 +177,7 @@ def _run(
     runtime: str,
     output: Callable[[bytes], None],
     mounts: Sequence[Mount],
+    cancel: Flag | None,
     address: str = "",
 ) -> RunResult:
     import json
@@ -179,13 +187,9 @@ def _run(
     from dockyard.runtime.cleanup import release_container
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
-    from dockyard.runtime.paths import resolve_in_root
     from dockyard.runtime.spec import build_spec
 
     cwd = workdir or "/"
-    path = resolve_in_root(fs.rootfs, cwd)
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=0o755, exist_ok=True)
     opts = RunOptions(
         args=tuple(args),
         env=tuple(env),
@@ -221,7 +225,7 @@ def _run(
     try:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
-        while chunk := _read_interruptibly(fd):
+        while chunk := _read_interruptibly(fd, cancel):
             output(chunk)
             data = partial + chunk
             lines = data.split(b"\n")

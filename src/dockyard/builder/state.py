@@ -9,10 +9,18 @@ from dockyard.builder.parser import BuildError
 from dockyard.errors import DockyardError
 
 if TYPE_CHECKING:
-    from dockyard.builder.host import BuildHost
+    from dockyard.builder.platforms import Platform
+    from dockyard.store import Store
     from dockyard.store.images import LayerBlob
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+
+
+class Output(NamedTuple):
+    """``--output``: where the result goes instead of (or besides) the image store."""
+
+    type: str  # "local" (a directory), "tar" (a file, or "-": stdout), "image"
+    dest: str = ""
 
 
 class BuildOptions(NamedTuple):
@@ -26,6 +34,28 @@ class BuildOptions(NamedTuple):
     network: str = "default"
     pull: bool = False
     dockerignore: str | None = None  # the .dockerignore text, when the context has one
+    secrets: Mapping[str, bytes] = {}  # --secret id -> its content (read by the CLI)
+    platform: str = ""  # --platform: the target platform ("" = the build machine's)
+    outputs: Sequence[Output] = ()
+    cache_from: Sequence[str] = ()  # image references whose layers may stand for steps
+
+
+class Cancelled(Exception):
+    """A stage stopped because another one failed (or the build was interrupted)."""
+
+
+class Flag:
+    """A flag threads read and one sets (a threading.Event without importing threading on
+    the cached-rebuild path: a bool's assignment is atomic)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 class StepFailed(BuildError):
@@ -37,15 +67,20 @@ class StepFailed(BuildError):
 
 
 class State:
-    """One stage as its steps go: the image so far, its config, its ARGs."""
+    """One stage as its steps go: the image so far, its config, its ARGs. It holds no store
+    connection: stages may be built on other threads, each with its own."""
 
-    def __init__(self, engine: BuildHost, image_id: str, data: dict[str, Any]) -> None:
-        self.engine = engine
+    def __init__(self, image_id: str, data: dict[str, Any]) -> None:
         self.image_id = image_id  # "" for scratch before any step
         self.data = data  # the whole image config JSON
         self.args: dict[str, str | None] = {}
         self.cmd_set = False
         self._blobs: list[LayerBlob] | None = None if image_id else []
+        # Set while the stage is built: its step number, whether the cache already missed
+        # (after a miss every later step of the stage runs), the platform it is for.
+        self.n = 0
+        self.missed = False
+        self.platform: Platform | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -62,11 +97,10 @@ class State:
         h = self.data.get("history")
         return list(h) if isinstance(h, list) else []
 
-    def blobs(self) -> list[LayerBlob]:
+    def blobs(self, store: Store) -> list[LayerBlob]:
         if self._blobs is None:
             from dockyard.store.images import LayerBlob
 
-            store = self.engine.store
             self._blobs = [
                 LayerBlob(
                     la.blob, store.images.blob_media_type(la.blob), store.content.size(la.blob)
@@ -79,6 +113,14 @@ class State:
         self.image_id = image_id
         self.data = data
         self._blobs = blobs
+
+    def copy(self) -> State:
+        """A new stage starting from this one's image (``FROM <stage>``)."""
+        import json
+
+        new = State(self.image_id, json.loads(json.dumps(self.data)))
+        new._blobs = self._blobs
+        return new
 
     def env(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -93,11 +135,11 @@ class State:
         env.update(self.env())
         return env
 
-    def lower_ids(self) -> list[int]:
+    def lower_ids(self, store: Store) -> list[int]:
         from dockyard.image.digest import chain_ids
 
         ids = []
-        snaps = self.engine.store.snapshots
+        snaps = store.snapshots
         for chain in chain_ids(self.diff_ids):
             snap = snaps.get(chain)
             if snap is None:
@@ -109,6 +151,8 @@ class State:
 class Plan(NamedTuple):
     created_by: str
     material: object  # what the cache key covers besides the parent
-    apply: Callable[[State], tuple[LayerBlob, str]] | None = None  # None: metadata only
+    # None: metadata only; the callable returns None when the step changed no file (an
+    # empty layer: Docker records it in the history only)
+    apply: Callable[[State], tuple[LayerBlob, str] | None] | None = None
     change: Callable[[State], None] | None = None  # config change
     run_label: bool = False  # classic "Running in" lines

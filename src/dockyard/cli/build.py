@@ -31,6 +31,25 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--iidfile", default="", help="Write the image ID to the file")
     p.add_argument("--rm", default=True, action="store_true", help="(always) remove containers")
     p.add_argument("--force-rm", action="store_true", help="(always) remove containers")
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        help='Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        help='Output destination (format: "type=local,dest=path")',
+    )
+    p.add_argument(
+        "--cache-from", action="append", default=[], help="Images to consider as cache sources"
+    )
+    p.add_argument(
+        "--platform", default="", help="Set platform if server is multi-platform capable"
+    )
     a = p.parse_args(argv)
 
     from dockyard.builder.builder import BuildOptions
@@ -49,6 +68,13 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
             raise InvalidArgument(f"invalid label {spec!r}")
         labels[k] = v
 
+    from dockyard.cli.buildopts import parse_outputs, read_secrets
+
+    # Docker's CLI reads the secrets before it sends anything: a missing file fails here.
+    secrets = read_secrets(a.secret)
+    outputs = parse_outputs(a.output)
+    cache_from = [r for spec in a.cache_from for r in _cache_from_refs(spec)]
+
     import signal
 
     from dockyard.builder.prepare import prepare
@@ -64,7 +90,10 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
             pass
         except OSError as e:
             raise InvalidArgument(f"Removing image ID file: {e.strerror}: {a.iidfile}") from None
-    progress = make_progress(a.progress if a.progress != "auto" else "classic", a.quiet)
+    to_stdout = any(o.dest == "-" for o in outputs)
+    progress = make_progress(
+        a.progress if a.progress != "auto" else "classic", a.quiet, stderr=to_stdout
+    )
     say = None if a.quiet else progress.message
     with prepare(ctx.engine.root, a.path, a.file, sys.stdin.buffer, say) as prepared:
         image_id = ctx.engine.builder.build(
@@ -79,14 +108,31 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
                 network=a.network,
                 pull=a.pull,
                 dockerignore=prepared.dockerignore,
+                secrets=secrets,
+                platform=a.platform,
+                outputs=outputs,
+                cache_from=cache_from,
             ),
             progress,
         )
     if a.iidfile:
         _write_iidfile(a.iidfile, image_id)
-    if a.quiet:
+    if a.quiet and not to_stdout:
         print(image_id)
     return 0
+
+
+def _cache_from_refs(spec: str) -> list[str]:
+    """``--cache-from REF`` or BuildKit's ``type=registry,ref=REF`` form."""
+    if "=" not in spec:
+        return [spec]
+    fields = dict(f.partition("=")[::2] for f in spec.split(","))
+    kind = fields.get("type", "registry")
+    if kind != "registry" or not fields.get("ref"):
+        raise InvalidArgument(
+            f"--cache-from {spec}: only images (type=registry,ref=...) are supported"
+        )
+    return [fields["ref"]]
 
 
 def _write_iidfile(path: str, image_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -19,8 +20,16 @@ class BuilderService:
         ``opts.tags``). Raises BuildError (exit 1) or StepFailed (the RUN's exit code)."""
         from dockyard.builder.builder import Builder
         from dockyard.builder.progress import Progress
+        from dockyard.engine import Engine
 
-        return Builder(self.engine, progress or Progress()).build(opts)
+        root, run_root = self.engine.root, self.engine.run_root
+
+        def new_host() -> Engine:
+            # Independent stages build on threads of their own: SQLite connections belong
+            # to the thread that made them.
+            return Engine(root, run_root)
+
+        return Builder(self.engine, progress or Progress(), new_host).build(opts)
 
     def prune(self, *, all_entries: bool = False, until: float | None = None) -> CachePruneReport:
         """``builder prune``: forget cache entries (only those no tag or container keeps
@@ -44,8 +53,21 @@ class BuilderService:
             for e in entries:
                 cache.remove(e.key)
             images = store.images.drop_unused({e.image_id for e in entries} - live)
+            mounts: list[str] = []
+            mount_bytes = 0
+            if all_entries:
+                # RUN --mount=type=cache directories are no image's: only -a drops them (those
+                # a running build holds stay), with the --link layers' index.
+                from dockyard.builder.mounts import cache_mounts, remove_cache_mount
+
+                for path, _ident, size in cache_mounts(self.engine.root):
+                    if remove_cache_mount(path):
+                        mounts.append(os.path.basename(path))
+                        mount_bytes += size
+                cache.remove_layers()
         return CachePruneReport(
-            sorted(e.key for e in entries), images.reclaimed + sum(e.size for e in entries)
+            sorted(e.key for e in entries) + mounts,
+            images.reclaimed + sum(e.size for e in entries) + mount_bytes,
         )
 
 

@@ -46,9 +46,16 @@ class RegistryService:
     # ------------------------------------------------------------ pull
 
     def pull(
-        self, reference: str, *, all_tags: bool = False, progress: Progress | None = None
+        self,
+        reference: str,
+        *,
+        all_tags: bool = False,
+        progress: Progress | None = None,
+        platform: tuple[str, str, str] | None = None,
     ) -> str:
-        """``docker pull``: returns the image ID (of the last tag with ``all_tags``)."""
+        """``docker pull``: returns the image ID (of the last tag with ``all_tags``);
+        ``platform`` (os, architecture, variant) picks an index's entry (default: the
+        host's)."""
         from dockyard.image.reference import parse_reference, parse_repository
         from dockyard.registry.pull import pull_one
 
@@ -69,7 +76,12 @@ class RegistryService:
                 image_id, _ = pull_one(store, client, ref, emit)
             return image_id
         ref = parse_reference(reference)
-        image_id, _ = pull_one(store, self.client(ref.domain), ref, emit)
+        chosen = None
+        if platform is not None:
+            from dockyard.image.manifest import Platform
+
+            chosen = Platform(*platform)
+        image_id, _ = pull_one(store, self.client(ref.domain), ref, emit, chosen)
         return image_id
 
     # ------------------------------------------------------------ push

@@ -41,8 +41,10 @@ _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # A layer's entries land as archived (owners, modes, xattrs, the "." entry's metadata);
 # nothing is followed: a layer dir is our own, and a symlink on the way is an attack.
-LAYER_OPTIONS = UnpackOptions(noun="layer", whiteouts="overlay")
-FLAT_LAYER_OPTIONS = UnpackOptions(noun="layer", whiteouts="delete")
+# Device nodes are made: Docker's layers carry them (a debootstrap root has /dev/console),
+# and a container's device cgroup is what keeps them from being opened.
+LAYER_OPTIONS = UnpackOptions(noun="layer", whiteouts="overlay", devices="create")
+FLAT_LAYER_OPTIONS = UnpackOptions(noun="layer", whiteouts="delete", devices="create")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ def apply_layer(
 
     With ``overlay_whiteouts`` whiteouts become overlayfs whiteouts (``dest`` is a layer
     dir); without, they delete from ``dest`` (a flat, merged tree). Raises UnsafeContent for
-    an entry that would escape ``dest`` or create a device, CorruptData for a broken stream
+    an entry that would escape ``dest``, CorruptData for a broken stream
     or a diff_id other than ``expected_diff_id``. On error ``dest`` is left partial.
     """
     options = LAYER_OPTIONS if overlay_whiteouts else FLAT_LAYER_OPTIONS

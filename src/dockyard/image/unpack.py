@@ -5,7 +5,7 @@ running container's root). So nothing is resolved by path: every entry is writte
 directory file descriptors opened component by component with ``O_NOFOLLOW``, below the
 directory the caller named, and a name that would land outside it (``..``, an absolute
 name, a symlink on the way, a hard link to outside) is refused before anything is written.
-Device nodes are never created.
+Device nodes are made only where the caller says (image layers), never opened.
 
 What differs between callers is spelt out in ``UnpackOptions``; each field is a requirement
 of one caller (see docs/architecture.md, "One tar extractor"):
@@ -61,6 +61,7 @@ _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHED_DIRS = 64
 
 Whiteouts = Literal["keep", "overlay", "delete"]
+Devices = Literal["refuse", "create", "skip"]
 Owners = Literal["archive", "extractor"] | tuple[int, int]
 
 
@@ -80,6 +81,10 @@ class UnpackOptions:
     root_metadata: bool = True  # the "." entry's owner/mode/mtime go to the destination
     replace_dir_non_dir: bool = True  # else a dir/non-dir clash is an error (Docker's cp)
     rename_top: tuple[str, str] | None = None  # (old, new) top entry name; others refused
+    # Device nodes: refused, made (image layers: a root filesystem made by debootstrap has
+    # /dev/console, and Docker's layers carry them; a container's device cgroup denies
+    # opening them), or left out (a root filesystem exported to the host).
+    devices: Devices = "refuse"
 
 
 def _q(name: str) -> str:
@@ -358,13 +363,16 @@ class _Unpacker:
             if ti.ischr() and ti.devmajor == 0 and ti.devminor == 0:
                 self.whiteout(parts, name, ti)  # the overlayfs whiteout form
                 return
-        if ti.ischr() or ti.isblk():
+        device = ti.ischr() or ti.isblk()
+        if device and self.opts.devices != "create":
+            if self.opts.devices == "skip":
+                return
             kind = "char" if ti.ischr() else "block"
             raise UnsafeContent(
                 f"unsafe entry in {self.noun}: {_q(name)} is a {kind} device"
                 f" {ti.devmajor}:{ti.devminor}; device nodes are not allowed"
             )
-        if not (ti.isreg() or ti.isdir() or ti.issym() or ti.islnk() or ti.isfifo()):
+        if not (device or ti.isreg() or ti.isdir() or ti.issym() or ti.islnk() or ti.isfifo()):
             raise UnsafeContent(
                 f"unsafe entry in {self.noun}: {_q(name)} has unsupported type {ti.type!r}"
             )
@@ -413,6 +421,8 @@ class _Unpacker:
         elif link is not None:
             # follow_symlinks=False: a symlink target is linked itself, never what it names.
             os.link(link[1], leaf, src_dir_fd=link[0], dst_dir_fd=parent, follow_symlinks=False)
+        elif device:
+            self.device(parent, leaf, ti)
         else:
             self.fifo(parent, leaf, ti)
         if self.track_written:
@@ -448,6 +458,20 @@ class _Unpacker:
             self.set_meta(fd, ti)
         finally:
             os.close(fd)
+
+    def device(self, parent: int, leaf: str, ti: tarfile.TarInfo) -> None:
+        """A device node, never opened: its metadata is set by name below ``parent``, where
+        this extractor just made it."""
+        kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
+        os.mknod(leaf, kind | 0o600, os.makedev(ti.devmajor, ti.devminor), dir_fd=parent)
+        ids = self.ids(ti)
+        if ids is not None:
+            os.chown(leaf, *ids, dir_fd=parent, follow_symlinks=False)
+        os.chmod(leaf, self.mode(ti), dir_fd=parent)
+        if self.opts.xattrs and any(k.startswith(PAX_XATTR) for k in ti.pax_headers):
+            self.set_xattrs(f"/proc/self/fd/{parent}/{leaf}", ti)
+        ns = _mtime_ns(ti)
+        os.utime(leaf, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
 
     def link_source(self, ti: tarfile.TarInfo) -> _Parts:
         """A hard link's target, checked: below the destination (resolved like any entry),

@@ -10,6 +10,7 @@ read one acknowledgement per request.
 
 from __future__ import annotations
 
+import _thread
 import errno
 import os
 import socket
@@ -39,32 +40,41 @@ class NetlinkError(DockyardError):
 
 
 _classes: dict[str, Any] = {}
+# The loader below puts a bare package in sys.modules for a moment: two threads (parallel
+# build stages) must not do that at once. _thread: a lock without threading's import.
+_classes_lock = _thread.allocate_lock()
 
 
 def _msg(name: str) -> Any:
     """pyroute2's message class ``name`` (ifinfmsg, ifaddrmsg, rtmsg), loaded cheaply."""
     if not _classes:
-        bare = "pyroute2" not in sys.modules
-        if bare:
-            import importlib.util
-            import types
-
-            spec = importlib.util.find_spec("pyroute2")
-            if spec is None or not spec.submodule_search_locations:
-                raise DockyardError("pyroute2 is not installed")
-            pkg = types.ModuleType("pyroute2")
-            pkg.__path__ = list(spec.submodule_search_locations)
-            sys.modules["pyroute2"] = pkg
-        try:
-            from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # type: ignore[import-untyped]
-            from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
-            from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]
-        finally:
-            if bare:
-                # A later full ``import pyroute2`` runs the real __init__ and reuses these.
-                sys.modules.pop("pyroute2", None)
-        _classes.update(ifinfmsg=ifinfmsg, ifaddrmsg=ifaddrmsg, rtmsg=rtmsg)
+        with _classes_lock:
+            if not _classes:
+                _load_classes()
     return _classes[name]
+
+
+def _load_classes() -> None:
+    bare = "pyroute2" not in sys.modules
+    if bare:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("pyroute2")
+        if spec is None or not spec.submodule_search_locations:
+            raise DockyardError("pyroute2 is not installed")
+        pkg = types.ModuleType("pyroute2")
+        pkg.__path__ = list(spec.submodule_search_locations)
+        sys.modules["pyroute2"] = pkg
+    try:
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # type: ignore[import-untyped]
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]
+    finally:
+        if bare:
+            # A later full ``import pyroute2`` runs the real __init__ and reuses these.
+            sys.modules.pop("pyroute2", None)
+    _classes.update(ifinfmsg=ifinfmsg, ifaddrmsg=ifaddrmsg, rtmsg=rtmsg)
 
 
 def ack_code(payload: bytes) -> int:

@@ -120,8 +120,9 @@ class Sandbox:
         if pid == 0:  # pragma: no cover - the helper
             code = 1
             try:
-                os.close(status_r)
-                os.close(ctl_w)
+                # Only our two pipes: a copy of another thread's pipe or netd socket would
+                # keep that sandbox's helper from seeing its EOF (parallel build stages).
+                _close_fds_except({0, 1, 2, status_w, ctl_r})
                 code = _helper(self.endpoints, self._firewall, status_w, ctl_r)
             finally:
                 os._exit(code)
@@ -206,6 +207,16 @@ class Sandbox:
                 os.waitpid(self.pid, 0)
             except ChildProcessError:
                 pass
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    fds = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own fd, gone already
 
 
 def _helper(endpoints: list[Endpoint], firewall: str, status: int, ctl: int) -> int:

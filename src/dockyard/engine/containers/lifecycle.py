@@ -600,12 +600,18 @@ def _populate_volumes(
 
 
 def _ensure_workdir(rootfs: str, cwd: str) -> None:
-    """Docker creates a missing WORKDIR at start; resolve it inside the container root."""
+    """Docker creates a missing WORKDIR at start; resolve it inside the container root. A
+    file there is Docker's "Cannot mkdir: /app is not a directory", not a traceback."""
+    from dockyard.errors import InvalidArgument
     from dockyard.runtime.paths import resolve_in_root
 
     path = resolve_in_root(rootfs, cwd)
-    if not os.path.isdir(path):
+    if os.path.isdir(path):
+        return
+    try:
         os.makedirs(path, mode=0o755, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidArgument(f"Cannot mkdir: {cwd} is not a directory") from None
 
 
 def _init_binary() -> str:
