@@ -12,7 +12,13 @@ import os
 from collections.abc import Callable, Sequence
 
 from dockyard.errors import Conflict, NotFound
-from dockyard.model.container import Endpoint, PublishedPort, is_bridged, replace
+from dockyard.model.container import (
+    Endpoint,
+    PublishedPort,
+    is_bridged,
+    network_key,
+    replace,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ class Endpoints:
             if ep.ifname and (names is None or name not in names)
         }
         out: list[tuple[str, Link]] = []
+        primary = network_key(ctr.spec.network_mode)
         for name, ep in ctr.endpoints:
             if names is not None and name not in names:
                 continue
@@ -82,7 +89,7 @@ class Endpoints:
                 address=addr,
                 prefixlen=prefixlen(r["subnet"]),
                 gateway=str(r["gateway"]),
-                mac=mac_for(addr),
+                mac=_mac(ctr, name, primary) or mac_for(addr),
             )
             out.append((name, link))
         return out
@@ -108,19 +115,46 @@ class Endpoints:
             )
             with open(os.path.join(run_dir, "ports.json"), "w") as f:
                 json.dump([[p[0], p[1], p[2]] for p in published], f)
+        link_env: list[str] = []
         if links:
+            extra = extra_hosts(list(spec.extra_hosts), self.networks.host_gateway)
+            if spec.links and ctr.endpoint(DEFAULT_NETWORK) is not None:
+                link_env = self._legacy_links(ctr, extra)
             # Docker's hosts file names the container at its address; user networks get
             # their peers written after the start is recorded (refresh_hosts).
             write_in_place(
                 self.records.hosts_path(ctr.id),
-                hosts_text(
-                    [(links[0][1].address, spec.hostname)],
-                    [],
-                    extra_hosts(list(spec.extra_hosts), self.networks.host_gateway),
-                ),
+                hosts_text([(links[0][1].address, spec.hostname)], [], extra),
             )
         sandbox = Sandbox([e for _, e in links], batch, netd=self.networks.netd_socket())
-        return NetPlan(ctr.id, links, published, sandbox)
+        return NetPlan(ctr.id, links, published, sandbox, tuple(link_env))
+
+    def _legacy_links(self, ctr: Container, extra: list[tuple[str, str]]) -> list[str]:
+        """``--link`` on the default bridge, as Docker: each linked container must run; its
+        hosts entry joins ``extra`` (after --add-host's), and the variables describing it
+        are returned for the container's environment."""
+        from dockyard.model.links import link_alias, link_env, link_hosts_names
+
+        env: list[str] = []
+        for name, alias in ctr.spec.links:
+            if not link_alias(alias):
+                continue  # Docker makes nothing of "name:" either
+            try:
+                child = self.lifecycle().get(name)
+            except NotFound:
+                child = None
+            if child is None or not child.running:
+                raise Conflict(
+                    f"Cannot link to a non running container: /{name} AS /{ctr.name}/{alias}"
+                )
+            ep = child.endpoint(DEFAULT_NETWORK)
+            ip = ep.ip_address if ep is not None else ""
+            if not ip:
+                continue  # not on the default bridge: nothing to point at
+            words = link_hosts_names(alias, child.spec.hostname, child.name)
+            extra.append((words, ip))
+            env += link_env(alias, ctr.name, ip, child.spec.exposed_ports, child.spec.env)
+        return env
 
     def attached_ids(self, ctr: Container) -> set[str]:
         """The user-defined networks the container is on (the default bridge has no name
@@ -289,7 +323,8 @@ class Endpoints:
 
 
 class NetPlan:
-    """A container's network while it starts: see :meth:`Endpoints.prepare`."""
+    """A container's network while it starts: see :meth:`Endpoints.prepare`.
+    ``link_env``: what --link on the default bridge adds to the container's environment."""
 
     def __init__(
         self,
@@ -297,11 +332,13 @@ class NetPlan:
         links: list[tuple[str, Link]],
         published: list[tuple[str, str, int, int]],
         sandbox: Any,
+        link_env: tuple[str, ...] = (),
     ):
         self.cid = cid
         self.links = links
         self.published = published
         self.sandbox = sandbox
+        self.link_env = link_env
 
     @property
     def netns_path(self) -> str:
@@ -341,6 +378,16 @@ class NetPlan:
         for name, link in self.links:
             out = _record_link(out, name, link)
         return out
+
+
+def _mac(ctr: Container, network: str, primary: str) -> str:
+    """The MAC address asked for on ``network``: the endpoint's own, or --mac-address
+    (Config.MacAddress) on the network the container was created on, as in Docker."""
+    asked = ctr.spec.endpoint(network)
+    mac = asked.mac_address if asked else ""
+    if not mac and network == primary:
+        mac = ctr.spec.mac_address
+    return mac.lower()
 
 
 def _record_link(ctr: Container, name: str, link: Link) -> Container:

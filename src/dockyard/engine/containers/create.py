@@ -15,6 +15,7 @@ from dockyard.model.container import (
     Endpoint,
     Healthcheck,
     Mount,
+    Resources,
     is_bridged,
     network_key,
     replace,
@@ -104,14 +105,14 @@ class Creator:
             raise InvalidArgument(
                 f'logging driver "{spec.log_config.type}" is not supported: use json-file'
             )
-        for what, value in (
-            ("--pid", spec.pid_mode),
-            ("--ipc", spec.ipc_mode if spec.ipc_mode not in ("private", "shareable") else ""),
-            ("--uts", spec.uts_mode),
-            ("--cgroupns", spec.cgroupns_mode if spec.cgroupns_mode != "host" else ""),
-        ):
-            if value:
-                raise InvalidArgument(f"{what} {value} is not supported yet")
+        if _has_host_options(spec):
+            from dockyard.engine.containers.hostopts import check_host_options
+
+            spec = check_host_options(spec, self.load_container)
+        if spec.resources != _NO_LIMITS:
+            from dockyard.engine.containers.hostopts import check_resources
+
+            check_resources(spec)  # Docker refuses bad limits before creating anything
         image_id = self.images.resolve(spec.image)
         icfg = self.images.config(image_id).config
         cid = container_id or os.urandom(32).hex()
@@ -336,6 +337,27 @@ class Creator:
         with open(os.path.join(cdir, "resolv.conf"), "w") as dst:
             dst.write(resolv)
         open(self.records.log_path(cid), "a").close()
+
+
+_NO_LIMITS = Resources()
+
+
+def _has_host_options(spec: ContainerSpec) -> bool:
+    """Whether the spec asks for namespaces, devices, links, a MAC or storage options (only
+    then is hostopts.py imported: `run` pays nothing for them)."""
+    return bool(
+        spec.pid_mode
+        or spec.ipc_mode
+        or spec.uts_mode
+        or spec.cgroupns_mode
+        or spec.devices
+        or spec.device_cgroup_rules
+        or spec.links
+        or spec.storage_opt
+        or spec.mac_address
+        or spec.resources.cpuset_cpus
+        or spec.resources.cpuset_mems
+    )
 
 
 def _now() -> str:

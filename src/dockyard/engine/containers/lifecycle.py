@@ -326,7 +326,9 @@ class Lifecycle:
                 _populate_volumes(rootfs, ctr, self.layer_dirs(cid, snapshots), self.volume_path)
             opts = self.run_options(ctr)
             if net is not None:
-                opts = opts._replace(network_mode=f"netns:{net.netns_path}")
+                # --link's variables go first: the container's own env may override them
+                env = (*net.link_env, *opts.env)
+                opts = opts._replace(network_mode=f"netns:{net.netns_path}", env=env)
             self._write_bundle(cid, opts, rootfs)
             if os.path.exists(os.path.join(runtime.state_root, cid)):
                 runtime.delete(cid, force=True)  # a leftover from a crash would block create
@@ -420,6 +422,9 @@ class Lifecycle:
         elif network not in ("none", "host"):
             network = "none"  # a bridge network: start() points the spec at its sandbox
         sec, res = spec.security, spec.resources
+        from dockyard.engine.containers.hostopts import host_run_options
+
+        more = host_run_options(ctr, self.get, self.records.container_dir)
         return RunOptions(
             args=spec.args,
             env=spec.env,
@@ -449,6 +454,7 @@ class Lifecycle:
             shm_size=spec.shm_size or 64 * 1024 * 1024,
             masked_paths=sec.masked_paths,
             readonly_paths=sec.readonly_paths,
+            **more,  # namespaces, devices, the other resources (hostopts.py)
         )
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:
