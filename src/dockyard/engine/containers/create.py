@@ -308,25 +308,30 @@ class Creator:
                 os.makedirs(point, exist_ok=True)
         with open(os.path.join(cdir, "hostname"), "w") as f:
             f.write(spec.hostname + "\n")
-        from dockyard.network.hosts import extra_hosts, hosts_text, resolv_conf
+        from dockyard.network.hosts import (
+            embedded_resolv_conf,
+            extra_hosts,
+            host_resolv_conf,
+            hosts_text,
+            resolv_conf,
+        )
 
         host_net = spec.network_mode == "host"
         own = [] if host_net else [("127.0.1.1", spec.hostname)]
         extra = extra_hosts(list(spec.extra_hosts) or None, self.networks().host_gateway)
         with open(os.path.join(cdir, "hosts"), "w") as f:
             f.write(hosts_text(own, [], extra))
-        try:
-            with open("/etc/resolv.conf", "rb") as src:
-                host_resolv: str | None = src.read().decode(errors="replace")
-        except OSError:
-            host_resolv = None
+        host_resolv = host_resolv_conf()
         flags = (spec.dns, spec.dns_search, spec.dns_options)
-        if not any(flags) and (host_resolv is None or host_net):
+        mode = spec.network_mode
+        if is_bridged(mode) and network_key(mode) != "bridge":
+            # A user network: the embedded DNS server (127.0.0.11) answers, as in Docker
+            resolv = embedded_resolv_conf(host_resolv or "", *flags)[0]
+        elif not any(flags) and (host_resolv is None or host_net):
             resolv = host_resolv or ""
         else:
             # The host's loopback resolvers are unreachable from the container's own network
-            # namespace: Docker drops them. Peers on user networks resolve through the hosts
-            # file, so --dns servers are the container's own resolvers on every network.
+            # namespace: Docker drops them.
             resolv = resolv_conf(
                 host_resolv or "",
                 list(spec.dns),

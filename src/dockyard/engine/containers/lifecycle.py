@@ -348,7 +348,7 @@ class Lifecycle:
                 _loopback_up(pid)
             if net is not None:
                 net.sandbox.wait_configured()
-                net.sandbox.close()  # the runtime has joined the namespace
+                net.sandbox.close(pid)  # joined; its DNS server (if any) follows `pid`
                 net.clear_udp_flows()
         except BaseException:
             from dockyard.runtime.attach import release_starter
