@@ -122,6 +122,7 @@ FLAGS: tuple[Flag, ...] = (
     F("--tmpfs", "list", "Mount a tmpfs directory"),
     F("--volumes-from", "list", "Mount volumes from the specified container(s)"),
     F("--read-only", "bool", "Mount the container's root filesystem as read only"),
+    F("--storage-opt", "list", "Storage driver options for the container"),
     # network
     F("--network --net", help="Connect a container to a network", default="default"),
     F("--network-alias --net-alias", "list", "Add network-scoped alias for the container"),
@@ -134,6 +135,7 @@ FLAGS: tuple[Flag, ...] = (
     F("--dns", "list", "Set custom DNS servers"),
     F("--dns-search", "list", "Set custom DNS search domains"),
     F("--dns-option --dns-opt", "list", "Set DNS options"),
+    F("--link", "list", "Add link to another container"),
     # namespaces
     F("--pid", help="PID namespace to use"),
     F("--ipc", help="IPC mode to use"),
@@ -155,6 +157,8 @@ FLAGS: tuple[Flag, ...] = (
     F("--ulimit", "list", "Ulimit options"),
     F("--shm-size", help="Size of /dev/shm"),
     F("--sysctl", "list", "Sysctl options"),
+    F("--device", "list", "Add a host device to the container"),
+    F("--device-cgroup-rule", "list", "Add a rule to the cgroup allowed devices list"),
     # security
     F("--cap-add", "list", "Add Linux capabilities"),
     F("--cap-drop", "list", "Drop Linux capabilities"),
@@ -471,10 +475,46 @@ def normalize_caps(caps: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _mode(value: str, flag: str, allowed: Sequence[str], what: str) -> str:
-    if value and value not in allowed and not value.startswith("container:"):
-        raise InvalidArgument(f"{flag}: invalid {what} mode")
-    return value
+def _mode(value: str, flag: str, allowed: Sequence[str], what: str, *, joins: bool) -> str:
+    """A namespace flag's value as Docker's CLI checks it (``joins``: ``container:NAME``
+    is a value too)."""
+    if not value or value in allowed:
+        return value
+    if joins and value.startswith("container:") and value != "container:":
+        return value
+    raise InvalidArgument(f"{flag}: invalid {what} mode")
+
+
+def _devices_links_storage(a: argparse.Namespace) -> dict[str, Any]:
+    """--device, --device-cgroup-rule, --link and --storage-opt: Docker's CLI grammar."""
+    from dockyard.model.devices import check_cgroup_rule, parse_device
+    from dockyard.model.links import parse_link
+
+    devices = tuple(parse_device(d) for d in a.device)  # Docker's CLI says these bare
+    rules = []
+    for rule in a.device_cgroup_rule:
+        try:
+            rules.append(check_cgroup_rule(rule))
+        except InvalidArgument as e:
+            raise _bad(rule, "--device-cgroup-rule", str(e)) from None
+    links = []
+    for link in a.link:
+        try:
+            links.append(parse_link(link))
+        except InvalidArgument as e:
+            raise _bad(link, "--link", str(e)) from None
+    storage: dict[str, str] = {}
+    for opt in a.storage_opt:
+        key, eq, value = opt.partition("=")
+        if not eq:
+            raise InvalidArgument("invalid storage option")
+        storage[key] = value
+    return {
+        "devices": devices,
+        "device_cgroup_rules": tuple(rules),
+        "links": tuple(links),
+        "storage_opt": tuple(storage.items()),
+    }
 
 
 def spec_from_args(
@@ -597,10 +637,10 @@ def spec_from_args(
         dns_options=tuple(a.dns_option),
         extra_hosts=tuple(a.add_host),
         mac_address=a.mac_address,
-        pid_mode=_mode(a.pid, "--pid", ("host",), "PID"),
+        pid_mode=_mode(a.pid, "--pid", ("host",), "PID", joins=True),
         ipc_mode=a.ipc,
-        uts_mode=_mode(a.uts, "--uts", ("host",), "UTS"),
-        cgroupns_mode=_mode(a.cgroupns, "--cgroupns", ("host", "private"), "CGROUP"),
+        uts_mode=_mode(a.uts, "--uts", ("host",), "UTS", joins=False),
+        cgroupns_mode=_mode(a.cgroupns, "--cgroupns", ("host", "private"), "CGROUP", joins=False),
         resources=Resources(
             memory=memory,
             memory_swap=memory_swap,
@@ -635,4 +675,5 @@ def spec_from_args(
         sysctls=tuple(sysctls),
         runtime=a.runtime,
         platform=a.platform,
+        **_devices_links_storage(a),
     )

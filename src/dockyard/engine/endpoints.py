@@ -12,7 +12,13 @@ import os
 from collections.abc import Callable, Sequence
 
 from dockyard.errors import Conflict, NotFound
-from dockyard.model.container import Endpoint, PublishedPort, is_bridged, replace
+from dockyard.model.container import (
+    Endpoint,
+    PublishedPort,
+    is_bridged,
+    network_key,
+    replace,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
 if TYPE_CHECKING:
@@ -22,9 +28,11 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.networks import NetworkService
     from dockyard.model.container import Container
+    from dockyard.network.embedded_dns import DNSConfig
     from dockyard.network.sandbox import Endpoint as Link
 
 DEFAULT_NETWORK = "bridge"
+NAMES_FILE = "dns-names"  # in a container's run dir: what its embedded DNS server answers
 
 
 class Endpoints:
@@ -52,6 +60,7 @@ class Endpoints:
             if ep.ifname and (names is None or name not in names)
         }
         out: list[tuple[str, Link]] = []
+        primary = network_key(ctr.spec.network_mode)
         for name, ep in ctr.endpoints:
             if names is not None and name not in names:
                 continue
@@ -82,7 +91,7 @@ class Endpoints:
                 address=addr,
                 prefixlen=prefixlen(r["subnet"]),
                 gateway=str(r["gateway"]),
-                mac=mac_for(addr),
+                mac=_mac(ctr, name, primary) or mac_for(addr),
             )
             out.append((name, link))
         return out
@@ -108,19 +117,76 @@ class Endpoints:
             )
             with open(os.path.join(run_dir, "ports.json"), "w") as f:
                 json.dump([[p[0], p[1], p[2]] for p in published], f)
+        link_env: list[str] = []
         if links:
+            extra = extra_hosts(list(spec.extra_hosts), self.networks.host_gateway)
+            if spec.links and ctr.endpoint(DEFAULT_NETWORK) is not None:
+                link_env = self._legacy_links(ctr, extra)
             # Docker's hosts file names the container at its address; user networks get
             # their peers written after the start is recorded (refresh_hosts).
             write_in_place(
                 self.records.hosts_path(ctr.id),
-                hosts_text(
-                    [(links[0][1].address, spec.hostname)],
-                    [],
-                    extra_hosts(list(spec.extra_hosts), self.networks.host_gateway),
-                ),
+                hosts_text([(links[0][1].address, spec.hostname)], [], extra),
             )
-        sandbox = Sandbox([e for _, e in links], batch, netd=self.networks.netd_socket())
-        return NetPlan(ctr.id, links, published, sandbox)
+        dns = self._embedded_dns(ctr, run_dir) if self.attached_ids(ctr) else None
+        sandbox = Sandbox([e for _, e in links], batch, self.networks.netd_socket(), dns)
+        return NetPlan(ctr.id, links, published, sandbox, tuple(link_env))
+
+    def _legacy_links(self, ctr: Container, extra: list[tuple[str, str]]) -> list[str]:
+        """``--link`` on the default bridge, as Docker: each linked container must run; its
+        hosts entry joins ``extra`` (after --add-host's), and the variables describing it
+        are returned for the container's environment."""
+        from dockyard.model.links import link_alias, link_env, link_hosts_names
+
+        env: list[str] = []
+        for name, alias in ctr.spec.links:
+            if not link_alias(alias):
+                continue  # Docker makes nothing of "name:" either
+            try:
+                child = self.lifecycle().get(name)
+            except NotFound:
+                child = None
+            if child is None or not child.running:
+                raise Conflict(
+                    f"Cannot link to a non running container: /{name} AS /{ctr.name}/{alias}"
+                )
+            ep = child.endpoint(DEFAULT_NETWORK)
+            ip = ep.ip_address if ep is not None else ""
+            if not ip:
+                continue  # not on the default bridge: nothing to point at
+            words = link_hosts_names(alias, child.spec.hostname, child.name)
+            extra.append((words, ip))
+            env += link_env(alias, ctr.name, ip, child.spec.exposed_ports, child.spec.env)
+        return env
+
+    def _embedded_dns(self, ctr: Container, run_dir: str) -> DNSConfig:
+        """The embedded DNS server a container on a user network gets (Docker's 127.0.0.11):
+        its upstream servers, and resolv.conf pointing at it unless it does already (a
+        container created on a user network has it from create, and keeps the user's edits;
+        one connected to its first user network later gets it now)."""
+        from dockyard.network.embedded_dns import DNSConfig
+        from dockyard.network.hosts import (
+            EMBEDDED_NAMESERVER,
+            embedded_resolv_conf,
+            host_resolv_conf,
+            write_in_place,
+        )
+
+        spec = ctr.spec
+        text, upstreams, ndots_set = embedded_resolv_conf(
+            host_resolv_conf() or "", spec.dns, spec.dns_search, spec.dns_options
+        )
+        path = self.records.etc_file(ctr.id, "/etc/resolv.conf")
+        try:
+            with open(path) as f:
+                current = f.read()
+        except OSError:
+            current = ""
+        if f"nameserver {EMBEDDED_NAMESERVER}\n" not in current:
+            write_in_place(path, text)
+        names = os.path.join(run_dir, NAMES_FILE)
+        _write_atomic(names, "")  # filled in once the start is recorded (refresh_hosts)
+        return DNSConfig(names, tuple(upstreams), ndots_set)
 
     def attached_ids(self, ctr: Container) -> set[str]:
         """The user-defined networks the container is on (the default bridge has no name
@@ -195,6 +261,9 @@ class Endpoints:
                         peers.append((pep.ip_address, words))
                 extra = extra_hosts(list(x.spec.extra_hosts), host_gateway)
                 write_in_place(self.records.hosts_path(xid), hosts_text(own, peers, extra))
+                table = os.path.join(self.records.run_dir_of(xid), NAMES_FILE)
+                if os.path.exists(table):  # it has an embedded DNS server
+                    _write_atomic(table, names_table(x, names, running_on))
 
     # ------------------------------------------------------------------ connect
 
@@ -234,9 +303,13 @@ class Endpoints:
             self.records.save_in(c, ctr)
         if not ctr.running:
             return
+        dns = None
+        run_dir = self.records.run_dir_of(cid)
+        if name != DEFAULT_NETWORK and not os.path.exists(os.path.join(run_dir, NAMES_FILE)):
+            dns = self._embedded_dns(ctr, run_dir)  # its first user network: Docker starts one
         try:
             ((_, link),) = self._links(ctr, [name])
-            attach(ctr.state.pid, [link])
+            attach(ctr.state.pid, [link], dns)
         except BaseException:
             self._forget(cid, name, str(r["id"]))
             raise
@@ -289,7 +362,8 @@ class Endpoints:
 
 
 class NetPlan:
-    """A container's network while it starts: see :meth:`Endpoints.prepare`."""
+    """A container's network while it starts: see :meth:`Endpoints.prepare`.
+    ``link_env``: what --link on the default bridge adds to the container's environment."""
 
     def __init__(
         self,
@@ -297,11 +371,13 @@ class NetPlan:
         links: list[tuple[str, Link]],
         published: list[tuple[str, str, int, int]],
         sandbox: Any,
+        link_env: tuple[str, ...] = (),
     ):
         self.cid = cid
         self.links = links
         self.published = published
         self.sandbox = sandbox
+        self.link_env = link_env
 
     @property
     def netns_path(self) -> str:
@@ -343,6 +419,16 @@ class NetPlan:
         return out
 
 
+def _mac(ctr: Container, network: str, primary: str) -> str:
+    """The MAC address asked for on ``network``: the endpoint's own, or --mac-address
+    (Config.MacAddress) on the network the container was created on, as in Docker."""
+    asked = ctr.spec.endpoint(network)
+    mac = asked.mac_address if asked else ""
+    if not mac and network == primary:
+        mac = ctr.spec.mac_address
+    return mac.lower()
+
+
 def _record_link(ctr: Container, name: str, link: Link) -> Container:
     ep = ctr.endpoint(name) or Endpoint("")
     ep = replace(
@@ -356,6 +442,55 @@ def _record_link(ctr: Container, name: str, link: Link) -> Container:
         host_veth=link.host_veth,
     )
     return ctr.with_endpoint(name, ep)
+
+
+def names_table(
+    x: Container, user_networks: dict[str, str], members: Callable[[str], dict[str, Container]]
+) -> str:
+    """What ``x``'s embedded DNS server answers (network/resolver.py reads it): on each of
+    its user networks (``user_networks``: id -> name), in the order it joined them, the
+    running members' names, aliases (short IDs among them) and ``name.network``, and their
+    addresses' PTR names; a name the first network knows is not taken from a later one, as
+    Docker resolves network by network. ``--link NAME:ALIAS`` (on user networks) makes ALIAS
+    answer what NAME answers, for ``x`` alone."""
+    a: dict[str, list[str]] = {}
+    ptr: dict[str, str] = {}
+    for net_name, ep in x.endpoints:
+        if ep.network_id not in user_networks:
+            continue
+        here: dict[str, list[str]] = {}
+        for peer in members(ep.network_id).values():
+            pep = peer.endpoint(net_name)
+            if pep is None or not pep.ip_address:
+                continue
+            for word in (peer.name, *pep.aliases):
+                word = word.lower()
+                if not word or any(c.isspace() for c in word):
+                    continue
+                for key in (word, f"{word}.{net_name.lower()}"):
+                    ips = here.setdefault(key, [])
+                    if pep.ip_address not in ips:
+                        ips.append(pep.ip_address)
+            ptr.setdefault(pep.ip_address, f"{peer.name}.{net_name}")
+        for key, ips in here.items():
+            a.setdefault(key, ips)
+    from dockyard.model.links import link_alias
+
+    for name, alias in x.spec.links:
+        target = a.get(name.lower())
+        if target and link_alias(alias):
+            a[link_alias(alias).lower()] = target
+    lines = [f"a {k} {' '.join(v)}" for k, v in a.items()]
+    lines += [f"p {ip} {name}" for ip, name in ptr.items()]
+    return "".join(line + "\n" for line in lines)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` whole (a reader sees the old file or the new one)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def running_on(records: ContainerRecords, c: sqlite3.Connection, network_id: str) -> bool:

@@ -14,6 +14,7 @@ from dockyard.model.container import (
     Container,
     ContainerSpec,
     ContainerState,
+    Device,
     Endpoint,
     EndpointSpec,
     Healthcheck,
@@ -55,6 +56,7 @@ _NESTED: dict[type, dict[str, Any]] = {
         "security": Security,
         "restart_policy": RestartPolicy,
         "log_config": LogConfig,
+        "devices": ("tuple", Device),
     },
     Resources: {"ulimits": ("tuple", Ulimit)},
 }

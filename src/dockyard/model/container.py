@@ -20,6 +20,7 @@ __all__ = [
     "Container",
     "ContainerSpec",
     "ContainerState",
+    "Device",
     "Endpoint",
     "EndpointSpec",
     "Healthcheck",
@@ -163,6 +164,15 @@ class Security:
 
 
 @dataclass(frozen=True, slots=True)
+class Device:
+    """A host device node made in the container (``--device``, ``HostConfig.Devices``)."""
+
+    path_on_host: str
+    path_in_container: str = ""  # "": the host's path
+    cgroup_permissions: str = "rwm"  # what the device cgroup allows: r, w, m
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointSpec:
     """A network the container is asked to join (``--network``, ``network connect``,
     ``NetworkingConfig.EndpointsConfig``)."""
@@ -229,6 +239,11 @@ class ContainerSpec:
     sysctls: Pairs = ()
     runtime: str = ""  # "" = runc
     platform: str = ""
+    # devices, legacy links, storage (engine/containers/create.py checks them)
+    devices: tuple[Device, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()  # "c 1:3 rwm", Docker's grammar
+    links: Pairs = ()  # --link NAME:ALIAS: (the linked container's name, the alias)
+    storage_opt: Pairs = ()  # --storage-opt key=value
 
     @property
     def args(self) -> tuple[str, ...]:

@@ -106,6 +106,66 @@ def resolv_conf(
     return "\n".join(out) + "\n"
 
 
+EMBEDDED_NAMESERVER = "127.0.0.11"  # Docker's embedded DNS server, on user networks
+
+
+def host_resolv_conf() -> str | None:
+    """The host's resolv.conf as Docker reads it: /etc/resolv.conf, or systemd-resolved's
+    list of real servers when /etc/resolv.conf names only its local stub (127.0.0.53)."""
+    try:
+        with open("/etc/resolv.conf", "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    servers = [w[1] for w in (ln.split() for ln in text.splitlines()) if w[:1] == ["nameserver"]]
+    if servers == ["127.0.0.53"]:
+        try:
+            with open("/run/systemd/resolve/resolv.conf", "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            pass
+    return text
+
+
+def embedded_resolv_conf(
+    host_text: str,
+    dns: Sequence[str] = (),
+    search: Sequence[str] = (),
+    options: Sequence[str] = (),
+) -> tuple[str, list[str], bool]:
+    """A user network container's resolv.conf, its DNS server's upstreams, and whether ndots
+    is set, as Docker builds them: search (the flag's, else the host's), ``nameserver
+    127.0.0.11`` and then the IPv6 servers (which the server does not forward to), options
+    (the flag's, else the host's) ending in ``ndots:0`` unless they set ndots. Upstreams: the
+    IPv4 --dns servers, else the host's that are not loopback, else Google's."""
+    servers: list[str] = []
+    host_search: list[str] = []
+    host_options: list[str] = []
+    for line in host_text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            if not is_loopback(words[1]):
+                servers.append(words[1])
+        elif words and words[0] == "search":
+            host_search = words[1:]
+        elif words and words[0] == "options":
+            host_options += words[1:]
+    chosen = list(dns) or servers
+    upstreams = [s for s in chosen if ":" not in s] or ([] if dns else list(FALLBACK_NAMESERVERS))
+    out = []
+    domains = list(search or host_search)
+    if domains and " ".join(domains).strip() != ".":
+        out.append("search " + " ".join(domains))
+    out.append(f"nameserver {EMBEDDED_NAMESERVER}")
+    out += [f"nameserver {s}" for s in chosen if ":" in s]
+    opts = [o for o in (options or host_options) if o.strip()]
+    ndots_set = any(o.startswith("ndots:") for o in opts)
+    if not ndots_set:
+        opts.append("ndots:0")  # Docker's: names of containers are tried as they are first
+    out.append("options " + " ".join(opts))
+    return "\n".join(out) + "\n", upstreams, ndots_set
+
+
 def write_in_place(path: str, text: str) -> None:
     """Replace a file's content keeping its inode (it may be bind mounted into a container)."""
     import os

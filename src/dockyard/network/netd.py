@@ -5,8 +5,9 @@ container start has only two cores to share between the CLI, the monitor's inter
 ``runc create`` and the sandbox. netd pays it once: it listens on ``<run-root>/netd.sock``
 (0600), and for each connection forks a child that runs the sandbox helper
 (:func:`dockyard.network.sandbox._helper`) over that connection: it reads one JSON request line
-(endpoints, firewall batch), answers its pid, then ``n`` / ``k`` / ``e<message>`` exactly as
-the forked helper does, and exits when the engine closes the connection.
+(veths, firewall batch, embedded DNS), answers its pid, then ``n`` / ``k`` / ``e<message>``
+exactly as the forked helper does, and exits when the engine closes the connection (after
+naming the container's init, which the embedded DNS server then follows).
 
 It is started on demand by the first start that finds no socket (that start uses an ordinary
 forked helper), holds ``netd.lock`` so only one runs per run root, and exits after
@@ -104,10 +105,16 @@ def _serve_one(conn: socket.socket) -> int:
             return 1
         line += chunk
     request = json.loads(line)
-    endpoints = [Endpoint(*e) for e in request["endpoints"]]
+    endpoints = [Endpoint(*e) for e in request["veths"]]
+    dns = None
+    if request.get("dns"):
+        from dockyard.network.embedded_dns import DNSConfig
+
+        names, upstreams, ndots_set = request["dns"]
+        dns = DNSConfig(str(names), tuple(upstreams), bool(ndots_set))
     conn.sendall(f"{os.getpid()}\n".encode())
     fd = conn.fileno()
-    return _helper(endpoints, str(request.get("firewall") or ""), fd, fd)
+    return _helper(endpoints, str(request.get("firewall") or ""), fd, fd, dns)
 
 
 def serve(run_root: str) -> int:

@@ -21,6 +21,10 @@ from typing import NamedTuple
 
 from dockyard.errors import DockyardError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.network.embedded_dns import DNSConfig
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -102,10 +106,17 @@ class Sandbox:
     runs, :meth:`wait_configured` before the container's process starts, :meth:`close` after
     the runtime has joined (or on failure)."""
 
-    def __init__(self, endpoints: Sequence[Endpoint], firewall: str = "", netd: str = "") -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        firewall: str = "",
+        netd: str = "",
+        dns: DNSConfig | None = None,
+    ) -> None:
         self.endpoints = list(endpoints)
         self._firewall = firewall
         self._netd = netd
+        self._dns = dns  # the embedded DNS server to set up (user networks)
         self._state = ""  # "n" namespace ready, "k" configured
         self._sock: socket.socket | None = None
         self._pid = 0
@@ -123,7 +134,7 @@ class Sandbox:
                 # Only our two pipes: a copy of another thread's pipe or netd socket would
                 # keep that sandbox's helper from seeing its EOF (parallel build stages).
                 _close_fds_except({0, 1, 2, status_w, ctl_r})
-                code = _helper(self.endpoints, self._firewall, status_w, ctl_r)
+                code = _helper(self.endpoints, self._firewall, status_w, ctl_r, self._dns)
             finally:
                 os._exit(code)
         os.close(status_w)
@@ -145,7 +156,13 @@ class Sandbox:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
-            request = {"endpoints": [list(e) for e in self.endpoints], "firewall": self._firewall}
+            request = {
+                # "veths", not the first protocol's "endpoints": a netd of an earlier
+                # version fails on this request before doing anything (see pid)
+                "veths": [list(e) for e in self.endpoints],
+                "firewall": self._firewall,
+                "dns": list(self._dns) if self._dns else None,
+            }
             sock.sendall(json.dumps(request).encode() + b"\n")
         except OSError:
             sock.close()
@@ -166,8 +183,14 @@ class Sandbox:
                 self._pid = int(line)
                 self._status = self._ctl = self._sock.fileno()
             except (OSError, ValueError):
-                self._sock.close()  # netd went away meanwhile: fork our own helper
+                # netd went away meanwhile, or it is of an earlier version (it dropped a
+                # request it cannot read, untouched): retire it, fork our own helper (which
+                # starts a new netd for the next start).
+                self._sock.close()
                 self._sock = None
+                from dockyard.network.netd import stop
+
+                stop(os.path.dirname(self._netd))
                 self._fork()
         return self._pid
 
@@ -194,12 +217,26 @@ class Sandbox:
     def wait_configured(self) -> None:
         self._read("k")
 
-    def close(self) -> None:
+    def close(self, init_pid: int = 0) -> None:
+        """Let the helper go. ``init_pid``: the runtime has joined the namespace with this
+        init process, whose life the embedded DNS server (if any) now follows; without it
+        (a failed start) the helper just exits."""
+        message = f"{init_pid}\n".encode() if init_pid else b""
         if self._sock is not None:
+            try:
+                if message:
+                    self._sock.sendall(message)
+            except OSError:
+                pass
             self._sock.close()  # EOF: the helper exits (netd reaps it)
             self._sock = None
             self._ctl = -1
         elif self._ctl >= 0:
+            try:
+                if message:
+                    os.write(self._ctl, message)
+            except OSError:
+                pass
             os.close(self._ctl)  # EOF: the helper exits
             self._ctl = -1
             os.close(self._status)
@@ -219,10 +256,17 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass  # the listing's own fd, gone already
 
 
-def _helper(endpoints: list[Endpoint], firewall: str, status: int, ctl: int) -> int:
+def _helper(
+    endpoints: list[Endpoint],
+    firewall: str,
+    status: int,
+    ctl: int,
+    dns: DNSConfig | None = None,
+) -> int:
     from dockyard.network.netlink import Netlink
 
     fw = None
+    listening = None
     try:
         _bridge_indexes_now(endpoints)
         host = Netlink()  # bound to the host's namespace for good
@@ -244,7 +288,13 @@ def _helper(endpoints: list[Endpoint], firewall: str, status: int, ctl: int) -> 
         # given by the user is applied later by the runtime and wins.
         with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
             f.write("0 2147483647")
+        if dns is not None:
+            from dockyard.network.embedded_dns import Listening
+
+            listening = Listening()  # its rules go in while we wire
         _wire(host, endpoints, os.getpid(), route=True)
+        if listening is not None:
+            listening.wait()
         if fw is not None:
             assert fw.stderr is not None
             err = fw.stderr.read().decode(errors="replace").strip()
@@ -258,13 +308,24 @@ def _helper(endpoints: list[Endpoint], firewall: str, status: int, ctl: int) -> 
             pass
         if fw is not None:
             fw.wait()
+        if listening is not None:
+            listening.close()
         return 1
-    os.read(ctl, 1)  # until the engine closes it: the runtime has joined our namespace
+    # Until the engine closes it: the runtime has joined our namespace (and the engine
+    # names the container's init, which the DNS server follows).
+    said = b""
+    while chunk := os.read(ctl, 64):
+        said += chunk
+    if listening is not None and dns is not None:
+        if said.strip().isdigit():
+            listening.spawn(dns, int(said))
+        listening.close()
     return 0
 
 
-def attach(pid: int, endpoints: Sequence[Endpoint]) -> None:
-    """Add ``endpoints`` to the running container whose init is ``pid`` (network connect)."""
+def attach(pid: int, endpoints: Sequence[Endpoint], dns: DNSConfig | None = None) -> None:
+    """Add ``endpoints`` to the running container whose init is ``pid`` (network connect);
+    with ``dns``, start its embedded DNS server too (its first user network)."""
     status_r, status_w = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the helper
@@ -278,6 +339,12 @@ def attach(pid: int, endpoints: Sequence[Endpoint]) -> None:
             fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
             _libc_call("setns", fd, CLONE_NEWNET)
             _wire(host, endpoints, pid, route=False)
+            if dns is not None:
+                from dockyard.network.embedded_dns import Listening
+
+                listening = Listening()
+                listening.wait()
+                listening.spawn(dns, pid)
             os.write(status_w, b"k")
             code = 0
         except BaseException as e:  # noqa: BLE001

@@ -114,10 +114,12 @@ def release_container(
     if rootfs:
         from dockyard.store.mounts import detach_stack
 
-        try:
-            detach_stack(rootfs)
-        except OSError as e:
-            held.append(f"mount {rootfs}: {e.strerror}")
+        # and --ipc shareable's /dev/shm, beside it in the container's dir
+        for target in (rootfs, os.path.join(os.path.dirname(rootfs), "shm")):
+            try:
+                detach_stack(target)
+            except OSError as e:
+                held.append(f"mount {target}: {e.strerror}")
     return held
 
 

@@ -471,8 +471,17 @@ class Monitor:
         for proto, ip, port in wanted if isinstance(wanted, list) else []:
             kind = _socket.SOCK_DGRAM if proto == "udp" else _socket.SOCK_STREAM
             sock = _socket.socket(_socket.AF_INET, kind)
+            tcp = kind == _socket.SOCK_STREAM
             try:
+                # TCP binds with SO_REUSEADDR, as Docker's proxy does: connections that closed
+                # a moment ago (TIME_WAIT) do not keep the port. The flag is cleared once
+                # bound, so the port stays ours alone: Linux lets bound, non-listening
+                # sockets share a port only while all of them have it set.
+                if tcp:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
                 sock.bind((ip, int(port)))
+                if tcp:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 0)
             except OSError as exc:
                 sock.close()
                 reason = (exc.strerror or str(exc)).lower()

@@ -27,6 +27,14 @@ class Ulimit(NamedTuple):
     hard: int
 
 
+class Device(NamedTuple):
+    """A host device (or a directory of them) made in the container (``--device``)."""
+
+    host: str
+    container: str
+    permissions: str = "rwm"  # what the device cgroup allows
+
+
 class RunOptions(NamedTuple):
     args: tuple[str, ...]  # the process: entrypoint + cmd, already combined
     env: tuple[str, ...] = ()  # image env merged with -e; PATH present
@@ -57,3 +65,19 @@ class RunOptions(NamedTuple):
     labels: tuple[tuple[str, str], ...] = ()
     masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults (model.container)
     readonly_paths: tuple[str, ...] | None = None
+    # namespaces other than the network's: "" a new one, "host" the host's, or the path of
+    # another container's to join (/proc/<pid>/ns/...)
+    pid_ns: str = ""
+    ipc_ns: str = ""  # also "none": a new one without /dev/shm
+    uts_host: bool = False
+    cgroup_ns: bool = False  # a private cgroup namespace (--cgroupns private)
+    shm_source: str = ""  # a host dir bound at /dev/shm (--ipc host|shareable|container:)
+    devices: tuple[Device, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    memory_reservation: int = 0
+    oom_kill_disable: bool = False
+    cpu_period: int = 0  # --cpu-period/--cpu-quota (--cpus sets both itself)
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    blkio_weight: int = 0

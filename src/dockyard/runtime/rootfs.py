@@ -68,6 +68,14 @@ def mount_overlay(
         raise DockyardError(f"mounting the container's root filesystem failed: {os.strerror(err)}")
 
 
+def mount_tmpfs(target: str, options: str) -> None:
+    """A tmpfs (nosuid, nodev, noexec, as Docker's /dev/shm) at ``target``."""
+    flags = 0x2 | 0x4 | 0x8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if _lib().mount(b"shm", target.encode(), b"tmpfs", flags, options.encode()) != 0:
+        err = ctypes.get_errno()
+        raise DockyardError(f"mounting a tmpfs at {target} failed: {os.strerror(err)}")
+
+
 def unmount(target: str) -> None:
     """Lazy unmount; a target that is not mounted is fine."""
     rc = _lib().umount2(target.encode(), MNT_DETACH)

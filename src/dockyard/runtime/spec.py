@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dockyard.errors import InvalidArgument, Unavailable
 from dockyard.model.container import MASKED_PATHS, READONLY_PATHS
+from dockyard.model.devices import device_missing, parse_cgroup_rule
 from dockyard.runtime import seccomp
+from dockyard.runtime.options import Device as DeviceOpt
 from dockyard.runtime.options import Mount, RunOptions, Ulimit
 from dockyard.runtime.user import resolve_user
 
@@ -310,35 +313,149 @@ def _swap_accounting() -> bool:
     return True
 
 
-def _resources(opts: RunOptions) -> dict[str, Any]:
-    res: dict[str, Any] = {}
+def _device_rules(opts: RunOptions, devices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The device cgroup: Docker's defaults, then each --device with its permissions, then
+    each --device-cgroup-rule (everything when privileged)."""
     if opts.privileged:
-        res["devices"] = [{"allow": True, "access": "rwm"}]
+        return [{"allow": True, "access": "rwm"}]
+    rules = [dict(rule) for rule in _DEFAULT_DEVICE_RULES]
+    for dev in devices:
+        rules.append(
+            {
+                "allow": True,
+                "type": dev["type"],
+                "major": dev["major"],
+                "minor": dev["minor"],
+                "access": dev.pop("_access"),
+            }
+        )
+    for text in opts.device_cgroup_rules:
+        kind, major, minor, access = parse_cgroup_rule(text)
+        rule: dict[str, Any] = {"allow": True, "type": kind, "access": access}
+        if major is not None:
+            rule["major"] = major  # absent: any (the rule's "*")
+        if minor is not None:
+            rule["minor"] = minor
+        rules.append(rule)
+    return rules
+
+
+def _device_node(host: str, container: str, access: str) -> dict[str, Any] | None:
+    """The spec's entry for one device node (None if ``host`` is not one)."""
+    try:
+        st = os.stat(host)
+    except FileNotFoundError:
+        raise InvalidArgument(device_missing(host)) from None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
     else:
-        res["devices"] = [dict(rule) for rule in _DEFAULT_DEVICE_RULES]
+        return None
+    return {
+        "path": container,
+        "type": kind,
+        "major": os.major(st.st_rdev),
+        "minor": os.minor(st.st_rdev),
+        "fileMode": stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "_access": access,  # the cgroup rule's, taken out by _device_rules
+    }
+
+
+def _devices(opts: RunOptions) -> list[dict[str, Any]]:
+    """--device nodes (a directory gives every node under it, as in Docker), and with
+    --privileged every device of the host's /dev, as Docker gives them."""
+    out: list[dict[str, Any]] = []
+    wanted = list(opts.devices)
+    if opts.privileged:
+        wanted += [DeviceOpt(path, path, "rwm") for path in _host_devices()]
+    seen: set[str] = set()
+    for d in wanted:
+        if os.path.isdir(d.host):
+            for host in _host_devices(d.host):
+                inside = os.path.join(d.container, os.path.relpath(host, d.host))
+                node = _device_node(host, inside, d.permissions)
+                if node is not None and inside not in seen:
+                    seen.add(inside)
+                    out.append(node)
+            continue
+        node = _device_node(d.host, d.container, d.permissions)
+        if node is None:
+            raise InvalidArgument(
+                f'error gathering device information while adding custom device "{d.host}": '
+                "not a device node"
+            )
+        if d.container not in seen:
+            seen.add(d.container)
+            out.append(node)
+    return out
+
+
+# /dev entries Docker's host device walk skips: mounts of their own, and links.
+_SKIP_DEV_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".udev"})
+
+
+def _host_devices(top: str = "/dev") -> list[str]:
+    """The device nodes under ``top`` (symlinks not followed)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == top and top == "/dev":
+            dirnames[:] = [d for d in dirnames if d not in _SKIP_DEV_DIRS]
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                out.append(path)
+    return out
+
+
+def _cgroup_file(controller: str, name: str) -> bool:
+    """Whether cgroup v1's ``controller`` hierarchy has the file ``name`` (a kernel feature)."""
+    return os.path.exists(os.path.join("/sys/fs/cgroup", controller, name))
+
+
+def _resources(opts: RunOptions, devices: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    res: dict[str, Any] = {"devices": _device_rules(opts, devices)}
 
     if opts.memory < 0:
         raise InvalidArgument("invalid memory limit: must not be negative")
     if opts.memory_swap and not opts.memory:
         raise InvalidArgument(
-            "you should always set the memory limit when using a memoryswap limit"
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
         )
+    memory: dict[str, Any] = {}
+    if opts.memory_reservation:
+        if opts.memory_reservation < _MIN_MEMORY:
+            raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+        if opts.memory and opts.memory < opts.memory_reservation:
+            raise InvalidArgument(
+                "Minimum memory limit can not be less than memory reservation limit, see usage"
+            )
+        memory["reservation"] = opts.memory_reservation
+    if opts.oom_kill_disable and _cgroup_file("memory", "memory.oom_control"):
+        memory["disableOOMKiller"] = True  # cgroup v2 has no such switch: Docker drops it too
     if opts.memory:
         if opts.memory < _MIN_MEMORY:
-            raise InvalidArgument("minimum memory limit allowed is 6MB")
-        memory: dict[str, Any] = {"limit": opts.memory}
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        memory["limit"] = opts.memory
         if opts.memory_swap == -1:
             swap = -1
         elif opts.memory_swap == 0:
             swap = 2 * opts.memory  # Docker: as much swap as memory
         elif opts.memory_swap < opts.memory:
             raise InvalidArgument(
-                "minimum memoryswap limit should be larger than memory limit, see usage"
+                "Minimum memoryswap limit should be larger than memory limit, see usage"
             )
         else:
             swap = opts.memory_swap
         if _swap_accounting():
             memory["swap"] = swap
+    if memory:
         res["memory"] = memory
 
     cpu: dict[str, Any] = {}
@@ -352,6 +469,28 @@ def _resources(opts: RunOptions) -> dict[str, Any]:
             )
         cpu["quota"] = round(opts.cpus * _CPU_PERIOD)
         cpu["period"] = _CPU_PERIOD
+    if opts.cpu_period or opts.cpu_quota:
+        if opts.cpus:
+            raise InvalidArgument(
+                "Conflicting options: Nano CPUs and CPU Period cannot both be set"
+                if opts.cpu_period
+                else "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
+            )
+        if opts.cpu_period and not 1000 <= opts.cpu_period <= 1_000_000:
+            raise InvalidArgument(
+                "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
+                "(i.e. 1000000)"
+            )
+        if 0 < opts.cpu_quota < 1000:  # -1: no limit
+            raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+        if opts.cpu_period:
+            cpu["period"] = opts.cpu_period
+        if opts.cpu_quota:
+            cpu["quota"] = opts.cpu_quota
+    if opts.cpuset_cpus:
+        cpu["cpus"] = opts.cpuset_cpus
+    if opts.cpuset_mems:
+        cpu["mems"] = opts.cpuset_mems
     if opts.cpu_shares < 0:
         raise InvalidArgument("invalid --cpu-shares: must not be negative")
     if opts.cpu_shares:
@@ -361,7 +500,20 @@ def _resources(opts: RunOptions) -> dict[str, Any]:
 
     if opts.pids_limit > 0:
         res["pids"] = {"limit": opts.pids_limit}
+    # Docker drops the weight, with a warning, where the kernel has no blkio weight (no CFQ
+    # or BFQ scheduler: these VMs); where it has one, Docker's range applies.
+    if opts.blkio_weight and (
+        _cgroup_file("blkio", "blkio.weight") or _cgroup_file("blkio", "blkio.bfq.weight")
+    ):
+        if not 10 <= opts.blkio_weight <= 1000:
+            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+        res["blockIO"] = {"weight": opts.blkio_weight}
     return res
+
+
+def check_resources(opts: RunOptions) -> None:
+    """Docker's checks of the cgroup limits, for ``create`` (the start makes them again)."""
+    _resources(opts)
 
 
 def _sysctls(opts: RunOptions, host_network: bool) -> dict[str, str]:
@@ -456,13 +608,26 @@ def _mounts(
             "source": "mqueue",
             "options": ["nosuid", "noexec", "nodev"],
         },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", _size_option(opts.shm_size)],
-        },
     ]
+    if opts.shm_source:
+        # --ipc host|shareable|container:X: a /dev/shm others share, bound from the host
+        defaults.append(
+            {
+                "destination": "/dev/shm",
+                "type": "bind",
+                "source": opts.shm_source,
+                "options": ["rbind"],  # the source mount's own flags, as in Docker
+            }
+        )
+    elif opts.ipc_ns != "none":  # --ipc none: no /dev/shm at all, as in Docker
+        defaults.append(
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", _size_option(opts.shm_size)],
+            }
+        )
     if opts.privileged:
         # Docker: a privileged container may write /sys and its cgroups.
         for m in defaults:
@@ -492,6 +657,25 @@ def _mounts(
     # A mount the user or the engine gives for a default destination replaces the default.
     taken = {m["destination"] for m in extra}
     return [m for m in defaults if m["destination"] not in taken] + extra
+
+
+def _namespaces(opts: RunOptions) -> list[dict[str, str]]:
+    """pid, ipc, uts, mount and (--cgroupns private) cgroup: new, joined (a path), or left
+    out for the host's."""
+    out: list[dict[str, str]] = []
+    for kind, mode in (("pid", opts.pid_ns), ("ipc", opts.ipc_ns)):
+        if mode == "host":
+            continue
+        if mode.startswith("/"):
+            out.append({"type": kind, "path": mode})
+        else:
+            out.append({"type": kind})
+    if not opts.uts_host:
+        out.append({"type": "uts"})
+    out.append({"type": "mount"})
+    if opts.cgroup_ns:
+        out.append({"type": "cgroup"})
+    return out
 
 
 # --- the spec -----------------------------------------------------------------------------
@@ -549,20 +733,18 @@ def build_spec(
         # Only when asked: raising a limit above the engine's own is refused on some hosts.
         process["rlimits"] = _rlimits(opts.ulimits)
 
-    namespaces: list[dict[str, str]] = [
-        {"type": "pid"},
-        {"type": "ipc"},
-        {"type": "uts"},
-        {"type": "mount"},
-    ]
+    namespaces = _namespaces(opts)
     if net_ns is not None:
         namespaces.append(net_ns)
 
+    devices = _devices(opts)
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "cgroupsPath": cgroups_path,
-        "resources": _resources(opts),
+        "resources": _resources(opts, devices),
     }
+    if devices:
+        linux["devices"] = devices
     sysctl = _sysctls(opts, host_network)
     if sysctl:
         linux["sysctl"] = sysctl
@@ -587,10 +769,11 @@ def build_spec(
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": rootfs, "readonly": opts.read_only},
-        "hostname": hostname,
     }
-    if opts.domainname:
-        spec["domainname"] = opts.domainname
+    if not opts.uts_host:  # the host's UTS namespace: its names are the host's
+        spec["hostname"] = hostname
+        if opts.domainname:
+            spec["domainname"] = opts.domainname
     spec["mounts"] = _mounts(opts, etc_files, init_path, host_network)
     spec["linux"] = linux
     return spec

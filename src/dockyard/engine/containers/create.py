@@ -15,6 +15,7 @@ from dockyard.model.container import (
     Endpoint,
     Healthcheck,
     Mount,
+    Resources,
     is_bridged,
     network_key,
     replace,
@@ -104,14 +105,14 @@ class Creator:
             raise InvalidArgument(
                 f'logging driver "{spec.log_config.type}" is not supported: use json-file'
             )
-        for what, value in (
-            ("--pid", spec.pid_mode),
-            ("--ipc", spec.ipc_mode if spec.ipc_mode not in ("private", "shareable") else ""),
-            ("--uts", spec.uts_mode),
-            ("--cgroupns", spec.cgroupns_mode if spec.cgroupns_mode != "host" else ""),
-        ):
-            if value:
-                raise InvalidArgument(f"{what} {value} is not supported yet")
+        if _has_host_options(spec):
+            from dockyard.engine.containers.hostopts import check_host_options
+
+            spec = check_host_options(spec, self.load_container)
+        if spec.resources != _NO_LIMITS:
+            from dockyard.engine.containers.hostopts import check_resources
+
+            check_resources(spec)  # Docker refuses bad limits before creating anything
         image_id = self.images.resolve(spec.image)
         icfg = self.images.config(image_id).config
         cid = container_id or os.urandom(32).hex()
@@ -307,25 +308,30 @@ class Creator:
                 os.makedirs(point, exist_ok=True)
         with open(os.path.join(cdir, "hostname"), "w") as f:
             f.write(spec.hostname + "\n")
-        from dockyard.network.hosts import extra_hosts, hosts_text, resolv_conf
+        from dockyard.network.hosts import (
+            embedded_resolv_conf,
+            extra_hosts,
+            host_resolv_conf,
+            hosts_text,
+            resolv_conf,
+        )
 
         host_net = spec.network_mode == "host"
         own = [] if host_net else [("127.0.1.1", spec.hostname)]
         extra = extra_hosts(list(spec.extra_hosts) or None, self.networks().host_gateway)
         with open(os.path.join(cdir, "hosts"), "w") as f:
             f.write(hosts_text(own, [], extra))
-        try:
-            with open("/etc/resolv.conf", "rb") as src:
-                host_resolv: str | None = src.read().decode(errors="replace")
-        except OSError:
-            host_resolv = None
+        host_resolv = host_resolv_conf()
         flags = (spec.dns, spec.dns_search, spec.dns_options)
-        if not any(flags) and (host_resolv is None or host_net):
+        mode = spec.network_mode
+        if is_bridged(mode) and network_key(mode) != "bridge":
+            # A user network: the embedded DNS server (127.0.0.11) answers, as in Docker
+            resolv = embedded_resolv_conf(host_resolv or "", *flags)[0]
+        elif not any(flags) and (host_resolv is None or host_net):
             resolv = host_resolv or ""
         else:
             # The host's loopback resolvers are unreachable from the container's own network
-            # namespace: Docker drops them. Peers on user networks resolve through the hosts
-            # file, so --dns servers are the container's own resolvers on every network.
+            # namespace: Docker drops them.
             resolv = resolv_conf(
                 host_resolv or "",
                 list(spec.dns),
@@ -336,6 +342,27 @@ class Creator:
         with open(os.path.join(cdir, "resolv.conf"), "w") as dst:
             dst.write(resolv)
         open(self.records.log_path(cid), "a").close()
+
+
+_NO_LIMITS = Resources()
+
+
+def _has_host_options(spec: ContainerSpec) -> bool:
+    """Whether the spec asks for namespaces, devices, links, a MAC or storage options (only
+    then is hostopts.py imported: `run` pays nothing for them)."""
+    return bool(
+        spec.pid_mode
+        or spec.ipc_mode
+        or spec.uts_mode
+        or spec.cgroupns_mode
+        or spec.devices
+        or spec.device_cgroup_rules
+        or spec.links
+        or spec.storage_opt
+        or spec.mac_address
+        or spec.resources.cpuset_cpus
+        or spec.resources.cpuset_mems
+    )
 
 
 def _now() -> str:

@@ -328,7 +328,9 @@ class Lifecycle:
                 _populate_volumes(rootfs, ctr, self.layer_dirs(cid, snapshots), self.volume_path)
             opts = self.run_options(ctr)
             if net is not None:
-                opts = opts._replace(network_mode=f"netns:{net.netns_path}")
+                # --link's variables go first: the container's own env may override them
+                env = (*net.link_env, *opts.env)
+                opts = opts._replace(network_mode=f"netns:{net.netns_path}", env=env)
             self._write_bundle(cid, opts, rootfs)
             if os.path.exists(os.path.join(runtime.state_root, cid)):
                 runtime.delete(cid, force=True)  # a leftover from a crash would block create
@@ -348,7 +350,7 @@ class Lifecycle:
                 _loopback_up(pid)
             if net is not None:
                 net.sandbox.wait_configured()
-                net.sandbox.close()  # the runtime has joined the namespace
+                net.sandbox.close(pid)  # joined; its DNS server (if any) follows `pid`
                 net.clear_udp_flows()
         except BaseException:
             from dockyard.runtime.attach import release_starter
@@ -419,6 +421,9 @@ class Lifecycle:
         elif network not in ("none", "host"):
             network = "none"  # a bridge network: start() points the spec at its sandbox
         sec, res = spec.security, spec.resources
+        from dockyard.engine.containers.hostopts import host_run_options
+
+        more = host_run_options(ctr, self.get, self.records.container_dir)
         return RunOptions(
             args=spec.args,
             env=spec.env,
@@ -448,6 +453,7 @@ class Lifecycle:
             shm_size=spec.shm_size or 64 * 1024 * 1024,
             masked_paths=sec.masked_paths,
             readonly_paths=sec.readonly_paths,
+            **more,  # namespaces, devices, the other resources (hostopts.py)
         )
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:

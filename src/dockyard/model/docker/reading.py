@@ -11,6 +11,7 @@ from dockyard.model.container import (
     Container,
     ContainerSpec,
     ContainerState,
+    Device,
     Endpoint,
     EndpointSpec,
     Healthcheck,
@@ -369,6 +370,20 @@ def spec_from_body(body: Mapping[str, Any], name: str = "") -> ContainerSpec:
             )
         )
 
+    devices = tuple(
+        Device(
+            d.text("PathOnHost"),
+            d.text("PathInContainer"),
+            d.text("CgroupPermissions"),
+        )
+        for d in hc.subs("Devices", "container.DeviceMapping")
+    )
+    links = []
+    for text in hc.strings("Links") or ():
+        from dockyard.model.links import parse_link
+
+        links.append(parse_link(text))
+
     stop_timeout = cfg.doc.get("StopTimeout")
     if stop_timeout is not None:
         stop_timeout = cfg.number("StopTimeout", "int")
@@ -422,6 +437,10 @@ def spec_from_body(body: Mapping[str, Any], name: str = "") -> ContainerSpec:
         shm_size=hc.number("ShmSize"),
         sysctls=_pairs(hc.string_map("Sysctls")),
         runtime=hc.text("Runtime"),
+        devices=devices,  # checked (and defaults filled) at create
+        device_cgroup_rules=hc.strings("DeviceCgroupRules") or (),
+        links=tuple(links),
+        storage_opt=_pairs(hc.string_map("StorageOpt")),
     )
 
 

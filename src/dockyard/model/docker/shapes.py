@@ -16,6 +16,7 @@ from dockyard.model.container import (
     Security,
 )
 from dockyard.model.docker.reading import port_key
+from dockyard.model.links import link_text
 from dockyard.model.mounts import bind_text
 
 TYPE_CHECKING = False
@@ -135,7 +136,7 @@ def host_config_shape(spec: ContainerSpec) -> dict[str, Any]:
         "GroupAdd": _none_if_empty(spec.group_add),
         "IpcMode": spec.ipc_mode or "private",
         "Cgroup": "",
-        "Links": None,
+        "Links": [link_text(child, spec.name, alias) for child, alias in spec.links] or None,
         "OomScoreAdj": 0,
         "PidMode": spec.pid_mode,
         "Privileged": sec.privileged,
@@ -165,8 +166,15 @@ def host_config_shape(spec: ContainerSpec) -> dict[str, Any]:
         "CpuRealtimeRuntime": 0,
         "CpusetCpus": r.cpuset_cpus,
         "CpusetMems": r.cpuset_mems,
-        "Devices": [],
-        "DeviceCgroupRules": None,
+        "Devices": [
+            {
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.cgroup_permissions,
+            }
+            for d in spec.devices
+        ],
+        "DeviceCgroupRules": _none_if_empty(spec.device_cgroup_rules),
         "DeviceRequests": None,
         "KernelMemory": 0,
         "KernelMemoryTCP": 0,
@@ -183,6 +191,8 @@ def host_config_shape(spec: ContainerSpec) -> dict[str, Any]:
     }
     if mounts:
         out["Mounts"] = mounts
+    if spec.storage_opt:
+        out["StorageOpt"] = dict(spec.storage_opt)
     if spec.init:
         out["Init"] = True
     if spec.sysctls:
