@@ -67,3 +67,16 @@ def print_deleted(title: str, lines: Sequence[str]) -> None:
         print(f"Deleted {title}:")
         print("\n".join(lines))
         print()
+
+
+def prune_filter_map(specs: Sequence[str]) -> dict[str, list[str]]:
+    """``--filter k=v`` flags as Docker's filter map (``label!=k`` is the key ``label!``)."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        key, eq, value = spec.partition("=")
+        if not eq:
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f"bad format of filter (expected name=value): {spec}")
+        out.setdefault(key.strip(), []).append(value)
+    return out

@@ -12,6 +12,7 @@ from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.engine.prune import PruneFilters
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -114,11 +115,16 @@ class VolumeService:
 
         shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
 
-    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
-        """Docker 23+ prunes only anonymous volumes unless -a; return (names, bytes)."""
+    def prune(
+        self, all_volumes: bool = False, filters: PruneFilters | None = None
+    ) -> tuple[list[str], int]:
+        """Docker 23+ prunes only anonymous volumes unless -a; ``label``/``label!`` filters
+        protect more. Returns (names, bytes)."""
         removed, size = [], 0
-        for r in self.db.query("SELECT name, anonymous FROM volumes"):
+        for r in self.db.query("SELECT name, anonymous, labels FROM volumes ORDER BY name"):
             if self.in_use(r["name"]) or (not all_volumes and not r["anonymous"]):
+                continue
+            if filters is not None and filters.keeps(json.loads(r["labels"]) or {}, None):
                 continue
             size += dir_size(os.path.join(self.dir, r["name"]))
             try:
