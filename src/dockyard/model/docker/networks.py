@@ -37,7 +37,7 @@ def _name_or_id(text: str) -> str:
 
 
 def network_create_from_body(doc: Any) -> NetworkCreate:
-    body = _Obj(doc, "types.NetworkCreateRequest")
+    body = _Obj(doc, "NetworkCreateRequest")
     name = body.text("Name")
     if not name:
         raise InvalidArgument("network name is required")  # as before: Docker says the same
@@ -75,7 +75,7 @@ def network_create_from_body(doc: Any) -> NetworkCreate:
 
 
 def connect_from_body(doc: Any) -> Connect:
-    body = _Obj(doc, "types.NetworkConnect")
+    body = _Obj(doc, "NetworkConnect")
     container = _name_or_id(body.text("Container"))
     ep = body.sub("EndpointConfig", "EndpointSettings.EndpointConfig")
     ipam = ep.sub("IPAMConfig", "network.EndpointIPAMConfig")
@@ -86,5 +86,5 @@ def connect_from_body(doc: Any) -> Connect:
 
 def disconnect_from_body(doc: Any) -> tuple[str, bool]:
     """(container, force)."""
-    body = _Obj(doc, "types.NetworkDisconnect")
+    body = _Obj(doc, "NetworkDisconnect")
     return _name_or_id(body.text("Container")), body.flag("Force")
