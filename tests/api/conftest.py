@@ -246,9 +246,11 @@ def daemon_session(
 
 @pytest.fixture
 def api(daemon_session: Daemon) -> Iterator[Daemon]:
-    """The session's daemon; whatever containers a test made are removed after it."""
+    """The session's daemon; whatever containers a test made are removed after it, and the
+    dangling images a failed build leaves (Docker leaves them too)."""
     try:
         yield daemon_session
     finally:
         _cleanup_containers(daemon_session.cli)
+        daemon_session.cli("image", "prune", "-f", check=False)
         assert daemon_session.proc.poll() is None, "the daemon died during the test"

@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -50,12 +51,12 @@ def _host_files(base: Path) -> Path:
     return src
 
 
-def _cp_session(docker_cli: Docker, name: str, base: Path) -> list[object]:
+def _cp_session(docker_cli: Docker, name: str, base: Path) -> list[Any]:
     """``docker cp`` as its documentation shows it, both ways; what each step gave."""
     src = _host_files(base)
     out = base / "out"
     out.mkdir()
-    seen: list[object] = []
+    seen: list[Any] = []
 
     def step(*args: str, stdin: bytes | None = None) -> None:
         r = docker_cli(*args, input=stdin)
@@ -120,7 +121,7 @@ def test_docker_cp_without_the_reference(api: Daemon, tmp_path: Path) -> None:
     """The same, judged on its own where no reference Docker runs."""
     seen = _cp_session(api.docker, "cp-alone", tmp_path)
     assert seen[0] == ("run", 0, "")
-    assert all(rc == 0 for kind, rc, _ in seen[1:6])  # type: ignore[misc]
+    assert all(rc == 0 for kind, rc, _ in seen[1:6])
     tree = seen[-6]
     assert isinstance(tree, dict)
     assert tree["back/two.txt"] == ("file", 0o644, b"two\n")
@@ -147,7 +148,7 @@ def test_docker_py_put_and_get_archive(api: Daemon) -> None:
     assert stat["mode"] & (1 << 31)  # Go's os.ModeDir
     data = b"".join(stream)
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-        assert tf.extractfile("app/conf.txt").read() == b"k=v\n"  # type: ignore[union-attr]
+        assert tf.extractfile("app/conf.txt").read() == b"k=v\n"
     # HEAD: the stat alone, base64 JSON in Docker's header.
     status, headers, body = api.request("HEAD", f"/containers/{c.id}/archive?path=/tmp/app")
     assert (status, body) == (200, b"")
@@ -223,7 +224,7 @@ def test_archive_large_file_streams(api: Daemon, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- diff, top
 
 
-def _changes(docker_cli: Docker, name: str) -> tuple[object, ...]:
+def _changes(docker_cli: Docker, name: str) -> tuple[Any, ...]:
     docker_cli("run", "-d", "--name", name, "busybox", "sleep", "300")
     docker_cli(
         "exec", name, "sh", "-c", "echo x > /tmp/f; rm /etc/group; mkdir -p /a/b; touch /etc/passwd"
@@ -258,7 +259,7 @@ def test_diff_shapes(api: Daemon) -> None:
     assert api.client.containers.get("diff-alone-c").diff() is None
 
 
-def _top(docker_cli: Docker, name: str) -> tuple[object, ...]:
+def _top(docker_cli: Docker, name: str) -> tuple[Any, ...]:
     docker_cli("run", "-d", "--name", name, "busybox", "sleep", "300")
     docker_cli("create", "--name", name + "-stopped", "busybox")
     default = docker_cli("top", name).stdout.splitlines()
@@ -300,7 +301,7 @@ def test_top_shapes(api: Daemon) -> None:
 # ---------------------------------------------------------------- commit
 
 
-def _commit(docker_cli: Docker, name: str, image: str) -> tuple[object, ...]:
+def _commit(docker_cli: Docker, name: str, image: str) -> tuple[Any, ...]:
     docker_cli("run", "-d", "--name", name, "-e", "BASE=1", "busybox", "sleep", "300")
     docker_cli("exec", name, "sh", "-c", "echo data > /data.txt")
     r = docker_cli(

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import docker
 import pytest
@@ -21,9 +22,9 @@ OURS_NET = f"10.216.{os.getpid() % 250}."
 THEIRS_NET = f"10.217.{os.getpid() % 250}."
 
 
-def _connect_session(docker_cli: Docker, prefix: str) -> list[object]:
+def _connect_session(docker_cli: Docker, prefix: str) -> list[Any]:
     net, ctr = f"{prefix}-net", f"{prefix}-ctr"
-    seen: list[object] = []
+    seen: list[Any] = []
 
     def step(*args: str) -> None:
         r = docker_cli(*args)
@@ -64,8 +65,8 @@ def test_connect_disconnect_as_docker(api: Daemon, reference: Reference) -> None
 
 def test_connect_alone(api: Daemon) -> None:
     seen = _connect_session(api.docker, "conn")
-    assert seen[0][1] == 0 and seen[1][1] == 0  # type: ignore[index]
-    assert seen[2][3] == (  # type: ignore[index]
+    assert seen[0][1] == 0 and seen[1][1] == 0
+    assert seen[2][3] == (
         "Error response from daemon: endpoint with name conn-ctr already exists in network "
         "conn-net\n"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -44,6 +45,7 @@ def test_docker_system_df_as_docker(api: Daemon, reference: Reference, binary: s
 
 
 def test_system_df_counts(api: Daemon) -> None:
+    api.client.images.prune()  # what earlier tests' failed builds left, as Docker leaves it
     api.client.containers.run("busybox", "sh -c 'echo 12345 > /f; sleep 300'", detach=True)
     api.client.volumes.create("df-vol")
     try:
@@ -71,10 +73,10 @@ def test_system_df_counts(api: Daemon) -> None:
 # ---------------------------------------------------------------- prune
 
 
-def _prune_session(docker_cli: Docker, prefix: str) -> list[object]:
+def _prune_session(docker_cli: Docker, prefix: str) -> list[Any]:
     """One of each kind made, labelled; pruned by the label; what each prune printed."""
     label = f"{prefix}=1"
-    seen: list[object] = []
+    seen: list[Any] = []
 
     def step(*args: str) -> None:
         r = docker_cli(*args)
@@ -153,7 +155,9 @@ def test_prune_filters(api: Daemon) -> None:
     assert c.networks.prune(filters={"label": ["gen"]}) == {"NetworksDeleted": ["net-old"]}
     assert c.networks.prune() == {"NetworksDeleted": ["net-new"]}
 
+    c.images.prune()  # what earlier tests' failed builds left, as Docker leaves it
     assert c.images.prune() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
+    c.api.prune_builds()  # the cache of earlier tests' builds
     assert c.api.prune_builds() == {"CachesDeleted": None, "SpaceReclaimed": 0}
 
 

@@ -27,7 +27,9 @@ def _json_arg(call: Call, name: str, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise InvalidArgument(f"error reading {what}: {e}") from None
+        from dockyard.gojson import syntax_error
+
+        raise InvalidArgument(f"error reading {what}: {syntax_error(text) or e}") from None
 
 
 def _string_map(call: Call, name: str, what: str) -> dict[str, str | None]:
@@ -113,8 +115,10 @@ def build(call: Call) -> None:
                 progress,
             )
     except DockyardError as e:
-        if not messages.started:
-            raise
+        if not (messages.started or progress.held):
+            raise  # nothing built yet: an HTTP error, as Docker's
+        for held in progress.held:
+            messages.emit(held)
         messages.fail(e)
     if not messages.started:
         messages.emit({"stream": ""})  # pragma: no cover - a build always reports

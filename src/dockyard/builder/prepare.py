@@ -401,7 +401,14 @@ def download(url: str, path: str, timeout: float = 60) -> tuple[str, int]:
     except urllib.error.HTTPError as e:
         raise DownloadError(f"failed to GET {url} with status {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise DownloadError(f'Get "{url}": {e.reason}') from None
+        reason = e.reason
+        if isinstance(reason, OSError):
+            from urllib.parse import urlsplit
+
+            from dockyard.registry.client import network_reason
+
+            reason = network_reason(reason, urlsplit(url).netloc)  # Go's words, as Docker's
+        raise DownloadError(f'Get "{url}": {reason}') from None
     except (OSError, ValueError) as e:
         raise DownloadError(f'Get "{url}": {e}') from None
     return h.hexdigest(), size

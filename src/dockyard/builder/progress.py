@@ -274,13 +274,18 @@ class JsonProgress(Progress):
         super().__init__()
         self.emit = emit
         self.quiet = quiet
+        # Quiet: the messages are kept, for the failure that needs them (moby shows a
+        # quiet build's output when it fails).
+        self.held: list[dict[str, Any]] = []
         import codecs
 
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def _s(self, *texts: str) -> None:
-        if not self.quiet:
-            for text in texts:
+        for text in texts:
+            if self.quiet:
+                self.held.append({"stream": text})
+            else:
                 self.emit({"stream": text})
 
     def step(self, n: int, total: int, text: str, stage: str) -> None:

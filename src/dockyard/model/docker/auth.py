@@ -30,11 +30,14 @@ def auth_from_json(doc: Any) -> AuthConfig:
     if not isinstance(doc, dict):
         raise InvalidArgument("invalid auth configuration: expected an object")
     for key in ("username", "password", "auth", "serveraddress", "identitytoken"):
-        if not isinstance(doc.get(key, ""), str):
+        value = doc.get(key, "")
+        if not isinstance(value, str | None):
+            kind = {bool: "bool", list: "array", dict: "object"}.get(type(value), "number")
             raise InvalidArgument(
-                f"json: cannot unmarshal {type(doc[key]).__name__} into Go struct field "
-                f"AuthConfig.{key} of type string"
+                f"json: cannot unmarshal {kind} into Go struct field AuthConfig.{key} of type "
+                "string"
             )
+    doc = {k: v for k, v in doc.items() if v is not None}
     user, password = doc.get("username", ""), doc.get("password", "")
     if not user and doc.get("auth"):
         try:
