@@ -7,7 +7,6 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import nullcontext
 from typing import Any
 
 from dockyard.api.http import Call, Done, Reply, Router
@@ -126,9 +125,7 @@ def image_create(call: Call) -> None:
     from dockyard.api.registry import request_logins
     from dockyard.image.reference import parse_reference
 
-    logins = request_logins(call)
-    if "" in logins:  # a login without a server address is for this pull's registry
-        logins = {parse_reference(image).domain: logins[""]}
+    logins = request_logins(call, parse_reference(image).domain)
 
     def pull(emit: Any) -> str:
         # Its own engine: the pull runs in another thread than this connection's.
@@ -136,7 +133,7 @@ def image_create(call: Call) -> None:
 
         engine = Engine(root=root, run_root=run_root)
         try:
-            with engine.registry.given_credentials(logins) if logins else nullcontext():
+            with engine.registry.given_credentials(logins):
                 return engine.registry.pull(image, progress=emit)
         finally:
             engine.close()

@@ -13,23 +13,16 @@ from dockyard.errors import InvalidArgument
 routes = Router()
 
 
-def request_logins(call: Call) -> dict[str, tuple[str, str]]:
-    """The request's ``X-Registry-Auth`` as the engine's logins map (its ``serveraddress``
-    names the registry; none: it is for the registry the operation talks to)."""
+def request_logins(call: Call, registry: str = "") -> dict[str, tuple[str, str]]:
+    """The request's ``X-Registry-Auth`` as the engine's logins map. Its ``serveraddress``
+    names the registry; without one it is for ``registry``, the one the operation talks to
+    (docker-py's ``push(auth_config={"username", "password"})`` sends none)."""
     from dockyard.model.docker.auth import registry_auth
 
     auth = registry_auth(call.req.headers.get("X-Registry-Auth"))
     if auth is None or auth.login is None:
         return {}
-    return {auth.server or "": auth.login}
-
-
-def _for_registry(logins: dict[str, tuple[str, str]], registry: str) -> dict[str, tuple[str, str]]:
-    """A login without a server address is for the registry at hand (docker-py's ``push``
-    with ``auth_config={"username", "password"}`` sends none)."""
-    if "" in logins:
-        return {registry: logins[""]}
-    return logins
+    return {auth.server or registry: auth.login}
 
 
 @routes.route("POST", "/auth")
@@ -51,7 +44,7 @@ def image_push(call: Call) -> None:
     name, tag = call.params["name"], call.arg("tag")
     reference = f"{name}:{tag}" if tag else name
     domain = parse_reference(reference, default_tag=False).domain
-    logins = _for_registry(request_logins(call), domain)
+    logins = request_logins(call, domain)
     root, run_root = call.engine.root, call.engine.run_root
 
     def push(emit: Any) -> list[str]:
@@ -77,7 +70,7 @@ def image_search(call: Call) -> list[dict[str, Any]]:
     limit = call.int_arg("limit", 25) or 25
     registry = call.engine.registry
     logins = request_logins(call)
-    with registry.given_credentials(logins) if logins else _nothing():
+    with registry.given_credentials(logins):
         return registry.search(term, limit=limit, filters=call.filters())
 
 
@@ -87,8 +80,8 @@ def distribution(call: Call) -> dict[str, Any]:
 
     name = call.params["name"]
     registry = call.engine.registry
-    logins = _for_registry(request_logins(call), parse_reference(name).domain)
-    with registry.given_credentials(logins) if logins else _nothing():
+    logins = request_logins(call, parse_reference(name).domain)
+    with registry.given_credentials(logins):
         descriptor, platforms = registry.distribution(name)
     return {
         "Descriptor": {
@@ -98,9 +91,3 @@ def distribution(call: Call) -> dict[str, Any]:
         },
         "Platforms": [p.to_json() for p in platforms],
     }
-
-
-def _nothing() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()

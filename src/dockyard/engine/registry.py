@@ -38,9 +38,13 @@ class RegistryService:
     def given_credentials(self, logins: Mapping[str, tuple[str, str]]) -> Iterator[None]:
         """Use ``logins`` (registry -> (user, password)) instead of the saved credentials
         while the block runs: what Docker's daemon does with ``X-Registry-Auth`` and
-        ``X-Registry-Config``, which are all it knows of a client's logins."""
+        ``X-Registry-Config``, which are all it knows of a client's logins. No logins (a
+        client that sent none) change nothing."""
         from dockyard.registry.endpoint import normalize_registry
 
+        if not logins:
+            yield
+            return
         saved = self._given
         self._given = {normalize_registry(k): v for k, v in logins.items()}
         try:

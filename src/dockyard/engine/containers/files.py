@@ -46,6 +46,27 @@ def _split(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
+def _container_root(pid: int, rootfs: str) -> int | None:
+    """An fd on the root of process ``pid``'s mount namespace, if that root is the
+    container's overlay (the same mount as ``rootfs`` on the host); None otherwise (the
+    process is gone, or the pid is someone else's now)."""
+    if pid <= 0:
+        return None
+    try:
+        fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        theirs, ours = os.fstat(fd), os.stat(rootfs)
+    except OSError:
+        os.close(fd)
+        return None
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+        os.close(fd)
+        return None
+    return fd
+
+
 class Files:
     def __init__(self, records: ContainerRecords, lifecycle: Lifecycle, store: Store) -> None:
         self.records = records
@@ -73,10 +94,15 @@ class Files:
         from dockyard.runtime.rootfs import is_mounted, unmount
 
         ctr = self.lifecycle.get(text)
-        if ctr.running and ctr.state.pid and os.path.isdir(f"/proc/{ctr.state.pid}/root/"):
-            yield ctr, f"/proc/{ctr.state.pid}/root", []
-            return
         rootfs = self.records.rootfs(ctr.id)
+        held = _container_root(ctr.state.pid, rootfs) if ctr.running else None
+        if held is not None:
+            try:
+                # Through our own fd: a pid that dies and is reused cannot redirect the copy.
+                yield ctr, f"/proc/self/fd/{held}", []
+            finally:
+                os.close(held)
+            return
         mounted = False
         if not is_mounted(rootfs):
             self.lifecycle.mount_rootfs(ctr.id, self.lifecycle.image_snapshots(ctr))
