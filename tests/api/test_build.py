@@ -107,6 +107,11 @@ def test_docker_build_alone(api: Daemon, tmp_path: Path) -> None:
         assert cached[1][-2:] == ["Successfully built ID", "Successfully tagged benchbuild:1"]
         assert ran[0] == 0 and "package.json" in ran[1]
         assert json.loads(str(labels)) == {"bench": "yes"}
+        # The newest CLI without DOCKER_BUILDKIT=0 and without buildx installed falls back to
+        # this builder too (we announce no BuildKit in /_ping).
+        if api.docker("buildx", "version").returncode != 0:
+            r = api.docker("build", "-t", "benchbuild:1", str(ctx))
+            assert r.returncode == 0 and "Successfully tagged benchbuild:1" in r.stdout, r.stderr
     finally:
         api.cli("rmi", "-f", "benchbuild:1", check=False)
 
