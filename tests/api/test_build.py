@@ -117,10 +117,11 @@ def test_docker_build_alone(api: Daemon, tmp_path: Path) -> None:
 
 
 def _failing(docker_cli: Docker, ctx: Path, tag: str) -> tuple[Any, ...]:
+    # --force-rm: Docker keeps a failed step's container otherwise (we never keep one).
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo before\nRUN exit 3\n")
-    r = docker_cli("build", "-t", tag, str(ctx), env=CLASSIC)
+    r = docker_cli("build", "--force-rm", "-t", tag, str(ctx), env=CLASSIC)
     (ctx / "Dockerfile").write_text('FROM busybox\nRUN ["sh", "-c", "exit 7"]\n')
-    r2 = docker_cli("build", "-q", str(ctx), env=CLASSIC)
+    r2 = docker_cli("build", "--force-rm", "-q", str(ctx), env=CLASSIC)
     return (
         r.returncode,
         r.stderr.splitlines()[-1],
