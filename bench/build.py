@@ -3,6 +3,8 @@
 
 * ``build: cached rebuild``: a 9-step Dockerfile over a 50-file context, nothing changed;
 * ``build: edit last COPY``: one file copied by the last COPY changes before each run;
+* ``build: cached, docker CLI -> daemon``: the cached rebuild again, by the same docker CLI,
+  through ``dockyard daemon`` and through dockerd (``build-daemon``);
 * ``build: cold 1 GB / 10k files``: ``--no-cache`` with the previous result removed and (for
   us) the content-digest cache dropped, so every byte is read, copied and committed again.
 """
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
-from run import Bench, run, timed  # type: ignore[import-not-found]
+from run import DOCKYARD, Bench, run, timed  # type: ignore[import-not-found]
 
 DOCKERFILE = """FROM busybox
 ENV APP=/app
@@ -71,6 +74,55 @@ def bench_build(b: Bench, docker: bool) -> None:
     b.report("build: rebuild after editing the last COPY", ours, theirs or None)
     if docker:
         _docker("rmi", "-f", "bench-build", check=False)
+
+
+def bench_build_daemon(b: Bench, docker: bool) -> None:
+    """``docker build`` (the same docker CLI, classic builder) of the cached 9-step
+    Dockerfile through ``dockyard daemon`` and through dockerd, interleaved: the context
+    upload, the daemon's build and the JSON stream back, end to end."""
+    import signal
+    import socket
+    import time
+
+    b.dy("image", "bootstrap", "busybox")
+    ctx = _small_context(b.work)
+    sock = b.work / "run" / "dockyard.sock"
+    cmd = [DOCKYARD, "--root", str(b.root), "--run-root", str(b.work / "run"), "daemon"]
+    daemon = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(sock))
+                break
+            except OSError:
+                if time.monotonic() > deadline or daemon.poll() is not None:
+                    raise RuntimeError("dockyard daemon did not start") from None
+                time.sleep(0.05)
+        ours_env = {**DOCKER_ENV, "DOCKER_HOST": f"unix://{sock}"}
+
+        def through_ours() -> object:
+            return run("docker", "build", "-t", "bench-build", str(ctx), env=ours_env)
+
+        def through_docker() -> object:
+            return _docker("build", "-t", "bench-build", str(ctx))
+
+        through_ours()  # the first build fills the cache: every later one is all hits
+        if docker:
+            through_docker()
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(b.repeat * 4):
+            ours += timed(through_ours, 1)
+            if docker:
+                theirs += timed(through_docker, 1)
+        b.report("build: cached, docker CLI -> daemon", ours, theirs or None)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+        if docker:
+            _docker("rmi", "-f", "bench-build", check=False)
 
 
 def _big_context(work: Path) -> Path:

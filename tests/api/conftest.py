@@ -21,6 +21,131 @@ from tests.conftest import BIN, CLI, _cleanup_containers, remove_networks, termi
 from tests.registry_client.conftest import registry  # noqa: F401 - a fixture for pulls
 
 DOCKER_BIN = shutil.which("docker")
+DOCKER_20 = "/usr/bin/docker"  # Debian's docker.io CLI, beside a newer one in /usr/local/bin
+REFERENCE_SOCKET = Path("/var/run/docker.sock")
+
+
+def run_docker(
+    url: str,
+    config_dir: Path,
+    *args: str,
+    input: bytes | None = None,
+    binary: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """A docker CLI against the daemon at ``url``, with its own config dir."""
+    binary = binary or DOCKER_BIN
+    if binary is None or not os.path.exists(binary):
+        pytest.skip(f"the docker CLI {binary or ''} is not installed")
+    environ = {**os.environ, "DOCKER_HOST": url, "DOCKER_CONFIG": str(config_dir), **(env or {})}
+    environ.pop("DOCKER_CONTEXT", None)
+    return subprocess.run(
+        [binary, *args],
+        input=input.decode("latin-1") if input is not None else None,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def raw_request(
+    sock: Path,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request on a Unix socket."""
+    import http.client
+
+    conn = http.client.HTTPConnection("localhost", timeout=120)
+    conn.sock = socket.socket(socket.AF_UNIX)
+    conn.sock.settimeout(120)
+    conn.sock.connect(str(sock))
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def reference_up() -> bool:
+    """Whether the reference Docker (anchor-docker.sh) answers and has busybox."""
+    if DOCKER_BIN is None or not REFERENCE_SOCKET.exists():
+        return False
+    try:
+        status, _, _ = raw_request(REFERENCE_SOCKET, "GET", "/v1.41/images/busybox/json")
+    except OSError:
+        return False
+    return status == 200
+
+
+@dataclass
+class Reference:
+    """The reference Docker, for the same command side by side. What a test makes there is
+    named with ``self.prefix`` and removed afterwards."""
+
+    config: Path
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"unix://{REFERENCE_SOCKET}"
+
+    def docker(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        binary: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return run_docker(
+            self.url, self.config, *args, input=input, binary=binary, env=env, cwd=cwd
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        return raw_request(REFERENCE_SOCKET, method, path, body, headers)
+
+    def error(self, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
+        status, _, data = self.request(method, path, body)
+        return status, json.loads(data)["message"]
+
+    def cleanup(self) -> None:
+        d = self.docker
+        names = d("ps", "-aq", "--filter", f"name={self.prefix}").stdout.split()
+        if names:
+            d("rm", "-f", *names)
+        refs = d("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        mine = [r for r in refs if r.startswith(self.prefix)]
+        if mine:
+            d("rmi", "-f", *mine)
+        for kind in ("network", "volume"):
+            listed = d(kind, "ls", "-q", "--filter", f"name={self.prefix}").stdout.split()
+            if listed:
+                d(kind, "rm", *listed)
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[Reference]:
+    """The reference Docker (skips when it does not run here)."""
+    if not reference_up():
+        pytest.skip("the reference Docker is not running (../shared/tools/anchor-docker.sh)")
+    ref = Reference(tmp_path / "reference-config", f"dyref{os.getpid()}")
+    try:
+        yield ref
+    finally:
+        ref.cleanup()
 
 
 def start_daemon(cli: CLI, *args: str) -> subprocess.Popen[bytes]:
@@ -66,37 +191,29 @@ class Daemon:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
-    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        """The real docker CLI against this daemon (skips when it is not installed)."""
-        if DOCKER_BIN is None:
-            pytest.skip("the docker CLI is not installed")
-        env = {**os.environ, "DOCKER_HOST": self.url, "DOCKER_CONFIG": str(self.cli.root.parent)}
-        env.pop("DOCKER_CONTEXT", None)
-        return subprocess.run(
-            [DOCKER_BIN, *args],
-            input=input.decode() if input is not None else None,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
+    def docker(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        binary: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """The real docker CLI against this daemon (skips when it is not installed);
+        ``binary``: another docker CLI (Debian's 20.10 at /usr/bin/docker)."""
+        return run_docker(
+            self.url, self.cli.root.parent, *args, input=input, binary=binary, env=env, cwd=cwd
         )
 
     def request(
-        self, method: str, path: str, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One raw HTTP/1.1 request: for what no well-behaved client sends."""
-        import http.client
-
-        conn = http.client.HTTPConnection("localhost", timeout=60)
-        conn.sock = socket.socket(socket.AF_UNIX)
-        conn.sock.settimeout(60)
-        conn.sock.connect(str(self.socket))
-        try:
-            conn.request(method, path, body=body)
-            resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-        finally:
-            conn.close()
+        return raw_request(self.socket, method, path, body, headers)
 
     def error(self, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
         status, headers, data = self.request(method, path, body)
@@ -129,9 +246,11 @@ def daemon_session(
 
 @pytest.fixture
 def api(daemon_session: Daemon) -> Iterator[Daemon]:
-    """The session's daemon; whatever containers a test made are removed after it."""
+    """The session's daemon; whatever containers a test made are removed after it, and the
+    dangling images a failed build leaves (Docker leaves them too)."""
     try:
         yield daemon_session
     finally:
         _cleanup_containers(daemon_session.cli)
+        daemon_session.cli("image", "prune", "-f", check=False)
         assert daemon_session.proc.poll() is None, "the daemon died during the test"

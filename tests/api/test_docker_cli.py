@@ -9,7 +9,7 @@ from tests.api.conftest import Daemon
 def test_version_and_images(api: Daemon) -> None:
     r = api.docker("version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "1.41 linux"
+    assert r.stdout.strip() == "1.45 linux"
     r = api.docker("images", "--format", "{{.Repository}}:{{.Tag}}")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["busybox:latest"]

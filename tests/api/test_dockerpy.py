@@ -35,7 +35,7 @@ def test_ping_version_info(api: Daemon) -> None:
     c = api.client
     assert c.ping() is True
     v = c.version()
-    assert v["ApiVersion"] == "1.41"
+    assert v["ApiVersion"] == "1.45"
     assert v["Os"] == "linux"
     info = c.info()
     assert info["OSType"] == "linux"
@@ -47,7 +47,7 @@ def test_ping_headers_and_head(api: Daemon) -> None:
     for method in ("GET", "HEAD"):
         status, headers, body = api.request(method, "/_ping")
         assert status == 200
-        assert headers["api-version"] == "1.41"
+        assert headers["api-version"] == "1.45"
         assert headers["ostype"] == "linux"
         assert body == (b"OK" if method == "GET" else b"")
     status, _, body = api.request("GET", "/v1.41/_ping")

@@ -43,7 +43,7 @@ def test_unknown_route_and_method(unchanged: Daemon) -> None:
 def test_api_version_too_new(unchanged: Daemon) -> None:
     status, message = unchanged.error("GET", "/v1.99/version")
     assert status == 400
-    assert message == "client version 1.99 is too new. Maximum supported API version is 1.41"
+    assert message == "client version 1.99 is too new. Maximum supported API version is 1.45"
 
 
 def test_unknown_image_is_404(unchanged: Daemon) -> None:

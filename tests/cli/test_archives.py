@@ -123,7 +123,7 @@ def test_import_with_changes(dy: CLI, tmp_path: Path) -> None:
     assert obj["Config"]["WorkingDir"] == "/app"
     assert obj["Comment"] == "first"
     r = dy("import", str(tar), "bad:1", "-c", "RUN echo no", check=False)
-    assert r.returncode == 125 and "RUN is not a valid change command" in r.stderr
+    assert r.returncode == 125 and "run is not a valid change command" in r.stderr
 
 
 def _store_state(cli: CLI) -> tuple[object, object]:

@@ -1,4 +1,4 @@
-"""The Docker Engine API (v1.41) over the engine, on a Unix socket: ``dockyard daemon``.
+"""The Docker Engine API (v1.24 to v1.45) over the engine, on a Unix socket: ``dockyard daemon``.
 
 A front end like cli/: each route calls one engine method and renders Docker's shapes.
 """

@@ -83,10 +83,21 @@ class Daemon:
 
 
 def router() -> Router:
-    from dockyard.api import containers, execs, images, system
+    from dockyard.api import (
+        build,
+        containers,
+        execs,
+        files,
+        images,
+        registry,
+        swarm,
+        system,
+        usage,
+    )
 
     r = Router()
-    for module in (system, images, containers, execs):
+    # usage and registry before images: /images/prune and /images/search are no image names.
+    for module in (system, usage, registry, images, containers, files, execs, build, swarm):
         r.include(module.routes)
     return r
 

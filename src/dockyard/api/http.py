@@ -9,11 +9,12 @@ then a raw byte stream both ways).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs
 
 from dockyard.errors import DockyardError, InvalidArgument
@@ -26,9 +27,13 @@ if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.httpd import Request
 
-API_VERSION = "1.41"  # Docker 20.10
-MIN_API_VERSION = "1.12"
-_VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
+# The newest API version served (Docker 26.1's) and the oldest (Docker 25+ refuse older ones);
+# unversioned paths mean the newest, as in moby's version middleware.
+API_VERSION = "1.45"
+MIN_API_VERSION = "1.24"
+MAX_VERSION = (1, 45)
+MIN_VERSION = (1, 24)
+_VERSIONED = re.compile(r"^/v([0-9.]+)(/.*)$")
 MAX_JSON_BODY = 16 << 20
 # What every reply carries, errors included (Docker's client reads Api-Version from /_ping).
 BASE_HEADERS = (("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"))
@@ -56,10 +61,46 @@ class Reply:
     """A status and a body other than 200 + JSON: 201 Created, 204/304 without a body,
     text for /_ping."""
 
-    def __init__(self, status: int, body: Any = None, content_type: str = "application/json"):
+    def __init__(
+        self,
+        status: int,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: list[tuple[str, str]] | None = None,
+    ):
         self.status = status
         self.body = body
         self.content_type = content_type
+        self.headers = headers or []
+
+
+class _ReplyBody(io.RawIOBase):
+    """The reply's body as a file: what is written goes out as chunks."""
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.req.write(bytes(data))
+        return len(data)
+
+
+class _RequestBody(io.RawIOBase):
+    """The request's body as a file, read as it arrives (a tar of any size)."""
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.req.body.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class Exchange:
@@ -87,12 +128,30 @@ class Exchange:
         except BodyTooLarge:
             raise InvalidArgument("request body too large") from None
 
+    def body_file(self) -> BinaryIO:
+        """The body as a binary file, unbounded: for archives, streamed, never held whole."""
+        return io.BufferedReader(_RequestBody(self.req), 1 << 17)
+
     def read_body(self, limit: int = MAX_JSON_BODY) -> bytes:
         return b"".join(self.iter_body(limit))
 
     def stream(self, chunks: Iterable[bytes], content_type: str, status: int = 200) -> None:
         """A chunked reply of ``chunks``, each sent as it comes (progress, follow)."""
         self.req.stream(chunks, status, [("Content-Type", content_type)])
+        raise Done
+
+    def write_stream(
+        self,
+        write: Callable[[BinaryIO], None],
+        content_type: str,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """A chunked reply written by ``write(out)`` (a tar being made), in 256 KiB pieces."""
+        self.req.start(200, [("Content-Type", content_type), *headers])
+        out = io.BufferedWriter(_ReplyBody(self.req), 1 << 18)
+        write(out)
+        out.flush()
+        self.req.finish()
         raise Done
 
     def json_stream(self, messages: Iterable[dict[str, Any]]) -> None:
@@ -123,13 +182,29 @@ class Exchange:
             self.req.hijack(200, fields)
 
 
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """``1.41`` -> (1, 41); None when it is not dotted numbers."""
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return None
+
+
 class Call:
-    """One request as a route sees it: path parameters, query, body, the connection's engine."""
+    """One request as a route sees it: path parameters, query, body, the connection's engine,
+    and the API version the client asked for (what some answers depend on)."""
 
     def __init__(
-        self, req: Request, daemon: Daemon, params: dict[str, str], query: dict[str, list[str]]
+        self,
+        req: Request,
+        daemon: Daemon,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        version: tuple[int, ...] = MAX_VERSION,
     ):
         self.req = req
+        self.version = version
+        self._body: bytes | None = None
         self.handler = Exchange(req)
         self.params = params
         self.query = query
@@ -182,7 +257,10 @@ class Call:
         return self.req.conn.server.limits.json_depth
 
     def body(self) -> bytes:
-        return self.handler.read_body(self.req.max_body)
+        """The whole body (read once, kept: a route may look at it before decoding it)."""
+        if self._body is None:
+            self._body = self.handler.read_body(self.req.max_body)
+        return self._body
 
     def json(self, *, required: bool = False) -> dict[str, Any]:
         """The request body as a JSON object ({} when empty and not ``required``)."""
@@ -213,13 +291,25 @@ class ApiApp:
 
     def handle(self, req: Request) -> None:
         path = req.path
+        version: tuple[int, ...] = MAX_VERSION
         m = _VERSIONED.match(path)
         if m:
-            path = m[3]
-            if (int(m[1]), int(m[2])) > (1, 41):
+            path = m[2]
+            asked = parse_version(m[1])
+            if asked is None:
+                raise HTTPError(404, "page not found")
+            version = asked
+            # moby's version middleware, word for word.
+            if version < MIN_VERSION:
                 raise HTTPError(
                     400,
-                    f"client version {m[1]}.{m[2]} is too new. Maximum supported API version "
+                    f"client version {m[1]} is too old. Minimum supported API version is "
+                    f"{MIN_API_VERSION}, please upgrade your client to a newer version",
+                )
+            if version > MAX_VERSION:
+                raise HTTPError(
+                    400,
+                    f"client version {m[1]} is too new. Maximum supported API version "
                     f"is {API_VERSION}",
                 )
         found = self.router.match(req.method, path.rstrip("/") or "/")
@@ -227,12 +317,15 @@ class ApiApp:
             raise HTTPError(found, "page not found" if found == 404 else "method not allowed")
         if found.max_body is not None:
             req.max_body = found.max_body
-        call = Call(req, self.daemon, found.params, parse_qs(req.query, keep_blank_values=True))
+        query = parse_qs(req.query, keep_blank_values=True)
+        call = Call(req, self.daemon, found.params, query, version)
         try:
             result = found.func(call)
         except Done:
             return
         except DockyardError as e:
+            if req.started:
+                raise _cut_short(req) from e
             result = Reply(e.http_status, {"message": str(e)})
         except (HTTPError, ClientGone):
             raise
@@ -240,12 +333,22 @@ class ApiApp:
             raise ClientGone() from None
         except Exception as e:  # a bug: the client gets a 500, the log the traceback
             traceback.print_exc()
+            if req.started:
+                raise _cut_short(req) from e
             result = Reply(500, {"message": f"{type(e).__name__}: {e}"})
         if req.hijacked or req.started:
             return
         if not isinstance(result, Reply):
             result = Reply(200, result)
         _send(req, result)
+
+
+def _cut_short(req: Request) -> ClientGone:
+    """A reply that failed after its head went out (a tar stream whose file vanished): the
+    connection is closed without the chunked body's end, so the client sees an error rather
+    than a complete-looking, truncated body."""
+    req.close = True
+    return ClientGone()
 
 
 def _send(req: Request, reply: Reply) -> None:
@@ -258,8 +361,9 @@ def _send(req: Request, reply: Reply) -> None:
     else:
         body = json.dumps(reply.body).encode() + b"\n"
     if reply.status in (204, 304):
-        req.reply(reply.status)
+        req.reply(reply.status, headers=reply.headers)
     else:
         # Content-Type even on an empty body, as before (docker-py looks at it on errors).
-        req.start(reply.status, [("Content-Type", reply.content_type)], length=len(body))
+        fields = [("Content-Type", reply.content_type), *reply.headers]
+        req.start(reply.status, fields, length=len(body))
         req.write(body)

@@ -116,12 +116,16 @@ def image_create(call: Call) -> None:
     image = call.arg("fromImage")
     if not image:
         if call.arg("fromSrc"):
-            raise InvalidArgument("importing with fromSrc is not supported by this daemon")
+            _import(call)
         raise InvalidArgument("fromImage is required")
     tag = call.arg("tag")
     if tag:
         image += f"@{tag}" if tag.startswith("sha256:") else f":{tag}"
     root, run_root = call.engine.root, call.engine.run_root
+    from dockyard.api.registry import request_logins
+    from dockyard.image.reference import parse_reference
+
+    logins = request_logins(call, parse_reference(image).domain)
 
     def pull(emit: Any) -> str:
         # Its own engine: the pull runs in another thread than this connection's.
@@ -129,7 +133,8 @@ def image_create(call: Call) -> None:
 
         engine = Engine(root=root, run_root=run_root)
         try:
-            return engine.registry.pull(image, progress=emit)
+            with engine.registry.given_credentials(logins):
+                return engine.registry.pull(image, progress=emit)
         finally:
             engine.close()
 
@@ -139,6 +144,25 @@ def image_create(call: Call) -> None:
         # them (Digest:, Status:) already.
 
     call.handler.json_stream(messages())
+
+
+def _import(call: Call) -> None:
+    """``docker import``: ``fromSrc=-`` (the body is the tar) or a URL the daemon fetches;
+    Docker's answer is one ``{"status": <image ID>}`` message."""
+    source = call.arg("fromSrc")
+    repo, tag = call.arg("repo"), call.arg("tag")
+    reference = (f"{repo}:{tag}" if tag else repo) or None
+    changes = call.query.get("changes", [])
+    message = call.arg("message")
+    platform = call.arg("platform")
+    if platform and platform not in ("linux", "linux/amd64"):
+        raise InvalidArgument(f"platform {platform!r} is not supported: only linux/amd64")
+    images = call.engine.images
+    if source == "-":
+        image_id = images.import_(call.handler.body_file(), reference, changes, message, "-")
+    else:
+        image_id = images.import_url(source, reference, changes, message)
+    call.handler.json_stream([{"status": image_id}])
 
 
 @routes.route("POST", "/images/load")

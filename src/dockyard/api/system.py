@@ -8,15 +8,17 @@ import socket
 from typing import Any
 
 from dockyard.api.http import API_VERSION, MIN_API_VERSION, Call, Reply, Router
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 
 routes = Router()
 
 
 @routes.route("GET|HEAD", "/_ping")
 def ping(call: Call) -> Reply:
-    # API-Version and OSType headers come with every reply (http.py).
-    return Reply(200, "OK", "text/plain; charset=utf-8")
+    # API-Version and OSType headers come with every reply (http.py); the cache headers are
+    # Docker's (a proxy must not answer a client's version probe).
+    no_cache = [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")]
+    return Reply(200, "OK", "text/plain; charset=utf-8", no_cache)
 
 
 def _arch() -> str:
@@ -94,6 +96,16 @@ def info(call: Call) -> dict[str, Any]:
         "SecurityOptions": ["name=seccomp,profile=default"],
         "Labels": [],
         "ExperimentalBuild": False,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        # Never in a swarm: what `docker info` and clients read for "Swarm: inactive".
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
         "Warnings": None,
     }
 
@@ -149,29 +161,46 @@ def network_list(call: Call) -> list[dict[str, Any]]:
 
 @routes.route("GET", "/networks/{name}")
 def network_inspect(call: Call) -> dict[str, Any]:
+    scope = call.arg("scope")
+    if scope not in ("", "local"):
+        # Only local networks exist here: a swarm- or global-scoped lookup finds none.
+        raise NotFound(f"network {call.params['name']} not found")
     return call.engine.networks.inspect(call.params["name"])
 
 
 @routes.route("POST", "/networks/create")
 def network_create(call: Call) -> Reply:
-    body = call.json(required=True)
-    name = body.get("Name")
-    if not isinstance(name, str) or not name:
-        raise InvalidArgument("network name is required")
-    driver = body.get("Driver") or "bridge"
-    if driver != "bridge":
-        raise InvalidArgument(f"network driver {driver!r} is not supported")
-    configs = (body.get("IPAM") or {}).get("Config") or [{}]
-    if len(configs) > 1:
-        raise InvalidArgument("only one IPAM config (subnet) per network is supported")
+    from dockyard.model.docker.networks import network_create_from_body
+
+    req = network_create_from_body(call.json(required=True))
     net_id = call.engine.networks.create(
-        name,
-        subnet=configs[0].get("Subnet") or None,
-        gateway=configs[0].get("Gateway") or None,
-        labels=dict(body.get("Labels") or {}),
-        internal=bool(body.get("Internal")),
+        req.name,
+        subnet=req.subnet,
+        gateway=req.gateway,
+        labels=req.labels,
+        internal=req.internal,
+        options=req.options,
+        attachable=req.attachable,
     )
     return Reply(201, {"Id": net_id, "Warning": ""})
+
+
+@routes.route("POST", "/networks/{name}/connect")
+def network_connect(call: Call) -> Reply:
+    from dockyard.model.docker.networks import connect_from_body
+
+    req = connect_from_body(call.json(required=True))
+    call.engine.networks.connect(call.params["name"], req.container, req.aliases, req.ipv4_address)
+    return Reply(200, None)
+
+
+@routes.route("POST", "/networks/{name}/disconnect")
+def network_disconnect(call: Call) -> Reply:
+    from dockyard.model.docker.networks import disconnect_from_body
+
+    container, force = disconnect_from_body(call.json(required=True))
+    call.engine.networks.disconnect(call.params["name"], container, force=force)
+    return Reply(200, None)
 
 
 @routes.route("DELETE", "/networks/{name}")

@@ -11,6 +11,7 @@ symlinks, hard links to outside) and device nodes.
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import re
@@ -18,7 +19,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from dockyard.builder.parser import BuildError
 from dockyard.errors import InvalidArgument
@@ -63,6 +64,67 @@ def prepare(
         yield _prepare(tmp, path, dockerfile, stdin, say)
     finally:
         tmp.remove()
+
+
+@contextmanager
+def prepare_upload(root: str, body: BinaryIO, dockerfile: str | None) -> Iterator[Prepared]:
+    """The context ``POST /build`` receives: a tar (plain or compressed) unpacked as it
+    arrives, never held whole (a context can be larger than memory), with its Dockerfile
+    (``dockerfile``: a path inside the context); or, when the body is no archive, the body
+    as the Dockerfile and no context. The directory goes when the block is left."""
+    tmp = _Temp(os.path.join(root, "build", "tmp"))
+    try:
+        head = _read_head(body, 512)
+        if not head.strip():
+            raise BuildError("Cannot locate specified Dockerfile: Dockerfile")
+        from dockyard.image.compression import compression_of
+        from dockyard.image.tarstream import is_tar_header
+
+        empty_tar = head == bytes(len(head))  # an archive's end blocks and nothing else
+        if compression_of(head) is None and not is_tar_header(head) and not empty_tar:
+            text = head + body.read(MAX_DOCKERFILE + 1 - len(head))
+            if len(text) > MAX_DOCKERFILE:
+                raise BuildError("the build context is neither an archive nor a Dockerfile")
+            yield Prepared(None, text.decode("utf-8", "replace"), None)
+            return
+        context = tmp.unpack_stream(_Prefixed(head, body), "the request")
+        yield _with_ignore(context, _dockerfile_in(context, dockerfile))
+    finally:
+        tmp.remove()
+
+
+MAX_DOCKERFILE = 16 << 20
+
+
+def _read_head(f: BinaryIO, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        data = f.read(n - len(out))
+        if not data:
+            break
+        out += data
+    return out
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read to sniff the format) followed by the rest of ``rest``."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _prepare(
@@ -207,6 +269,22 @@ class _Temp:
             ) from None
         return path
 
+    def unpack_stream(self, stream: Any, origin: str) -> str:
+        """An untrusted tar stream (plain or compressed) into a new directory, as it is
+        read."""
+        from dockyard.builder.copy import unpack_archive
+        from dockyard.errors import CorruptData
+
+        dest = self.new("context")
+        os.mkdir(dest, 0o755)
+        try:
+            unpack_archive(io.BufferedReader(stream, CHUNK), dest)
+        except CorruptData as e:
+            raise BuildError(
+                f"unable to prepare context: the build context from {origin}: {e}"
+            ) from None
+        return dest
+
     def unpack(self, tar: str, origin: str) -> str:
         """An untrusted tar (plain, gzip, bzip2, xz or zstd) into a new directory, as ADD
         unpacks archives."""
@@ -330,7 +408,14 @@ def download(url: str, path: str, timeout: float = 60) -> tuple[str, int]:
     except urllib.error.HTTPError as e:
         raise DownloadError(f"failed to GET {url} with status {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise DownloadError(f'Get "{url}": {e.reason}') from None
+        reason = e.reason
+        if isinstance(reason, OSError):
+            from urllib.parse import urlsplit
+
+            from dockyard.registry.client import network_reason
+
+            reason = network_reason(reason, urlsplit(url).netloc)  # Go's words, as Docker's
+        raise DownloadError(f'Get "{url}": {reason}') from None
     except (OSError, ValueError) as e:
         raise DownloadError(f'Get "{url}": {e}') from None
     return h.hexdigest(), size

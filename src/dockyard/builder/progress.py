@@ -13,7 +13,8 @@ import os
 import sys
 import time
 from collections import deque
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 
 def short_id(image_id: str) -> str:
@@ -261,6 +262,69 @@ class TtyProgress(Progress):
         for t in tags:
             self.out.write(f" => => naming to {t}\n")
         self.out.flush()
+
+
+class JsonProgress(Progress):
+    """The classic builder as ``POST /build`` streams it: Docker's JSON messages, one per
+    write of Docker 20.10's builder (``{"stream": "Step 1/2 : FROM busybox"}``, then
+    ``{"stream": "\n"}``...), the image as ``{"aux": {"ID": ...}}`` before "Successfully
+    built". ``quiet`` (``q=1``): only the image ID, at the end."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], *, quiet: bool = False) -> None:
+        super().__init__()
+        self.emit = emit
+        self.quiet = quiet
+        # Quiet: the messages are kept, for the failure that needs them (moby shows a
+        # quiet build's output when it fails).
+        self.held: list[dict[str, Any]] = []
+        import codecs
+
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _s(self, *texts: str) -> None:
+        for text in texts:
+            if self.quiet:
+                self.held.append({"stream": text})
+            else:
+                self.emit({"stream": text})
+
+    def step(self, n: int, total: int, text: str, stage: str) -> None:
+        self._s(f"Step {n}/{total} : {text}", "\n")
+
+    def base(self, image_id: str) -> None:
+        self._s(f" ---> {short_id(image_id)}\n" if image_id else " ---> \n")
+
+    def running(self, container_id: str) -> None:
+        self._s(f" ---> Running in {container_id[:12]}\n")
+
+    def output(self, data: bytes) -> None:
+        text = self.decoder.decode(data)
+        self.tail.append(text)
+        if text:
+            self._s(text)
+
+    def cached(self, image_id: str) -> None:
+        self._s(" ---> Using cache\n", f" ---> {short_id(image_id)}\n")
+
+    def done(self, image_id: str, container_id: str = "") -> None:
+        if container_id:
+            self._s(f"Removing intermediate container {container_id[:12]}\n")
+        self._s(f" ---> {short_id(image_id)}\n")
+
+    def message(self, text: str) -> None:
+        self._s(text + "\n")
+
+    def warning(self, text: str) -> None:
+        self._s(f"[Warning] {text}\n")
+
+    def finish(self, image_id: str, tags: list[str]) -> None:
+        if self.quiet:
+            self.emit({"stream": image_id + "\n"})
+            return
+        self.emit({"aux": {"ID": image_id}})
+        self._s(f"Successfully built {short_id(image_id)}\n")
+        for t in tags:
+            self._s(f"Successfully tagged {t}\n")
 
 
 def make_progress(mode: str, quiet: bool, *, stderr: bool = False) -> Progress:

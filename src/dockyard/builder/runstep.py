@@ -176,7 +176,12 @@ class RunSteps:
                             "  " + x for x in result.tail[-10:]
                         )
                     self.progress.failed(f"exit code: {result.exit_code}")
-                    raise StepFailed(msg, result.exit_code)
+                    # moby's dispatchers: the command joined by spaces, whatever its form.
+                    classic = (
+                        f"The command '{' '.join(argv)}' returned a non-zero code: "
+                        f"{result.exit_code}"
+                    )
+                    raise StepFailed(msg, result.exit_code, classic)
                 return fs.commit(st.diff_ids, self.new_blobs)
 
         return Plan(created_by, material, apply, None, run_label=True)

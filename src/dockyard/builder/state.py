@@ -59,11 +59,15 @@ class Flag:
 
 
 class StepFailed(BuildError):
-    """A RUN that exited non-zero: Docker's builder exits with the command's code."""
+    """A RUN that exited non-zero: Docker's builder exits with the command's code.
+    ``classic``: the classic builder's own words for it, which ``POST /build`` streams
+    (``The command '/bin/sh -c exit 3' returned a non-zero code: 3``)."""
 
-    def __init__(self, message: str, code: int) -> None:
+    def __init__(self, message: str, code: int, classic: str = "") -> None:
         super().__init__(message)
         self.exit_code = code if 0 < code < 256 else 1
+        self.code = code
+        self.classic = classic or message
 
 
 class State:

@@ -158,21 +158,13 @@ def cmd_builder_prune(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--filter", action="append", default=[], help='Filter values ("until=24h")')
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     a = p.parse_args(argv)
-    from dockyard.builder.metadata import go_duration
-    from dockyard.builder.parser import BuildError
+    from dockyard.engine.builder import cache_prune_until
 
-    until: float | None = None
+    filters: dict[str, list[str]] = {}
     for spec in a.filter:
         key, _, value = spec.partition("=")
-        if key.strip().lower() != "until":
-            raise BuildError(f"failed to prune build cache: Invalid filter '{key}'")
-        ns = go_duration(value.strip())
-        if ns is None:
-            raise BuildError(
-                f'failed to prune build cache: "until" filter expects a duration (e.g., '
-                f"'24h'): time: invalid duration \"{value}\""
-            )
-        until = ns / 1e9
+        filters.setdefault(key, []).append(value)
+    until = cache_prune_until(filters)
     from dockyard.cli.output import confirm, human_size, print_deleted
 
     what = "all build cache" if a.all else "all dangling build cache"

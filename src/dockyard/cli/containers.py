@@ -407,17 +407,27 @@ def cmd_cp(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-L", "--follow-link", action="store_true")
     p.add_argument("-a", "--archive", action="store_true")
     a = p.parse_args(argv)
-    ctx.engine.containers.copy(a.src, a.dst, follow_link=a.follow_link)
+    ctx.engine.containers.copy(a.src, a.dst, follow_link=a.follow_link, archive=a.archive)
     return 0
 
 
 def cmd_container_prune(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS]", "Remove all stopped containers")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        help='Provide filter values (e.g. "until=<timestamp>")',
+    )
     a = p.parse_args(argv)
+    from dockyard.cli.output import parse_filters
+    from dockyard.engine.prune import CONTAINER_FILTERS, prune_filters
+
+    filters = prune_filters(parse_filters(a.filter), CONTAINER_FILTERS)
     if not a.force and not confirm("This will remove all stopped containers."):
         return 0
-    removed, size = ctx.engine.containers.prune()
+    removed, size = ctx.engine.containers.prune(filters)
     print_deleted("Containers", removed)
     print(f"Total reclaimed space: {human_size(size)}")
     return 0

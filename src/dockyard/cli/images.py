@@ -126,7 +126,17 @@ def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS]", "Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        help='Provide filter values (e.g. "until=<timestamp>")',
+    )
     a = p.parse_args(argv)
+    from dockyard.cli.output import parse_filters
+    from dockyard.engine.prune import IMAGE_FILTERS, prune_filters
+
+    filters = prune_filters(parse_filters(a.filter), IMAGE_FILTERS)
     what = (
         "all images without at least one container associated to them"
         if a.all
@@ -134,7 +144,7 @@ def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
     )
     if not a.force and not confirm(f"This will remove {what}."):
         return 0
-    _print_report(ctx.engine.images.prune(all_images=a.all), prune=True)
+    _print_report(ctx.engine.images.prune(all_images=a.all, filters=filters), prune=True)
     return 0
 
 
@@ -253,7 +263,9 @@ def cmd_import(ctx: Context, argv: list[str]) -> int:
         image_id = ctx.engine.images.import_(src, a.reference, a.change, a.message, "-")
     else:
         if "://" in a.source:
-            raise InvalidArgument("importing from a URL is not supported: download it first")
+            image_id = ctx.engine.images.import_url(a.source, a.reference, a.change, a.message)
+            print(image_id)
+            return 0
         try:
             f = open(a.source, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:

@@ -78,12 +78,22 @@ def cmd_network_rm(ctx: Context, argv: list[str]) -> int:
 def cmd_network_prune(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS]", "Remove all unused networks")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        help='Provide filter values (e.g. "until=<timestamp>")',
+    )
     a = p.parse_args(argv)
+    from dockyard.cli.output import parse_filters
+    from dockyard.engine.prune import NETWORK_FILTERS, prune_filters
+
+    filters = prune_filters(parse_filters(a.filter), NETWORK_FILTERS)
     if not a.force and not confirm(
         "This will remove all custom networks not used by at least one container."
     ):
         return 0
-    print_deleted("Networks", ctx.engine.networks.prune())
+    print_deleted("Networks", ctx.engine.networks.prune(filters))
     return 0
 
 

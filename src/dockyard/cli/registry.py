@@ -25,6 +25,8 @@ class ProgressPrinter:
         self.lines = 0
 
     def __call__(self, msg: dict[str, Any]) -> None:
+        if "status" not in msg:
+            return  # aux messages (a push's digest) are for API clients; the lines said it
         status = str(msg.get("status", ""))
         ident = str(msg.get("id", ""))
         detail = msg.get("progressDetail") or {}

@@ -77,11 +77,18 @@ def cmd_volume_prune(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS]", "Remove unused local volumes")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-a", "--all", action="store_true")
+    p.add_argument(
+        "--filter", action="append", default=[], help='Provide filter values (e.g. "label=<label>")'
+    )
     a = p.parse_args(argv)
+    from dockyard.cli.output import parse_filters
+    from dockyard.engine.prune import VOLUME_FILTERS, prune_filters
+
+    filters = prune_filters(parse_filters(a.filter), VOLUME_FILTERS)
     what = "all local volumes" if a.all else "anonymous local volumes"
     if not a.force and not confirm(f"This will remove {what} not used by at least one container."):
         return 0
-    removed, size = ctx.engine.volumes.prune(all_volumes=a.all)
+    removed, size = ctx.engine.volumes.prune(all_volumes=a.all or filters.all, filters=filters)
     print_deleted("Volumes", removed)
     print(f"Total reclaimed space: {human_size(size)}")
     return 0

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.engine.prune import PruneFilters
     from dockyard.store.bootstrap.debian import BootstrapOptions
     from dockyard.store.images import DeleteReport, ImageRecord
 
@@ -197,8 +198,26 @@ class ImageService:
             total.reclaimed += r.reclaimed
         return total
 
-    def prune(self, *, all_images: bool = False) -> DeleteReport:
-        return self.store.images.prune(all_images=all_images)
+    def prune(
+        self, *, all_images: bool = False, filters: PruneFilters | None = None
+    ) -> DeleteReport:
+        """``image prune [-a]``: dangling images (all unused ones with ``all_images`` or a
+        ``dangling=false`` filter) that the ``until``/``label``/``label!`` filters do not
+        protect."""
+        if filters is not None and filters.dangling is not None:
+            all_images = not filters.dangling
+        if filters is None or (filters.until is None and not filters.labels + filters.not_labels):
+            return self.store.images.prune(all_images=all_images)
+        from dockyard.units import parse_time
+
+        images = self.store.images
+        candidates = set()
+        for rec in images.records():
+            labels = images.config(rec.id).config.get("Labels") or {}
+            if not filters.keeps(labels, parse_time(rec.created)):
+                candidates.add(rec.id)
+        with images.lock.exclusive():
+            return images.drop_unused(candidates, keep_tagged=not all_images)
 
     def save(self, names: Sequence[str], output: str | None, fmt: str = "docker") -> None:
         from dockyard.store.archives import save
@@ -221,6 +240,28 @@ class ImageService:
         from dockyard.store.archives import import_rootfs
 
         return import_rootfs(self.store, src, reference, changes, message, source_name)
+
+    def import_url(
+        self, url: str, reference: str | None, changes: Sequence[str] = (), message: str = ""
+    ) -> str:
+        """``docker import URL``: the tar at ``url`` (http or https), downloaded first."""
+        import tempfile
+
+        from dockyard.builder.prepare import DownloadError, download
+        from dockyard.errors import InvalidArgument
+
+        if not url.startswith(("http://", "https://")):
+            raise InvalidArgument(f"import source {url!r} is not an http(s) URL")
+        tmp_dir = os.path.join(self.engine.root, "tmp")
+        os.makedirs(tmp_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="import-", dir=tmp_dir) as work:
+            path = os.path.join(work, "rootfs")
+            try:
+                download(url, path)
+            except DownloadError as e:
+                raise InvalidArgument(str(e)) from None
+            with open(path, "rb") as f:
+                return self.import_(f, reference, changes, message, url)
 
     def bootstrap(
         self,

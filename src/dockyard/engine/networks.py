@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
     from dockyard.engine import Engine
     from dockyard.engine.endpoints import Endpoints, NetPlan
+    from dockyard.engine.prune import PruneFilters
     from dockyard.model.container import Container
 
 # ipaddress and ipam load only where subnets are chosen (network create): a container's
 # create and start do their address arithmetic on integers (~1.5 ms less per run).
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_DEVICE = re.compile(r"^[a-zA-Z0-9_.-]+$")
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE_PREFIX = "dy-"
 IFNAMSIZ = 15
@@ -101,7 +103,23 @@ class NetworkService:
         labels: dict[str, str] | None = None,
         internal: bool = False,
         device: str = "",
+        options: dict[str, str] | None = None,
+        attachable: bool = False,
     ) -> str:
+        """A bridge network. ``options``: the driver options as the user gave them, reported
+        by inspect as given; of them only ``com.docker.network.bridge.name`` (the device)
+        changes anything here."""
+        options = dict(options or {})
+        chosen = options.get("com.docker.network.bridge.name", "")
+        if chosen:
+            if len(chosen) > 15 or not _DEVICE.match(chosen):
+                raise InvalidArgument(
+                    f"invalid bridge name {chosen!r}: at most 15 of [a-zA-Z0-9_.-]"
+                )
+            if os.path.exists(f"/sys/class/net/{chosen}"):
+                # Never adopt a device someone else owns (docker0...): rm would delete it.
+                raise Conflict(f"bridge name {chosen} is already in use on this host")
+            device = chosen
         if not _NAME.match(name):
             raise InvalidArgument(
                 f'invalid name "{name}": only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed'
@@ -117,7 +135,13 @@ class NetworkService:
         net_id = os.urandom(32).hex()
         bridge = device or bridge_name(net_id)
         # user_subnet: only such networks take static addresses (--ip), as in Docker.
-        data = {"labels": labels or {}, "internal": internal, "user_subnet": bool(subnet)}
+        data = {
+            "labels": labels or {},
+            "internal": internal,
+            "user_subnet": bool(subnet),
+            **({"options": options} if options else {}),
+            **({"attachable": True} if attachable else {}),
+        }
         with self.db.transaction() as c:
             if c.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"network with name {name} already exists")
@@ -237,12 +261,13 @@ class NetworkService:
                 "Config": [{"Subnet": r["subnet"], "Gateway": r["gateway"]}],
             },
             "Internal": bool(data.get("internal", False)),
-            "Attachable": False,
+            "Attachable": bool(data.get("attachable", False)),
             "Ingress": False,
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,
             "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": r["bridge"]},
+            # What the user set, as Docker shows it: Compose compares these with its file.
+            "Options": data.get("options") or {},
             "Labels": data.get("labels") or {},
         }
 
@@ -299,13 +324,20 @@ class NetworkService:
         br.delete_bridge(str(r["bridge"]))
         firewall.teardown_network(str(r["bridge"]))
 
-    def prune(self) -> list[str]:
-        """Remove every user network no running container is on; return their names."""
+    def prune(self, filters: PruneFilters | None = None) -> list[str]:
+        """Remove every user network no running container is on and the filters (``until``,
+        ``label``, ``label!``) do not protect; return their names."""
+        from dockyard.units import parse_time
+
         removed = []
         rows = self.db.query(
-            "SELECT name FROM networks WHERE name != ? ORDER BY name", (DEFAULT_NETWORK,)
+            "SELECT name, created, data FROM networks WHERE name != ? ORDER BY name",
+            (DEFAULT_NETWORK,),
         )
         for r in rows:
+            labels = json.loads(r["data"]).get("labels") or {}
+            if filters is not None and filters.keeps(labels, parse_time(str(r["created"]))):
+                continue
             try:
                 self.remove(str(r["name"]))
             except (Conflict, NotFound):

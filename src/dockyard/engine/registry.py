@@ -7,13 +7,15 @@ and the API can stream as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import CorruptData, InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.image.manifest import Descriptor, Platform
     from dockyard.registry.client import RegistryClient
 
 Progress = Callable[[dict[str, Any]], None]
@@ -28,12 +30,37 @@ class RegistryService:
         self.engine = engine
         # Registries reached over plain HTTP besides loopback ones (--insecure-registry).
         self.insecure: tuple[str, ...] = tuple(insecure)
+        # Credentials a daemon's client sent with the request being served (see
+        # given_credentials); None: the saved ones (config.json, credential helpers).
+        self._given: dict[str, tuple[str, str]] | None = None
+
+    @contextmanager
+    def given_credentials(self, logins: Mapping[str, tuple[str, str]]) -> Iterator[None]:
+        """Use ``logins`` (registry -> (user, password)) instead of the saved credentials
+        while the block runs: what Docker's daemon does with ``X-Registry-Auth`` and
+        ``X-Registry-Config``, which are all it knows of a client's logins. No logins (a
+        client that sent none) change nothing."""
+        from dockyard.registry.endpoint import normalize_registry
+
+        if not logins:
+            yield
+            return
+        saved = self._given
+        self._given = {normalize_registry(k): v for k, v in logins.items()}
+        try:
+            yield
+        finally:
+            self._given = saved
 
     def client(self, registry: str) -> RegistryClient:
         from dockyard.registry.client import RegistryClient
         from dockyard.registry.endpoint import endpoint_for, insecure_registries
 
+        given = self._given
+
         def saved_login() -> tuple[str, str] | None:
+            if given is not None:
+                return given.get(registry)
             # Read when the registry asks for credentials, not before: an anonymous pull
             # neither reads config.json nor runs a credential helper.
             from dockyard.registry import credentials
@@ -121,15 +148,50 @@ class RegistryService:
             out.append(digest)
         return out
 
+    # ------------------------------------------------------------ distribution
+
+    def distribution(self, reference: str) -> tuple[Descriptor, list[Platform]]:
+        """``GET /distribution/{name}/json``: the descriptor of what the registry holds for
+        ``reference`` (a manifest or an index) and the platforms it is for (an index's
+        entries; a manifest's from its config)."""
+        import json
+
+        from dockyard.image.manifest import (
+            INDEX_TYPES,
+            Descriptor,
+            Index,
+            Manifest,
+            Platform,
+            media_type_of,
+        )
+        from dockyard.image.reference import parse_reference
+
+        ref = parse_reference(reference)
+        client = self.client(ref.domain)
+        raw, media_type, digest = client.get_manifest(ref.repository, ref.digest or ref.tag or "")
+        media_type = media_type_of(raw) or media_type
+        descriptor = Descriptor(media_type, digest, len(raw))
+        if media_type in INDEX_TYPES:
+            index = Index.from_bytes(raw, media_type)
+            return descriptor, [m.platform for m in index.manifests if m.platform is not None]
+        manifest = Manifest.from_bytes(raw, media_type)
+        config = json.loads(client.read_blob(ref.repository, manifest.config.digest, 1 << 22))
+        platform = Platform(
+            os=str(config.get("os", "")),
+            architecture=str(config.get("architecture", "")),
+            variant=str(config.get("variant", "")),
+        )
+        return descriptor, [platform]
+
     # ------------------------------------------------------------ login
 
-    def login(self, registry: str | None, username: str, password: str) -> str | None:
-        """Check the credentials against the registry, then save them (Docker's config.json,
-        or its credential helper). Returns the file the password was written to in clear
-        (None when a helper took it). Nothing is saved when the registry refuses them."""
-        from dockyard.registry import credentials
+    def check_login(self, registry: str | None, username: str, password: str) -> str:
+        """Whether the registry takes these credentials (``POST /auth``: Docker's daemon
+        checks, its client saves); returns the registry's name. Unauthorized otherwise, in
+        Docker's words."""
         from dockyard.registry.client import RegistryClient
         from dockyard.registry.endpoint import endpoint_for, insecure_registries, normalize_registry
+        from dockyard.registry.errors import Unauthorized
 
         if not username:
             raise InvalidArgument("Username is required")
@@ -138,10 +200,24 @@ class RegistryService:
         name = normalize_registry(registry or "docker.io")
         endpoint = endpoint_for(name, insecure_registries(self.insecure))
         client = RegistryClient(endpoint, (username, password))
-        client.ping()
-        if client.auth.scheme == "bearer":
-            # A token without scopes proves the password (Docker's login does the same).
-            client.auth.token(())
+        try:
+            client.ping()
+            if client.auth.scheme == "bearer":
+                # A token without scopes proves the password (Docker's login does the same).
+                client.auth.token(())
+        except Unauthorized:
+            raise Unauthorized(
+                f'Get "{client.endpoint.base}/v2/": unauthorized: incorrect username or password'
+            ) from None
+        return name
+
+    def login(self, registry: str | None, username: str, password: str) -> str | None:
+        """Check the credentials against the registry, then save them (Docker's config.json,
+        or its credential helper). Returns the file the password was written to in clear
+        (None when a helper took it). Nothing is saved when the registry refuses them."""
+        from dockyard.registry import credentials
+
+        name = self.check_login(registry, username, password)
         try:
             return credentials.store(name, username, password)
         except (Unavailable, CorruptData) as e:

@@ -35,6 +35,9 @@ class DiskUsage:
     volumes_size: int
     volumes_reclaimable: int  # volumes no container uses
     build_cache_size: int
+    container_sizes: dict[str, int]  # container ID -> bytes of its writable layer
+    volume_sizes: dict[str, int]  # volume name -> bytes
+    volume_users: dict[str, int]  # volume name -> containers using it
 
 
 class SystemService:
@@ -75,7 +78,8 @@ class SystemService:
         running = [c.id for c in containers if c.running]
         vols = self.engine.volumes.list_volumes()
         v_sizes = {v["Name"]: dir_size(v["Mountpoint"]) for v in vols}
-        v_used = {v["Name"] for v in vols if self.engine.volumes.in_use(v["Name"])}
+        v_users = {v["Name"]: len(self.engine.volumes.users(v["Name"])) for v in vols}
+        v_used = {name for name, n in v_users.items() if n}
         return DiskUsage(
             images=usage,
             images_disk=disk,
@@ -89,6 +93,9 @@ class SystemService:
             volumes_size=sum(v_sizes.values()),
             volumes_reclaimable=sum(v for k, v in v_sizes.items() if k not in v_used),
             build_cache_size=0,
+            container_sizes=c_sizes,
+            volume_sizes=v_sizes,
+            volume_users=v_users,
         )
 
     def check(self, *, repair: bool = False, verify_blobs: bool = False) -> CheckReport:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine import Engine
+    from dockyard.engine.prune import PruneFilters
 
 
 def _valid_name(name: str) -> bool:
@@ -126,11 +127,16 @@ class VolumeService:
 
         shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
 
-    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
-        """Docker 23+ prunes only anonymous volumes unless -a; return (names, bytes)."""
+    def prune(
+        self, all_volumes: bool = False, filters: PruneFilters | None = None
+    ) -> tuple[list[str], int]:
+        """Docker 23+ prunes only anonymous volumes unless -a; ``label``/``label!`` filters
+        protect more. Returns (names, bytes)."""
         removed, size = [], 0
-        for r in self.db.query("SELECT name, anonymous FROM volumes"):
+        for r in self.db.query("SELECT name, anonymous, labels FROM volumes ORDER BY name"):
             if self.in_use(r["name"]) or (not all_volumes and not r["anonymous"]):
+                continue
+            if filters is not None and filters.keeps(json.loads(r["labels"]) or {}, None):
                 continue
             size += dir_size(os.path.join(self.dir, r["name"]))
             try:

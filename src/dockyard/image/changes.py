@@ -85,7 +85,7 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
         instr = parts[0].upper()
         arg = parts[1] if len(parts) > 1 else ""
         if instr not in ALLOWED:
-            raise InvalidArgument(f"{parts[0]} is not a valid change command")
+            raise InvalidArgument(f"{parts[0].lower()} is not a valid change command")
         if instr == "CMD":
             cfg["Cmd"] = _json_or_shell(arg)
         elif instr == "ENTRYPOINT":
@@ -118,3 +118,36 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
         elif instr == "ONBUILD":
             cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), arg.strip()]
     return cfg
+
+
+def merge_commit_config(user: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """What ``docker commit`` records: the config the client sent (with its ``--change``
+    lines applied) completed by the container's, as moby's commit merges them: empty user
+    fields take the container's; Env, ExposedPorts, Volumes and Labels take the container's
+    entries whose keys the user did not set, after the user's; without a user Entrypoint,
+    an unset Cmd and an absent Entrypoint are the container's."""
+    out: dict[str, Any] = json.loads(json.dumps(user))
+    for key in ("User", "WorkingDir", "StopSignal", "Healthcheck", "OnBuild"):
+        if not out.get(key) and container.get(key):
+            out[key] = container[key]
+    if not out.get("Env"):
+        if container.get("Env"):
+            out["Env"] = list(container["Env"])
+    else:
+        keys = {str(e).split("=", 1)[0] for e in out["Env"]}
+        out["Env"] = [*out["Env"], *(e for e in container.get("Env") or [] if
+                                     str(e).split("=", 1)[0] not in keys)]  # fmt: skip
+    for key in ("ExposedPorts", "Volumes", "Labels"):
+        merged = dict(out.get(key) or {})
+        for k, v in (container.get(key) or {}).items():
+            merged.setdefault(k, v)
+        if merged:
+            out[key] = merged
+        else:
+            out.pop(key, None)
+    if not out.get("Entrypoint"):
+        if not out.get("Cmd") and container.get("Cmd"):
+            out["Cmd"] = container["Cmd"]
+        if out.get("Entrypoint") is None and container.get("Entrypoint"):
+            out["Entrypoint"] = container["Entrypoint"]
+    return out

@@ -312,6 +312,8 @@ def _push(
             (f"{ref.name}@{digest}", image_id),
         )
     emit(progress_message(f"{ref.tag}: digest: {digest} size: {len(raw)}"))
+    # What Docker's daemon sends after it: clients (docker-py, Compose) read the digest here.
+    emit({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": len(raw)}})
     return digest, len(raw), pusher.uploaded
 
 

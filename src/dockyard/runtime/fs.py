@@ -31,14 +31,17 @@ from dockyard.image.unpack import UnpackOptions, unpack
 from dockyard.runtime.paths import resolve_in_root
 
 __all__ = [
+    "ArchiveSource",
     "Change",
     "copy_from_host",
     "copy_in",
     "copy_out",
     "copy_to_container",
+    "destination_rule",
     "diff_upper",
     "extract_to_host",
     "go_file_mode",
+    "go_mode_is_dir",
     "resolve_in_root",
 ]
 
@@ -226,37 +229,38 @@ def _wants_contents(path: str) -> bool:
     return path == "." or path.endswith("/.")
 
 
-def copy_out(root: str, src: str, out: BinaryIO, *, follow_link: bool = False) -> dict[str, Any]:
-    """``docker cp CONTAINER:SRC -``: write a tar of container path ``src`` to ``out``.
+class ArchiveSource:
+    """A container path opened for archiving: its path stat (what ``HEAD .../archive`` and
+    the ``X-Docker-Container-Path-Stat`` header carry) is known before any byte of the tar
+    is written. Holds directory fds until closed."""
 
-    The top entry is the base name of ``src`` (for ``dir/.``: ``.`` and ``./...``, the
-    contents). Symlinks are archived as links; ``src`` itself too, unless ``follow_link``
-    (``-L``) or it ends with ``/``. Returns Docker's path stat (name, size, mode as a Go
-    FileMode, mtime in RFC 3339, linkTarget: a symlink's target resolved in the container).
-    """
-    root = os.path.abspath(root)
-    contents = _wants_contents(src)
-    follow = follow_link or _asserts_dir(src)
-    host = resolve_in_root(root, src, follow_final=follow)
-    parts = _relative_parts(root, host)
-    last = src.rstrip("/").rsplit("/", 1)[-1]
-    if contents or not parts:
-        top = "."
-    elif last and last not in (".", ".."):
-        top = last  # as requested: with -L a link is archived under its own name (Docker)
-    else:
-        top = parts[-1]
-    missing = NotFound(f"Could not find the file {src} in container")
-    root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
-    try:
+    def __init__(self, root: str, src: str, *, follow_link: bool = False) -> None:
+        root = os.path.abspath(root)
+        contents = _wants_contents(src)
+        follow = follow_link or _asserts_dir(src)
+        host = resolve_in_root(root, src, follow_final=follow)
+        parts = _relative_parts(root, host)
+        last = src.rstrip("/").rsplit("/", 1)[-1]
+        if contents or not parts:
+            top = "."
+        elif last and last not in (".", ".."):
+            top = last  # as requested: with -L a link is archived under its own name (Docker)
+        else:
+            top = parts[-1]
+        missing = NotFound(f"Could not find the file {src} in container")
+        self._parent_fd = -1
+        root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
         try:
-            parent_fd = open_dir_in_root(root_fd, parts[:-1])
-        except (FileNotFoundError, NotADirectoryError):
-            raise missing from None
+            try:
+                self._parent_fd = open_dir_in_root(root_fd, parts[:-1])
+            except (FileNotFoundError, NotADirectoryError):
+                raise missing from None
+        finally:
+            os.close(root_fd)
         try:
             leaf = parts[-1] if parts else "."
             try:
-                st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False)
+                st = os.stat(leaf, dir_fd=self._parent_fd, follow_symlinks=False)
             except (FileNotFoundError, NotADirectoryError):
                 raise missing from None
             if _asserts_dir(src) and not stat.S_ISDIR(st.st_mode):
@@ -267,28 +271,56 @@ def copy_out(root: str, src: str, out: BinaryIO, *, follow_link: bool = False) -
                     resolved = resolve_in_root(root, src, follow_final=True)
                     link_target = "/" + "/".join(_relative_parts(root, resolved))
                 except InvalidArgument:
-                    link_target = os.readlink(leaf, dir_fd=parent_fd)
-            path_stat: dict[str, Any] = {
-                "name": "." if contents else ("/" if not parts and top == "." else top),
-                "size": st.st_size,
-                "mode": go_file_mode(st.st_mode),
-                "mtime": _rfc3339(st.st_mtime_ns),
-                "linkTarget": link_target,
-            }
-            _write_archive(out, parent_fd, leaf, top)
-        finally:
-            os.close(parent_fd)
-    finally:
-        os.close(root_fd)
-    return path_stat
+                    link_target = os.readlink(leaf, dir_fd=self._parent_fd)
+        except BaseException:
+            self.close()
+            raise
+        self._leaf, self._top = leaf, top
+        self.stat: dict[str, Any] = {
+            "name": "." if contents else ("/" if not parts and top == "." else top),
+            "size": st.st_size,
+            "mode": go_file_mode(st.st_mode),
+            "mtime": _rfc3339(st.st_mtime_ns),
+            "linkTarget": link_target,
+        }
+
+    def write(self, out: BinaryIO) -> None:
+        """The tar, written to ``out``."""
+        _write_archive(out, self._parent_fd, self._leaf, self._top)
+
+    def close(self) -> None:
+        if self._parent_fd >= 0:
+            os.close(self._parent_fd)
+            self._parent_fd = -1
+
+    def __enter__(self) -> ArchiveSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def copy_from_host(host_src: str, out: BinaryIO, *, follow_link: bool = False) -> None:
+def copy_out(root: str, src: str, out: BinaryIO, *, follow_link: bool = False) -> dict[str, Any]:
+    """``docker cp CONTAINER:SRC -``: write a tar of container path ``src`` to ``out``.
+
+    The top entry is the base name of ``src`` (for ``dir/.``: ``.`` and ``./...``, the
+    contents). Symlinks are archived as links; ``src`` itself too, unless ``follow_link``
+    (``-L``) or it ends with ``/``. Returns Docker's path stat (name, size, mode as a Go
+    FileMode, mtime in RFC 3339, linkTarget: a symlink's target resolved in the container).
+    """
+    with ArchiveSource(root, src, follow_link=follow_link) as source:
+        source.write(out)
+        return source.stat
+
+
+def copy_from_host(host_src: str, out: BinaryIO, *, follow_link: bool = False) -> tuple[str, bool]:
     """The client side of ``docker cp HOSTPATH CONTAINER:DST``: tar a host path for copy_in.
 
     Same layout as copy_out (base name on top, ``dir/.`` for the contents); modes, mtimes,
     symlinks and numeric uid/gid kept. A symlink is archived as a link unless ``follow_link``
     or the path ends with ``/``; followed, its target is archived under the link's name.
+    Returns (the archive's top name, whether it is a directory): what the destination rules
+    of :func:`destination_rule` need.
     """
     contents = _wants_contents(host_src)
     path = os.path.abspath(host_src)
@@ -308,6 +340,7 @@ def copy_from_host(host_src: str, out: BinaryIO, *, follow_link: bool = False) -
         _write_archive(out, parent_fd, leaf or ".", top)
     finally:
         os.close(parent_fd)
+    return top, stat.S_ISDIR(st.st_mode)
 
 
 # --------------------------------------------------------------------------- extraction
@@ -332,9 +365,12 @@ def copy_in(
     *,
     no_overwrite_dir_non_dir: bool = True,
     chown: tuple[int, int] | None = None,
+    rename_top: tuple[str, str] | None = None,
 ) -> None:
     """``docker cp - CONTAINER:DST`` (PUT /containers/{id}/archive): unpack a tar (plain or
-    compressed) into ``dst``, an existing directory in the container.
+    compressed) into ``dst``, an existing directory in the container; ``rename_top`` (the
+    archive's top name, the name it gets) is how Docker's CLI copies to a DEST that does not
+    exist yet (it rewrites the archive and sends it to DEST's parent).
 
     Entry paths (with ".." or absolute) and symlinks met on the way, the container's own or
     ones the archive made, are resolved inside ``root``; an existing symlink at an entry's own
@@ -358,6 +394,7 @@ def copy_in(
             follow_symlinks=True,
             owners=chown or "archive",
             replace_dir_non_dir=not no_overwrite_dir_non_dir,
+            rename_top=rename_top,
         )
         with TarStream(tar_stream) as tar:
             unpack(tar, root_fd, options, base)
@@ -373,6 +410,18 @@ def _first_member(tar: TarStream) -> tuple[str, bool]:
         raise CorruptData("empty archive")
     comps = [c for c in first.name.split("/") if c]
     return (comps[0] if comps else "."), first.isdir() or len(comps) > 1
+
+
+def go_mode_is_dir(go_mode: int) -> bool:
+    """Whether a Go os.FileMode (a path stat's ``mode``) is a directory's."""
+    return bool(go_mode & _GO_DIR)
+
+
+def destination_rule(dst_mode: int | None, src_is_dir: bool, dst: str) -> bool:
+    """Docker's destination table for ``cp SRC DST`` (see extract_to_host): True to unpack
+    inside DST, False to unpack in its parent with the top entry renamed to DST's name.
+    ``dst_mode``: DST's stat mode, None when it does not exist."""
+    return _into_destination(dst_mode, src_is_dir, _asserts_dir(dst), dst)
 
 
 def _into_destination(

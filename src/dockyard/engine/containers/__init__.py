@@ -26,7 +26,8 @@ from dockyard.engine.containers.records import ContainerRecords
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `dockyard exec`
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
-    from typing import Any
+    from contextlib import AbstractContextManager
+    from typing import Any, BinaryIO
 
     from dockyard.engine import Engine
     from dockyard.engine.containers.create import Creator
@@ -36,8 +37,10 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.logs import Logs
     from dockyard.engine.containers.removal import Removal
     from dockyard.engine.containers.sessions import Sessions
+    from dockyard.engine.prune import PruneFilters
     from dockyard.model.container import Container, ContainerSpec
     from dockyard.runtime.attach import MonitorLaunch
+    from dockyard.runtime.fs import ArchiveSource
     from dockyard.runtime.oci import OCIRuntime
 
 
@@ -216,8 +219,8 @@ class ContainerService:
     def remove(self, text: str, *, force: bool = False, volumes: bool = False) -> str:
         return self.removal.remove(text, force=force, volumes=volumes)
 
-    def prune(self) -> tuple[list[str], int]:
-        return self.removal.prune()
+    def prune(self, filters: PruneFilters | None = None) -> tuple[list[str], int]:
+        return self.removal.prune(filters)
 
     def rename(self, text: str, new: str) -> None:
         from dockyard.engine.containers.records import check_name
@@ -257,8 +260,33 @@ class ContainerService:
     def diff(self, text: str) -> list[tuple[str, str]]:
         return self.files.diff(text)
 
-    def copy(self, src: str, dst: str, *, follow_link: bool = False) -> None:
-        self.files.copy(src, dst, follow_link=follow_link)
+    def copy(self, src: str, dst: str, *, follow_link: bool = False, archive: bool = False) -> None:
+        self.files.copy(src, dst, follow_link=follow_link, archive=archive)
+
+    def stat_path(self, text: str, path: str) -> dict[str, Any]:
+        return self.files.stat_path(text, path)
+
+    def archive(
+        self, text: str, path: str, *, follow_link: bool = False
+    ) -> AbstractContextManager[ArchiveSource]:
+        return self.files.archive(text, path, follow_link=follow_link)
+
+    def extract(
+        self,
+        text: str,
+        path: str,
+        tar: BinaryIO,
+        *,
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> None:
+        self.files.extract(
+            text,
+            path,
+            tar,
+            no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+            copy_uid_gid=copy_uid_gid,
+        )
 
     def commit(
         self,
@@ -268,5 +296,8 @@ class ContainerService:
         changes: Sequence[str] = (),
         message: str = "",
         author: str = "",
+        config: Mapping[str, Any] | None = None,
     ) -> str:
-        return self.files.commit(text, reference, changes=changes, message=message, author=author)
+        return self.files.commit(
+            text, reference, changes=changes, message=message, author=author, config=config
+        )

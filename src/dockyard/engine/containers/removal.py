@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.prune import PruneFilters
     from dockyard.engine.volumes import VolumeService
     from dockyard.model.container import Container
 
@@ -65,12 +66,19 @@ class Removal:
                     except DockyardError:
                         pass
 
-    def prune(self) -> tuple[list[str], int]:
+    def prune(self, filters: PruneFilters | None = None) -> tuple[list[str], int]:
+        """``container prune``: every stopped container the filters (``until``, ``label``,
+        ``label!``) do not protect; (IDs, bytes of their writable layers)."""
         from dockyard.engine.volumes import dir_size
+        from dockyard.units import parse_time
 
         removed, size = [], 0
         for ctr in self.lifecycle.refresh_all():
             if ctr.running:
+                continue
+            if filters is not None and filters.keeps(
+                dict(ctr.spec.labels), parse_time(ctr.created)
+            ):
                 continue
             size += dir_size(self.records.upper(ctr.id))
             self.remove(ctr.id)
