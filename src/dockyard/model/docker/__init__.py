@@ -21,6 +21,7 @@ from dockyard.model.docker.shapes import (
     list_shape,
     mount_points,
     ports_shape,
+    start_error_text,
     status_text,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "ports_shape",
     "restart_policy_check",
     "spec_from_body",
+    "start_error_text",
     "status_text",
 ]

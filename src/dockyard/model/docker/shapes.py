@@ -443,3 +443,18 @@ def list_shape(c: Container, volume_source: Callable[[str], str], now: float) ->
         "NetworkSettings": {"Networks": {name: _endpoint_shape(ep) for name, ep in c.endpoints}},
         "Mounts": mount_points(c, volume_source),
     }
+
+
+def start_error_text(err: Exception) -> str:
+    """What Docker 20.10's daemon says when a start fails because of the command (exit 127 or
+    126): runc's words wrapped by containerd's shim, which clients show verbatim and Docker's
+    CLI reads to choose its exit code. Other failures are ours as they are."""
+    from dockyard.errors import CommandNotExecutable, CommandNotFound
+
+    text = str(err)
+    if isinstance(err, CommandNotFound | CommandNotExecutable) and text.startswith("exec: "):
+        return (
+            "failed to create shim task: OCI runtime create failed: runc create failed: "
+            f"unable to start container process: {text}: unknown"
+        )
+    return text
