@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from dockyard.errors import Conflict, NotFound
-from dockyard.model.container import Endpoint, PublishedPort, is_bridged, replace
+from dockyard.model.container import Endpoint, PublishedPort, is_bridged, network_key, replace
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Endpoints:
                 address=addr,
                 prefixlen=prefixlen(r["subnet"]),
                 gateway=str(r["gateway"]),
-                mac=mac_for(addr),
+                mac=_asked_mac(ctr, name) or mac_for(addr),
             )
             out.append((name, link))
         return out
@@ -361,3 +361,15 @@ def _record_link(ctr: Container, name: str, link: Link) -> Container:
 def running_on(records: ContainerRecords, c: sqlite3.Connection, network_id: str) -> bool:
     """Whether a container recorded as running holds an address on the network."""
     return any(m.running for m in records.on_network_in(c, network_id))
+
+
+def _asked_mac(ctr: Container, network: str) -> str:
+    """The MAC the caller chose for this network: the endpoint's own (NetworkingConfig), or
+    Config.MacAddress (``--mac-address``), which Docker gives the container's own network."""
+    spec = ctr.spec
+    asked = spec.endpoint(network)
+    if asked is not None and asked.mac_address:
+        return asked.mac_address
+    if spec.mac_address and network == network_key(spec.network_mode or "default"):
+        return spec.mac_address
+    return ""

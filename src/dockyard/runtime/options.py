@@ -50,6 +50,9 @@ class RunOptions(NamedTuple):
     pids_limit: int = 0  # 0 = unlimited
     ulimits: tuple[Ulimit, ...] = ()
     network_mode: str = "none"  # "none" | "host" | "netns:<path>" | "container:<pid path>"
+    pid_namespace: str = ""  # "" a new one, "host", or the path of another's (/proc/N/ns/pid)
+    uts_host: bool = False  # --uts host: the host's hostname, no namespace of its own
+    cgroup_namespace: bool = False  # --cgroupns private
     mounts: tuple[Mount, ...] = ()
     init: bool = False  # --init: a tiny init as PID 1 that reaps zombies and forwards signals
     sysctls: tuple[tuple[str, str], ...] = ()

@@ -276,16 +276,17 @@ def _env(opts: RunOptions, hostname: str, home: str) -> list[str]:
     """Docker's order: PATH, HOSTNAME, TERM (with a tty), then the container's env, whose
     values win; HOME from the user's passwd entry when the env has none."""
     merged: dict[str, str] = {}
-    keys = {e.partition("=")[0] for e in opts.env}
-    if "PATH" not in keys:
-        merged["PATH"] = f"PATH={DEFAULT_PATH}"
+    merged["PATH"] = f"PATH={DEFAULT_PATH}"
     merged["HOSTNAME"] = f"HOSTNAME={hostname}"
     if opts.tty:
         merged["TERM"] = "TERM=xterm"
     for entry in opts.env:
-        key = entry.partition("=")[0]
+        key, eq, _ = entry.partition("=")
         if not key:
             raise InvalidArgument(f"invalid environment variable {entry!r}")
+        if not eq:  # Docker: a bare NAME unsets it (PATH, HOSTNAME, TERM included)
+            merged.pop(key, None)
+            continue
         merged[key] = entry  # replaces a default (or an earlier value) where it stood
     if "HOME" not in merged:
         merged["HOME"] = f"HOME={home}"
@@ -546,7 +547,7 @@ def build_spec(
     host_network = net_ns is None
     hostname = opts.hostname
     if not hostname:
-        hostname = socket.gethostname() if host_network else container_id[:12]
+        hostname = socket.gethostname() if host_network or opts.uts_host else container_id[:12]
 
     args = list(opts.args)
     if opts.init:
@@ -567,12 +568,16 @@ def build_spec(
         # Only when asked: raising a limit above the engine's own is refused on some hosts.
         process["rlimits"] = _rlimits(opts.ulimits)
 
-    namespaces: list[dict[str, str]] = [
-        {"type": "pid"},
-        {"type": "ipc"},
-        {"type": "uts"},
-        {"type": "mount"},
-    ]
+    namespaces: list[dict[str, str]] = [{"type": "ipc"}, {"type": "mount"}]
+    if opts.pid_namespace != "host":
+        pid_ns = {"type": "pid"}
+        if opts.pid_namespace:
+            pid_ns["path"] = _check_abs(opts.pid_namespace, "pid namespace path")
+        namespaces.insert(0, pid_ns)
+    if not opts.uts_host:
+        namespaces.insert(-1, {"type": "uts"})
+    if opts.cgroup_namespace:
+        namespaces.append({"type": "cgroup"})
     if net_ns is not None:
         namespaces.append(net_ns)
 
@@ -601,9 +606,10 @@ def build_spec(
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": rootfs, "readonly": opts.read_only},
-        "hostname": hostname,
     }
-    if opts.domainname:
+    if not opts.uts_host:  # the runtime may set a hostname only in a UTS namespace of ours
+        spec["hostname"] = hostname
+    if opts.domainname and not opts.uts_host:
         spec["domainname"] = opts.domainname
     spec["mounts"] = _mounts(opts, etc_files, init_path, host_network)
     spec["linux"] = linux

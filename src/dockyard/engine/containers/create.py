@@ -52,6 +52,14 @@ def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
     return [f"{k}={v}" for k, v in env.items()]
 
 
+def container_env(image: Sequence[str], asked: Sequence[str]) -> list[str]:
+    """Config.Env as Docker's create makes it: the caller's entries as given, then the
+    image's whose name the caller did not use. A bare "NAME" stays (the runtime reads it as
+    "unset NAME") and hides the image's NAME."""
+    names = {e.partition("=")[0] for e in asked}
+    return [*asked, *(e for e in image if e.partition("=")[0] not in names)]
+
+
 def _merge_health(asked: Healthcheck | None, image: dict[str, Any] | None) -> Healthcheck | None:
     """Docker's merge: the container's healthcheck, its zero fields from the image's."""
     if not image:
@@ -104,14 +112,9 @@ class Creator:
             raise InvalidArgument(
                 f'logging driver "{spec.log_config.type}" is not supported: use json-file'
             )
-        for what, value in (
-            ("--pid", spec.pid_mode),
-            ("--ipc", spec.ipc_mode if spec.ipc_mode not in ("private", "shareable") else ""),
-            ("--uts", spec.uts_mode),
-            ("--cgroupns", spec.cgroupns_mode if spec.cgroupns_mode != "host" else ""),
-        ):
-            if value:
-                raise InvalidArgument(f"{what} {value} is not supported yet")
+        if spec.ipc_mode not in ("", "private", "shareable"):
+            raise InvalidArgument(f"--ipc {spec.ipc_mode} is not supported yet")
+        self._check_namespaces(spec)
         image_id = self.images.resolve(spec.image)
         icfg = self.images.config(image_id).config
         cid = container_id or os.urandom(32).hex()
@@ -159,6 +162,25 @@ class Creator:
             raise
         return cid
 
+    def _check_namespaces(self, spec: ContainerSpec) -> None:
+        """Docker's create-time checks of PidMode, UTSMode, CgroupnsMode and MacAddress (other
+        PID and UTS words mean a private namespace, as in Docker)."""
+        if spec.cgroupns_mode not in ("", "host", "private"):
+            raise InvalidArgument(f"invalid cgroup namespace mode: {spec.cgroupns_mode}")
+        if spec.uts_mode == "host" and spec.hostname:
+            raise InvalidArgument("conflicting options: hostname and the UTS mode")
+        if spec.pid_mode.startswith("container:"):
+            self.load_container(spec.pid_mode.split(":", 1)[1])  # NotFound: No such container
+        for mac in (spec.mac_address, *(e.mac_address for e in spec.networks)):
+            parts = mac.split(":")
+            if mac and (
+                len(parts) != 6
+                or not all(
+                    len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts
+                )
+            ):
+                raise InvalidArgument(f"invalid MAC address: {mac}")
+
     def _insert(
         self,
         ctr: Container,
@@ -201,8 +223,8 @@ class Creator:
             cmd = spec.cmd
         if not entrypoint and not cmd:
             raise InvalidArgument("No command specified")
-        env = merge_env(icfg.get("Env") or [], spec.env)
-        if not any(e.startswith("PATH=") for e in env):
+        env = container_env(icfg.get("Env") or [], spec.env)
+        if not any(e.partition("=")[0] == "PATH" for e in env):
             env.insert(0, DEFAULT_PATH_ENV)
         exposed = list(icfg.get("ExposedPorts") or {})
         if is_bridged(spec.network_mode or "default"):

@@ -461,8 +461,17 @@ class Lifecycle:
             network = f"netns:/proc/{other.state.pid}/ns/net"
         elif network not in ("none", "host"):
             network = "none"  # a bridge network: start() points the spec at its sandbox
+        pid_ns = "host" if spec.pid_mode == "host" else ""
+        if spec.pid_mode.startswith("container:"):
+            other = self.get(spec.pid_mode.split(":", 1)[1])
+            if not other.running:
+                raise Conflict(f"cannot join PID of a non running container: {other.id}")
+            pid_ns = f"/proc/{other.state.pid}/ns/pid"
         sec, res = spec.security, spec.resources
         return RunOptions(
+            pid_namespace=pid_ns,
+            uts_host=spec.uts_mode == "host",
+            cgroup_namespace=spec.cgroupns_mode == "private",
             args=spec.args,
             env=spec.env,
             cwd=spec.working_dir or "/",
