@@ -189,7 +189,12 @@ def container_logs(call: Call) -> None:
     tty = ctr.spec.tty
     stamps = call.flag("timestamps")
     records = containers.logs(
-        ctr.id, follow=call.flag("follow"), tail=tail, stop=call.handler.client_gone
+        ctr.id,
+        follow=call.flag("follow"),
+        tail=tail,
+        since=_log_time(call, "since"),
+        until=_log_time(call, "until"),
+        stop=call.handler.client_gone,
     )
 
     def frames() -> Iterator[bytes]:
@@ -201,6 +206,22 @@ def container_logs(call: Call) -> None:
             yield payload if tty else stdcopy(STDERR if stream == "stderr" else STDOUT, payload)
 
     call.handler.stream(frames(), "application/vnd.docker.raw-stream")
+
+
+def _log_time(call: Call, name: str) -> float | None:
+    """``since``/``until``: Unix seconds (Docker's CLI sends "1700000000.000000000"); 0
+    means unset, as in Docker."""
+    import time
+
+    from dockyard.units import log_time
+
+    text = call.arg(name)
+    if text in ("", "0"):
+        return None
+    try:
+        return log_time(text, time.time())
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {text!r}") from None
 
 
 @routes.route("POST", "/containers/{id}/attach")

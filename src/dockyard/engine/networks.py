@@ -101,6 +101,8 @@ class NetworkService:
         labels: dict[str, str] | None = None,
         internal: bool = False,
         device: str = "",
+        options: dict[str, str] | None = None,
+        attachable: bool = False,
     ) -> str:
         if not _NAME.match(name):
             raise InvalidArgument(
@@ -117,7 +119,13 @@ class NetworkService:
         net_id = os.urandom(32).hex()
         bridge = device or bridge_name(net_id)
         # user_subnet: only such networks take static addresses (--ip), as in Docker.
-        data = {"labels": labels or {}, "internal": internal, "user_subnet": bool(subnet)}
+        data = {
+            "labels": labels or {},
+            "internal": internal,
+            "user_subnet": bool(subnet),
+            "options": options or {},
+            "attachable": attachable,
+        }
         with self.db.transaction() as c:
             if c.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"network with name {name} already exists")
@@ -237,12 +245,18 @@ class NetworkService:
                 "Config": [{"Subnet": r["subnet"], "Gateway": r["gateway"]}],
             },
             "Internal": bool(data.get("internal", False)),
-            "Attachable": False,
+            "Attachable": bool(data.get("attachable", False)),
             "Ingress": False,
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,
             "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": r["bridge"]},
+            # What the user set (Compose 1.29 recreates a network whose options differ
+            # from its file's); the default network shows its device, as Docker's does.
+            "Options": (
+                {"com.docker.network.bridge.name": r["bridge"]}
+                if r["name"] == DEFAULT_NETWORK
+                else dict(data.get("options") or {})
+            ),
             "Labels": data.get("labels") or {},
         }
 
