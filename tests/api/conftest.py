@@ -21,6 +21,71 @@ from tests.conftest import BIN, CLI, _cleanup_containers, remove_networks, termi
 from tests.registry_client.conftest import registry  # noqa: F401 - a fixture for pulls
 
 DOCKER_BIN = shutil.which("docker")
+# The docker CLIs the daemon is tested with: Debian's (20.10, beside the reference daemon) and
+# the newest installed (28.x here), when they are different programs.
+DOCKER_CLIS = {
+    name: path
+    for name, path in (("debian-20.10", "/usr/bin/docker"), ("newest", DOCKER_BIN))
+    if path and os.path.exists(path)
+}
+if len({os.path.realpath(p) for p in DOCKER_CLIS.values()}) < len(DOCKER_CLIS):
+    DOCKER_CLIS.pop("newest")
+REFERENCE_SOCKET = "/var/run/docker.sock"  # Docker 20.10, started by anchor-docker.sh
+_reference_up: list[bool] = []
+
+
+def reference_docker_up() -> bool:
+    """Whether the reference Docker answers (checked once per session)."""
+    if not _reference_up:
+        ok = DOCKER_BIN is not None and os.path.exists(REFERENCE_SOCKET)
+        if ok:
+            r = subprocess.run(
+                [str(DOCKER_BIN), "-H", f"unix://{REFERENCE_SOCKET}", "version"],
+                capture_output=True,
+                timeout=30,
+            )
+            ok = r.returncode == 0
+        _reference_up.append(ok)
+    return _reference_up[0]
+
+
+def run_docker(
+    bin_: str, host: str, *args: str, input: bytes | None = None, config: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": host}
+    env.pop("DOCKER_CONTEXT", None)
+    if config:
+        env["DOCKER_CONFIG"] = config
+    return subprocess.run(
+        [bin_, *args],
+        input=input.decode() if input is not None else None,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@dataclass
+class Reference:
+    """The docker CLI against the reference Docker: what Docker does, to compare with."""
+
+    bin: str
+
+    def __call__(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return run_docker(self.bin, f"unix://{REFERENCE_SOCKET}", *args, input=input)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=f"unix://{REFERENCE_SOCKET}", timeout=120)
+
+
+@pytest.fixture
+def reference() -> Reference:
+    """Docker itself (skips when it is not running here)."""
+    if not reference_docker_up():
+        pytest.skip("the reference Docker is not running (../shared/tools/anchor-docker.sh)")
+    return Reference(str(DOCKER_BIN))
 
 
 def start_daemon(cli: CLI, *args: str) -> subprocess.Popen[bytes]:
@@ -66,20 +131,15 @@ class Daemon:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
-    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        """The real docker CLI against this daemon (skips when it is not installed)."""
-        if DOCKER_BIN is None:
+    def docker(
+        self, *args: str, input: bytes | None = None, bin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The real docker CLI (``bin``, else the newest) against this daemon (skips when it
+        is not installed)."""
+        bin = bin or DOCKER_BIN
+        if bin is None:
             pytest.skip("the docker CLI is not installed")
-        env = {**os.environ, "DOCKER_HOST": self.url, "DOCKER_CONFIG": str(self.cli.root.parent)}
-        env.pop("DOCKER_CONTEXT", None)
-        return subprocess.run(
-            [DOCKER_BIN, *args],
-            input=input.decode() if input is not None else None,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        return run_docker(bin, self.url, *args, input=input, config=str(self.cli.root.parent))
 
     def request(
         self, method: str, path: str, body: bytes | None = None

@@ -9,6 +9,7 @@ it on SIGWINCH).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
@@ -36,6 +37,8 @@ _KEEP_FINISHED = 256  # finished instances kept for inspection (Docker keeps the
 
 class ExecInstance:
     def __init__(self, exec_id: str, container_id: str, body: dict[str, Any]) -> None:
+        # Go decodes struct fields case-insensitively (docker-py sends "detachKeys").
+        body = {**{k[:1].upper() + k[1:]: v for k, v in body.items()}, **body}
         self.id = exec_id
         self.container_id = container_id
         self.cmd = _cmd(body.get("Cmd"))
@@ -48,7 +51,7 @@ class ExecInstance:
         self.workdir = str(body.get("WorkingDir") or "")
         self.privileged = bool(body.get("Privileged"))
         self.detach_keys = str(body.get("DetachKeys") or "")
-        detach_matcher(self.detach_keys)  # Docker refuses bad keys at create
+        self.detach_bytes = detach_matcher(self.detach_keys).keys  # bad keys: a 400 here
         self.started = False
         self.running = False
         self.exit_code: int | None = None
@@ -74,7 +77,9 @@ class ExecInstance:
             "OpenStdout": self.stdout,
             "CanRemove": False,
             "ContainerID": self.container_id,
-            "DetachKeys": self.detach_keys,
+            # Docker keeps the parsed bytes, which Go's JSON shows in base64 ("GQ==" for
+            # ctrl-y); "" when none were asked for.
+            "DetachKeys": base64.b64encode(self.detach_bytes).decode() if self.detach_keys else "",
             "Pid": self.pid,
         }
 

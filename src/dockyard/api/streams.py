@@ -248,12 +248,21 @@ class ExitWaiter:
         containers = call.engine.containers
         ctr = self.ctr
         sock = self.sock
-        if self.pending is not None:
+        while self.pending is not None:
             sock, latest = _await_start(
                 call, cid, self.pending, ctr, call.handler.client_gone, registered=True
             )
             self.sock = sock
             ctr = latest or ctr
+            if sock is None and self.pending.exit_code is not None and (
+                self.condition == "next-exit"
+            ):
+                # The start failed: nothing ran, so nothing exited. Docker's waiter waits
+                # on for a later run (`docker run` without --rm gives up on it).
+                self.pending = Pending(stdin=False, stdout=False, stderr=False)
+                call.daemon.expect_start(cid, self.pending)
+                continue
+            break
         code = self.pending.exit_code if self.pending is not None else None
         if sock is not None:
             for kind, payload, _ in _frames(sock, call):
