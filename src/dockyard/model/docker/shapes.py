@@ -433,7 +433,7 @@ def list_shape(c: Container, volume_source: Callable[[str], str], now: float) ->
         "Names": ["/" + c.name],
         "Image": c.spec.image,
         "ImageID": c.image_id,
-        "Command": " ".join(c.spec.args),
+        "Command": list_command(c.spec.args),
         "Created": unix_time(c.created),
         "Ports": ports,
         "Labels": dict(c.spec.labels),
@@ -458,3 +458,13 @@ def start_error_text(err: Exception) -> str:
             f"unable to start container process: {text}: unknown"
         )
     return text
+
+
+def list_command(args: tuple[str, ...] | list[str]) -> str:
+    """The list entry's Command as Docker 20.10 writes it: the path, then the arguments, each
+    one that holds a space in single quotes (``sh -c 'echo a b'``); `docker ps` and Compose
+    show it."""
+    if not args:
+        return ""
+    rest = [f"'{a}'" if " " in a else a for a in args[1:]]
+    return " ".join([args[0], *rest])
