@@ -61,6 +61,9 @@ class Logs:
 
         with open(self.records.log_path(cid), "rb") as f:
             lines = f.readlines()
+            # A last line without its newline is being written: it is finished below (when
+            # following), never parsed in halves, which lost it.
+            buf = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
             if tail is not None and tail >= 0:
                 lines = lines[-tail:] if tail else []
             for ln in lines:
@@ -68,8 +71,11 @@ class Logs:
                 if rec and wanted(rec):
                     yield rec
             if not follow or (until is not None and time.time() > until):
+                if buf and (tail is None or tail > len(lines)):
+                    rec = parse_log_line(buf)
+                    if rec and wanted(rec):
+                        yield rec
                 return
-            buf = b""
             while True:
                 chunk = f.readline()
                 if chunk:
@@ -85,7 +91,8 @@ class Logs:
                 except NotFound:
                     running = False
                 if not running:
-                    for ln in f.read().splitlines(keepends=True):
+                    # The monitor wrote everything before the exit was recorded.
+                    for ln in (buf + f.read()).splitlines(keepends=True):
                         rec = parse_log_line(ln)
                         if rec and wanted(rec):
                             yield rec
