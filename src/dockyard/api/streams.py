@@ -254,8 +254,10 @@ class ExitWaiter:
             )
             self.sock = sock
             ctr = latest or ctr
-            if sock is None and self.pending.exit_code is not None and (
-                self.condition == "next-exit"
+            if (
+                sock is None
+                and self.pending.exit_code is not None
+                and (self.condition == "next-exit")
             ):
                 # The start failed: nothing ran, so nothing exited. Docker's waiter waits
                 # on for a later run (`docker run` without --rm gives up on it).
