@@ -50,12 +50,14 @@ class UnsafeContent(CorruptData):
 
 
 class CommandNotFound(DockyardError):
-    """The container's command does not exist (Docker: exit 127)."""
+    """The container's command does not exist (Docker: exit 127; the API's 400)."""
 
+    http_status = 400
     exit_code = 127
 
 
 class CommandNotExecutable(DockyardError):
-    """The container's command exists but cannot be invoked (Docker: exit 126)."""
+    """The container's command exists but cannot be invoked (Docker: exit 126; the API's 400)."""
 
+    http_status = 400
     exit_code = 126

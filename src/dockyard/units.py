@@ -83,3 +83,29 @@ def ago(text: str, now: float | None = None) -> str:
     if t is None:
         return "N/A"
     return human_duration((time.time() if now is None else now) - t) + " ago"
+
+
+def log_time(text: str, now: float) -> float:
+    """``docker logs --since/--until`` and the API's ``since``/``until`` -> epoch seconds, as
+    Docker's GetTimestamp reads them: a Unix time ("1700000000", "1700000000.5"), a Go
+    duration before ``now`` ("10m", "1h30m"), an RFC 3339 time, or a date/time without a
+    zone (local time). ValueError otherwise."""
+    import re
+
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return now - sum(float(n) * units[u] for n, u in parts)
+    t = parse_time(text)
+    if t is not None:
+        return t
+    from datetime import datetime
+
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(text)

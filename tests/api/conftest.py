@@ -22,23 +22,35 @@ from tests.registry_client.conftest import registry  # noqa: F401 - a fixture fo
 
 DOCKER_BIN = shutil.which("docker")
 DOCKER_20 = "/usr/bin/docker"  # Debian's docker.io CLI, beside a newer one in /usr/local/bin
-REFERENCE_SOCKET = Path("/var/run/docker.sock")
+REFERENCE_SOCKET = Path("/var/run/docker.sock")  # Docker 20.10, started by anchor-docker.sh
+# The docker CLIs the daemon is tested with: Debian's (20.10, beside the reference daemon) and
+# the newest installed (28.x here), when they are different programs.
+DOCKER_CLIS = {
+    name: path
+    for name, path in (("debian-20.10", DOCKER_20), ("newest", DOCKER_BIN))
+    if path and os.path.exists(path)
+}
+if len({os.path.realpath(p) for p in DOCKER_CLIS.values()}) < len(DOCKER_CLIS):
+    DOCKER_CLIS.pop("newest")
 
 
 def run_docker(
     url: str,
-    config_dir: Path,
+    config_dir: Path | None,
     *args: str,
     input: bytes | None = None,
     binary: str | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """A docker CLI against the daemon at ``url``, with its own config dir."""
+    """A docker CLI (``binary``, else the newest) against the daemon at ``url``, with its
+    own config dir when given."""
     binary = binary or DOCKER_BIN
     if binary is None or not os.path.exists(binary):
         pytest.skip(f"the docker CLI {binary or ''} is not installed")
-    environ = {**os.environ, "DOCKER_HOST": url, "DOCKER_CONFIG": str(config_dir), **(env or {})}
+    environ = {**os.environ, "DOCKER_HOST": url, **(env or {})}
+    if config_dir is not None:
+        environ["DOCKER_CONFIG"] = str(config_dir)
     environ.pop("DOCKER_CONTEXT", None)
     return subprocess.run(
         [binary, *args],
@@ -73,28 +85,47 @@ def raw_request(
         conn.close()
 
 
+_reference_up: list[bool] = []
+
+
 def reference_up() -> bool:
-    """Whether the reference Docker (anchor-docker.sh) answers and has busybox."""
-    if DOCKER_BIN is None or not REFERENCE_SOCKET.exists():
-        return False
-    try:
-        status, _, _ = raw_request(REFERENCE_SOCKET, "GET", "/v1.41/images/busybox/json")
-    except OSError:
-        return False
-    return status == 200
+    """Whether the reference Docker (anchor-docker.sh) answers and has busybox (asked once
+    per session)."""
+    if not _reference_up:
+        ok = DOCKER_BIN is not None and REFERENCE_SOCKET.exists()
+        if ok:
+            try:
+                status, _, _ = raw_request(REFERENCE_SOCKET, "GET", "/v1.41/images/busybox/json")
+            except OSError:
+                status = 0
+            ok = status == 200
+        _reference_up.append(ok)
+    return _reference_up[0]
+
+
+reference_docker_up = reference_up
 
 
 @dataclass
 class Reference:
-    """The reference Docker, for the same command side by side. What a test makes there is
-    named with ``self.prefix`` and removed afterwards."""
+    """The reference Docker, for the same command side by side: ``reference(*args)`` or
+    ``reference.docker(*args)`` runs a docker CLI (``bin``) against it. What a test makes
+    there is named with ``self.prefix`` and removed afterwards."""
 
-    config: Path
-    prefix: str
+    bin: str = DOCKER_BIN or ""
+    config: Path | None = None
+    prefix: str = ""
 
     @property
     def url(self) -> str:
         return f"unix://{REFERENCE_SOCKET}"
+
+    @property
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, timeout=120)
+
+    def __call__(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return self.docker(*args, input=input)
 
     def docker(
         self,
@@ -105,7 +136,13 @@ class Reference:
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return run_docker(
-            self.url, self.config, *args, input=input, binary=binary, env=env, cwd=cwd
+            self.url,
+            self.config,
+            *args,
+            input=input,
+            binary=binary or self.bin or None,
+            env=env,
+            cwd=cwd,
         )
 
     def request(
@@ -122,6 +159,8 @@ class Reference:
         return status, json.loads(data)["message"]
 
     def cleanup(self) -> None:
+        if not self.prefix:
+            return
         d = self.docker
         names = d("ps", "-aq", "--filter", f"name={self.prefix}").stdout.split()
         if names:
@@ -141,7 +180,7 @@ def reference(tmp_path: Path) -> Iterator[Reference]:
     """The reference Docker (skips when it does not run here)."""
     if not reference_up():
         pytest.skip("the reference Docker is not running (../shared/tools/anchor-docker.sh)")
-    ref = Reference(tmp_path / "reference-config", f"dyref{os.getpid()}")
+    ref = Reference(config=tmp_path / "reference-config", prefix=f"dyref{os.getpid()}")
     try:
         yield ref
     finally:

@@ -44,7 +44,12 @@ def net_inspect(dy: CLI, name: str) -> dict[str, Any]:
 
 
 def bridge_of(dy: CLI, network: str = "bridge") -> str:
-    return str(net_inspect(dy, network)["Options"]["com.docker.network.bridge.name"])
+    from dockyard.engine.networks import bridge_name
+
+    info = net_inspect(dy, network)
+    if network == "bridge":
+        return str(info["Options"]["com.docker.network.bridge.name"])
+    return bridge_name(info["Id"])  # user networks show only the user's options
 
 
 def our_rules(bridge: str) -> list[tuple[str, str]]:

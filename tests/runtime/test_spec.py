@@ -107,7 +107,8 @@ def test_default_spec(rootfs: Path) -> None:
     assert proc["user"] == {"uid": 0, "gid": 0}
     assert proc["args"] == ["sh"]
     assert proc["cwd"] == "/"
-    assert proc["env"] == ["HOSTNAME=web", "PATH=/usr/bin:/bin", "HOME=/root"]
+    # Docker replaces its default PATH where it stands: PATH first (docker run -e PATH=..).
+    assert proc["env"] == ["PATH=/usr/bin:/bin", "HOSTNAME=web", "HOME=/root"]
     assert proc["noNewPrivileges"] is False
     # Hard requirement: no rlimits unless asked (raising one is refused on these hosts).
     assert "rlimits" not in proc

@@ -4,6 +4,7 @@ Docker's JSON <-> the model is model/docker.py's."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -56,12 +57,10 @@ def container_inspect(call: Call) -> dict[str, Any]:
 def container_start(call: Call) -> Reply:
     containers = call.engine.containers
     cid = containers.resolve(call.params["id"])
-    if containers.get(cid).running:
+    ctr = containers.get(cid)
+    if ctr.running:
         return Reply(304)
     waiting = call.daemon.take_pending(cid)
-    if not waiting:
-        containers.start(cid)
-        return Reply(204)
     sessions = containers.sessions
 
     def connect() -> None:
@@ -69,12 +68,26 @@ def container_start(call: Call) -> Reply:
             p.connect(sessions, cid)
 
     try:
-        # The monitor waits for a start request: the attached clients connect first.
-        sessions.start_attached(cid, connect)
+        if waiting:
+            # The monitor waits for a start request: the attached clients connect first.
+            sessions.start_attached(cid, connect)
+        else:
+            containers.start(cid)
     except DockyardError as e:
+        from dockyard.model.docker import start_error_text
+
+        message = start_error_text(e)
+        code = None
+        with contextlib.suppress(DockyardError):
+            code = containers.get(cid).state.exit_code  # as the failed start recorded it
+        if ctr.spec.auto_remove:
+            # Docker removes an --rm container whose start failed: `docker run --rm` waits
+            # for that (wait?condition=removed) before it exits.
+            with contextlib.suppress(DockyardError):
+                containers.remove(cid, force=True)
         for p in waiting:
-            p.fail(str(e))
-        raise
+            p.fail(code)
+        raise type(e)(message) from None
     return Reply(204)
 
 
@@ -176,7 +189,12 @@ def container_logs(call: Call) -> None:
     tty = ctr.spec.tty
     stamps = call.flag("timestamps")
     records = containers.logs(
-        ctr.id, follow=call.flag("follow"), tail=tail, stop=call.handler.client_gone
+        ctr.id,
+        follow=call.flag("follow"),
+        tail=tail,
+        since=_log_time(call, "since"),
+        until=_log_time(call, "until"),
+        stop=call.handler.client_gone,
     )
 
     def frames() -> Iterator[bytes]:
@@ -190,6 +208,22 @@ def container_logs(call: Call) -> None:
     call.handler.stream(frames(), "application/vnd.docker.raw-stream")
 
 
+def _log_time(call: Call, name: str) -> float | None:
+    """``since``/``until``: Unix seconds (Docker's CLI sends "1700000000.000000000"); 0
+    means unset, as in Docker."""
+    import time
+
+    from dockyard.units import log_time
+
+    text = call.arg(name)
+    if text in ("", "0"):
+        return None
+    try:
+        return log_time(text, time.time())
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {text!r}") from None
+
+
 @routes.route("POST", "/containers/{id}/attach")
 def container_attach(call: Call) -> None:
     from dockyard.api.streams import attach
@@ -201,4 +235,5 @@ def container_attach(call: Call) -> None:
         stdin=call.flag("stdin"),
         stdout=call.flag("stdout"),
         stderr=call.flag("stderr"),
+        detach_keys=call.arg("detachKeys"),
     )

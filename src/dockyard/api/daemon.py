@@ -38,6 +38,7 @@ class Pending:
         self.ready = threading.Event()
         self.sock: socket.socket | None = None
         self.error = ""
+        self.exit_code: int | None = None  # what a failed start left in State.ExitCode
 
     def connect(self, sessions: Sessions, cid: str) -> None:
         try:
@@ -46,8 +47,10 @@ class Pending:
             self.error = str(e)
         self.ready.set()
 
-    def fail(self, message: str) -> None:
-        self.error = message
+    def fail(self, exit_code: int | None = None) -> None:
+        """The start failed: its own answer says why (an attach stream just ends, as
+        Docker's does); ``exit_code`` is what it left in State.ExitCode, for waiters."""
+        self.exit_code = exit_code
         self.ready.set()
 
 

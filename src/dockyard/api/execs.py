@@ -9,6 +9,7 @@ it on SIGWINCH).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
@@ -22,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.api.containers import STDERR, STDOUT, stdcopy
 from dockyard.api.http import Call, Done, Reply, Router
+from dockyard.engine.containers.sessions import detach_matcher
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine.containers.execs import Execs, ExecSpec
+    from dockyard.engine.containers.sessions import DetachMatcher
     from dockyard.httpd import Reader
 
 routes = Router()
@@ -34,6 +37,8 @@ _KEEP_FINISHED = 256  # finished instances kept for inspection (Docker keeps the
 
 class ExecInstance:
     def __init__(self, exec_id: str, container_id: str, body: dict[str, Any]) -> None:
+        # Go decodes struct fields case-insensitively (docker-py sends "detachKeys").
+        body = {**{k[:1].upper() + k[1:]: v for k, v in body.items()}, **body}
         self.id = exec_id
         self.container_id = container_id
         self.cmd = _cmd(body.get("Cmd"))
@@ -45,6 +50,8 @@ class ExecInstance:
         self.user = str(body.get("User") or "")
         self.workdir = str(body.get("WorkingDir") or "")
         self.privileged = bool(body.get("Privileged"))
+        self.detach_keys = str(body.get("DetachKeys") or "")
+        self.detach_bytes = detach_matcher(self.detach_keys).keys  # bad keys: a 400 here
         self.started = False
         self.running = False
         self.exit_code: int | None = None
@@ -70,7 +77,9 @@ class ExecInstance:
             "OpenStdout": self.stdout,
             "CanRemove": False,
             "ContainerID": self.container_id,
-            "DetachKeys": "",
+            # Docker keeps the parsed bytes, which Go's JSON shows in base64 ("GQ==" for
+            # ctrl-y); "" when none were asked for.
+            "DetachKeys": base64.b64encode(self.detach_bytes).decode() if self.detach_keys else "",
             "Pid": self.pid,
         }
 
@@ -159,30 +168,57 @@ def exec_start(call: Call) -> Reply:
     if body.get("Detach"):
         execs.start_detached(ex)
         return Reply(200)
+    # Docker frames the stream by the Tty sent here, not the one the instance was created
+    # with (which chose whether the process gets a terminal): docker-py's exec_start() sends
+    # Tty=false for a TTY exec and reads stdcopy frames of the terminal's output.
+    raw = bool(body.get("Tty"))
     call.handler.hijack()
     try:
-        _run_attached(call, inst, execs, ex)
+        _run_attached(call, inst, execs, ex, raw=raw)
     finally:
         with contextlib.suppress(OSError):
             call.handler.connection.shutdown(socket.SHUT_RDWR)
     raise Done
 
 
-def _feed(rfile: Reader, write: Any, close: Any) -> None:
+def _feed(
+    rfile: Reader,
+    write: Any,
+    close: Any,
+    detach: DetachMatcher | None = None,
+    on_detach: Any = None,
+) -> None:
+    """Client -> the process's stdin, then ``close()`` at the client's half-close. With
+    ``detach`` (a TTY), the detach keys end the session: the client's stream closes, the
+    process goes on (Docker's escape proxy)."""
     with contextlib.suppress(OSError, ValueError):
         while data := rfile.read1(65536):
+            if detach is not None:
+                data, detached = detach.feed(data)
+                if data:
+                    write(data)
+                if detached:
+                    on_detach()
+                    return
+                continue
             write(data)
     with contextlib.suppress(OSError):
         close()
 
 
-def _run_attached(call: Call, inst: ExecInstance, execs: Execs, ex: ExecSpec) -> None:
+def _run_attached(call: Call, inst: ExecInstance, execs: Execs, ex: ExecSpec, *, raw: bool) -> None:
     conn = call.handler.connection
     rfile = call.handler.rfile
 
-    def send(data: bytes) -> None:
+    def send(kind: int, data: bytes) -> None:
         with contextlib.suppress(OSError):  # the client left: the process still runs out
-            conn.sendall(data)
+            conn.sendall(data if raw else stdcopy(kind, data))
+
+    def hang_up() -> None:  # detached: the client's stream ends, the process goes on
+        # Docker 20.10 ends the stream with the error its escape proxy returned.
+        send(STDOUT, b"exec attach failed: error on attach stdin: read escape sequence\r\n")
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
 
     if inst.tty:
         master, slave = os.openpty()
@@ -202,7 +238,9 @@ def _run_attached(call: Call, inst: ExecInstance, execs: Execs, ex: ExecSpec) ->
                 os.write(master, data)
 
             threading.Thread(
-                target=_feed, args=(rfile, write_master, lambda: None), daemon=True
+                target=_feed,
+                args=(rfile, write_master, lambda: None, detach_matcher(inst.detach_keys), hang_up),
+                daemon=True,
             ).start()
         try:
             while True:
@@ -212,7 +250,7 @@ def _run_attached(call: Call, inst: ExecInstance, execs: Execs, ex: ExecSpec) ->
                     break
                 if not data:
                     break
-                send(data)
+                send(STDOUT, data)
         finally:
             with inst.lock:
                 inst.master = -1
@@ -248,6 +286,6 @@ def _run_attached(call: Call, inst: ExecInstance, execs: Execs, ex: ExecSpec) ->
                     continue
                 kind = streams[key.fileobj]
                 if (inst.stdout, inst.stderr)[kind - 1]:
-                    send(stdcopy(kind, data))
+                    send(kind, data)
         sel.close()
     inst.exit_code, inst.running = p.wait(), False

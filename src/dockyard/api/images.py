@@ -22,27 +22,26 @@ def image_list(call: Call) -> list[dict[str, Any]]:
     dangling = None
     if filters.get("dangling"):
         dangling = filters["dangling"][-1].lower() in ("1", "true")
-    refs: list[str | None] = [*filters.get("reference", [])] or [None]
     images = call.engine.images
-    ids: list[str] = []
-    for ref in refs:
-        rows = images.list_images(all_images=call.flag("all"), dangling=dangling, reference=ref)
-        ids += [r.id for r in rows if r.id not in ids]
     out = []
-    for image_id in ids:
-        data = images.inspect(image_id)
+    for entry in images.summaries(
+        all_images=call.flag("all"), dangling=dangling, references=filters.get("reference", [])
+    ):
+        data = images.inspect(entry.record.id)
+        untagged = not entry.repo_tags and not entry.repo_digests
         out.append(
             {
-                "Id": data["Id"],
-                "ParentId": data["Parent"],
-                "RepoTags": data["RepoTags"],
-                "RepoDigests": data["RepoDigests"],
+                "Containers": -1,
                 "Created": unix_time(data["Created"]),
+                "Id": data["Id"],
+                "Labels": (data["Config"] or {}).get("Labels") or None,
+                "ParentId": data["Parent"],
+                # Docker 20.10 lists an untagged image with these placeholders.
+                "RepoDigests": ["<none>@<none>"] if untagged else entry.repo_digests,
+                "RepoTags": ["<none>:<none>"] if untagged else entry.repo_tags,
+                "SharedSize": -1,
                 "Size": data["Size"],
                 "VirtualSize": data["VirtualSize"],
-                "SharedSize": -1,
-                "Labels": (data["Config"] or {}).get("Labels") or {},
-                "Containers": -1,
             }
         )
     return out

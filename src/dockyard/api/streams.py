@@ -24,6 +24,7 @@ from dockyard.engine.containers.sessions import (
     FRAME_STDIN,
     FRAME_STDIN_EOF,
     FRAME_STDOUT,
+    detach_matcher,
     frame,
 )
 from dockyard.errors import Conflict, DockyardError, NotFound
@@ -31,6 +32,7 @@ from dockyard.httpd import ClientGone
 
 if TYPE_CHECKING:
     from dockyard.api.http import Call
+    from dockyard.engine.containers.sessions import DetachMatcher
     from dockyard.httpd import Reader
     from dockyard.model.container import Container
 
@@ -116,25 +118,46 @@ def _frames(sock: socket.socket, call: Call | None = None) -> Any:
             yield raw[0], raw[8:], raw
 
 
-def _pump_stdin(rfile: Reader, sock: socket.socket) -> None:
-    """Client -> container stdin, then its EOF (``docker run -i`` closes its write side)."""
+def _pump_stdin(rfile: Reader, sock: socket.socket, detach: DetachMatcher | None) -> None:
+    """Client -> container stdin, then its EOF (``docker run -i`` half-closes its side).
+    With ``detach`` (a TTY), the detach keys end the session instead: the container and its
+    stdin go on, and the client's stream ends (Docker's escape proxy)."""
     with contextlib.suppress(OSError, ValueError):
         while True:
             data = rfile.read1(65536)
             if not data:
                 break
+            if detach is not None:
+                data, detached = detach.feed(data)
+                if data:
+                    sock.sendall(frame(FRAME_STDIN, data))
+                if detached:
+                    sock.shutdown(socket.SHUT_RDWR)  # the relay loop sees the end
+                    return
+                continue
             sock.sendall(frame(FRAME_STDIN, data))
         sock.sendall(frame(FRAME_STDIN_EOF))
 
 
-def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: bool) -> None:
-    """``POST /containers/{id}/attach``: hijack, then bridge until the container exits."""
+def attach(
+    call: Call,
+    ctr: Container,
+    *,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    detach_keys: str = "",
+) -> None:
+    """``POST /containers/{id}/attach``: hijack, then bridge until the container exits (or
+    the client types the detach keys, with a TTY)."""
     from dockyard.api.http import Done
 
     containers = call.engine.containers
     cid = ctr.id
     tty = ctr.spec.tty
     stdin = stdin and ctr.spec.open_stdin
+    # Checked before the hijack: bad keys are a 400 (Docker's "Invalid detach keys").
+    detach = detach_matcher(detach_keys) if tty and stdin else None
     handler = call.handler
     pending: Pending | None = None
     if not ctr.running:
@@ -160,7 +183,9 @@ def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: boo
         if sock is None:
             raise Done
         if stdin:
-            threading.Thread(target=_pump_stdin, args=(handler.rfile, sock), daemon=True).start()
+            threading.Thread(
+                target=_pump_stdin, args=(handler.rfile, sock, detach), daemon=True
+            ).start()
         for kind, payload, raw in _frames(sock):
             if kind in (FRAME_STDOUT, FRAME_STDERR):
                 conn.sendall(payload if tty else raw)
@@ -223,13 +248,24 @@ class ExitWaiter:
         containers = call.engine.containers
         ctr = self.ctr
         sock = self.sock
-        if self.pending is not None:
+        while self.pending is not None:
             sock, latest = _await_start(
                 call, cid, self.pending, ctr, call.handler.client_gone, registered=True
             )
             self.sock = sock
             ctr = latest or ctr
-        code = None
+            if (
+                sock is None
+                and self.pending.exit_code is not None
+                and (self.condition == "next-exit")
+            ):
+                # The start failed: nothing ran, so nothing exited. Docker's waiter waits
+                # on for a later run (`docker run` without --rm gives up on it).
+                self.pending = Pending(stdin=False, stdout=False, stderr=False)
+                call.daemon.expect_start(cid, self.pending)
+                continue
+            break
+        code = self.pending.exit_code if self.pending is not None else None
         if sock is not None:
             for kind, payload, _ in _frames(sock, call):
                 if kind == FRAME_EXIT:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from dockyard.api.http import API_VERSION, MIN_API_VERSION, Call, Reply, Router
@@ -115,9 +116,32 @@ def info(call: Call) -> dict[str, Any]:
 
 @routes.route("GET", "/volumes")
 def volume_list(call: Call) -> dict[str, Any]:
-    dangling = call.filters().get("dangling")
+    filters = call.filters()
+    dangling = filters.get("dangling")
     flag = None if not dangling else dangling[-1].lower() in ("1", "true")
-    return {"Volumes": call.engine.volumes.list_volumes(dangling=flag), "Warnings": None}
+    volumes = [
+        v
+        for v in call.engine.volumes.list_volumes(dangling=flag)
+        # Compose finds its project's volumes by label (and removes what it finds).
+        if _labels_match(v.get("Labels"), filters.get("label", ()))
+        and _any_in(v["Name"], filters.get("name", ()))
+        and (not filters.get("driver") or v.get("Driver") in filters["driver"])
+    ]
+    return {"Volumes": volumes, "Warnings": None}
+
+
+def _labels_match(labels: dict[str, str] | None, wanted: Sequence[str]) -> bool:
+    """Docker's ``label`` filter: every ``key`` present, every ``key=value`` equal."""
+    labels = labels or {}
+    for want in wanted:
+        key, eq, value = want.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True
+
+
+def _any_in(name: str, patterns: Sequence[str]) -> bool:
+    return not patterns or any(p in name for p in patterns)
 
 
 @routes.route("POST", "/volumes/create")
@@ -145,17 +169,35 @@ def volume_remove(call: Call) -> Reply:
 # ---------------------------------------------------------------- networks
 
 
+_BUILTIN_NETWORKS = ("bridge", "host", "none")
+
+
 @routes.route("GET", "/networks")
 def network_list(call: Call) -> list[dict[str, Any]]:
     nets = call.engine.networks
     filters = call.filters()
+    for kind in filters.get("type", ()):
+        if kind not in ("custom", "builtin"):
+            raise InvalidArgument(f"invalid filter: 'type'='{kind}'")
     out = []
     for row in nets.list_networks():
-        if "name" in filters and not any(v in row["Name"] for v in filters["name"]):
+        if not _any_in(row["Name"], filters.get("name", ())):
             continue
         if "id" in filters and not any(row["ID"].startswith(v) for v in filters["id"]):
             continue
-        out.append(nets.inspect(row["ID"]))
+        doc = nets.inspect(row["ID"])
+        # Compose lists its project's networks by label, then removes them: without this
+        # filter `compose down` tried to remove the default bridge.
+        if not _labels_match(doc.get("Labels"), filters.get("label", ())):
+            continue
+        if filters.get("driver") and doc.get("Driver") not in filters["driver"]:
+            continue
+        if filters.get("scope") and doc.get("Scope") not in filters["scope"]:
+            continue
+        builtin = doc["Name"] in _BUILTIN_NETWORKS
+        if filters.get("type") and ("builtin" if builtin else "custom") not in filters["type"]:
+            continue
+        out.append(doc)
     return out
 
 

@@ -294,7 +294,19 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-t", "--timestamps", action="store_true")
     p.add_argument("-n", "--tail", default="all")
     p.add_argument("--details", action="store_true")
+    p.add_argument("--since", default="")
+    p.add_argument("--until", default="")
     a = p.parse_args(argv)
+    import time
+
+    from dockyard.units import log_time
+
+    bounds: list[float | None] = []
+    for flag, text in (("since", a.since), ("until", a.until)):
+        try:
+            bounds.append(log_time(text, time.time()) if text else None)
+        except ValueError:
+            raise InvalidArgument(f'invalid value for "{flag}": {text!r}') from None
     tail = None
     if a.tail != "all":
         try:
@@ -302,7 +314,10 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
         except ValueError:
             raise InvalidArgument(f"invalid tail value: {a.tail}") from None
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, text, ts in ctx.engine.containers.logs(a.container, follow=a.follow, tail=tail):
+    records = ctx.engine.containers.logs(
+        a.container, follow=a.follow, tail=tail, since=bounds[0], until=bounds[1]
+    )
+    for stream, text, ts in records:
         line = (f"{ts} " if a.timestamps else "") + text
         target = err if stream == "stderr" else out
         target.write(line.encode())

@@ -12,13 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from dockyard.errors import Conflict, NotFound
-from dockyard.model.container import (
-    Endpoint,
-    PublishedPort,
-    is_bridged,
-    network_key,
-    replace,
-)
+from dockyard.model.container import Endpoint, PublishedPort, is_bridged, network_key, replace
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
 if TYPE_CHECKING:

@@ -25,6 +25,14 @@ class ImageRow(NamedTuple):
     dangling: bool
 
 
+class ImageSummary(NamedTuple):
+    """One image of ``GET /images/json``: its record and the references it is listed with."""
+
+    record: ImageRecord
+    repo_tags: list[str]
+    repo_digests: list[str]
+
+
 class HistoryRow(NamedTuple):
     id: str
     created: str
@@ -85,6 +93,39 @@ class ImageService:
                     continue
                 rows.append(ImageRow(repo, tag, digest, rec.id, rec.created, rec.size, is_dangling))
         return rows
+
+    def summaries(
+        self,
+        *,
+        all_images: bool = False,
+        dangling: bool | None = None,
+        references: Sequence[str] = (),
+    ) -> list[ImageSummary]:
+        """``GET /images/json``: one entry per image (Docker's CLI makes a row of each tag).
+        With reference patterns an image keeps only the tags and digests that match one, and
+        is left out when none does (moby's daemon/images/images.go)."""
+        out: list[ImageSummary] = []
+        images = self.store.images
+        records = images.records()
+        parents = {r.parent for r in records if r.parent}
+        for rec in records:
+            tags, digests = list(rec.tags), list(rec.digests)
+            if references:
+                tags = [t for t in tags if _matches_any(references, t)]
+                digests = [d for d in digests if _matches_any(references, d)]
+            if tags or digests:
+                if dangling:
+                    continue
+            elif references or (rec.tags or rec.digests):
+                continue  # its references did not match
+            elif rec.id in parents and not all_images:
+                continue  # an intermediate build image: shown with -a
+            elif dangling is False:
+                continue
+            out.append(
+                ImageSummary(rec, [_familiar(t) for t in tags], [_familiar(d) for d in digests])
+            )
+        return out
 
     @staticmethod
     def _repo_tag_pairs(rec: ImageRecord) -> list[tuple[str, str, str]]:
@@ -280,13 +321,49 @@ class ImageService:
 
 
 def _match_reference(pattern: str, repo: str, tag: str) -> bool:
-    """``docker images REPO[:TAG]`` and ``-f reference=``: shell-style match on familiar names."""
-    import fnmatch
+    """``docker images REPO[:TAG]`` and ``-f reference=``: Docker's FamiliarMatch, Go's
+    path.Match of the pattern on "repo:tag", else on the repository alone."""
+    familiar = f"{repo}:{tag}" if tag and tag != "<none>" else repo
+    return _path_match(pattern, familiar) or _path_match(pattern, repo)
 
-    if ":" in pattern.rsplit("/", 1)[-1]:
-        p_repo, p_tag = pattern.rsplit(":", 1)
-        return fnmatch.fnmatchcase(repo, p_repo) and fnmatch.fnmatchcase(tag, p_tag)
-    return fnmatch.fnmatchcase(repo, pattern)
+
+def _path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match: ``*`` and ``?`` never match a ``/``; ``[...]`` classes, ``^``
+    negating. A malformed pattern matches nothing (Go returns ErrBadPattern)."""
+    import re
+
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                return False
+            body = pattern[i + 1 : end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            out.append("[" + ("^/" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.fullmatch("".join(out), name) is not None
+    except re.error:
+        return False
+
+
+def _matches_any(patterns: Sequence[str], stored: str) -> bool:
+    repo = split_stored_name(stored)[0]
+    familiar = _familiar(stored)
+    return any(_path_match(p, familiar) or _path_match(p, repo) for p in patterns)
 
 
 def stdin_to_file(stream: BinaryIO, dir_: str) -> str:

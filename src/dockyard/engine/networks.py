@@ -266,8 +266,13 @@ class NetworkService:
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,
             "Containers": containers,
-            # What the user set, as Docker shows it: Compose compares these with its file.
-            "Options": data.get("options") or {},
+            # What the user set (Compose 1.29 recreates a network whose options differ
+            # from its file's); the default network shows its device, as Docker's does.
+            "Options": (
+                {"com.docker.network.bridge.name": r["bridge"]}
+                if r["name"] == DEFAULT_NETWORK
+                else dict(data.get("options") or {})
+            ),
             "Labels": data.get("labels") or {},
         }
 

@@ -239,8 +239,10 @@ def _read_line(fd: int, timeout: float) -> str | None:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        # poll, not select: a daemon serving many clients has descriptors above 1024
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(left * 1000):
             continue
         chunk = os.read(fd, 4096)
         if not chunk:
@@ -289,6 +291,11 @@ def connect_session(run_dir: str, *, stdin: bool, stdout: bool, stderr: bool) ->
     sock = _connect(run_dir)
     try:
         sock.sendall(_header(stdin=stdin, stdout=stdout, stderr=stderr))
+    except (BrokenPipeError, ConnectionResetError):
+        # The monitor closed its listener with us queued: the container has just ended. (In
+        # the daemon these errors read as "the HTTP client left": a wait got no answer.)
+        sock.close()
+        raise Conflict("container is not running") from None
     except BaseException:
         sock.close()
         raise

@@ -261,16 +261,17 @@ def _env(opts: RunOptions, hostname: str, home: str) -> list[str]:
     """Docker's order: PATH, HOSTNAME, TERM (with a tty), then the container's env, whose
     values win; HOME from the user's passwd entry when the env has none."""
     merged: dict[str, str] = {}
-    keys = {e.partition("=")[0] for e in opts.env}
-    if "PATH" not in keys:
-        merged["PATH"] = f"PATH={DEFAULT_PATH}"
+    merged["PATH"] = f"PATH={DEFAULT_PATH}"
     merged["HOSTNAME"] = f"HOSTNAME={hostname}"
     if opts.tty:
         merged["TERM"] = "TERM=xterm"
     for entry in opts.env:
-        key = entry.partition("=")[0]
+        key, eq, _ = entry.partition("=")
         if not key:
             raise InvalidArgument(f"invalid environment variable {entry!r}")
+        if not eq:  # Docker: a bare NAME unsets it (PATH, HOSTNAME, TERM included)
+            merged.pop(key, None)
+            continue
         merged[key] = entry  # replaces a default (or an earlier value) where it stood
     if "HOME" not in merged:
         merged["HOME"] = f"HOME={home}"
@@ -712,7 +713,7 @@ def build_spec(
     host_network = net_ns is None
     hostname = opts.hostname
     if not hostname:
-        hostname = socket.gethostname() if host_network else container_id[:12]
+        hostname = socket.gethostname() if host_network or opts.uts_host else container_id[:12]
 
     args = list(opts.args)
     if opts.init:

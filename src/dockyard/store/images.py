@@ -563,7 +563,12 @@ class ImageStore:
                 if (img.tags or img.digests) and keep_tagged:
                     continue
                 try:
-                    self._delete_helper(img.id, report, force=False, prune=True, quiet=False)
+                    # Without keep_tagged (prune -a) an image of several repositories goes
+                    # too: Docker deletes it tag by tag. Children and containers were
+                    # checked above, so the force lifts only that conflict.
+                    self._delete_helper(
+                        img.id, report, force=not keep_tagged, prune=True, quiet=False
+                    )
                     progressed = True
                 except Conflict:
                     continue

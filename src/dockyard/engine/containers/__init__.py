@@ -250,9 +250,13 @@ class ContainerService:
         *,
         follow: bool = False,
         tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        return self.logs_reader.read(text, follow=follow, tail=tail, stop=stop)
+        return self.logs_reader.read(
+            text, follow=follow, tail=tail, since=since, until=until, stop=stop
+        )
 
     def top(self, text: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
         return self.files.top(text, ps_args)

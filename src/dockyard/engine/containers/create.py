@@ -53,6 +53,14 @@ def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
     return [f"{k}={v}" for k, v in env.items()]
 
 
+def container_env(image: Sequence[str], asked: Sequence[str]) -> list[str]:
+    """Config.Env as Docker's create makes it: the caller's entries as given, then the
+    image's whose name the caller did not use. A bare "NAME" stays (the runtime reads it as
+    "unset NAME") and hides the image's NAME."""
+    names = {e.partition("=")[0] for e in asked}
+    return [*asked, *(e for e in image if e.partition("=")[0] not in names)]
+
+
 def _merge_health(asked: Healthcheck | None, image: dict[str, Any] | None) -> Healthcheck | None:
     """Docker's merge: the container's healthcheck, its zero fields from the image's."""
     if not image:
@@ -202,8 +210,8 @@ class Creator:
             cmd = spec.cmd
         if not entrypoint and not cmd:
             raise InvalidArgument("No command specified")
-        env = merge_env(icfg.get("Env") or [], spec.env)
-        if not any(e.startswith("PATH=") for e in env):
+        env = container_env(icfg.get("Env") or [], spec.env)
+        if not any(e.partition("=")[0] == "PATH" for e in env):
             env.insert(0, DEFAULT_PATH_ENV)
         exposed = list(icfg.get("ExposedPorts") or {})
         if is_bridged(spec.network_mode or "default"):

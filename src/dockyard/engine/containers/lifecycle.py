@@ -288,6 +288,37 @@ class Lifecycle:
             if launch is not None:
                 launch.cancel()
             raise
+        try:
+            return self._start(cid, ctr, attach=attach, launch=launch)
+        except DockyardError as e:
+            self._record_failed_start(cid, e)
+            raise
+
+    def _record_failed_start(self, cid: str, err: DockyardError) -> None:
+        """Docker keeps what a failed start says in State (the container stays "created"):
+        ExitCode 127 for a missing command, 126 for one that cannot run, else 128, and
+        State.Error the daemon's message. Clients read them (`docker inspect`, wait)."""
+        from dockyard.errors import CommandNotExecutable, CommandNotFound
+        from dockyard.model.docker import start_error_text
+
+        code = 127 if isinstance(err, CommandNotFound) else 128
+        code = 126 if isinstance(err, CommandNotExecutable) else code
+
+        def failed(ctr: Container) -> Container:
+            if ctr.running:
+                return ctr
+            return replace(
+                ctr, state=replace(ctr.state, exit_code=code, error=start_error_text(err))
+            )
+
+        try:
+            self.records.update(cid, failed)
+        except DockyardError:
+            pass  # removed meanwhile: nothing to record
+
+    def _start(
+        self, cid: str, ctr: Container, *, attach: bool, launch: MonitorLaunch | None
+    ) -> str:
         from dockyard.runtime.rootfs import unmount
 
         # The last run's monitor may still be recording that run's exit (its exit command

@@ -35,23 +35,47 @@ class Logs:
         *,
         follow: bool = False,
         tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
         """(stream, text, time) for each log line, following while the container runs (or
-        until ``stop()``, asked while no line comes: the API's client has gone)."""
+        until ``stop()``, asked while no line comes: the API's client has gone). ``since``
+        and ``until`` (epoch seconds) keep the lines logged in between, after ``tail`` has
+        chosen the last lines, as Docker's json-file reader does; a follow ends at
+        ``until``."""
         cid = self.records.resolve(text)
         self.lifecycle.refresh(cid)
+        if since is not None or until is not None:
+            from dockyard.units import parse_time
+
+            def wanted(rec: tuple[str, str, str]) -> bool:
+                t = parse_time(rec[2])
+                if t is None:
+                    return True
+                return (since is None or t >= since) and (until is None or t <= until)
+        else:
+
+            def wanted(rec: tuple[str, str, str]) -> bool:
+                return True
+
         with open(self.records.log_path(cid), "rb") as f:
             lines = f.readlines()
+            # A last line without its newline is being written: it is finished below (when
+            # following), never parsed in halves, which lost it.
+            buf = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
             if tail is not None and tail >= 0:
                 lines = lines[-tail:] if tail else []
             for ln in lines:
                 rec = parse_log_line(ln)
-                if rec:
+                if rec and wanted(rec):
                     yield rec
-            if not follow:
+            if not follow or (until is not None and time.time() > until):
+                if buf and (tail is None or tail > len(lines)):
+                    rec = parse_log_line(buf)
+                    if rec and wanted(rec):
+                        yield rec
                 return
-            buf = b""
             while True:
                 chunk = f.readline()
                 if chunk:
@@ -59,7 +83,7 @@ class Logs:
                     if buf.endswith(b"\n"):
                         rec = parse_log_line(buf)
                         buf = b""
-                        if rec:
+                        if rec and wanted(rec):
                             yield rec
                     continue
                 try:
@@ -67,11 +91,14 @@ class Logs:
                 except NotFound:
                     running = False
                 if not running:
-                    for ln in f.read().splitlines(keepends=True):
+                    # The monitor wrote everything before the exit was recorded.
+                    for ln in (buf + f.read()).splitlines(keepends=True):
                         rec = parse_log_line(ln)
-                        if rec:
+                        if rec and wanted(rec):
                             yield rec
                     return
                 if stop is not None and stop():
+                    return
+                if until is not None and time.time() > until:
                     return
                 time.sleep(0.05)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.containers.removal import Removal
     from dockyard.model.container import ContainerSpec
+    from dockyard.runtime.tty import DetachMatcher as DetachMatcher
 
 __all__ = [
     "FRAME_ERROR",
@@ -42,10 +43,20 @@ __all__ = [
     "FRAME_STDIN_EOF",
     "FRAME_STDOUT",
     "Sessions",
+    "detach_matcher",
     "frame",
 ]
 
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def detach_matcher(keys: str) -> DetachMatcher:
+    """A watcher of a client's TTY input for Docker's detach sequence (``keys`` in Docker's
+    syntax, "" for the default); InvalidArgument with Docker's message for a bad one."""
+    from dockyard.runtime.tty import DetachMatcher, parse_detach_keys
+
+    return DetachMatcher(parse_detach_keys(keys or DEFAULT_DETACH_KEYS))
 
 
 class Sessions:

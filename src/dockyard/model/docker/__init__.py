@@ -19,6 +19,7 @@ from dockyard.model.docker.shapes import (
     list_shape,
     mount_points,
     ports_shape,
+    start_error_text,
     status_text,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "ports_shape",
     "restart_policy_check",
     "spec_from_body",
+    "start_error_text",
     "status_text",
 ]

@@ -428,8 +428,9 @@ def spec_from_body(body: Mapping[str, Any], name: str = "") -> ContainerSpec:
         cgroupns_mode=hc.text("CgroupnsMode"),
         resources=resources,
         security=security,
+        # As sent: Docker shows {"Name": ""} for a body without a policy (docker-py's).
         restart_policy=RestartPolicy(
-            restart.text("Name") or "no", restart.number("MaximumRetryCount", "int")
+            restart.text("Name"), restart.number("MaximumRetryCount", "int")
         ),
         log_config=LogConfig(log.text("Type") or "json-file", _pairs(log.string_map("Config"))),
         auto_remove=hc.flag("AutoRemove"),

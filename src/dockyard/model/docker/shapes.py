@@ -431,7 +431,7 @@ def list_shape(c: Container, volume_source: Callable[[str], str], now: float) ->
         "Names": ["/" + c.name],
         "Image": c.spec.image,
         "ImageID": c.image_id,
-        "Command": " ".join(c.spec.args),
+        "Command": list_command(c.spec.args),
         "Created": unix_time(c.created),
         "Ports": ports,
         "Labels": dict(c.spec.labels),
@@ -441,3 +441,28 @@ def list_shape(c: Container, volume_source: Callable[[str], str], now: float) ->
         "NetworkSettings": {"Networks": {name: _endpoint_shape(ep) for name, ep in c.endpoints}},
         "Mounts": mount_points(c, volume_source),
     }
+
+
+def start_error_text(err: Exception) -> str:
+    """What Docker 20.10's daemon says when a start fails because of the command (exit 127 or
+    126): runc's words wrapped by containerd's shim, which clients show verbatim and Docker's
+    CLI reads to choose its exit code. Other failures are ours as they are."""
+    from dockyard.errors import CommandNotExecutable, CommandNotFound
+
+    text = str(err)
+    if isinstance(err, CommandNotFound | CommandNotExecutable) and text.startswith("exec: "):
+        return (
+            "failed to create shim task: OCI runtime create failed: runc create failed: "
+            f"unable to start container process: {text}: unknown"
+        )
+    return text
+
+
+def list_command(args: tuple[str, ...] | list[str]) -> str:
+    """The list entry's Command as Docker 20.10 writes it: the path, then the arguments, each
+    one that holds a space in single quotes (``sh -c 'echo a b'``); `docker ps` and Compose
+    show it."""
+    if not args:
+        return ""
+    rest = [f"'{a}'" if " " in a else a for a in args[1:]]
+    return " ".join([args[0], *rest])
