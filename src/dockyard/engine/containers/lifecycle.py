@@ -416,7 +416,7 @@ class Lifecycle:
             other = self.get(network.split(":", 1)[1])
             if not other.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
-            network = f"netns:/proc/{other.state.pid}/ns/net"
+            network = f"container:{other.state.pid}"  # its namespace, not one of our own
         elif network not in ("none", "host"):
             network = "none"  # a bridge network: start() points the spec at its sandbox
         sec, res = spec.security, spec.resources
