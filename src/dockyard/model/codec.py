@@ -16,7 +16,9 @@ from dockyard.model.container import (
     ContainerState,
     Endpoint,
     EndpointSpec,
+    Health,
     Healthcheck,
+    HealthResult,
     LogConfig,
     Mount,
     PortBinding,
@@ -56,6 +58,8 @@ _NESTED: dict[type, dict[str, Any]] = {
         "restart_policy": RestartPolicy,
         "log_config": LogConfig,
     },
+    ContainerState: {"health": Health},
+    Health: {"log": ("tuple", HealthResult)},
     Resources: {"ulimits": ("tuple", Ulimit)},
 }
 _DEFAULTS: dict[type, dict[str, Any]] = {}

@@ -1,4 +1,5 @@
-"""A container's files: ``diff``, ``cp``, ``commit`` and ``top`` (its processes)."""
+"""A container's files: ``diff``, ``cp``, ``export``, ``commit`` and ``top`` (its
+processes)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dockyard.errors import Conflict, InvalidArgument
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import BinaryIO
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
@@ -137,6 +139,26 @@ class Files:
             if mounted:
                 unmount(root)
 
+    def export(self, text: str, out: BinaryIO) -> None:
+        """``docker export``: the container's file system (image, init layer and its changes;
+        not its volumes nor binds) as a tar written to ``out``. A stopped container's root is
+        mounted for the time of it, under the copy lock as for ``cp``."""
+        from dockyard.runtime.cp import copy_lock
+        from dockyard.runtime.fs import export_root
+        from dockyard.runtime.rootfs import unmount
+
+        ctr = self.lifecycle.get(text)
+        lock = copy_lock(self.records.container_dir(ctr.id))
+        try:
+            root, mounted = self._rootfs(ctr)
+            try:
+                export_root(root, out)
+            finally:
+                if mounted:
+                    unmount(root)
+        finally:
+            os.close(lock)
+
     def commit(
         self,
         text: str,
@@ -198,18 +220,28 @@ class Files:
             )
 
     def top(self, text: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
-        """``docker top``: the host's ``ps`` output, only the container's processes."""
+        """``docker top``: the host's ``ps`` output (``ps_args``, default ``-ef``), only the
+        container's processes. A paused container has processes to show; a restarting one
+        has none."""
         import subprocess
+
+        from dockyard.errors import DockyardError
 
         cid = self.records.resolve(text)
         ctr = self.lifecycle.refresh(cid)
         if not ctr.running:
             raise Conflict(f"Container {cid} is not running")
+        if ctr.state.restarting:
+            raise Conflict(f"Container {cid} is restarting, wait until the container is running")
         pids = set(self.lifecycle.runtimes.get(ctr.spec.runtime).ps(cid))
-        out = subprocess.run(
-            ["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-        header = out[0].split()
+        proc = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[0]
+            raise DockyardError(f"ps: {first}")
+        out = proc.stdout.splitlines()
+        header = out[0].split() if out else []
+        if "PID" not in header:
+            raise DockyardError("Couldn't find PID field in ps output")
         pid_col = header.index("PID")
         rows = []
         for line in out[1:]:

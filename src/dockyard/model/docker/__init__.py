@@ -11,6 +11,7 @@ from dockyard.model.docker.reading import (
     port_key,
     restart_policy_check,
     spec_from_body,
+    update_from_body,
 )
 from dockyard.model.docker.shapes import (
     config_shape,
@@ -36,4 +37,5 @@ __all__ = [
     "restart_policy_check",
     "spec_from_body",
     "status_text",
+    "update_from_body",
 ]
