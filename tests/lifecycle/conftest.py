@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import CLI
+
 
 class Docker:
     """The reference Docker CLI; removes the containers it was asked to name."""
@@ -63,3 +65,12 @@ def docker() -> Iterator[Docker]:
         yield d
     finally:
         d.cleanup()
+
+
+def consistent(cli: CLI) -> bool:
+    """``system check`` has nothing to say about this store (other stores' bridges' rules,
+    going away while their tests end, are not ours)."""
+    from tests.runtime.leftovers import own_lines
+
+    r = cli("system", "check")
+    return own_lines(cli, r.stdout) == [] and "store consistent" in r.stdout

@@ -16,7 +16,7 @@ import pytest
 from dockyard.runtime.healthcheck import go_duration
 from tests.conftest import CLI
 from tests.helpers import wait_until
-from tests.lifecycle.conftest import Docker
+from tests.lifecycle.conftest import Docker, consistent
 
 
 def health(cli: CLI | Docker, name: str) -> dict[str, Any] | None:
@@ -191,7 +191,7 @@ def test_monitor_killed_during_a_check(ctr: CLI) -> None:
     state = json.loads(ctr("inspect", "victim").stdout)[0]["State"]
     assert (state["Status"], state["ExitCode"]) == ("exited", 255)
     assert state["Health"]["Status"] == "unhealthy"
-    assert ctr("system", "check").stdout.strip() == "store consistent"
+    assert consistent(ctr)
     ctr("start", "victim")
     assert status(ctr, "victim").endswith("(health: starting)")
     ctr("rm", "-f", "victim")

@@ -17,7 +17,7 @@ import pytest
 from dockyard.engine.containers.restarts import next_delay_ms
 from tests.conftest import CLI
 from tests.helpers import wait_until
-from tests.lifecycle.conftest import Docker
+from tests.lifecycle.conftest import Docker, consistent
 
 
 def inspect(cli: CLI | Docker, name: str) -> dict[str, Any]:
@@ -233,7 +233,7 @@ def test_reboot_then_system_restore(ctr: CLI) -> None:
         "never-started": "created",
     }
     assert inspect(ctr, "always")["RestartCount"] == 0  # a start, as at Docker's daemon start
-    assert ctr("system", "check").stdout.strip() == "store consistent"
+    assert consistent(ctr)
     # unless-stopped, stopped by a user, stays down across any number of reboots.
     simulate_reboot(ctr)
     ctr("system", "restore")
@@ -257,7 +257,7 @@ def test_restarter_killed_between_restarts(ctr: CLI) -> None:
         wait_until(lambda: inspect(ctr, "crash")["State"]["Status"] == "exited", 30, "stopped")
         state = inspect(ctr, "crash")["State"]
     assert state["Running"] is False
-    assert ctr("system", "check").stdout.strip() == "store consistent"
+    assert consistent(ctr)
     ctr("start", "crash")
     wait_until(lambda: inspect(ctr, "crash")["RestartCount"] >= 1, 30, "a new loop")
     ctr("stop", "crash")
