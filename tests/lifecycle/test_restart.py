@@ -285,3 +285,19 @@ def test_bad_restart_policies(ctr: CLI, docker: Docker, flags: list[str], messag
     assert ours.stderr == f"Error: {message}\n"
     assert message in theirs.stderr
     assert ctr("ps", "-aq").stdout == ""
+
+
+def test_monitor_killed_under_a_policy_container(ctr: CLI) -> None:
+    """The monitor of a running ``always`` container is SIGKILLed: the run is recorded as
+    ended (255, its processes released) and the policy brings the container back, as
+    Docker's restart manager does when a container's task dies."""
+    ctr("run", "-d", "--name", "kept", "--restart", "always", "busybox", "sleep", "300")
+    doc = inspect(ctr, "kept")
+    monitor = int((ctr.run_root / "containers" / doc["Id"] / "monitor.pid").read_text())
+    os.kill(monitor, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{monitor}").exists(), 10, "the monitor gone")
+    ctr("ps")  # any command notices
+    wait_until(lambda: inspect(ctr, "kept")["State"]["Status"] == "running", 30, "running again")
+    doc = inspect(ctr, "kept")
+    assert doc["RestartCount"] == 1 and doc["State"]["Pid"] > 0
+    assert consistent(ctr)

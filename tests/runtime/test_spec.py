@@ -346,6 +346,21 @@ def test_memory_cpu_pids(rootfs: Path) -> None:
         spec_for(rootfs, cpus=float((os.cpu_count() or 1) + 1))
 
 
+def test_cfs_cpuset_and_reservation(rootfs: Path) -> None:
+    # --cpu-period/--cpu-quota, --cpuset-cpus/-mems, --memory-reservation (what `update` can
+    # change too): applied at every start.
+    res = spec_for(
+        rootfs,
+        cpu_period=50000,
+        cpu_quota=25000,
+        cpuset_cpus="0",
+        cpuset_mems="0",
+        memory_reservation=32 * 1024 * 1024,
+    )["linux"]["resources"]
+    assert res["cpu"] == {"period": 50000, "quota": 25000, "cpus": "0", "mems": "0"}
+    assert res["memory"] == {"reservation": 32 * 1024 * 1024}
+
+
 # --- network -------------------------------------------------------------------------------
 
 

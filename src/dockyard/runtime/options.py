@@ -45,8 +45,13 @@ class RunOptions(NamedTuple):
     seccomp_profile: str = ""  # "" = default profile, "unconfined", or a profile's JSON text
     memory: int = 0  # bytes, 0 = unlimited
     memory_swap: int = 0  # bytes, 0 = unset, -1 = unlimited
+    memory_reservation: int = 0  # bytes, 0 = none
     cpus: float = 0.0  # --cpus
     cpu_shares: int = 0
+    cpu_period: int = 0  # µs, 0 = the kernel's (without --cpus)
+    cpu_quota: int = 0  # µs, 0 = none (without --cpus)
+    cpuset_cpus: str = ""  # "0-1"
+    cpuset_mems: str = ""
     pids_limit: int = 0  # 0 = unlimited
     ulimits: tuple[Ulimit, ...] = ()
     network_mode: str = "none"  # "none" | "host" | "netns:<path>" | "container:<pid path>"

@@ -349,6 +349,8 @@ def _resources(opts: RunOptions) -> dict[str, Any]:
         if _swap_accounting():
             memory["swap"] = swap
         res["memory"] = memory
+    if opts.memory_reservation:
+        res.setdefault("memory", {})["reservation"] = opts.memory_reservation
 
     cpu: dict[str, Any] = {}
     if opts.cpus < 0:
@@ -365,6 +367,15 @@ def _resources(opts: RunOptions) -> dict[str, Any]:
         raise InvalidArgument("invalid --cpu-shares: must not be negative")
     if opts.cpu_shares:
         cpu["shares"] = opts.cpu_shares
+    if not opts.cpus:  # --cpus and --cpu-period/--cpu-quota exclude each other (Docker)
+        if opts.cpu_period:
+            cpu["period"] = opts.cpu_period
+        if opts.cpu_quota:
+            cpu["quota"] = opts.cpu_quota
+    if opts.cpuset_cpus:
+        cpu["cpus"] = opts.cpuset_cpus
+    if opts.cpuset_mems:
+        cpu["mems"] = opts.cpuset_mems
     if cpu:
         res["cpu"] = cpu
 
