@@ -732,7 +732,7 @@ class Lifecycle:
 
         def mark(c: Container) -> Container:
             st = c.state
-            if st.status not in ("running", "paused"):
+            if st.status not in ("running", "paused", "restarting"):
                 return c
             if st.manually_stopped and (st.stop_requested or not last_run):
                 return c
@@ -790,7 +790,10 @@ class Lifecycle:
             if last_run and self.call_off_restart(cid):
                 return cid
             ctr = self.refresh(cid)
-            if ctr.state.restarting or not ctr.running:
+            if ctr.state.restarting:
+                self._stopping(cid, last_run=False)  # unless-stopped: down at the next exit
+                return cid
+            if not ctr.running:
                 return cid
         self._stopping(cid, last_run=last_run)
         rt = self.runtimes.get(ctr.spec.runtime)
