@@ -758,10 +758,13 @@ class Lifecycle:
             timeout = ctr.spec.stop_timeout if ctr.spec.stop_timeout is not None else 10
         try:
             rt.kill(cid, signal_name(sig))
-            if ctr.state.paused:
-                rt.resume(cid)  # Docker: the signal is delivered once the container thaws
         except DockyardError:
             pass
+        if ctr.state.paused:
+            try:
+                rt.resume(cid)  # Docker: the signal is delivered once the container thaws
+            except DockyardError:
+                pass
         if timeout < 0 or not self.wait_stopped(cid, float(timeout)):
             try:
                 rt.kill(cid, "KILL", all_processes=True)
