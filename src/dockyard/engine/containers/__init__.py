@@ -238,7 +238,9 @@ class ContainerService:
 
     def restore(self) -> tuple[list[str], list[str]]:
         """``system restore`` (at boot): (names started, errors)."""
-        return self.lifecycle.restore()
+        from dockyard.engine.containers.restarts import restore
+
+        return restore(self.lifecycle)
 
     def remove(self, text: str, *, force: bool = False, volumes: bool = False) -> str:
         return self.removal.remove(text, force=force, volumes=volumes)

@@ -1,10 +1,15 @@
-"""Start, stop, kill, wait, and reconciliation: a container's life with its monitor.
+"""Start, stop, kill, pause, wait, and reconciliation: a container's life with its monitor.
 
 A running container is owned by its monitor process; the monitor writes ``exit.json`` when
 the container ends and runs ``dockyard container _exited`` to record it. Any read of a
 container first reconciles it (:meth:`Lifecycle.refresh`): a container whose monitor is gone is
 marked exited and its mounts are cleaned up, so a host reboot or a SIGKILLed monitor never
-leaves a "running" ghost.
+leaves a "running" ghost. A restart policy's loop is restarts.py's (a restarter owns a
+restarting container as a monitor owns a running one).
+
+Over 800 lines: what builds a run's bundle (run_options, _write_bundle, the volume copy-up,
+the init binary, lo for --network none) belongs in a module of its own; it stays here until
+the branches that edit it in parallel are merged, so that the move is one change of its own.
 """
 
 from __future__ import annotations
@@ -248,7 +253,7 @@ class Lifecycle:
             from dockyard.engine.containers import health
 
             last_health = health.ended(rdir, ctr.state.health)
-        from dockyard.engine.containers.restarts import restarts_after_exit
+        from dockyard.engine.containers.restarts import restarting, restarts_after_exit
 
         before = None
         rows_deleted = False
@@ -274,7 +279,7 @@ class Lifecycle:
                 if apply_policy and restarts_after_exit(
                     ctr.spec.restart_policy, ctr.state, code, ctr.restart_count
                 ):
-                    state = self._restarting(ctr, state)
+                    state = restarting(self, ctr, state)
                     ctr = replace(ctr, restart_count=ctr.restart_count + 1)
                 ctr = stopped_network(replace(ctr, state=state))
                 if ctr.spec.auto_remove:
@@ -293,98 +298,15 @@ class Lifecycle:
                     self.records.delete_in(c, cid)
             self.remove_after_exit(ctr)
 
-    def _restarting(self, ctr: Container, ended: ContainerState) -> ContainerState:
-        """The state of a container whose policy restarts it: the back-off chosen, and a
-        restarter spawned to wait it out and start the next run (restarts.py). Called inside
-        the transaction that records the exit, so the restarter is its owner from the start."""
-        from dockyard.engine.containers.restarts import next_delay_ms, spawn_restarter
-        from dockyard.units import parse_time
-
-        started, finished = parse_time(ctr.state.started_at), parse_time(ended.finished_at)
-        ran_for = finished - started if started is not None and finished is not None else 0.0
-        delay = next_delay_ms(ctr.state.restart_delay_ms, ran_for)
-        previous = (ctr.state.monitor_pid, ctr.state.monitor_start)
-        pid = spawn_restarter(self.command, ctr.id, time.time() + delay / 1000, previous)
-        out: ContainerState = replace(
-            ended,
-            status="restarting",
-            restart_delay_ms=delay,
-            monitor_pid=pid,
-            monitor_start=pid_start_time(pid),
-        )
-        return out
-
     def restart_interrupted(self, cid: str, owner: int) -> None:
-        """The restarter ``owner`` of a restarting container died before its next run was
-        recorded (killed, or a reboot): the container is stopped, as Docker leaves a container
-        whose restart did not happen, once what that restarter may have left is released."""
-        rdir = self.records.run_dir_of(cid)
-        mpid = read_int(os.path.join(rdir, "monitor.pid"))
-        if mpid:
-            # A monitor it launched takes its container down itself once its starter is gone
-            # (or the previous run's is still finishing): let it, then release the rest.
-            started = pid_start_time(mpid)
-            wait_until(lambda: not alive(mpid, started), 30)
+        from dockyard.engine.containers.restarts import interrupted
 
-        def stopped(c: Container) -> Container:
-            if not (c.state.restarting and c.state.monitor_pid == owner):
-                return c
-            state = replace(
-                c.state,
-                status="exited",
-                monitor_pid=0,
-                monitor_start="",
-                error="the restart was interrupted: the process restarting the container is gone",
-            )
-            out: Container = replace(c, state=state)
-            return out
-
-        ctr = self.records.load(cid)
-        if ctr.state.restarting and ctr.state.monitor_pid == owner:
-            self.cleanup_runtime(ctr)
-        self.records.update(cid, stopped)
-
-    def restart_failed(self, cid: str, error: str) -> None:
-        """The restarter's start failed: stopped, with the error (Docker's SetError)."""
-        me = os.getpid()
-
-        def failed(c: Container) -> Container:
-            if not (c.state.restarting and c.state.monitor_pid == me):
-                return c
-            state = replace(c.state, status="exited", monitor_pid=0, monitor_start="", error=error)
-            out: Container = replace(c, state=state)
-            return out
-
-        self.records.update(cid, failed)
+        interrupted(self, cid, owner)
 
     def call_off_restart(self, cid: str) -> bool:
-        """``stop``/``kill``/``rm -f`` of a restarting container: its next run is called off
-        (it stays stopped, manually). Returns once its restarter is gone; False when the
-        container was not restarting (any more)."""
-        owner: tuple[int, str] | None = None
+        from dockyard.engine.containers.restarts import call_off
 
-        def stopped(c: Container) -> Container:
-            nonlocal owner
-            if not c.state.restarting:
-                return c
-            owner = (c.state.monitor_pid, c.state.monitor_start)
-            state = replace(
-                c.state,
-                status="exited",
-                monitor_pid=0,
-                monitor_start="",
-                manually_stopped=True,
-                stop_requested=False,
-            )
-            out: Container = replace(c, state=state)
-            return out
-
-        self.records.update(cid, stopped)
-        if owner is None:
-            return False
-        # A run it was starting is taken down by itself once it sees it was called off.
-        wait_until(lambda: owner is None or not alive(*owner), 30)
-        return True
+        return call_off(self, cid)
 
     def cleanup_runtime(self, ctr: Container) -> None:
         """Release what a container that ended (or never started) holds on the host: its
@@ -863,36 +785,6 @@ class Lifecycle:
             return out
 
         self.records.update(cid, change)
-
-    def restore(self) -> tuple[list[str], list[str]]:
-        """``system restore``, run at boot: what a reboot left recorded as running is
-        reconciled (no restart policy applied: that is this decision), then the containers
-        Docker's daemon would start when it comes up are started (restarts.starts_at_boot).
-        Returns (names started, errors)."""
-        from dockyard.engine.containers.restarts import starts_at_boot
-
-        names: list[str] = []
-        errors: list[str] = []
-        for ctr in self.records.all():
-            st = ctr.state
-            if st.restarting and not alive(st.monitor_pid, st.monitor_start):
-                self.restart_interrupted(ctr.id, st.monitor_pid)
-            elif st.running and not st.restarting:
-                exited = os.path.exists(os.path.join(self.records.run_dir_of(ctr.id), "exit.json"))
-                if exited or not alive(st.monitor_pid, st.monitor_start):
-                    self.on_exit(ctr.id, monitor_pid=st.monitor_pid, apply_policy=False)
-            try:
-                ctr = self.records.load(ctr.id)
-            except NotFound:
-                continue
-            if not starts_at_boot(ctr):
-                continue
-            try:
-                self.start(ctr.id)
-                names.append(ctr.name)
-            except DockyardError as e:
-                errors.append(f"{ctr.name}: {e}")
-        return names, errors
 
     def wait(self, text: str, condition: str = "not-running") -> int:
         """``docker wait``: the exit code once the container is not running (through any

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.model.container import Container, ContainerState, RestartPolicy
 
+INTERRUPTED = "the restart was interrupted: the process restarting the container is gone"
+
 FIRST_DELAY_MS = 100  # moby restartmanager: defaultTimeout
 MAX_DELAY_MS = 60_000  # maxRestartTimeout
 RESET_AFTER_SECONDS = 10.0  # a run this long starts the back-off over
@@ -132,4 +134,137 @@ def run_restarter(lifecycle: Lifecycle, cid: str, due: float, previous: tuple[in
         lifecycle.start(cid, restarting=True)
     except DockyardError as e:
         # Docker: a restart that fails leaves the container stopped, with the error.
-        lifecycle.restart_failed(cid, str(e))
+        failed(lifecycle, cid, str(e))
+
+
+def restarting(lc: Lifecycle, ctr: Container, ended: ContainerState) -> ContainerState:
+    """The state of ``ctr`` (whose run just ended as ``ended``) when its policy restarts it:
+    the back-off chosen, and a restarter spawned to wait it out and start the next run. Called
+    inside the transaction that records the exit, so the restarter owns it from the start."""
+    from dockyard.engine.containers.lifecycle import pid_start_time
+    from dockyard.model.container import replace
+    from dockyard.units import parse_time
+
+    started, finished = parse_time(ctr.state.started_at), parse_time(ended.finished_at)
+    ran_for = finished - started if started is not None and finished is not None else 0.0
+    delay = next_delay_ms(ctr.state.restart_delay_ms, ran_for)
+    previous = (ctr.state.monitor_pid, ctr.state.monitor_start)
+    pid = spawn_restarter(lc.command, ctr.id, time.time() + delay / 1000, previous)
+    out: ContainerState = replace(
+        ended,
+        status="restarting",
+        restart_delay_ms=delay,
+        monitor_pid=pid,
+        monitor_start=pid_start_time(pid),
+    )
+    return out
+
+
+def interrupted(lc: Lifecycle, cid: str, owner: int) -> None:
+    """The restarter ``owner`` of a restarting container died before its next run was
+    recorded (killed, a reboot): the container is stopped, as Docker leaves a container whose
+    restart did not happen, once what that restarter may have begun is released."""
+    from dockyard.engine.containers.lifecycle import alive, pid_start_time, read_int, wait_until
+    from dockyard.model.container import replace
+
+    mpid = read_int(os.path.join(lc.records.run_dir_of(cid), "monitor.pid"))
+    if mpid:
+        # A monitor it launched takes its container down itself once its starter is gone
+        # (or the previous run's is still finishing): let it, then release the rest.
+        started = pid_start_time(mpid)
+        wait_until(lambda: not alive(mpid, started), 30)
+
+    def stopped(c: Container) -> Container:
+        if not (c.state.restarting and c.state.monitor_pid == owner):
+            return c
+        state = replace(
+            c.state, status="exited", monitor_pid=0, monitor_start="", error=INTERRUPTED
+        )
+        out: Container = replace(c, state=state)
+        return out
+
+    ctr = lc.records.load(cid)
+    if ctr.state.restarting and ctr.state.monitor_pid == owner:
+        lc.cleanup_runtime(ctr)
+    lc.records.update(cid, stopped)
+
+
+def failed(lc: Lifecycle, cid: str, error: str) -> None:
+    """The restarter's start failed: stopped, with the error (Docker's SetError)."""
+    from dockyard.model.container import replace
+
+    me = os.getpid()
+
+    def stopped(c: Container) -> Container:
+        if not (c.state.restarting and c.state.monitor_pid == me):
+            return c
+        state = replace(c.state, status="exited", monitor_pid=0, monitor_start="", error=error)
+        out: Container = replace(c, state=state)
+        return out
+
+    lc.records.update(cid, stopped)
+
+
+def call_off(lc: Lifecycle, cid: str) -> bool:
+    """``stop``/``kill``/``rm -f`` of a restarting container: its next run is called off (it
+    stays stopped, by a user). Returns once its restarter is gone; False when the container
+    was not restarting (any more)."""
+    from dockyard.engine.containers.lifecycle import alive, wait_until
+    from dockyard.model.container import replace
+
+    owner: tuple[int, str] | None = None
+
+    def stopped(c: Container) -> Container:
+        nonlocal owner
+        if not c.state.restarting:
+            return c
+        owner = (c.state.monitor_pid, c.state.monitor_start)
+        state = replace(
+            c.state,
+            status="exited",
+            monitor_pid=0,
+            monitor_start="",
+            manually_stopped=True,
+            stop_requested=False,
+        )
+        out: Container = replace(c, state=state)
+        return out
+
+    lc.records.update(cid, stopped)
+    if owner is None:
+        return False
+    pid, start = owner
+    # A run it was starting is taken down by itself once it sees it was called off.
+    wait_until(lambda: not alive(pid, start), 30)
+    return True
+
+
+def restore(lc: Lifecycle) -> tuple[list[str], list[str]]:
+    """``system restore``, run at boot: what a reboot left recorded as running is reconciled
+    (no restart policy applied: that is this decision), then the containers Docker's daemon
+    would start when it comes up are started (:func:`starts_at_boot`). Returns (names
+    started, errors)."""
+    from dockyard.engine.containers.lifecycle import alive
+
+    names: list[str] = []
+    errors: list[str] = []
+    for ctr in lc.records.all():
+        st = ctr.state
+        if st.restarting and not alive(st.monitor_pid, st.monitor_start):
+            interrupted(lc, ctr.id, st.monitor_pid)
+        elif st.running and not st.restarting:
+            exited = os.path.exists(os.path.join(lc.records.run_dir_of(ctr.id), "exit.json"))
+            if exited or not alive(st.monitor_pid, st.monitor_start):
+                lc.on_exit(ctr.id, monitor_pid=st.monitor_pid, apply_policy=False)
+        try:
+            ctr = lc.records.load(ctr.id)
+        except NotFound:
+            continue
+        if not starts_at_boot(ctr):
+            continue
+        try:
+            lc.start(ctr.id)
+            names.append(ctr.name)
+        except DockyardError as e:
+            errors.append(f"{ctr.name}: {e}")
+    return names, errors
