@@ -28,6 +28,9 @@ Container commands:
   stop        Stop one or more running containers
   restart     Restart one or more containers
   kill        Kill one or more running containers
+  pause       Pause all processes within one or more containers
+  unpause     Unpause all processes within one or more containers
+  update      Update configuration of one or more containers
   rm          Remove one or more containers
   ps          List containers
   logs        Fetch the logs of a container
@@ -38,6 +41,7 @@ Container commands:
   rename      Rename a container
   cp          Copy files between a container and the host
   diff        Inspect changes to files on a container's filesystem
+  export      Export a container's filesystem as a tar archive
   commit      Create a new image from a container's changes
   port        List port mappings of a container
   container   Manage containers (ls, prune, ...)
@@ -65,7 +69,7 @@ Registry commands:
   search      Search a registry for images
 
 System:
-  system      Manage dockyard (df, check, prune)
+  system      Manage dockyard (df, check, prune, restore)
   version     Show the version information
   hub         Run our registry (serve, user, repo, gc)
   daemon      Serve the Docker Engine API on a Unix socket
@@ -94,6 +98,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("containers", "cmd_stop"),
     "restart": ("containers", "cmd_restart"),
     "kill": ("containers", "cmd_kill"),
+    "pause": ("containers", "cmd_pause"),
+    "unpause": ("containers", "cmd_unpause"),
+    "update": ("containers", "cmd_update"),
+    "export": ("containers", "cmd_export"),
     "rm": ("containers", "cmd_rm"),
     "ps": ("containers", "cmd_ps"),
     "logs": ("containers", "cmd_logs"),
@@ -147,6 +155,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "df": ("system", "cmd_df"),
         "check": ("system", "cmd_check"),
         "prune": ("system", "cmd_prune"),
+        "restore": ("system", "cmd_restore"),
     },
     "container": {
         **_CONTAINER_VERBS,
@@ -158,6 +167,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "inspect": ("images", "cmd_container_inspect"),
         "prune": ("containers", "cmd_container_prune"),
         "_exited": ("containers", "cmd_exited"),
+        "_restart": ("containers", "cmd_restart_after"),
     },
     "network": {
         "create": ("networks", "cmd_network_create"),

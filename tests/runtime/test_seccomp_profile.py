@@ -318,8 +318,7 @@ def test_prober_agrees_with_dockers_profile(
     print(format_table(f"{mode} ({docker_note if theirs is None else 'docker compared'})", rows))
     if theirs is not None:
         assert theirs.probes.keys() == ours.probes.keys()
-        # Docker 20.10 grants NET_RAW by default, dockyard does not; no seccomp rule names it.
-        assert theirs.capabilities - ours.capabilities <= {"CAP_NET_RAW"}
+        assert theirs.capabilities == ours.capabilities
     assert not wrong, "\n".join(wrong)
     assert len(ours.probes) >= 70
 

@@ -1,7 +1,7 @@
 """RunOptions -> OCI config.json, user resolution inside a rootfs, seccomp profile conversion.
 
 Fast: nothing here starts a container. Expected defaults are Docker's (moby's
-daemon/oci_linux.go and oci/defaults.go as documented), with CAP_NET_RAW dropped on purpose.
+daemon/oci_linux.go and oci/defaults.go as documented): Docker 20.10's, CAP_NET_RAW included.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_default_spec(rootfs: Path) -> None:
     caps = proc["capabilities"]
     assert caps["bounding"] == caps["effective"] == caps["permitted"]
     assert set(caps["bounding"]) == set(DEFAULT_CAPS)
-    assert "CAP_NET_RAW" not in caps["bounding"]
+    assert "CAP_NET_RAW" in caps["bounding"]  # Docker 20.10 grants it: ping works
     assert "CAP_SYS_ADMIN" not in caps["bounding"]
     assert caps.get("inheritable", []) == [] and caps.get("ambient", []) == []
 
@@ -160,7 +160,11 @@ def test_default_spec(rootfs: Path) -> None:
     assert linux["maskedPaths"] == list(MASKED_PATHS)
     assert "/proc/kcore" in linux["maskedPaths"]
     assert linux["readonlyPaths"] == list(READONLY_PATHS)
-    assert "sysctl" not in linux
+    # Docker 20.10's, in a network namespace of the container's own.
+    assert linux["sysctl"] == {
+        "net.ipv4.ping_group_range": "0 2147483647",
+        "net.ipv4.ip_unprivileged_port_start": "0",
+    }
 
     res = linux["resources"]
     assert set(res) == {"devices"}  # no limits unless asked
@@ -343,6 +347,21 @@ def test_memory_cpu_pids(rootfs: Path) -> None:
         spec_for(rootfs, cpus=float((os.cpu_count() or 1) + 1))
 
 
+def test_cfs_cpuset_and_reservation(rootfs: Path) -> None:
+    # --cpu-period/--cpu-quota, --cpuset-cpus/-mems, --memory-reservation (what `update` can
+    # change too): applied at every start.
+    res = spec_for(
+        rootfs,
+        cpu_period=50000,
+        cpu_quota=25000,
+        cpuset_cpus="0",
+        cpuset_mems="0",
+        memory_reservation=32 * 1024 * 1024,
+    )["linux"]["resources"]
+    assert res["cpu"] == {"period": 50000, "quota": 25000, "cpus": "0", "mems": "0"}
+    assert res["memory"] == {"reservation": 32 * 1024 * 1024}
+
+
 # --- network -------------------------------------------------------------------------------
 
 
@@ -353,6 +372,7 @@ def test_host_network(rootfs: Path) -> None:
     sys = mount_at(spec, "/sys")
     assert sys["type"] == "bind" and sys["source"] == "/sys"
     assert "rbind" in sys["options"] and "ro" in sys["options"]
+    assert "sysctl" not in spec["linux"]  # the host's settings are not the container's
     with pytest.raises(InvalidArgument):
         spec_for(rootfs, network_mode="host", sysctls=(("net.ipv4.ip_forward", "1"),))
 
@@ -361,13 +381,22 @@ def test_netns_path_and_bad_mode(rootfs: Path) -> None:
     spec = spec_for(rootfs, network_mode="netns:/run/netns/x")
     assert {"type": "network", "path": "/run/netns/x"} in spec["linux"]["namespaces"]
     assert mount_at(spec, "/sys")["type"] == "sysfs"
+    assert spec["linux"]["sysctl"]["net.ipv4.ping_group_range"] == "0 2147483647"
+    # Another container's namespace keeps the settings it has.
+    spec = spec_for(rootfs, network_mode="container:4242")
+    assert {"type": "network", "path": "/proc/4242/ns/net"} in spec["linux"]["namespaces"]
+    assert "sysctl" not in spec["linux"]
     with pytest.raises(InvalidArgument):
         spec_for(rootfs, network_mode="weird")
 
 
 def test_sysctls(rootfs: Path) -> None:
     spec = spec_for(rootfs, sysctls=(("net.ipv4.ping_group_range", "1 0"), ("kernel.shmmax", "1")))
-    assert spec["linux"]["sysctl"] == {"net.ipv4.ping_group_range": "1 0", "kernel.shmmax": "1"}
+    assert spec["linux"]["sysctl"] == {
+        "net.ipv4.ping_group_range": "1 0",  # --sysctl wins over Docker's default
+        "net.ipv4.ip_unprivileged_port_start": "0",
+        "kernel.shmmax": "1",
+    }
     with pytest.raises(InvalidArgument, match="namespaced"):
         spec_for(rootfs, sysctls=(("vm.swappiness", "1"),))
 

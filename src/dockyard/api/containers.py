@@ -1,6 +1,6 @@
-"""Routes: containers (list, create, inspect, start/stop/kill/restart/wait, rm, logs, attach,
-resize, rename). Each decodes its request, calls one engine operation and encodes the answer:
-Docker's JSON <-> the model is model/docker.py's."""
+"""Routes: containers (list, create, inspect, start/stop/kill/restart/pause/unpause/update/wait,
+rm, logs, attach, resize, rename, export). Each decodes its request, calls one engine operation
+and encodes the answer: Docker's JSON <-> the model is model/docker.py's."""
 
 from __future__ import annotations
 
@@ -111,6 +111,43 @@ def container_restart(call: Call) -> Reply:
 def container_kill(call: Call) -> Reply:
     call.engine.containers.kill(call.params["id"], call.arg("signal") or "KILL")
     return Reply(204)
+
+
+@routes.route("POST", "/containers/{id}/pause")
+def container_pause(call: Call) -> Reply:
+    call.engine.containers.pause(call.params["id"])
+    return Reply(204)
+
+
+@routes.route("POST", "/containers/{id}/unpause")
+def container_unpause(call: Call) -> Reply:
+    call.engine.containers.unpause(call.params["id"])
+    return Reply(204)
+
+
+@routes.route("POST", "/containers/{id}/update")
+def container_update(call: Call) -> dict[str, Any]:
+    from dockyard.model.docker import update_from_body
+
+    change = update_from_body(call.json(required=True))
+    call.engine.containers.update(call.params["id"], change)
+    return {"Warnings": []}
+
+
+@routes.route("GET", "/containers/{id}/export")
+def container_export(call: Call) -> None:
+    import os
+    import tempfile
+
+    # Written whole first (as the image save route does): an error is then a proper status,
+    # not a tar cut short.
+    engine = call.engine
+    tmp_dir = os.path.join(engine.root, "tmp")
+    os.makedirs(tmp_dir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=tmp_dir) as f:
+        engine.containers.export(call.params["id"], f)
+        f.seek(0)
+        call.handler.stream(iter(lambda: f.read(1 << 20), b""), "application/x-tar")
 
 
 @routes.route("DELETE", "/containers/{id}")

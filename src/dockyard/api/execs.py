@@ -117,9 +117,7 @@ def _instance(call: Call) -> ExecInstance:
 @routes.route("POST", "/containers/{id}/exec")
 def exec_create(call: Call) -> Reply:
     body = call.json(required=True)
-    ctr = call.engine.containers.get(call.params["id"])
-    if not ctr.running:
-        raise Conflict(f"Container {ctr.id} is not running")
+    ctr = call.engine.containers.active(call.params["id"])
     inst = ExecInstance(os.urandom(32).hex(), ctr.id, body)
     execs = call.daemon.execs
     with call.daemon.lock:

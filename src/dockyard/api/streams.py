@@ -277,6 +277,20 @@ class ExitWaiter:
             except NotFound:
                 pass
             code = ctr.state.exit_code
+        if self.condition == "not-running":
+            # A restart policy's next run keeps the container running (and "restarting"
+            # between runs): Docker's wait returns only once it has stopped for good.
+            while True:
+                try:
+                    ctr = containers.get(cid)
+                except NotFound:
+                    break
+                if not ctr.running:
+                    code = ctr.state.exit_code
+                    break
+                if call.handler.client_gone():
+                    raise ClientGone()
+                time.sleep(0.05)
         if self.condition == "removed":
             while True:
                 try:

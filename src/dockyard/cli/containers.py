@@ -1,5 +1,7 @@
-"""Container verbs: run, create, start, stop, kill, restart, rm, ps, logs, attach, exec, wait,
-top, rename, cp, diff, commit, container prune, and the monitor's ``container _exited``."""
+"""Container verbs: run, create, start, stop, kill, restart, pause, unpause, update, rm, ps,
+logs, attach, exec, wait, top, rename, cp, diff, export, commit, container prune, and what the
+engine leaves behind runs: ``container _exited`` (a monitor) and ``container _restart`` (a
+restart policy's restarter)."""
 
 from __future__ import annotations
 
@@ -190,6 +192,84 @@ def cmd_kill(ctx: Context, argv: list[str]) -> int:
     return for_each_name(a.containers, lambda n: ctx.engine.containers.kill(n, a.signal))
 
 
+def cmd_pause(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("CONTAINER [CONTAINER...]", "Pause all processes within one or more containers")
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    return for_each_name(a.containers, ctx.engine.containers.pause)
+
+
+def cmd_unpause(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser(
+        "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers"
+    )
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    return for_each_name(a.containers, ctx.engine.containers.unpause)
+
+
+def cmd_update(ctx: Context, argv: list[str]) -> int:
+    from dockyard.cli.flags import add_flags, update_from_args
+
+    p = ctx.parser(
+        "[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers"
+    )
+    add_flags(p, "update")
+    p.set_defaults(restart="")  # unset: the policy stays as it is
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    change = update_from_args(a)
+    if change.empty:
+        print("Error: you must provide one or more flags when using this command", file=sys.stderr)
+        return 1
+    return for_each_name(a.containers, lambda n: ctx.engine.containers.update(n, change))
+
+
+def cmd_export(ctx: Context, argv: list[str]) -> int:
+    p = ctx.parser("[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive")
+    p.add_argument("-o", "--output", default="", help="Write to a file, instead of STDOUT")
+    p.add_argument("container")
+    a = p.parse_args(argv)
+    containers = ctx.engine.containers
+    try:
+        if not a.output:
+            if sys.stdout.isatty():
+                raise InvalidArgument(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                )
+            containers.export(a.container, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return 0
+        _export_to_file(ctx, a.container, a.output)
+    except DockyardError as e:
+        print(f"Error: {e}", file=sys.stderr)  # Docker's CLI exits 1 here
+        return 1
+    return 0
+
+
+def _export_to_file(ctx: Context, container: str, path: str) -> None:
+    """Docker's CLI writes a temporary file beside ``path`` and renames it: a failed export
+    leaves no partial file, and an existing file is replaced only by a whole one."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".docker_temp_", dir=directory)
+    except OSError as e:
+        raise DockyardError(f"failed to export container: {e.strerror}: {path}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            ctx.engine.containers.export(container, f)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
     p = ctx.parser("[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers")
     p.add_argument("containers", nargs="+")
@@ -203,13 +283,20 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_wait(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("CONTAINER [CONTAINER...]", "Block until containers stop, print exit codes")
+    p = ctx.parser(
+        "[OPTIONS] CONTAINER [CONTAINER...]", "Block until containers stop, print exit codes"
+    )
+    p.add_argument(
+        "--condition",
+        default="not-running",
+        help="Wait until the container is not-running (default), has its next-exit, or is removed",
+    )
     p.add_argument("containers", nargs="+")
     a = p.parse_args(argv)
     status = 0
     for n in a.containers:
         try:
-            print(ctx.engine.containers.wait(n), flush=True)
+            print(ctx.engine.containers.wait(n, a.condition), flush=True)
         except DockyardError as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
@@ -449,7 +536,20 @@ def cmd_container_prune(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_exited(ctx: Context, argv: list[str]) -> int:
-    """Run by a container's monitor once the container has exited."""
-    for cid in argv:
-        ctx.engine.containers.on_exit(cid)
+    """Run by a container's monitor once the container has exited: ``_exited ID [PID]``, PID
+    the monitor's own (a later run of the container is then left alone)."""
+    if not argv:
+        return 0
+    monitor = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else None
+    ctx.engine.containers.on_exit(argv[0], monitor_pid=monitor)
+    return 0
+
+
+def cmd_restart_after(ctx: Context, argv: list[str]) -> int:
+    """A restart policy's restarter: ``_restart ID DUE PREVIOUS_PID PREVIOUS_START`` (see
+    engine/containers/restarts.py). Not for users: the engine spawns it."""
+    cid, due, pid, start = argv
+    ctx.engine.containers.restart_after_backoff(
+        cid, float(due), (int(pid), "" if start == "-" else start)
+    )
     return 0

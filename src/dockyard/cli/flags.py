@@ -18,6 +18,7 @@ from dockyard.cli.environ import resolve_env
 from dockyard.errors import InvalidArgument
 from dockyard.model.container import (
     ContainerSpec,
+    ContainerUpdate,
     EndpointSpec,
     Healthcheck,
     LogConfig,
@@ -107,7 +108,12 @@ FLAGS: tuple[Flag, ...] = (
     F("--platform", help="Set platform if server is multi-platform capable"),
     F("--pull", help='Pull image before running ("always"|"missing"|"never")', default="missing"),
     F("--cidfile", help="Write the container ID to the file"),
-    F("--restart", help="Restart policy to apply when a container exits", default="no"),
+    F(
+        "--restart",
+        help="Restart policy to apply when a container exits",
+        default="no",
+        verbs="run create update",
+    ),
     F("--log-driver", help="Logging driver for the container"),
     F("--log-opt", "list", "Log driver options"),
     F("--health-cmd", help="Command to run to check health"),
@@ -142,16 +148,40 @@ FLAGS: tuple[Flag, ...] = (
     F("--uts", help="UTS namespace to use"),
     F("--cgroupns", help="Cgroup namespace to use (host|private)"),
     # resources
-    F("-m --memory", help="Memory limit"),
-    F("--memory-swap", help="Swap limit equal to memory plus swap: '-1' for unlimited swap"),
-    F("--memory-reservation", help="Memory soft limit"),
-    F("--cpus", help="Number of CPUs"),
-    F("-c --cpu-shares", help="CPU shares (relative weight)"),
-    F("--cpu-period", help="Limit CPU CFS (Completely Fair Scheduler) period"),
-    F("--cpu-quota", help="Limit CPU CFS (Completely Fair Scheduler) quota"),
-    F("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)"),
-    F("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)"),
-    F("--pids-limit", help="Tune container pids limit (set -1 for unlimited)"),
+    F("-m --memory", help="Memory limit", verbs="run create update"),
+    F(
+        "--memory-swap",
+        help="Swap limit equal to memory plus swap: '-1' for unlimited swap",
+        verbs="run create update",
+    ),
+    F("--memory-reservation", help="Memory soft limit", verbs="run create update"),
+    F("--cpus", help="Number of CPUs", verbs="run create update"),
+    F("-c --cpu-shares", help="CPU shares (relative weight)", verbs="run create update"),
+    F(
+        "--cpu-period",
+        help="Limit CPU CFS (Completely Fair Scheduler) period",
+        verbs="run create update",
+    ),
+    F(
+        "--cpu-quota",
+        help="Limit CPU CFS (Completely Fair Scheduler) quota",
+        verbs="run create update",
+    ),
+    F(
+        "--cpuset-cpus",
+        help="CPUs in which to allow execution (0-3, 0,1)",
+        verbs="run create update",
+    ),
+    F(
+        "--cpuset-mems",
+        help="MEMs in which to allow execution (0-3, 0,1)",
+        verbs="run create update",
+    ),
+    F(
+        "--pids-limit",
+        help="Tune container pids limit (set -1 for unlimited)",
+        verbs="run create update",
+    ),
     F("--blkio-weight", help="Block IO (relative weight), between 10 and 1000, or 0 to disable"),
     F("--oom-kill-disable", "bool", "Disable OOM Killer"),
     F("--ulimit", "list", "Ulimit options"),
@@ -254,16 +284,19 @@ def parse_duration(text: str, flag: str) -> int:
     """Go's time.ParseDuration ("1m30s", "500ms") -> nanoseconds."""
     units = {**_NS, "h": 3600 * 10**9}
     pos, total = 0, 0.0
-    if text in ("0", ""):
+    if text in ("0", "", "-0", "+0"):
         return 0
-    for m in _DURATION.finditer(text):
+    sign = -1 if text.startswith("-") else 1
+    if text[:1] in "+-":
+        pos = 1
+    for m in _DURATION.finditer(text, pos):
         if m.start() != pos:
             break
         total += float(m.group(1)) * units[m.group(2)]
         pos = m.end()
     if pos != len(text):
         raise _bad(text, flag, f'time: invalid duration "{text}"')
-    return int(total)
+    return sign * int(total)
 
 
 def env_file_lines(paths: Sequence[str]) -> list[str]:
@@ -430,6 +463,61 @@ def parse_mount(spec: str) -> Mount:
     )
 
 
+def _healthcheck(a: Any) -> Healthcheck | None:
+    """``--health-*`` and ``--no-healthcheck``, checked as Docker's CLI checks them (the
+    engine checks the rest: durations under 1 ms)."""
+    check = Healthcheck(
+        test=("CMD-SHELL", a.health_cmd) if a.health_cmd else (),
+        interval=parse_duration(a.health_interval, "--health-interval"),
+        timeout=parse_duration(a.health_timeout, "--health-timeout"),
+        start_period=parse_duration(a.health_start_period, "--health-start-period"),
+        retries=_int(a.health_retries, "--health-retries") if a.health_retries else 0,
+    )
+    if a.no_healthcheck:
+        if check != Healthcheck():
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return Healthcheck(test=("NONE",))
+    if check == Healthcheck():
+        return None
+    for flag, value in (
+        ("--health-interval", check.interval),
+        ("--health-timeout", check.timeout),
+        ("--health-retries", check.retries),
+        ("--health-start-period", check.start_period),
+    ):
+        if value < 0:
+            raise InvalidArgument(f"{flag} cannot be negative")
+    return check
+
+
+def update_from_args(a: Any) -> ContainerUpdate:
+    """``docker update``'s flags (the run flags of the same names) -> what changes."""
+    nano_cpus = None
+    if a.cpus:
+        try:
+            nano_cpus = int(float(a.cpus) * 1e9)
+        except ValueError:
+            raise _bad(a.cpus, "--cpus", f"failed to parse {a.cpus} as a rational number") from None
+    swap = None
+    if a.memory_swap:
+        swap = -1 if a.memory_swap == "-1" else _size(a.memory_swap, "--memory-swap")
+    return ContainerUpdate(
+        memory=_size(a.memory, "-m, --memory") if a.memory else None,
+        memory_swap=swap,
+        memory_reservation=(
+            _size(a.memory_reservation, "--memory-reservation") if a.memory_reservation else None
+        ),
+        nano_cpus=nano_cpus,
+        cpu_shares=_int(a.cpu_shares, "-c, --cpu-shares") if a.cpu_shares else None,
+        cpu_period=_int(a.cpu_period, "--cpu-period") if a.cpu_period else None,
+        cpu_quota=_int(a.cpu_quota, "--cpu-quota") if a.cpu_quota else None,
+        cpuset_cpus=a.cpuset_cpus or None,
+        cpuset_mems=a.cpuset_mems or None,
+        pids_limit=_int(a.pids_limit, "--pids-limit") if a.pids_limit else None,
+        restart_policy=parse_restart(a.restart) if a.restart else None,
+    )
+
+
 def parse_restart(text: str) -> RestartPolicy:
     name, _, count = text.partition(":")
     if count:
@@ -579,23 +667,7 @@ def spec_from_args(
             raise InvalidArgument(
                 f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
             )
-    health = None
-    if a.no_healthcheck:
-        health = Healthcheck(test=("NONE",))
-    elif (
-        a.health_cmd
-        or a.health_interval
-        or a.health_timeout
-        or a.health_start_period
-        or (a.health_retries)
-    ):
-        health = Healthcheck(
-            test=("CMD-SHELL", a.health_cmd) if a.health_cmd else (),
-            interval=parse_duration(a.health_interval, "--health-interval"),
-            timeout=parse_duration(a.health_timeout, "--health-timeout"),
-            start_period=parse_duration(a.health_start_period, "--health-start-period"),
-            retries=_int(a.health_retries, "--health-retries") if a.health_retries else 0,
-        )
+    health = _healthcheck(a)
     security = parse_security_opts(security_opts(a.security_opt))
     network = a.network or "default"
     endpoints: tuple[EndpointSpec, ...] = ()

@@ -1,4 +1,4 @@
-"""System verbs: version, system df, system check, system prune."""
+"""System verbs: version, system df, system check, system prune, system restore."""
 
 from __future__ import annotations
 
@@ -163,3 +163,19 @@ def cmd_prune(ctx: Context, argv: list[str]) -> int:
     reclaimed += cache.reclaimed
     print(f"Total reclaimed space: {human_size(reclaimed)}")
     return 0
+
+
+def cmd_restore(ctx: Context, argv: list[str]) -> int:
+    """``system restore``: what Docker's daemon does when it comes up, for a daemonless
+    engine; the boot unit (contrib/systemd/dockyard-restore.service) runs it."""
+    ctx.parser(
+        "",
+        "Start the containers whose restart policy brings them back after a reboot "
+        "(always, unless-stopped unless stopped by a user, on-failure after a failure)",
+    ).parse_args(argv)
+    started, errors = ctx.engine.containers.restore()
+    for name in started:
+        print(name)
+    for e in errors:
+        print(f"Error: {e}", file=sys.stderr)
+    return 1 if errors else 0

@@ -133,10 +133,20 @@ class SystemService:
             if st.running and (not pid or process_start_time(pid) != st.monitor_start):
                 lost.append(ctr.id)
         for cid in lost:
-            what = f"container {cid[:12]} is recorded as running, but its monitor is gone"
+            st = svc.records.load(cid).state
+            if st.restarting:
+                what = (
+                    f"container {cid[:12]} is recorded as restarting, but the process "
+                    "restarting it is gone"
+                )
+            else:
+                what = f"container {cid[:12]} is recorded as running, but its monitor is gone"
             report.leftovers.append(what)
             if repair:
-                svc.on_exit(cid)  # records the end (255) and releases what it held
+                if st.restarting:  # stopped, with what the restart had begun released
+                    svc.lifecycle.restart_interrupted(cid, st.monitor_pid)
+                else:
+                    svc.on_exit(cid)  # records the end (255) and releases what it held
                 report.repaired.append(what)
                 recorded[cid] = Recorded(False, 0)
         from dockyard.network import netd

@@ -17,7 +17,9 @@ from dockyard.model.container import (
     Device,
     Endpoint,
     EndpointSpec,
+    Health,
     Healthcheck,
+    HealthResult,
     LogConfig,
     Mount,
     PortBinding,
@@ -58,6 +60,8 @@ _NESTED: dict[type, dict[str, Any]] = {
         "log_config": LogConfig,
         "devices": ("tuple", Device),
     },
+    ContainerState: {"health": Health},
+    Health: {"log": ("tuple", HealthResult)},
     Resources: {"ulimits": ("tuple", Ulimit)},
 }
 _DEFAULTS: dict[type, dict[str, Any]] = {}

@@ -20,9 +20,12 @@ __all__ = [
     "Container",
     "ContainerSpec",
     "ContainerState",
+    "ContainerUpdate",
     "Device",
     "Endpoint",
     "EndpointSpec",
+    "Health",
+    "HealthResult",
     "Healthcheck",
     "LogConfig",
     "Mount",
@@ -124,6 +127,26 @@ class Healthcheck:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthResult:
+    """One run of the health check (an entry of Docker's ``State.Health.Log``); times are
+    RFC 3339, ``exit_code`` -1 when the check could not run or ran out of time."""
+
+    start: str
+    end: str
+    exit_code: int
+    output: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Docker's ``State.Health``: what the health checks of the container found so far."""
+
+    status: str = "starting"  # starting | healthy | unhealthy
+    failing_streak: int = 0
+    log: tuple[HealthResult, ...] = ()  # the last 5 results, oldest first
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     type: str = "json-file"
     config: Pairs = ()  # --log-opt k=v
@@ -146,6 +169,28 @@ class Resources:
     blkio_weight: int = 0
     oom_kill_disable: bool = False
     ulimits: tuple[Ulimit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUpdate:
+    """``docker update`` / ``POST /containers/{id}/update``: the limits and the restart policy
+    asked for; None leaves a setting as it is (Docker's zero values)."""
+
+    memory: int | None = None
+    memory_swap: int | None = None  # -1: unlimited
+    memory_reservation: int | None = None
+    nano_cpus: int | None = None
+    cpu_shares: int | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids_limit: int | None = None  # 0 or -1: unlimited
+    restart_policy: RestartPolicy | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == ContainerUpdate()
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,8 +326,17 @@ class ContainerState:
     finished_at: str = ZERO_TIME
     # The monitor process that owns the running container (pid + start time: a later process
     # with the same pid is not it).
+    # While "restarting", the process that waits out the back-off and starts the next run.
     monitor_pid: int = 0
     monitor_start: str = ""
+    health: Health | None = None  # containers with a health check, once started
+    # Docker's restart manager, kept with the state since no daemon keeps it in memory: the
+    # last back-off (ms; 0: the next is the first), HasBeenManuallyStopped (a user stopped or
+    # killed it: unless-stopped stays down, also at boot), and a stop asked for this run (its
+    # exit is the last, whatever the policy).
+    restart_delay_ms: int = 0
+    manually_stopped: bool = False
+    stop_requested: bool = False
 
     @property
     def running(self) -> bool:

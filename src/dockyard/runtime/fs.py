@@ -184,13 +184,15 @@ def _add_entry(
 
 def _write_archive(out: BinaryIO, parent_fd: int, leaf: str, top: str) -> None:
     """Tar ``leaf`` (in ``parent_fd``; "." for that directory itself) as ``top``, recursively,
-    in sorted order, symlinks as symlinks."""
+    in sorted order, symlinks as symlinks. ``top`` "": no entry for ``leaf`` itself, and its
+    contents named from there (``bin/``, ``bin/sh``: ``docker export``'s layout)."""
     inodes: dict[tuple[int, int], str] = {}
     stack: list[tuple[int, str, Iterator[str]]] = []
     try:
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
             st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False)
-            _add_entry(tf, parent_fd, leaf, top, st, inodes)
+            if top:
+                _add_entry(tf, parent_fd, leaf, top, st, inodes)
             if stat.S_ISDIR(st.st_mode):
                 fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent_fd)
                 stack.append((fd, top, iter(sorted(os.listdir(fd)))))
@@ -205,7 +207,7 @@ def _write_archive(out: BinaryIO, parent_fd: int, leaf: str, top: str) -> None:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                child = f"{arc}/{name}"
+                child = f"{arc}/{name}" if arc else name
                 _add_entry(tf, fd, name, child, st, inodes)
                 if stat.S_ISDIR(st.st_mode):
                     try:
@@ -298,6 +300,17 @@ class ArchiveSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def export_root(root: str, out: BinaryIO) -> None:
+    """``docker export``: the container's whole file system (its merged root, none of what is
+    mounted into it at run time) as a tar, entries named from the root (``bin/``, ``etc/hosts``)
+    in sorted order."""
+    root_fd = os.open(os.path.abspath(root), _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        _write_archive(out, root_fd, ".", "")
+    finally:
+        os.close(root_fd)
 
 
 def copy_out(root: str, src: str, out: BinaryIO, *, follow_link: bool = False) -> dict[str, Any]:

@@ -9,7 +9,8 @@ once), becomes a child subreaper, runs ``runc create`` with the container's stdi
 console socket for ``--tty``), reports ``ok <init pid>`` / ``err <code> <message>`` on the
 ready fd, starts the container (``--start`` or a client's start request), then copies output
 into the Docker json-file log and to attached clients until the init process exits. It then
-writes ``exit.json``, tells clients the exit code, then runs the exit command.
+writes ``exit.json``, tells clients the exit code, then runs the exit command (with the
+monitor's pid appended).
 
 Files in ``--run-dir``: ``monitor.pid`` (removed when the monitor is done), ``init.pid``
 (runc's pid file), ``attach.sock`` (0600; removed once the container has exited),
@@ -50,6 +51,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal
     from collections.abc import Sequence
+
+    from dockyard.runtime.healthcheck import Prober
 else:
     import _signal  # the C module behind ``signal``: same functions, no enum classes
 
@@ -326,6 +329,7 @@ class Monitor:
         self.log_fd = -1
         self.wake_r = self.wake_w = -1
         self.port_holders: list[_socket.socket] = []
+        self.health: Prober | None = None  # the container's health check, if it has one
 
     # ----------------------------------------------------------------- process helpers
 
@@ -418,6 +422,10 @@ class Monitor:
             self.status = status
             self.finished_ns = time.time_ns()
             self.progress_at = time.monotonic()
+            if self.health is not None:
+                self.health.stop()
+        elif self.health is not None:
+            self.health.reaped(pid, status)
 
     # ----------------------------------------------------------------- setup
 
@@ -610,7 +618,36 @@ class Monitor:
             return runtime_error(text)[1]
         self.started = True
         self.close_starter()
+        if self.health is not None and self.status is None:
+            self.health.started()
         return None
+
+    def setup_health(self) -> None:
+        """The engine wrote ``healthcheck.json``: the checks run from the start (see
+        runtime/healthcheck.py; imported only then, from the package this file is in)."""
+        if not os.path.exists(os.path.join(self.o.run_dir, "healthcheck.json")):
+            return
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        if package_root not in sys.path:
+            sys.path.append(package_root)
+        from dockyard.runtime.healthcheck import Prober
+
+        def runtime_failure(text: str) -> str:
+            messages = [m for m in map(_log_message, text.splitlines()) if m is not None]
+            errors = [msg for level, msg in messages if level in ("error", "fatal", "panic")]
+            return errors[-1] if errors else ""
+
+        try:
+            self.health = Prober(
+                self.o.run_dir,
+                self.o.cid,
+                [self.o.runtime, "--root", self.o.runtime_root],
+                lambda argv, stdio: self.spawn(argv, stdio),
+                self.devnull,
+                runtime_failure,
+            )
+        except (OSError, ValueError):
+            self.health = None  # an unreadable check is not run (Docker: unknown test kind)
 
     # ----------------------------------------------------------------- output
 
@@ -896,9 +933,15 @@ class Monitor:
 
     def loop(self) -> None:
         POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
+        health = self.health
         while True:
             self.reap()
             timeout_ms = -1
+            if health is not None and self.status is None:
+                health.tick()
+                wait = health.wait_ms()
+                if wait is not None:
+                    timeout_ms = wait
             behind = self.behind()
             if self.status is not None:
                 # The init is gone: read the rest of the output until every writer has
@@ -924,6 +967,9 @@ class Monitor:
                 events[self.stdin_fd] = events.get(self.stdin_fd, 0) | POLLOUT
             if self.listener is not None:
                 events[self.listener.fileno()] = POLLIN
+            if health is not None:
+                for fd in health.fds():
+                    events[fd] = POLLIN
             paused = len(self.stdin_buf) > STDIN_BUFFER_LIMIT
             for client in self.clients.values():
                 ev = (0 if paused else POLLIN) | (POLLOUT if client.outbuf else 0)
@@ -941,6 +987,9 @@ class Monitor:
                     continue
                 if self.listener is not None and fd == self.listener.fileno():
                     self.accept()
+                    continue
+                if health is not None and fd in health.fds():
+                    health.readable(fd)
                     continue
                 if fd in self.outputs or fd == self.stdin_fd:
                     if fd == self.stdin_fd and ev & (POLLOUT | select.POLLERR):
@@ -1027,7 +1076,8 @@ class Monitor:
             handled = False
         if o.exit_command and not handled:
             try:
-                pid = self.spawn(o.exit_command)
+                # + our pid: the engine tells this run's exit from a later run's (a restart).
+                pid = self.spawn([*o.exit_command, str(os.getpid())])
                 self.wait_child(pid, EXIT_COMMAND_SECONDS)
             except OSError:
                 pass
@@ -1104,6 +1154,7 @@ class Monitor:
         busy = self.hold_ports()
         if busy:
             return self.fail(125, busy)
+        self.setup_health()
         rc = self.create()
         if rc:
             return rc

@@ -113,13 +113,19 @@ class OCIRuntime:
             argv += ["--log", log]
         return [*argv, *args]
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+    def _run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            self._argv(*args), stdin=subprocess.DEVNULL, capture_output=True, check=False
+            self._argv(*args),
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            check=False,
         )
 
-    def _check(self, op: str, cid: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-        proc = self._run(*args)
+    def _check(
+        self, op: str, cid: str, *args: str, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        proc = self._run(*args, input=input)
         if proc.returncode != 0:
             raise error_from_output(op, cid, proc.stderr.decode("utf-8", "replace"))
         return proc
@@ -177,6 +183,21 @@ class OCIRuntime:
         if all_processes:
             args.append("--all")
         self._check("kill", cid, *args, cid, str(signal))
+
+    def pause(self, cid: str) -> None:
+        """``runc pause``: freeze every process of the container (the freezer cgroup)."""
+        self._check("pause", cid, "pause", cid)
+
+    def resume(self, cid: str) -> None:
+        """``runc resume``: thaw what :meth:`pause` froze."""
+        self._check("resume", cid, "resume", cid)
+
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        """``runc update --resources -``: change a running container's cgroup limits
+        (``resources`` in the runtime spec's ``linux.resources`` form)."""
+        self._check(
+            "update", cid, "update", "--resources", "-", cid, input=json.dumps(resources).encode()
+        )
 
     def delete(self, cid: str, *, force: bool = False) -> None:
         """``runc delete``; ``force`` kills a running container first. A container the

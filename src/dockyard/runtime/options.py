@@ -74,10 +74,10 @@ class RunOptions(NamedTuple):
     shm_source: str = ""  # a host dir bound at /dev/shm (--ipc host|shareable|container:)
     devices: tuple[Device, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
-    memory_reservation: int = 0
+    memory_reservation: int = 0  # bytes, 0 = none
     oom_kill_disable: bool = False
-    cpu_period: int = 0  # --cpu-period/--cpu-quota (--cpus sets both itself)
-    cpu_quota: int = 0
-    cpuset_cpus: str = ""
+    cpu_period: int = 0  # µs; --cpu-period/--cpu-quota (--cpus sets both itself)
+    cpu_quota: int = 0  # µs, 0 = none
+    cpuset_cpus: str = ""  # "0-1"
     cpuset_mems: str = ""
     blkio_weight: int = 0

@@ -91,9 +91,9 @@ ALL_CAPS: tuple[str, ...] = (
 )
 _CAP_NUMBER = {name: i for i, name in enumerate(ALL_CAPS)}
 
-# Docker's default capability set, minus CAP_NET_RAW: Docker 20.10 still granted NET_RAW, newer
-# Docker (and Podman) drop it, and dockyard requires raw sockets (ping, arping, packet
-# sniffing) to fail inside a container unless --cap-add NET_RAW is given.
+# Docker 20.10's default capability set (moby's oci/caps/defaults.go), NET_RAW included:
+# `ping` works in a default container, as on Docker. Newer Docker drops NET_RAW and relies on
+# the ping_group_range sysctl below alone; 20.10, the reference here, has both.
 DEFAULT_CAPS: tuple[str, ...] = (
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -105,9 +105,18 @@ DEFAULT_CAPS: tuple[str, ...] = (
     "CAP_SETFCAP",
     "CAP_SETPCAP",
     "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
     "CAP_SYS_CHROOT",
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
+)
+
+# What Docker 20.10 sets in a network namespace of the container's own (not the host's, not
+# one joined with --network container:X): ICMP echo sockets for every group, so `ping` works
+# without CAP_NET_RAW, and every port bindable without CAP_NET_BIND_SERVICE. --sysctl wins.
+OWN_NETNS_SYSCTLS: tuple[tuple[str, str], ...] = (
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
 )
 
 
@@ -517,8 +526,8 @@ def check_resources(opts: RunOptions) -> None:
     _resources(opts)
 
 
-def _sysctls(opts: RunOptions, host_network: bool) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _sysctls(opts: RunOptions, host_network: bool, own_netns: bool) -> dict[str, str]:
+    out: dict[str, str] = dict(OWN_NETNS_SYSCTLS) if own_netns else {}
     for key, value in opts.sysctls:
         name = key.replace("/", ".")
         if name.startswith("net."):
@@ -746,7 +755,10 @@ def build_spec(
     }
     if devices:
         linux["devices"] = devices
-    sysctl = _sysctls(opts, host_network)
+    # "netns:" is a namespace made for this container (its network sandbox); "container:"
+    # is another container's, whose settings are not ours to change.
+    own_netns = not host_network and not opts.network_mode.startswith("container:")
+    sysctl = _sysctls(opts, host_network, own_netns)
     if sysctl:
         linux["sysctl"] = sysctl
     if opts.privileged:

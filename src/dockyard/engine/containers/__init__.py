@@ -6,10 +6,13 @@ volume and network services) rather than reaching through the Engine:
 
   records.py    the containers table (rows as Container values) and the containers' dirs
   create.py     a spec merged with its image, volumes named, the address leased, dirs made
-  lifecycle.py  start/stop/kill/wait with the monitor, and reconciliation of ended ones
+  lifecycle.py  start/stop/kill/wait/pause with the monitor, and reconciliation of ended ones
+  restarts.py   restart policies: the decision, the back-off, the restarter, boot's restore
+  health.py     health checks: what a start hands the monitor, State.Health read back
+  update.py     docker update: limits and restart policy, on a running container too
   execs.py      exec's process spec and the ways to run it
   logs.py       json-file logs, read and followed
-  files.py      diff, cp, commit, top
+  files.py      diff, cp, export, commit, top
   removal.py    rm, prune, and the background deletion of removed containers' files
   filters.py    ps filters
   sessions.py   attach/wait clients, signals and resizes through the container's monitor
@@ -37,8 +40,9 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.logs import Logs
     from dockyard.engine.containers.removal import Removal
     from dockyard.engine.containers.sessions import Sessions
+    from dockyard.engine.containers.update import Updater
     from dockyard.engine.prune import PruneFilters
-    from dockyard.model.container import Container, ContainerSpec
+    from dockyard.model.container import Container, ContainerSpec, ContainerUpdate
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.fs import ArchiveSource
     from dockyard.runtime.oci import OCIRuntime
@@ -60,7 +64,7 @@ class ContainerService:
 
     @cached_property
     def lifecycle(self) -> Lifecycle:
-        from dockyard.engine.containers.lifecycle import Lifecycle, exit_command
+        from dockyard.engine.containers.lifecycle import Lifecycle, container_command
         from dockyard.engine.volumes import volume_path
 
         engine = self._engine
@@ -70,7 +74,7 @@ class ContainerService:
             self.runtimes,
             lambda: engine.networks,
             lambda ctr: self.removal.remove_files(ctr, volumes=True),
-            exit_command(engine.root, engine.run_root),
+            container_command(engine.root, engine.run_root),
             lambda name: volume_path(engine.root, name),
         )
 
@@ -112,6 +116,12 @@ class ContainerService:
         return Logs(self.records, self.lifecycle)
 
     @cached_property
+    def updater(self) -> Updater:
+        from dockyard.engine.containers.update import Updater
+
+        return Updater(self.records, self.lifecycle)
+
+    @cached_property
     def sessions(self) -> Sessions:
         from dockyard.engine.containers.sessions import Sessions
 
@@ -125,6 +135,10 @@ class ContainerService:
     def get(self, text: str) -> Container:
         """The container, reconciled with reality."""
         return self.lifecycle.get(text)
+
+    def active(self, text: str) -> Container:
+        """The container, running and neither paused nor restarting (else Conflict)."""
+        return self.lifecycle.active(text)
 
     def inspect(self, text: str) -> dict[str, Any]:
         """``docker inspect``'s document for the container."""
@@ -210,11 +224,34 @@ class ContainerService:
     def kill(self, text: str, sig: str = "KILL") -> str:
         return self.lifecycle.kill(text, sig)
 
-    def wait(self, text: str) -> int:
-        return self.lifecycle.wait(text)
+    def pause(self, text: str) -> str:
+        return self.lifecycle.pause(text)
 
-    def on_exit(self, cid: str, *, runtime_cleanup: bool = True) -> None:
-        self.lifecycle.on_exit(cid, runtime_cleanup=runtime_cleanup)
+    def unpause(self, text: str) -> str:
+        return self.lifecycle.unpause(text)
+
+    def update(self, text: str, change: ContainerUpdate) -> str:
+        return self.updater.update(text, change)
+
+    def wait(self, text: str, condition: str = "not-running") -> int:
+        return self.lifecycle.wait(text, condition)
+
+    def on_exit(
+        self, cid: str, *, runtime_cleanup: bool = True, monitor_pid: int | None = None
+    ) -> None:
+        self.lifecycle.on_exit(cid, runtime_cleanup=runtime_cleanup, monitor_pid=monitor_pid)
+
+    def restart_after_backoff(self, cid: str, due: float, previous: tuple[int, str]) -> None:
+        """The restarter's work (``container _restart``): see restarts.py."""
+        from dockyard.engine.containers.restarts import run_restarter
+
+        run_restarter(self.lifecycle, cid, due, previous)
+
+    def restore(self) -> tuple[list[str], list[str]]:
+        """``system restore`` (at boot): (names started, errors)."""
+        from dockyard.engine.containers.restarts import restore
+
+        return restore(self.lifecycle)
 
     def remove(self, text: str, *, force: bool = False, volumes: bool = False) -> str:
         return self.removal.remove(text, force=force, volumes=volumes)
@@ -291,6 +328,9 @@ class ContainerService:
             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
             copy_uid_gid=copy_uid_gid,
         )
+
+    def export(self, text: str, out: BinaryIO) -> None:
+        self.files.export(text, out)
 
     def commit(
         self,

@@ -85,6 +85,19 @@ def _merge_health(asked: Healthcheck | None, image: dict[str, Any] | None) -> He
     return out
 
 
+def check_healthcheck(h: Healthcheck) -> None:
+    """Docker's daemon checks of a health check (moby: verifyContainerSettings)."""
+    for what, value in (
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+    ):
+        if value != 0 and value < 1_000_000:
+            raise InvalidArgument(f"{what} in Healthcheck cannot be less than 1ms")
+    if h.retries < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+
+
 class Creator:
     def __init__(
         self,
@@ -107,8 +120,8 @@ class Creator:
         if spec.name:
             check_name(spec.name)
         restart_policy_check(spec.restart_policy, spec.auto_remove)
-        if spec.restart_policy.name not in ("", "no"):
-            raise InvalidArgument("restart policies are not supported yet")
+        if spec.healthcheck is not None:
+            check_healthcheck(spec.healthcheck)
         if spec.log_config.type not in _SUPPORTED_LOG_DRIVERS:
             raise InvalidArgument(
                 f'logging driver "{spec.log_config.type}" is not supported: use json-file'
@@ -295,12 +308,17 @@ class Creator:
         os.chmod(os.path.join(cdir, "upper"), 0o755)
         os.chmod(cdir, 0o710)
         init = os.path.join(cdir, "init")
-        # The init layer (Docker's "-init"): mount points exist below the upper dir, so the
-        # runtime never creates them there and commit/diff never see them.
-        for d in ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc"):
+        # The init layer (Docker's "-init", moby's initlayer): mount points exist below the
+        # upper dir, so the runtime never creates them there and commit/diff never see them;
+        # and what Docker puts there too (/.dockerenv, /etc/mtab), so `export` has the same
+        # files as Docker's. Files are 0755, as Docker makes them.
+        for d in ("proc", "sys", "dev", "dev/pts", "dev/shm", "etc"):
             os.makedirs(os.path.join(init, d), exist_ok=True)
-        for name in ETC_FILES:
-            open(os.path.join(init, name.lstrip("/")), "w").close()
+        for name in (*ETC_FILES, "/.dockerenv", "/dev/console"):
+            path = os.path.join(init, name.lstrip("/"))
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o755))
+            os.chmod(path, 0o755)
+        os.symlink("/proc/mounts", os.path.join(init, "etc", "mtab"))
         for m in spec.mounts:
             if m.type == "tmpfs":
                 # As with Docker, the runtime makes a missing tmpfs mount point itself (in the

@@ -8,7 +8,7 @@ import os
 
 from dockyard import fastjson as json  # json without re: exec is latency-critical
 from dockyard.engine.containers.create import merge_env
-from dockyard.errors import Conflict, InvalidArgument
+from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,10 +48,8 @@ class Execs:
     ) -> ExecSpec:
         """The process ``docker exec`` runs: the container's own process spec with the
         command, env, user, workdir and terminal asked for."""
-        cid = self.records.resolve(text)
-        ctr = self.lifecycle.refresh(cid)
-        if not ctr.running:
-            raise Conflict(f"Container {cid} is not running")
+        ctr = self.lifecycle.active(text)
+        cid = ctr.id
         if not cmd:
             raise InvalidArgument("No exec command specified")
         with open(os.path.join(self.records.container_dir(cid), "config.json")) as f:

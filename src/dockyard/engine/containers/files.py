@@ -1,5 +1,5 @@
-"""A container's files: ``diff``, archives (``cp``, the archive routes), ``commit`` and ``top``
-(its processes)."""
+"""A container's files: ``diff``, archives (``cp``, the archive routes), ``export``,
+``commit`` and ``top`` (its processes)."""
 
 from __future__ import annotations
 
@@ -274,6 +274,30 @@ class Files:
         parent, base = posixpath.split(path.rstrip("/") or "/")
         return parent or "/", (top, base)
 
+    def export(self, text: str, out: BinaryIO) -> None:
+        """``docker export``: the container's file system (image, init layer and its changes;
+        not its volumes nor binds) as a tar written to ``out``. A stopped container's root is
+        mounted for the time of it, under the copy lock as for ``cp``."""
+        from dockyard.runtime.cp import copy_lock
+        from dockyard.runtime.fs import export_root
+        from dockyard.runtime.rootfs import is_mounted, unmount
+
+        ctr = self.lifecycle.get(text)
+        # The overlay as the host sees it (not the container's mount namespace, whose
+        # volumes, binds and /proc are no part of an export).
+        root = self.records.rootfs(ctr.id)
+        lock = copy_lock(self.records.container_dir(ctr.id))
+        mounted = False
+        try:
+            if not is_mounted(root):
+                self.lifecycle.mount_rootfs(ctr.id, self.lifecycle.image_snapshots(ctr))
+                mounted = True
+            export_root(root, out)
+        finally:
+            if mounted:
+                unmount(root)
+            os.close(lock)
+
     def commit(
         self,
         text: str,
@@ -341,13 +365,19 @@ class Files:
             )
 
     def top(self, text: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
-        """``docker top``: the host's ``ps`` output, only the container's processes."""
+        """``docker top``: the host's ``ps`` output (``ps_args``, default ``-ef``), only the
+        container's processes. A paused container has processes to show; a restarting one
+        has none."""
         import subprocess
+
+        from dockyard.errors import DockyardError
 
         cid = self.records.resolve(text)
         ctr = self.lifecycle.refresh(cid)
         if not ctr.running:
             raise Conflict(f"Container {cid} is not running")
+        if ctr.state.restarting:
+            raise Conflict(f"Container {cid} is restarting, wait until the container is running")
         pids = set(self.lifecycle.runtimes.get(ctr.spec.runtime).ps(cid))
         ran = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
         if ran.returncode != 0:

@@ -10,13 +10,17 @@ if TYPE_CHECKING:
 
     from dockyard.model.container import Container
 
-FILTERS = ("status", "name", "id", "exited", "label", "ancestor")
+FILTERS = ("status", "name", "id", "exited", "label", "ancestor", "health")
+HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 
 def check_filters(filters: Mapping[str, Sequence[str]]) -> None:
     unknown = set(filters) - set(FILTERS)
     if unknown:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+    for value in filters.get("health", ()):
+        if value not in HEALTH:
+            raise InvalidArgument(f"Unrecognised filter value for health: {value}")
 
 
 def shows_stopped(filters: Mapping[str, Sequence[str]]) -> bool:
@@ -25,7 +29,8 @@ def shows_stopped(filters: Mapping[str, Sequence[str]]) -> bool:
 
 
 def match(ctr: Container, filters: Mapping[str, Sequence[str]]) -> bool:
-    """Whether ``ctr`` passes every filter: status, name, id, exited, label, ancestor."""
+    """Whether ``ctr`` passes every filter: status, name, id, exited, label, ancestor,
+    health (a container without a running check is "none", as in Docker)."""
     for key, values in filters.items():
         if key == "status" and ctr.state.status not in values:
             return False
@@ -41,6 +46,10 @@ def match(ctr: Container, filters: Mapping[str, Sequence[str]]) -> bool:
                 k, eq, val = v.partition("=")
                 if k not in labels or (eq and labels[k] != val):
                     return False
+        if key == "health":
+            health = ctr.state.health
+            if (health.status if health is not None else "none") not in values:
+                return False
         if key == "ancestor" and not any(
             ctr.spec.image == v or ctr.image_id.startswith(v) for v in values
         ):

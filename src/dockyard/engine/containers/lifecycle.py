@@ -1,10 +1,15 @@
-"""Start, stop, kill, wait, and reconciliation: a container's life with its monitor.
+"""Start, stop, kill, pause, wait, and reconciliation: a container's life with its monitor.
 
 A running container is owned by its monitor process; the monitor writes ``exit.json`` when
 the container ends and runs ``dockyard container _exited`` to record it. Any read of a
 container first reconciles it (:meth:`Lifecycle.refresh`): a container whose monitor is gone is
 marked exited and its mounts are cleaned up, so a host reboot or a SIGKILLed monitor never
-leaves a "running" ghost.
+leaves a "running" ghost. A restart policy's loop is restarts.py's (a restarter owns a
+restarting container as a monitor owns a running one).
+
+Over 800 lines: what builds a run's bundle (run_options, _write_bundle, the volume copy-up,
+the init binary, lo for --network none) belongs in a module of its own; it stays here until
+the branches that edit it in parallel are merged, so that the move is one change of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from dockyard import fastjson as json  # json without re: exec is latency-critical
 from dockyard.engine.containers.records import ETC_FILES
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.model.container import ZERO_TIME, ContainerState, replace
+from dockyard.model.container import ContainerState, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.networks import NetworkService
-    from dockyard.model.container import Container
+    from dockyard.model.container import Container, Health
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
@@ -119,7 +124,7 @@ class Lifecycle:
         runtimes: Runtimes,
         networks: Callable[[], NetworkService],
         remove_after_exit: Callable[[Container], None],
-        exit_command: Sequence[str],
+        command: Sequence[str],
         volume_path: Callable[[str], str],
     ) -> None:
         self.records = records
@@ -127,7 +132,9 @@ class Lifecycle:
         self.runtimes = runtimes
         self.networks = networks
         self.remove_after_exit = remove_after_exit  # --rm: the files and volumes go
-        self.exit_command = exit_command  # what the monitor runs, + the container ID
+        # `dockyard ... container` for this store: + "_exited ID" is what the monitor runs
+        # when the container has exited, + "_restart ..." the restarter (restarts.py).
+        self.command = list(command)
         self.volume_path = volume_path  # a volume's host dir, by name
 
     # ------------------------------------------------------------------ reconcile
@@ -138,19 +145,50 @@ class Lifecycle:
         st = ctr.state
         if not st.running:
             return ctr
-        exited = os.path.exists(os.path.join(self.records.run_dir_of(cid), "exit.json"))
-        if not exited and alive(st.monitor_pid, st.monitor_start):
-            return ctr
-        # The container ended (exit.json) or its monitor is gone (SIGKILL, host reboot):
-        # record the exit and clean up, whoever gets here first.
-        self.on_exit(cid)
+        if st.restarting:
+            if alive(st.monitor_pid, st.monitor_start):
+                return ctr
+            # Its restarter is gone (killed, a reboot) before it started the next run.
+            self.restart_interrupted(cid, st.monitor_pid)
+        else:
+            exited = os.path.exists(os.path.join(self.records.run_dir_of(cid), "exit.json"))
+            if not exited and alive(st.monitor_pid, st.monitor_start):
+                return self._live_health(ctr)
+            # The container ended (exit.json) or its monitor is gone (SIGKILL, host reboot):
+            # record the exit and clean up, whoever gets here first.
+            self.on_exit(cid, monitor_pid=st.monitor_pid)
         try:
             return self.records.load(cid)
         except NotFound:
             return ctr
 
+    def _live_health(self, ctr: Container) -> Container:
+        """A running container with a health check: its health as the monitor last wrote it
+        (read, not stored: the record keeps the last one when the container stops)."""
+        if ctr.state.health is None:
+            return ctr
+        from dockyard.engine.containers import health
+
+        now = health.read(self.records.run_dir_of(ctr.id))
+        if now is None:
+            return ctr
+        out: Container = replace(ctr, state=replace(ctr.state, health=now))
+        return out
+
     def get(self, text: str) -> Container:
         return self.refresh(self.records.resolve(text))
+
+    def active(self, text: str) -> Container:
+        """The container, which must be running, not paused nor restarting (Docker's
+        getActiveContainer: exec, top)."""
+        ctr = self.get(text)
+        if not ctr.running:
+            raise Conflict(f"Container {ctr.id} is not running")
+        if ctr.state.paused:
+            raise Conflict(f"Container {text} is paused, unpause the container before exec")
+        if ctr.state.restarting:
+            raise Conflict(f"Container {ctr.id} is restarting, wait until the container is running")
+        return ctr
 
     def refresh_all(self) -> list[Container]:
         """Every container, newest first, reconciled."""
@@ -164,11 +202,22 @@ class Lifecycle:
             out.append(ctr)
         return out
 
-    def on_exit(self, cid: str, *, runtime_cleanup: bool = True) -> None:
+    def on_exit(
+        self,
+        cid: str,
+        *,
+        runtime_cleanup: bool = True,
+        monitor_pid: int | None = None,
+        apply_policy: bool = True,
+    ) -> None:
         """Record a container's exit (run by its monitor; also by recovery). Idempotent.
 
         ``runtime_cleanup=False``: the monitor deletes the runtime's state itself (it does
-        when an attached client records the exit), so the caller skips that runc call."""
+        when an attached client records the exit), so the caller skips that runc call.
+        ``monitor_pid``: the monitor of the run that ended, when known; a later run of the
+        container (a restart) is then left alone. The restart policy decides what follows
+        (restarts.py) unless ``apply_policy`` is false (``system restore`` reconciling after a
+        reboot: what comes back is its decision)."""
         try:
             ctr = self.records.load(cid)
         except NotFound:
@@ -178,9 +227,16 @@ class Lifecycle:
 
             release_unknown(self.runtimes.run_root, cid)
             return
+
+        def this_run(c: Container) -> bool:
+            return monitor_pid is None or c.state.monitor_pid == monitor_pid
+
+        if ctr.state.status in ("running", "paused") and not this_run(ctr):
+            return  # a later run is under way: its runtime state is not ours to release
+        rdir = self.records.run_dir_of(cid)
         exit_info: dict[str, Any] = {}
         try:
-            with open(os.path.join(self.records.run_dir_of(cid), "exit.json")) as f:
+            with open(os.path.join(rdir, "exit.json")) as f:
                 exit_info = json.load(f)
         except (OSError, ValueError):
             exit_info = {
@@ -194,6 +250,13 @@ class Lifecycle:
             from dockyard.runtime.rootfs import unmount
 
             unmount(self.records.rootfs(cid))
+        last_health = None
+        if ctr.state.health is not None:
+            from dockyard.engine.containers import health
+
+            last_health = health.ended(rdir, ctr.state.health)
+        from dockyard.engine.containers.restarts import restarting, restarts_after_exit
+
         before = None
         rows_deleted = False
         with self.records.db.transaction() as c:
@@ -201,17 +264,25 @@ class Lifecycle:
             if ctr_now is None:
                 return
             ctr = ctr_now
-            if ctr.running:
+            if ctr.state.status in ("running", "paused") and this_run(ctr):
                 before = ctr
+                code = int(exit_info.get("ExitCode", 255))
                 state = replace(
                     ctr.state,
                     status="exited",
                     pid=0,
-                    exit_code=int(exit_info.get("ExitCode", 255)),
+                    exit_code=code,
                     finished_at=exit_info.get("FinishedAt") or now_rfc3339(),
                     error=str(exit_info.get("Error", "")),
                     oom_killed=bool(exit_info.get("OOMKilled", False)),
+                    health=last_health,
+                    stop_requested=False,
                 )
+                if apply_policy and restarts_after_exit(
+                    ctr.spec.restart_policy, ctr.state, code, ctr.restart_count
+                ):
+                    state = restarting(self, ctr, state)
+                    ctr = replace(ctr, restart_count=ctr.restart_count + 1)
                 ctr = stopped_network(replace(ctr, state=state))
                 if ctr.spec.auto_remove:
                     # --rm: the row goes in this same transaction (one commit less per run).
@@ -219,6 +290,8 @@ class Lifecycle:
                     rows_deleted = True
                 else:
                     self.records.save_in(c, ctr)
+        # TODO(events): emit "die" here (and "start" when a restart's run is recorded) once
+        # the engine has the events journal's hook (being built on another branch).
         if before is not None and any(ep.host_veth for _, ep in before.endpoints):
             self.networks().after_exit(cid, before)
         if ctr.spec.auto_remove:
@@ -226,6 +299,16 @@ class Lifecycle:
                 with self.records.db.transaction() as c:
                     self.records.delete_in(c, cid)
             self.remove_after_exit(ctr)
+
+    def restart_interrupted(self, cid: str, owner: int) -> None:
+        from dockyard.engine.containers.restarts import interrupted
+
+        interrupted(self, cid, owner)
+
+    def call_off_restart(self, cid: str) -> bool:
+        from dockyard.engine.containers.restarts import call_off
+
+        return call_off(self, cid)
 
     def cleanup_runtime(self, ctr: Container) -> None:
         """Release what a container that ended (or never started) holds on the host: its
@@ -261,7 +344,7 @@ class Lifecycle:
             tty=tty,
             stdin=stdin,
             start=False,
-            exit_command=[*self.exit_command, cid],
+            exit_command=[*self.command, "_exited", cid],
             wait_for_go=True,
         )
 
@@ -273,25 +356,45 @@ class Lifecycle:
         os.makedirs(self.records.run_dir_of(cid), mode=0o700, exist_ok=True)  # a new ID
         return self._launch(cid, runtime, tty=tty, stdin=stdin)
 
-    def start(self, text: str, *, attach: bool = False, launch: MonitorLaunch | None = None) -> str:
+    def start(
+        self,
+        text: str,
+        *,
+        attach: bool = False,
+        launch: MonitorLaunch | None = None,
+        restarting: bool = False,
+    ) -> str:
         """Start a created or stopped container. With ``attach`` the monitor waits for the
         caller's attach client to ask for the start (so no output is lost). ``launch``: the
-        monitor :meth:`launch_early` started for this container (run's fast path)."""
+        monitor :meth:`launch_early` started for this container (run's fast path).
+        ``restarting``: the next run of a restart policy, started by the restarter that owns
+        the container (restarts.py); nothing happens if it was called off meanwhile."""
+        me = os.getpid()
+
+        def owned(c: Container) -> bool:
+            return c.state.restarting and c.state.monitor_pid == me
+
         try:
             cid = self.records.resolve(text)
-            ctr = self.refresh(cid)
-            if ctr.running:
-                if launch is not None:
-                    launch.cancel()
-                return cid
+            if restarting:
+                ctr = self.records.load(cid)
+                if not owned(ctr):
+                    return cid
+            else:
+                ctr = self.refresh(cid)
+                if ctr.running:
+                    if launch is not None:
+                        launch.cancel()
+                    return cid
         except BaseException:
             if launch is not None:
                 launch.cancel()
             raise
         try:
-            return self._start(cid, ctr, attach=attach, launch=launch)
+            return self._start(cid, ctr, attach=attach, launch=launch, restarting=restarting)
         except DockyardError as e:
-            self._record_failed_start(cid, e)
+            if not restarting:  # a restarter's failure is restarts.failed's to record
+                self._record_failed_start(cid, e)
             raise
 
     def _record_failed_start(self, cid: str, err: DockyardError) -> None:
@@ -317,14 +420,27 @@ class Lifecycle:
             pass  # removed meanwhile: nothing to record
 
     def _start(
-        self, cid: str, ctr: Container, *, attach: bool, launch: MonitorLaunch | None
+        self,
+        cid: str,
+        ctr: Container,
+        *,
+        attach: bool,
+        launch: MonitorLaunch | None,
+        restarting: bool,
     ) -> str:
         from dockyard.runtime.rootfs import unmount
 
-        # The last run's monitor may still be recording that run's exit (its exit command
-        # unmounts the rootfs): the new run's mount and run dir must come after it.
-        last = ctr.state
-        wait_until(lambda: not alive(last.monitor_pid, last.monitor_start), 30)
+        me = os.getpid()
+
+        def owned(c: Container) -> bool:
+            return c.state.restarting and c.state.monitor_pid == me
+
+        if not restarting:
+            # The last run's monitor may still be recording that run's exit (its exit command
+            # unmounts the rootfs): the new run's mount and run dir must come after it. (A
+            # restarter waited for it before the back-off.)
+            last = ctr.state
+            wait_until(lambda: not alive(last.monitor_pid, last.monitor_start), 30)
         rdir = self.records.run_dir_of(cid)
         if launch is None:
             import shutil
@@ -363,6 +479,7 @@ class Lifecycle:
                 env = (*net.link_env, *opts.env)
                 opts = opts._replace(network_mode=f"netns:{net.netns_path}", env=env)
             self._write_bundle(cid, opts, rootfs)
+            health = self._seed_health(ctr, rdir)
             if os.path.exists(os.path.join(runtime.state_root, cid)):
                 runtime.delete(cid, force=True)  # a leftover from a crash would block create
             if net is not None:
@@ -395,19 +512,39 @@ class Lifecycle:
             raise
         mpid = read_int(os.path.join(rdir, "monitor.pid"))
 
-        def started(ctr: Container) -> Container:
+        def started(c: Container) -> Container:
+            if restarting and not owned(c):
+                raise _CalledOff
+            old = c.state
             state = ContainerState(
                 status="running",
                 pid=pid,
                 started_at=now_rfc3339(),
-                finished_at=ZERO_TIME,
+                finished_at=old.finished_at,  # Docker keeps the last exit's time
                 monitor_pid=mpid,
                 monitor_start=pid_start_time(mpid),
+                health=health,
+                # A user's start begins a new restart loop (moby: ResetRestartManager).
+                restart_delay_ms=old.restart_delay_ms if restarting else 0,
             )
-            ctr = replace(ctr, state=state)
-            return net.record(ctr, pid) if net is not None else ctr
+            c = replace(c, state=state, restart_count=c.restart_count if restarting else 0)
+            return net.record(c, pid) if net is not None else c
 
-        ctr = self.records.update(cid, started) or ctr
+        try:
+            ctr = self.records.update(cid, started) or ctr
+        except _CalledOff:
+            # Stopped while this restart was on its way: the created container goes (its
+            # monitor kills it once the go pipe closes), and we leave once that is done.
+            from dockyard.runtime.attach import release_starter
+
+            release_starter(rdir)
+            if net is not None:
+                net.abort()
+            self.cleanup_runtime(ctr)
+            started_at = pid_start_time(mpid)
+            wait_until(lambda: not alive(mpid, started_at), 30)
+            return cid
+        # TODO(events): "start" belongs here once the engine has the events journal's hook.
         if net is not None:
             nets = self.networks()
             nets.refresh_hosts(nets.attached_ids(ctr))
@@ -416,6 +553,18 @@ class Lifecycle:
 
             request_start(rdir)
         return cid
+
+    def _seed_health(self, ctr: Container, rdir: str) -> Health | None:
+        """What the monitor needs to run the container's health check (health.py); the
+        health the run starts with. None without a check."""
+        if ctr.spec.healthcheck is None:
+            return None
+        from dockyard.engine.containers import health
+
+        check = health.effective(ctr.spec.healthcheck)
+        if check is None:
+            return None
+        return health.seed(rdir, check, ctr.state.health)
 
     def run_options(self, ctr: Container) -> RunOptions:
         """What the runtime runs the container with."""
@@ -448,7 +597,7 @@ class Lifecycle:
             other = self.get(network.split(":", 1)[1])
             if not other.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
-            network = f"netns:/proc/{other.state.pid}/ns/net"
+            network = f"container:{other.state.pid}"  # its namespace, not one of our own
         elif network not in ("none", "host"):
             network = "none"  # a bridge network: start() points the spec at its sandbox
         sec, res = spec.security, spec.resources
@@ -473,8 +622,13 @@ class Lifecycle:
             seccomp_profile=sec.seccomp,
             memory=res.memory,
             memory_swap=res.memory_swap,
+            memory_reservation=res.memory_reservation,
             cpus=res.nano_cpus / 1e9,
             cpu_shares=res.cpu_shares,
+            cpu_period=res.cpu_period,
+            cpu_quota=res.cpu_quota,
+            cpuset_cpus=res.cpuset_cpus,
+            cpuset_mems=res.cpuset_mems,
             pids_limit=res.pids_limit,
             ulimits=tuple(Ulimit(u.name, u.soft, u.hard) for u in res.ulimits),
             network_mode=network,
@@ -541,11 +695,33 @@ class Lifecycle:
 
         return wait_until(stopped, timeout)
 
+    def _stopping(self, cid: str, *, last_run: bool) -> None:
+        """A user stops or signals the running container: Docker's HasBeenManuallyStopped
+        (unless-stopped then stays down, also at boot), and with ``last_run`` its restart
+        manager's ExitOnNext (this run's exit is the last, whatever the policy)."""
+
+        def mark(c: Container) -> Container:
+            st = c.state
+            if st.status not in ("running", "paused", "restarting"):
+                return c
+            if st.manually_stopped and (st.stop_requested or not last_run):
+                return c
+            state = replace(st, manually_stopped=True, stop_requested=st.stop_requested or last_run)
+            out: Container = replace(c, state=state)
+            return out
+
+        self.records.update(cid, mark)
+
     def stop(self, text: str, timeout: int | None = None) -> str:
         cid = self.records.resolve(text)
         ctr = self.refresh(cid)
+        if ctr.state.restarting:
+            if self.call_off_restart(cid):
+                return cid
+            ctr = self.refresh(cid)  # its next run was recorded meanwhile: stop that
         if not ctr.running:
             return cid
+        self._stopping(cid, last_run=True)
         rt = self.runtimes.get(ctr.spec.runtime)
         sig = ctr.spec.stop_signal or "TERM"
         if timeout is None:
@@ -554,6 +730,11 @@ class Lifecycle:
             rt.kill(cid, signal_name(sig))
         except DockyardError:
             pass
+        if ctr.state.paused:
+            try:
+                rt.resume(cid)  # Docker: the signal is delivered once the container thaws
+            except DockyardError:
+                pass
         if timeout < 0 or not self.wait_stopped(cid, float(timeout)):
             try:
                 rt.kill(cid, "KILL", all_processes=True)
@@ -573,14 +754,95 @@ class Lifecycle:
         if not ctr.running:
             raise Conflict(f"Cannot kill container: {text}: Container {cid} is not running")
         name = signal_name(sig)
-        self.runtimes.get(ctr.spec.runtime).kill(cid, name)
+        # Docker: SIGKILL, the stop signal, or any signal when none is configured, ends the
+        # restart loop; every kill counts as a user's stop for unless-stopped.
+        stop_signal = ctr.spec.stop_signal
+        last_run = name == "KILL" or not stop_signal or name == signal_name(stop_signal)
+        if ctr.state.restarting:
+            # No process to signal (Docker: "the monitor exits on its next event").
+            if last_run and self.call_off_restart(cid):
+                return cid
+            ctr = self.refresh(cid)
+            if ctr.state.restarting:
+                self._stopping(cid, last_run=False)  # unless-stopped: down at the next exit
+                return cid
+            if not ctr.running:
+                return cid
+        self._stopping(cid, last_run=last_run)
+        rt = self.runtimes.get(ctr.spec.runtime)
+        rt.kill(cid, name)
+        if ctr.state.paused and last_run:
+            rt.resume(cid)  # Docker unpauses a container it kills for good
         if name == "KILL":
             self.wait_stopped(cid, 10)
         return cid
 
-    def wait(self, text: str) -> int:
+    def force_stop(self, cid: str) -> None:
+        """``rm -f``: the container's processes are killed (a restart called off), and its exit
+        recorded."""
+        ctr = self.refresh(cid)
+        if ctr.state.restarting and self.call_off_restart(cid):
+            return
+        ctr = self.refresh(cid)
+        if not ctr.running:
+            return
+        self._stopping(cid, last_run=True)
+        rt = self.runtimes.get(ctr.spec.runtime)
+        rt.kill(cid, "KILL", all_processes=True)
+        if ctr.state.paused:
+            try:
+                rt.resume(cid)
+            except DockyardError:
+                pass  # gone already
+        self.wait_stopped(cid, 30)
+
+    def pause(self, text: str) -> str:
+        """``docker pause``: every process of the container frozen (the freezer cgroup)."""
+        cid = self.records.resolve(text)
+        ctr = self.refresh(cid)
+        if not ctr.running:
+            raise Conflict(f"Container {cid} is not running")
+        if ctr.state.restarting:
+            raise Conflict(f"Container {cid} is restarting, wait until the container is running")
+        if ctr.state.paused:
+            raise Conflict(f"Container {cid} is already paused")
+        self.runtimes.get(ctr.spec.runtime).pause(cid)
+        # The monitor's health checks see it (Docker's checks fail on a paused container).
+        open(os.path.join(self.records.run_dir_of(cid), "paused"), "w").close()
+        self._set_status(cid, "running", "paused")
+        return cid
+
+    def unpause(self, text: str) -> str:
+        cid = self.records.resolve(text)
+        ctr = self.refresh(cid)
+        if not ctr.state.paused:
+            raise Conflict(f"Container {cid} is not paused")
+        self.runtimes.get(ctr.spec.runtime).resume(cid)
+        try:
+            os.unlink(os.path.join(self.records.run_dir_of(cid), "paused"))
+        except FileNotFoundError:
+            pass
+        self._set_status(cid, "paused", "running")
+        return cid
+
+    def _set_status(self, cid: str, was: str, now: str) -> None:
+        def change(c: Container) -> Container:
+            if c.state.status != was:
+                return c  # it ended meanwhile: its exit is recorded
+            out: Container = replace(c, state=replace(c.state, status=now))
+            return out
+
+        self.records.update(cid, change)
+
+    def wait(self, text: str, condition: str = "not-running") -> int:
+        """``docker wait``: the exit code once the container is not running (through any
+        restarts), has exited next (``next-exit``), or is removed (``removed``)."""
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
         cid = self.records.resolve(text)
         exit_file = os.path.join(self.records.run_dir_of(cid), "exit.json")
+        last: Container | None = None
+        first: Container | None = None
         while True:
             try:
                 ctr = self.refresh(cid)
@@ -589,10 +851,24 @@ class Lifecycle:
                     with open(exit_file) as f:
                         return int(json.load(f)["ExitCode"])
                 except (OSError, ValueError, KeyError):
+                    if last is not None:
+                        return last.state.exit_code
                     raise NotFound(f"No such container: {text}") from None
-            if not ctr.running:
-                return ctr.state.exit_code
+            last = ctr
+            if first is None:
+                first = ctr
+            st = ctr.state
+            if condition == "not-running" and not ctr.running:
+                return st.exit_code
+            if condition == "next-exit" and (
+                st.finished_at != first.state.finished_at or ctr.restart_count > first.restart_count
+            ):
+                return st.exit_code
             time.sleep(0.02)
+
+
+class _CalledOff(Exception):
+    """A restart's run found the container no longer restarting (stopped meanwhile)."""
 
 
 def stopped_network(ctr: Container) -> Container:
@@ -695,8 +971,9 @@ def _loopback_up(pid: int) -> None:
     os.waitpid(child, 0)
 
 
-def exit_command(root: str, run_root: str) -> list[str]:
-    """What a container's monitor runs when the container has exited (+ its ID)."""
+def container_command(root: str, run_root: str) -> list[str]:
+    """``dockyard container`` on this store, for the processes the engine leaves behind: a
+    monitor's exit command (+ ``_exited ID``) and a restarter (+ ``_restart ...``)."""
     return [
         sys.executable,
         "-m",
@@ -706,5 +983,4 @@ def exit_command(root: str, run_root: str) -> list[str]:
         "--run-root",
         run_root,
         "container",
-        "_exited",
     ]

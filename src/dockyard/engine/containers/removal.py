@@ -33,12 +33,12 @@ class Removal:
         ctr = self.lifecycle.refresh(cid)
         if ctr.running:
             if not force:
-                raise Conflict(
-                    f"You cannot remove a running container {cid}. Stop the container before "
-                    "attempting removal or force remove"
-                )
-            self.lifecycle.runtimes.get(ctr.spec.runtime).kill(cid, "KILL", all_processes=True)
-            self.lifecycle.wait_stopped(cid, 30)
+                status = ctr.state.status
+                procedure = "Stop the container before attempting removal or force remove"
+                if status == "paused":
+                    procedure = "Unpause and then " + procedure.lower()
+                raise Conflict(f"You cannot remove a {status} container {cid}. {procedure}")
+            self.lifecycle.force_stop(cid)
             try:
                 ctr = self.records.load(cid)
             except NotFound:

@@ -11,6 +11,7 @@ from dockyard.model.docker.reading import (
     port_key,
     restart_policy_check,
     spec_from_body,
+    update_from_body,
 )
 from dockyard.model.docker.shapes import (
     config_shape,
@@ -38,4 +39,5 @@ __all__ = [
     "spec_from_body",
     "start_error_text",
     "status_text",
+    "update_from_body",
 ]

@@ -11,6 +11,7 @@ from dockyard.model.container import (
     Container,
     ContainerSpec,
     ContainerState,
+    ContainerUpdate,
     Device,
     Endpoint,
     EndpointSpec,
@@ -442,6 +443,35 @@ def spec_from_body(body: Mapping[str, Any], name: str = "") -> ContainerSpec:
         device_cgroup_rules=hc.strings("DeviceCgroupRules") or (),
         links=tuple(links),
         storage_opt=_pairs(hc.string_map("StorageOpt")),
+    )
+
+
+def update_from_body(body: Mapping[str, Any]) -> ContainerUpdate:
+    """``POST /containers/{id}/update``'s body (Docker's UpdateConfig: the resources and
+    RestartPolicy of a HostConfig) -> what changes; zero values change nothing, as in
+    Docker, and PidsLimit null neither."""
+    b = _Obj(dict(body), "container.UpdateConfig")
+
+    def nonzero(key: str) -> int | None:
+        return b.number(key) or None
+
+    restart = None
+    if body.get("RestartPolicy") is not None:
+        r = b.sub("RestartPolicy", "container.RestartPolicy")
+        if r.text("Name"):
+            restart = RestartPolicy(r.text("Name"), r.number("MaximumRetryCount", "int"))
+    return ContainerUpdate(
+        memory=nonzero("Memory"),
+        memory_swap=nonzero("MemorySwap"),
+        memory_reservation=nonzero("MemoryReservation"),
+        nano_cpus=nonzero("NanoCpus"),
+        cpu_shares=nonzero("CpuShares"),
+        cpu_period=nonzero("CpuPeriod"),
+        cpu_quota=nonzero("CpuQuota"),
+        cpuset_cpus=b.text("CpusetCpus") or None,
+        cpuset_mems=b.text("CpusetMems") or None,
+        pids_limit=b.opt_number("PidsLimit"),
+        restart_policy=restart,
     )
 
 

@@ -278,7 +278,7 @@ def mount_points(c: Container, volume_source: Callable[[str], str]) -> list[dict
 
 
 def state_shape(st: ContainerState) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "Status": st.status,
         "Running": st.running,
         "Paused": st.paused,
@@ -291,6 +291,25 @@ def state_shape(st: ContainerState) -> dict[str, Any]:
         "StartedAt": st.started_at,
         "FinishedAt": st.finished_at,
     }
+    if st.health is not None:  # omitempty: only once a container with a check has started
+        h = st.health
+        out["Health"] = {
+            "Status": h.status,
+            "FailingStreak": h.failing_streak,
+            "Log": [
+                {"Start": r.start, "End": r.end, "ExitCode": r.exit_code, "Output": r.output}
+                for r in h.log
+            ],
+        }
+    return out
+
+
+def health_text(st: ContainerState) -> str:
+    """What ``ps`` says of a running container's health: "health: starting", "healthy",
+    "unhealthy"; "" without a health check."""
+    if st.health is None:
+        return ""
+    return "health: starting" if st.health.status == "starting" else st.health.status
 
 
 def ports_shape(c: Container) -> dict[str, Any]:
@@ -392,13 +411,20 @@ def inspect_shape(
 
 def status_text(st: ContainerState, now: float) -> str:
     """The STATUS of ``docker ps`` and of ``GET /containers/json``: "Up 2 minutes",
-    "Created", "Exited (0) 5 seconds ago"."""
+    "Up 5 seconds (healthy)", "Restarting (1) 2 seconds ago", "Created", "Exited (0) 5
+    seconds ago" (moby's State.String)."""
     from dockyard.units import human_duration, parse_time
 
+    if st.restarting:
+        exited = parse_time(st.finished_at) or now
+        return f"Restarting ({st.exit_code}) {human_duration(now - exited)} ago"
     if st.running:
         since = parse_time(st.started_at) or now
         text = "Up " + human_duration(now - since)
-        return text + " (Paused)" if st.paused else text
+        if st.paused:
+            return text + " (Paused)"
+        health = health_text(st)
+        return f"{text} ({health})" if health else text
     if st.status == "created":
         return "Created"
     if st.dead:
