@@ -22,21 +22,6 @@ if TYPE_CHECKING:
     from dockyard.runtime.fs import ArchiveSource as Archive
     from dockyard.store import Store
 
-# Image config fields a commit takes from the container's config.
-_COMMITTED = (
-    "User",
-    "ExposedPorts",
-    "Env",
-    "Cmd",
-    "Healthcheck",
-    "Volumes",
-    "WorkingDir",
-    "Entrypoint",
-    "OnBuild",
-    "Labels",
-    "StopSignal",
-)
-
 
 def _split(arg: str) -> tuple[str | None, str]:
     """ "name:/path" -> ("name", "/path"); a host path (absolute, ./rel, or no colon) -> None."""
@@ -318,6 +303,7 @@ class Files:
         from dockyard.image.manifest import OCI_LAYER
         from dockyard.image.reference import parse_reference
         from dockyard.model.docker import config_shape
+        from dockyard.model.docker.commit import COMMITTED
         from dockyard.store.archives import adding
         from dockyard.store.images import LayerBlob
 
@@ -327,9 +313,9 @@ class Files:
         base = images.config(ctr.image_id)
         tag = parse_reference(reference) if reference else None
         ccfg = config_shape(ctr.spec)
-        own = {k: ccfg.get(k) for k in _COMMITTED if ccfg.get(k) not in (None, "", [], {})}
+        own = {k: ccfg.get(k) for k in COMMITTED if ccfg.get(k) not in (None, "", [], {})}
         # moby: the changes go onto the client's config, or onto the container's without one.
-        user = own if config is None else {k: v for k, v in config.items() if k in _COMMITTED}
+        user = own if config is None else {k: v for k, v in config.items() if k in COMMITTED}
         cfg = merge_commit_config(apply_changes(user, list(changes)), own)
         created = now_rfc3339()
         with adding(self.store) as new_blobs, self.store.content.writer() as w:

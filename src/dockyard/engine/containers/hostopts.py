@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from dockyard.model.container import Container, ContainerSpec
+    from dockyard.model.container import Container, ContainerSpec, Resources
 
 _MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 # What Docker's overlay2 driver says when the backing file system has no project quotas:
@@ -88,27 +88,31 @@ def check_host_options(spec: ContainerSpec, lookup: Callable[[str], Container]) 
     return out
 
 
+def resource_options(res: Resources) -> dict[str, Any]:
+    """The RunOptions fields of the container's cgroup limits (ulimits aside)."""
+    return {
+        "memory": res.memory,
+        "memory_swap": res.memory_swap,
+        "memory_reservation": res.memory_reservation,
+        "oom_kill_disable": res.oom_kill_disable,
+        "cpus": res.nano_cpus / 1e9,
+        "cpu_shares": res.cpu_shares,
+        "cpu_period": res.cpu_period,
+        "cpu_quota": res.cpu_quota,
+        "cpuset_cpus": res.cpuset_cpus,
+        "cpuset_mems": res.cpuset_mems,
+        "pids_limit": res.pids_limit,
+        "blkio_weight": res.blkio_weight,
+    }
+
+
 def check_resources(spec: ContainerSpec) -> None:
     """The cgroup limits checked at create, with Docker's messages, as Docker's daemon
     checks them then (the runtime's spec builder holds the rules)."""
     from dockyard.runtime.options import RunOptions
     from dockyard.runtime.spec import check_resources as check
 
-    res = spec.resources
-    check(
-        RunOptions(
-            args=("true",),
-            memory=res.memory,
-            memory_swap=res.memory_swap,
-            memory_reservation=res.memory_reservation,
-            cpus=res.nano_cpus / 1e9,
-            cpu_shares=res.cpu_shares,
-            cpu_period=res.cpu_period,
-            cpu_quota=res.cpu_quota,
-            pids_limit=res.pids_limit,
-            blkio_weight=res.blkio_weight,
-        )
-    )
+    check(RunOptions(args=("true",), **resource_options(spec.resources)))
 
 
 def parse_cpuset(text: str) -> set[int] | None:
@@ -172,14 +176,14 @@ def _linked(name: str, lookup: Callable[[str], Container]) -> str:
 def host_run_options(
     ctr: Container, get: Callable[[str], Container], container_dir: Callable[[str], str]
 ) -> dict[str, Any]:
-    """The RunOptions fields of the container's namespaces, devices and the resources beyond
-    memory, CPUs and pids, resolved for a start. Containers it joins must be running
+    """The RunOptions fields of the container's namespaces, devices and cgroup limits,
+    resolved for a start. Containers it joins must be running
     (Docker's messages); a shareable /dev/shm is mounted on the host (``<container
     dir>/shm``, released with the container) so that containers joining its IPC namespace
     share its files, as Docker does."""
     from dockyard.runtime.options import Device
 
-    spec, res = ctr.spec, ctr.spec.resources
+    spec = ctr.spec
     out: dict[str, Any] = {
         "uts_host": spec.uts_mode == "host",
         "cgroup_ns": spec.cgroupns_mode == "private",
@@ -188,13 +192,7 @@ def host_run_options(
             for d in spec.devices
         ),
         "device_cgroup_rules": spec.device_cgroup_rules,
-        "memory_reservation": res.memory_reservation,
-        "oom_kill_disable": res.oom_kill_disable,
-        "cpu_period": res.cpu_period,
-        "cpu_quota": res.cpu_quota,
-        "cpuset_cpus": res.cpuset_cpus,
-        "cpuset_mems": res.cpuset_mems,
-        "blkio_weight": res.blkio_weight,
+        **resource_options(spec.resources),
     }
     if spec.pid_mode == "host":
         out["pid_ns"] = "host"

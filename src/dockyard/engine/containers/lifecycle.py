@@ -620,16 +620,6 @@ class Lifecycle:
             cap_drop=sec.cap_drop,
             no_new_privileges=sec.no_new_privileges,
             seccomp_profile=sec.seccomp,
-            memory=res.memory,
-            memory_swap=res.memory_swap,
-            memory_reservation=res.memory_reservation,
-            cpus=res.nano_cpus / 1e9,
-            cpu_shares=res.cpu_shares,
-            cpu_period=res.cpu_period,
-            cpu_quota=res.cpu_quota,
-            cpuset_cpus=res.cpuset_cpus,
-            cpuset_mems=res.cpuset_mems,
-            pids_limit=res.pids_limit,
             ulimits=tuple(Ulimit(u.name, u.soft, u.hard) for u in res.ulimits),
             network_mode=network,
             mounts=tuple(mounts),
@@ -638,7 +628,7 @@ class Lifecycle:
             shm_size=spec.shm_size or 64 * 1024 * 1024,
             masked_paths=sec.masked_paths,
             readonly_paths=sec.readonly_paths,
-            **more,  # namespaces, devices, the other resources (hostopts.py)
+            **more,  # namespaces, devices, cgroup limits (hostopts.py)
         )
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:
