@@ -174,10 +174,10 @@ def test_mounts_volumes_from_logging_health(api: Daemon) -> None:
         ({"Hostname": "h", "HostConfig": {"UTSMode": "host"}},
          "conflicting options: hostname and the UTS mode", True),
         ({"HostConfig": {"PidMode": "container:nosuch"}}, "No such container: nosuch", True),
-        # Docker refuses a bad MAC only at start; restart policies land with their own work.
-        ({"MacAddress": "zz"}, "invalid MAC address: zz", False),
-        ({"HostConfig": {"RestartPolicy": {"Name": "always"}}},
-         "restart policies are not supported yet", False),
+        # Docker refuses a bad MAC only at start; we at create, in its CLI's words.
+        ({"MacAddress": "zz"}, "zz is not a valid mac address", False),
+        ({"HostConfig": {"RestartPolicy": {"Name": "sometimes"}}},
+         "invalid restart policy 'sometimes'", False),
     ],
 )  # fmt: skip
 def test_bad_create_bodies(

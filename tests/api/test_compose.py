@@ -223,6 +223,15 @@ def test_compose_build(api: Daemon, flavour: str, tmp_path: Path) -> None:
         assert (r.returncode, r.stdout.strip()) == (0, "built"), r.stderr
     finally:
         p("down", "-v", "--rmi", "local", "--timeout", "1")
+        # Compose v5 keeps a classic build's image after `down --rmi local` (on Docker too:
+        # it finds the images it built by a label the classic builder does not set); the
+        # session's daemon is shared, so the test removes it.
+        for tag in _built(api):
+            api.client.images.remove(tag, force=True)
+
+
+def _built(api: Daemon) -> list[str]:
+    return [t for i in api.client.images.list() for t in i.tags if t.startswith("dycbuild")]
 
 
 def test_compose_binaries_installed() -> None:

@@ -13,7 +13,7 @@ import io
 import json
 import re
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs
 
@@ -367,3 +367,13 @@ def _send(req: Request, reply: Reply) -> None:
         fields = [("Content-Type", reply.content_type), *reply.headers]
         req.start(reply.status, fields, length=len(body))
         req.write(body)
+
+
+def labels_match(labels: Mapping[str, str] | None, wanted: Sequence[str]) -> bool:
+    """Docker's ``label`` filter: every ``key`` present, every ``key=value`` equal."""
+    labels = labels or {}
+    for want in wanted:
+        key, eq, value = want.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True

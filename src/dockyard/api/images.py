@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from dockyard.api.http import Call, Done, Reply, Router
+from dockyard.api.http import Call, Done, Reply, Router, labels_match
 from dockyard.errors import InvalidArgument
 from dockyard.units import unix_time
 
@@ -28,6 +28,9 @@ def image_list(call: Call) -> list[dict[str, Any]]:
         all_images=call.flag("all"), dangling=dangling, references=filters.get("reference", [])
     ):
         data = images.inspect(entry.record.id)
+        # Compose's `down --rmi local` finds the images it built by their labels.
+        if not labels_match((data["Config"] or {}).get("Labels"), filters.get("label", ())):
+            continue
         untagged = not entry.repo_tags and not entry.repo_digests
         out.append(
             {

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from dockyard.api.http import API_VERSION, MIN_API_VERSION, Call, Reply, Router
+from dockyard.api.http import API_VERSION, MIN_API_VERSION, Call, Reply, Router, labels_match
 from dockyard.errors import InvalidArgument, NotFound
 
 routes = Router()
@@ -123,21 +123,11 @@ def volume_list(call: Call) -> dict[str, Any]:
         v
         for v in call.engine.volumes.list_volumes(dangling=flag)
         # Compose finds its project's volumes by label (and removes what it finds).
-        if _labels_match(v.get("Labels"), filters.get("label", ()))
+        if labels_match(v.get("Labels"), filters.get("label", ()))
         and _any_in(v["Name"], filters.get("name", ()))
         and (not filters.get("driver") or v.get("Driver") in filters["driver"])
     ]
     return {"Volumes": volumes, "Warnings": None}
-
-
-def _labels_match(labels: dict[str, str] | None, wanted: Sequence[str]) -> bool:
-    """Docker's ``label`` filter: every ``key`` present, every ``key=value`` equal."""
-    labels = labels or {}
-    for want in wanted:
-        key, eq, value = want.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
 
 
 def _any_in(name: str, patterns: Sequence[str]) -> bool:
@@ -188,7 +178,7 @@ def network_list(call: Call) -> list[dict[str, Any]]:
         doc = nets.inspect(row["ID"])
         # Compose lists its project's networks by label, then removes them: without this
         # filter `compose down` tried to remove the default bridge.
-        if not _labels_match(doc.get("Labels"), filters.get("label", ())):
+        if not labels_match(doc.get("Labels"), filters.get("label", ())):
             continue
         if filters.get("driver") and doc.get("Driver") not in filters["driver"]:
             continue
