@@ -5,7 +5,6 @@ restart policy's restarter)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,6 +20,8 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of every container verb's start-up
 if TYPE_CHECKING:
+    import argparse
+
     from dockyard.model.container import ContainerSpec
 
 # ------------------------------------------------------------------ run / create
@@ -315,10 +316,7 @@ def cmd_rename(ctx: Context, argv: list[str]) -> int:
 def cmd_port(ctx: Context, argv: list[str]) -> int:
     from dockyard.model.docker import ports_shape
 
-    p = ctx.parser("CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings for the container")
-    p.add_argument("container")
-    p.add_argument("port", nargs="?")
-    a = p.parse_args(argv)
+    a = ctx.args("port", argv)
     ports = ports_shape(ctx.engine.containers.get(a.container))
     if a.port:
         key = a.port if "/" in a.port else f"{a.port}/tcp"
@@ -337,16 +335,7 @@ def cmd_port(ctx: Context, argv: list[str]) -> int:
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
     from dockyard.cli.output import parse_filters
 
-    p = ctx.parser("[OPTIONS]", "List containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("-n", "--last", type=int, default=-1)
-    p.add_argument("-l", "--latest", action="store_true")
-    p.add_argument("-s", "--size", action="store_true")
-    p.add_argument("--format")
-    a = p.parse_args(argv)
+    a = ctx.args("ps", argv)
     filters = parse_filters(a.filter)
     show_all = a.all or a.last >= 0 or a.latest
     # The rows are the API's list entries, as Docker's CLI builds them.
@@ -461,10 +450,7 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_top(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("CONTAINER [ps OPTIONS]", "Display the running processes of a container")
-    p.add_argument("container")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)
-    a = p.parse_args(argv)
+    a = ctx.args("top", argv)
     header, rows = ctx.engine.containers.top(a.container, a.ps_args)
     print(table(header, rows, minwidth=20))  # Docker's top uses a minimum width of 20
     return 0

@@ -9,12 +9,11 @@ lock), so a kill leaves only unreferenced leftovers that ``system check --repair
 
 from __future__ import annotations
 
-import json
-import sqlite3
+# The C module, not the sqlite3 package (its datetime adapters cost ~1.5 ms: records.py)
+import _sqlite3 as sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, NamedTuple
 
+from dockyard import fastjson
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.image.digest import chain_ids
 from dockyard.store.content import ContentStore
@@ -22,12 +21,18 @@ from dockyard.store.db import Metadata
 from dockyard.store.lock import StoreLock
 from dockyard.store.snapshots import Snapshots
 
+TYPE_CHECKING = False  # not typing's: `images` and `image inspect` start with this module
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
+    from typing import NamedTuple
+
     # Imported where used: `images` and `ps` must not pay for tarfile, the manifest models or
     # the reference grammar's regexes (start-up time is a feature).
     from dockyard.image.config import ImageConfig
     from dockyard.image.manifest import Manifest
     from dockyard.image.reference import Reference
+else:
+    from dockyard.model.values import NamedTuple
 
 
 def parse_reference(text: str, default_tag: bool = True) -> Reference:
@@ -85,7 +90,8 @@ class DeleteReport:
         self.items.append(("Deleted", what))
 
 
-ContainerUsers = Callable[[str], list[tuple[str, bool]]]
+if TYPE_CHECKING:
+    ContainerUsers = Callable[[str], list[tuple[str, bool]]]
 
 
 def _short(image_id: str) -> str:
@@ -363,7 +369,7 @@ class ImageStore:
     def _containers_from_db(self, image_id: str) -> list[tuple[str, bool]]:
         out = []
         for r in self.db.query("SELECT id, data FROM containers WHERE image_id = ?", (image_id,)):
-            state = json.loads(r["data"]).get("State", {})
+            state = fastjson.loads(r["data"]).get("State", {})
             out.append((str(r["id"]), bool(state.get("Running"))))
         return out
 
