@@ -84,8 +84,9 @@ class ImageService:
     ) -> list[ImageRow]:
         rows: list[ImageRow] = []
         images = self.store.images
-        parents = {r.parent for r in images.records() if r.parent}
-        for rec in images.records():
+        records = images.records()
+        parents = {r.parent for r in records if r.parent}
+        for rec in records:
             is_dangling = not rec.tags and not rec.digests
             # Untagged images with children are intermediate build images: hidden without -a.
             if is_dangling and rec.id in parents and not all_images:

@@ -58,11 +58,13 @@ class SystemService:
             for r in db.query("SELECT chain_id, size FROM snapshots")
         }
         chain_users: dict[str, set[str]] = {}
+        image_chains: dict[str, list[str]] = {}  # one query, not one per image
         for r in db.query("SELECT image_id, chain_id FROM image_layers"):
             chain_users.setdefault(str(r["chain_id"]), set()).add(str(r["image_id"]))
+            image_chains.setdefault(str(r["image_id"]), []).append(str(r["chain_id"]))
         usage = []
         for rec in store.images.records():
-            chains = [la.chain_id for la in store.images.layers(rec.id)]
+            chains = image_chains.get(rec.id, [])
             shared = sum(snap_size.get(c, 0) for c in chains if len(chain_users.get(c, ())) > 1)
             unique = sum(snap_size.get(c, 0) for c in chains if len(chain_users.get(c, ())) == 1)
             usage.append(

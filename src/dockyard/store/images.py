@@ -323,8 +323,36 @@ class ImageStore:
             digests,
         )
 
-    def records(self) -> list[ImageRecord]:
-        return [self._record(r) for r in self.db.query("SELECT * FROM images ORDER BY added DESC")]
+    def records(self, *, untagged: bool = False) -> list[ImageRecord]:
+        """Every image (newest first), or those without a tag or digest: three queries
+        whatever the store's size (a query per image made `images` with 5,000 tags slow)."""
+        where = (
+            " WHERE id NOT IN (SELECT image_id FROM tags)"
+            " AND id NOT IN (SELECT image_id FROM repo_digests)"
+            if untagged
+            else ""
+        )
+        rows = self.db.query(f"SELECT * FROM images{where} ORDER BY added DESC")
+        names: dict[str, tuple[list[str], list[str]]] = {}
+        if not untagged:
+            for i, table in enumerate(("tags", "repo_digests")):
+                for r in self.db.query(f"SELECT image_id, name FROM {table} ORDER BY name"):
+                    names.setdefault(r["image_id"], ([], []))[i].append(r["name"])
+        none: tuple[list[str], list[str]] = ([], [])
+        return [
+            ImageRecord(
+                r["id"],
+                r["manifest"],
+                r["created"],
+                r["size"],
+                r["parent"],
+                r["added"],
+                r["last_tag_time"],
+                tuple(names.get(r["id"], none)[0]),
+                tuple(names.get(r["id"], none)[1]),
+            )
+            for r in rows
+        ]
 
     def config(self, image_id: str) -> ImageConfig:
         from dockyard.image.config import ImageConfig
@@ -559,14 +587,16 @@ class ImageStore:
         report = DeleteReport()
         while True:
             progressed = False
-            for img in self.records():
+            # With keep_tagged only untagged images can go: a prune with nothing to prune
+            # reads no row per tagged image.
+            for img in self.records(untagged=keep_tagged):
                 if candidates is not None and img.id not in candidates:
+                    continue
+                if (img.tags or img.digests) and keep_tagged:
                     continue
                 if not self._exists(img.id):
                     continue
                 if self.children(img.id) or self.container_users(img.id):
-                    continue
-                if (img.tags or img.digests) and keep_tagged:
                     continue
                 try:
                     # Without keep_tagged (prune -a) an image of several repositories goes
