@@ -215,3 +215,52 @@ def test_lean_parse_agrees_with_argparse(name: str, argv: list[str]) -> None:
 )
 def test_lean_parse_leaves_the_rest_to_argparse(name: str, argv: list[str]) -> None:
     assert parse_lean(COMMAND_ARGS[name], argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["busybox"],
+        ["-it", "--name", "web", "-p", "127.0.0.1:8080:80", "-e", "A=1", "--env=B=2", "busybox"],
+        ["-ip", "80:80", "-h", "host", "--restart=always", "-v", "/a:/b", "--", "busybox"],
+        ["--entrypoint=", "-l", "k=v", "--label", "x", "--memory", "64m", "busybox"],
+    ],
+)
+def test_create_flags_parse_as_argparse_parses_them(argv: list[str]) -> None:
+    from dockyard.cli.flags import flags_for
+
+    table = Command("", "", tuple(flags_for("create")), (("image", None),))
+    a = parse_lean(table, argv)
+    assert a is not None, argv
+    p = make_parser("create", "", "", add_help=False)
+    add_flags(p, "create")
+    p.add_argument("image")
+    assert vars(a) == vars(p.parse_args(argv))
+
+
+def test_create_takes_no_argparse_and_reports_flag_errors_as_before(
+    ctr: CLI, tmp_path: Path
+) -> None:
+    ctr("create", "busybox")  # the first one makes the default network (a one-off)
+    args = ("create", "--name", "made", "-e", "A=1", "-p", "127.0.0.1:18081:80", "busybox", "true")
+    lean = run(ctr, tmp_path, "lean", *args)
+    assert lean.returncode == 0, lean.stderr
+    assert not [m for m in ("argparse", "typing", "dataclasses", "sqlite3") if m in lean.modules]
+    env = ctr("inspect", "-f", "{{.Config.Env}} {{.HostConfig.PortBindings}}", "made").stdout
+    assert env.startswith("[A=1 PATH=") and "map[80/tcp:[{127.0.0.1 18081}]]" in env
+    # Errors in flag values still come from argparse's parser, in Docker's words.
+    for bad in (
+        ("create", "-p", "x:y:z:w", "busybox"),
+        ("create", "--dns", "not-an-ip", "busybox"),
+        ("create", "--memory", "lots", "busybox"),
+        ("create", "--nosuchflag", "busybox"),
+        ("create",),
+    ):
+        lean = run(ctr, tmp_path, "lean", *bad)
+        slow = run(ctr, tmp_path, "argparse", *bad)
+        assert (lean.returncode, lean.stdout, lean.stderr) == (
+            slow.returncode,
+            slow.stdout,
+            slow.stderr,
+        ), bad
+        assert lean.returncode == 125 and lean.stderr.startswith("Error: "), bad

@@ -782,7 +782,7 @@ def _mode(value: str, flag: str, allowed: Sequence[str], what: str, *, joins: bo
     raise InvalidArgument(f"{flag}: invalid {what} mode")
 
 
-def _devices_links_storage(a: argparse.Namespace) -> dict[str, Any]:
+def _devices_links_storage(a: argparse.Namespace | Args) -> dict[str, Any]:
     """--device, --device-cgroup-rule, --link and --storage-opt: Docker's CLI grammar."""
     from dockyard.model.devices import check_cgroup_rule, parse_device
     from dockyard.model.links import parse_link
@@ -814,12 +814,16 @@ def _devices_links_storage(a: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _is_mac(text: str) -> bool:
+    import re  # only for a --mac-address
+
+    return re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", text) is not None
+
+
 def spec_from_args(
-    a: argparse.Namespace, image: str, command: Sequence[str], *, run: bool
+    a: argparse.Namespace | Args, image: str, command: Sequence[str], *, run: bool
 ) -> ContainerSpec:
     """The parsed flags of ``run``/``create`` -> the spec the engine creates."""
-    import re
-
     from dockyard.cli.environ import resolve_env
     from dockyard.model.container import (
         ContainerSpec,
@@ -850,7 +854,7 @@ def spec_from_args(
             ) from None
     if a.network_alias and a.network in ("default", "bridge", "none", "host"):
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
-    if a.mac_address and not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", a.mac_address):
+    if a.mac_address and not _is_mac(a.mac_address):
         raise InvalidArgument(f"{a.mac_address} is not a valid mac address")
     restart = parse_restart(a.restart)
     if a.rm and restart.name not in ("", "no"):

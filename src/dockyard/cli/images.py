@@ -328,15 +328,13 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
 
 def _find_object(ctx: Context, name: str, kind: str | None) -> dict[str, Any] | None:
     """Docker's order: a container, then an image, then a volume (unless --type says)."""
-    lookups = {
-        "container": ctx.engine.containers.inspect,
-        "image": ctx.engine.images.inspect,
-        "volume": ctx.engine.volumes.inspect,
-    }
-    for k, fn in lookups.items():
+    # The services are made on first use: inspecting a container loads no image code.
+    for k in ("container", "image", "volume"):
         if kind in (None, k):
+            service = getattr(ctx.engine, f"{k}s")
             try:
-                return fn(name)
+                obj: dict[str, Any] = service.inspect(name)
+                return obj
             except (NotFound, InvalidArgument):
                 continue
     return None
