@@ -270,6 +270,8 @@ CASES["network"] = lambda b, d: __import__("network").bench_network(b, d)  # ben
 CASES["build"] = lambda b, d: __import__("build").bench_build(b, d)  # bench/build.py
 CASES["build-cold"] = lambda b, d: __import__("build").bench_build_cold(b, d)  # bench/build.py
 CASES["build-daemon"] = lambda b, d: __import__("build").bench_build_daemon(b, d)
+CASES["small"] = lambda b, d: __import__("small").bench_small(b, d)  # bench/small.py
+CASES["small-scale"] = lambda b, d: __import__("small").bench_small_scale(b, d)
 
 
 def main() -> int:

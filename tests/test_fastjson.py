@@ -48,3 +48,29 @@ def test_importing_it_does_not_import_re_or_json() -> None:
     code = "import sys, dockyard.fastjson; print(sorted({'re', 'json', 'enum'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+indented_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(
+            st.text() | st.integers() | st.floats() | st.booleans() | st.none(), inner, max_size=4
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@given(indented_values)
+def test_indented_text_is_json_dumps_indent_4(v: object) -> None:
+    # inspect's output: byte for byte what json.dumps(objs, indent=4) printed before
+    assert fastjson.dumps_indented(v) == json.dumps(v, indent=4)
+
+
+def test_indented_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="is not JSON serializable"):
+        fastjson.dumps_indented({"a": {1, 2}})
+    with pytest.raises(TypeError, match="keys must be str, int, float, bool or None"):
+        fastjson.dumps_indented({(1,): 1})

@@ -275,10 +275,23 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         ctx.close()
         raise
-    if target[0] == "containers":
+    if target[0] == "containers" or target in _QUICK_EXIT:
         _exit_now(code)
     ctx.close()
     return code
+
+
+# The small image and system verbs end as the container verbs do (``_exit_now``): closing the
+# store would checkpoint its WAL, ~3 ms of `inspect`'s time.
+_QUICK_EXIT = {
+    ("images", "cmd_images"),
+    ("images", "cmd_inspect"),
+    ("images", "cmd_image_inspect"),
+    ("images", "cmd_container_inspect"),
+    ("images", "cmd_image_prune"),
+    ("system", "cmd_version"),
+    ("system", "cmd_df"),
+}
 
 
 def cmd_daemon(ctx: Context, argv: list[str]) -> int:

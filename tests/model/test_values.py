@@ -96,3 +96,38 @@ def test_the_model_is_built_without_importing_dataclasses() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_named_tuple_class_syntax_matches_typing() -> None:
+    """store/images.py and engine/images.py define their rows with values.NamedTuple (no
+    ``import typing`` on the listing path): same tuple, fields, defaults, methods, docstring."""
+    import typing
+
+    def make(base: type) -> type:
+        class Row(base):  # type: ignore[valid-type,misc]
+            """A row."""
+
+            name: str
+            size: int = 0
+            tags: tuple[str, ...] = ()
+
+            def label(self) -> str:
+                return f"{self.name}:{self.size}"
+
+        return Row
+
+    ours, theirs = make(values.NamedTuple), make(typing.NamedTuple)
+    for cls in (ours, theirs):
+        r = cls("a", 2)
+        assert (r, r.tags, r.label(), r._fields, cls.__doc__) == (
+            ("a", 2, ()),
+            (),
+            "a:2",
+            ("name", "size", "tags"),
+            "A row.",
+        )
+        assert r._replace(size=3) == ("a", 3, ())
+        assert isinstance(r, tuple)
+    assert repr(ours("a")) == repr(theirs("a"))
+    with pytest.raises(TypeError):
+        ours()

@@ -5,7 +5,6 @@ restart policy's restarter)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,6 +20,10 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of every container verb's start-up
 if TYPE_CHECKING:
+    import argparse
+
+    from dockyard.cli.flags import Args
+    from dockyard.cli.parser import ArgumentParser
     from dockyard.model.container import ContainerSpec
 
 # ------------------------------------------------------------------ run / create
@@ -28,31 +31,45 @@ if TYPE_CHECKING:
 
 def parse_create(
     ctx: Context, argv: list[str], run: bool
-) -> tuple[ContainerSpec, argparse.Namespace]:
+) -> tuple[ContainerSpec, argparse.Namespace | Args]:
     """``run``/``create`` arguments -> (the spec, the parsed flags)."""
-    from dockyard.cli.flags import add_flags, spec_from_args, split_at_image
+    from dockyard.cli.flags import (
+        Command,
+        add_flags,
+        flags_for,
+        parse_lean,
+        spec_from_args,
+        split_at_image,
+    )
 
     verb = "run" if run else "create"
+    usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]"
+    description = "Run a command in a new container" if run else "Create a new container"
     opts_argv, image, command = split_at_image(argv, verb)
-    # -h is --hostname, as in Docker: only --help shows help.
-    p = ctx.parser(
-        "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-        "Run a command in a new container" if run else "Create a new container",
-        add_help=False,
-    )
-    p.add_argument("--help", action="help")
-    add_flags(p, verb)
-    p.add_argument("image")
+    parser: list[ArgumentParser] = []
+
+    def p() -> ArgumentParser:
+        """argparse over the same table: for what parse_lean leaves, and to report errors
+        (building it costs ~10 ms: the plain forms never do)."""
+        if not parser:
+            # -h is --hostname, as in Docker: only --help shows help.
+            parser.append(ctx.parser(usage, description, add_help=False))
+            parser[0].add_argument("--help", action="help")
+            add_flags(parser[0], verb)
+            parser[0].add_argument("image")
+        return parser[0]
+
     if image is None:
-        p.error(f'"dockyard {verb}" requires at least 1 argument.')
-    a = p.parse_args([*opts_argv, image])
+        p().error(f'"dockyard {verb}" requires at least 1 argument.')
+    table = Command(usage, description, tuple(flags_for(verb)), (("image", None),))
+    a = parse_lean(table, [*opts_argv, image]) or p().parse_args([*opts_argv, image])
     if a.add_host or a.dns or a.dns_search:
-        _check_dns_flags(p, a)
+        _check_dns_flags(p(), a)
     try:
         spec = spec_from_args(a, image, command, run=run)
     except InvalidArgument as e:
         if str(e).startswith("invalid argument "):
-            p.error(str(e))  # a flag's value: a usage error, as Docker's CLI reports it
+            p().error(str(e))  # a flag's value: a usage error, as Docker's CLI reports it
         raise
     if a.cidfile and os.path.exists(a.cidfile):
         raise InvalidArgument(
@@ -62,7 +79,7 @@ def parse_create(
     return spec, a
 
 
-def _check_dns_flags(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+def _check_dns_flags(p: argparse.ArgumentParser, a: argparse.Namespace | Args) -> None:
     """Bad --add-host/--dns/--dns-search values are flag errors, as in Docker's CLI; a
     loopback --dns gets Docker's warning."""
     from dockyard.model.addresses import (
@@ -315,10 +332,7 @@ def cmd_rename(ctx: Context, argv: list[str]) -> int:
 def cmd_port(ctx: Context, argv: list[str]) -> int:
     from dockyard.model.docker import ports_shape
 
-    p = ctx.parser("CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings for the container")
-    p.add_argument("container")
-    p.add_argument("port", nargs="?")
-    a = p.parse_args(argv)
+    a = ctx.args("port", argv)
     ports = ports_shape(ctx.engine.containers.get(a.container))
     if a.port:
         key = a.port if "/" in a.port else f"{a.port}/tcp"
@@ -337,16 +351,7 @@ def cmd_port(ctx: Context, argv: list[str]) -> int:
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
     from dockyard.cli.output import parse_filters
 
-    p = ctx.parser("[OPTIONS]", "List containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("-n", "--last", type=int, default=-1)
-    p.add_argument("-l", "--latest", action="store_true")
-    p.add_argument("-s", "--size", action="store_true")
-    p.add_argument("--format")
-    a = p.parse_args(argv)
+    a = ctx.args("ps", argv)
     filters = parse_filters(a.filter)
     show_all = a.all or a.last >= 0 or a.latest
     # The rows are the API's list entries, as Docker's CLI builds them.
@@ -461,10 +466,7 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_top(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("CONTAINER [ps OPTIONS]", "Display the running processes of a container")
-    p.add_argument("container")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)
-    a = p.parse_args(argv)
+    a = ctx.args("top", argv)
     header, rows = ctx.engine.containers.top(a.container, a.ps_args)
     print(table(header, rows, minwidth=20))  # Docker's top uses a minimum width of 20
     return 0

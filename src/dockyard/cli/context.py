@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from functools import cached_property
 
-# Not typing's: importing typing costs ~3 ms of every command's start-up.
+# Not typing's: importing typing costs ~3 ms of every command's start-up; argparse (~10 ms)
+# is imported only when a verb builds a parser (cli/parser.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any
 
+    from dockyard.cli.parser import ArgumentParser
     from dockyard.engine import Engine
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    # argparse asks shutil for the terminal width on every add_argument, and shutil loads
-    # bz2/lzma/zlib: 3 ms of start-up. os.get_terminal_size answers the same question.
-    try:
-        width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
-    except (OSError, ValueError):
-        width = int(os.environ.get("COLUMNS", "80")) - 2
-    return argparse.HelpFormatter(prog, width=max(width, 40))
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """Docker prints flag errors and exits 125, not argparse's 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"Error: {message}\nSee '{self.prog} --help'.", file=sys.stderr)
-        raise SystemExit(125)
 
 
 class Context:
@@ -46,13 +27,26 @@ class Context:
         return Engine(root=self.root, run_root=self.run_root)
 
     def parser(self, usage: str, description: str, *, add_help: bool = True) -> ArgumentParser:
-        return ArgumentParser(
-            prog=f"dockyard {self.prog}",
-            usage=f"dockyard {self.prog} {usage}",
-            description=description,
-            add_help=add_help,
-            formatter_class=_formatter,
-        )
+        from dockyard.cli.parser import make_parser
+
+        return make_parser(self.prog, usage, description, add_help=add_help)
+
+    def args(self, name: str, argv: list[str]) -> Any:
+        """``argv`` parsed for the small verb ``name`` (cli/flags.py ``COMMAND_ARGS``): by
+        hand for the plain forms, else by argparse built from the same table."""
+        from dockyard.cli.flags import COMMAND_ARGS, add_flags, parse_lean
+
+        cmd = COMMAND_ARGS[name]
+        a = parse_lean(cmd, argv)
+        if a is not None:
+            return a
+        import argparse
+
+        p = self.parser(cmd.usage, cmd.description)
+        for dest, nargs in cmd.positionals:
+            p.add_argument(dest, nargs=argparse.REMAINDER if nargs == "..." else nargs)
+        add_flags(p, name, cmd.flags)
+        return p.parse_args(argv)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -11,30 +11,27 @@ Errors read like Docker's: ``invalid argument "x" for "--flag" flag: why``.
 from __future__ import annotations
 
 import os
-import re
-from typing import TYPE_CHECKING, Any
 
-from dockyard.cli.environ import resolve_env
 from dockyard.errors import InvalidArgument
-from dockyard.model.container import (
-    ContainerSpec,
-    ContainerUpdate,
-    EndpointSpec,
-    Healthcheck,
-    LogConfig,
-    Mount,
-    PortBinding,
-    Resources,
-    RestartPolicy,
-    Security,
-    Ulimit,
-)
 
+# Not typing's, and no `re` or model import at the top: the small verbs' lean path
+# (COMMAND_ARGS, parse_lean) imports this module before anything else.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+    from typing import Any
 
-    from dockyard.cli.context import ArgumentParser
+    from dockyard.cli.parser import ArgumentParser
+    from dockyard.model.container import (
+        ContainerSpec,
+        ContainerUpdate,
+        Healthcheck,
+        Mount,
+        PortBinding,
+        RestartPolicy,
+        Ulimit,
+    )
 
 
 class Flag:
@@ -205,14 +202,210 @@ def value_flags(verb: str) -> set[str]:
     return {n for f in flags_for(verb) if f.kind != "bool" for n in f.names}
 
 
-def add_flags(p: ArgumentParser, verb: str) -> None:
-    for f in flags_for(verb):
+def add_flags(p: ArgumentParser, verb: str, flags: Sequence[Flag] | None = None) -> None:
+    for f in flags_for(verb) if flags is None else flags:
         if f.kind == "bool":
             p.add_argument(*f.names, dest=f.dest, action="store_true", help=f.help)
         elif f.kind == "list":
             p.add_argument(*f.names, dest=f.dest, action="append", default=[], help=f.help)
+        elif f.kind == "int":
+            p.add_argument(*f.names, dest=f.dest, type=int, default=f.default, help=f.help)
         else:
             p.add_argument(*f.names, dest=f.dest, default=f.default, help=f.help)
+
+
+# ---------------------------------------------------------------------------- small verbs
+
+
+class Command:
+    """A small verb's arguments: usage line, description, flags and positionals (``dest``,
+    argparse's ``nargs``: None for exactly one, "?", "+", or "..." for the rest of the line).
+    ``Context.args`` builds argparse from it, and ``parse_lean`` reads the same entry."""
+
+    __slots__ = ("usage", "description", "flags", "positionals")
+
+    def __init__(
+        self,
+        usage: str,
+        description: str,
+        flags: tuple[Flag, ...] = (),
+        positionals: tuple[tuple[str, str | None], ...] = (),
+    ) -> None:
+        self.usage = usage
+        self.description = description
+        self.flags = flags
+        self.positionals = positionals
+
+
+_INSPECT_FLAGS = (
+    F("-f --format", help="Format the output using the given Go template", default=Flag.UNSET),
+    F("-s --size", "bool", "Display total file sizes"),
+    F("--type", help="Return JSON for specified type", default=Flag.UNSET),
+)
+COMMAND_ARGS: dict[str, Command] = {
+    "ps": Command(
+        "[OPTIONS]",
+        "List containers",
+        (
+            F("-a --all", "bool"),
+            F("-q --quiet", "bool"),
+            F("--no-trunc", "bool"),
+            F("-f --filter", "list"),
+            F("-n --last", "int", default=-1),
+            F("-l --latest", "bool"),
+            F("-s --size", "bool"),
+            F("--format", default=Flag.UNSET),
+        ),
+    ),
+    "images": Command(
+        "[OPTIONS] [REPOSITORY[:TAG]]",
+        "List images",
+        (
+            F("-a --all", "bool", "Show all images (incl. intermediate)"),
+            F("-q --quiet", "bool", "Only show image IDs"),
+            F("--no-trunc", "bool", "Don't truncate output"),
+            F("--digests", "bool", "Show digests"),
+            F("-f --filter", "list", "Filter output"),
+            F("--format", help="Pretty-print images using a Go template", default=Flag.UNSET),
+        ),
+        (("reference", "?"),),
+    ),
+    "inspect": Command(
+        "[OPTIONS] NAME|ID [NAME|ID...]",
+        "Return low-level information on objects",
+        _INSPECT_FLAGS,
+        (("names", "+"),),
+    ),
+    "container inspect": Command(
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Display detailed information on containers",
+        _INSPECT_FLAGS,
+        (("names", "+"),),
+    ),
+    "image inspect": Command(
+        "[OPTIONS] IMAGE [IMAGE...]",
+        "Display detailed information on images",
+        _INSPECT_FLAGS,
+        (("names", "+"),),
+    ),
+    "image prune": Command(
+        "[OPTIONS]",
+        "Remove unused images",
+        (
+            F("-a --all", "bool", "Remove all unused images"),
+            F("-f --force", "bool", "Do not prompt for confirmation"),
+            F("--filter", "list", 'Provide filter values (e.g. "until=<timestamp>")'),
+        ),
+    ),
+    "port": Command(
+        "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "List port mappings for the container",
+        (),
+        (("container", None), ("port", "?")),
+    ),
+    "top": Command(
+        "CONTAINER [ps OPTIONS]",
+        "Display the running processes of a container",
+        (),
+        (("container", None), ("ps_args", "...")),
+    ),
+    "version": Command("", "Show the version information"),
+    "system df": Command(
+        "[OPTIONS]",
+        "Show dockyard disk usage",
+        (F("-v --verbose", "bool", "Show detailed information"),),
+    ),
+}
+
+
+class Args:
+    """What ``parse_lean`` found: the attributes argparse's Namespace would have."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # for mypy: attributes are set per command
+        raise AttributeError(name)
+
+
+def parse_lean(cmd: Command, argv: Sequence[str]) -> Args | None:
+    """``argv`` parsed as argparse would parse it for ``cmd``, without argparse (~10 ms of
+    a small verb's start-up), or None for anything outside the plain forms: ``-h``, an
+    unknown flag or an abbreviation, an attached short value (``-fX``), a value that starts
+    with ``-``, ``=`` after a switch, a bad integer, positionals split by flags, too few or
+    too many positionals. argparse then parses it and reports whatever is wrong, so no
+    message exists twice."""
+    by_name = {n: f for f in cmd.flags for n in f.names}
+    values: dict[str, Any] = {f.dest: f.default for f in cmd.flags}
+    for f in cmd.flags:
+        if f.kind == "list":
+            values[f.dest] = []
+    rest = cmd.positionals[-1][1] == "..." if cmd.positionals else False
+    words: list[str] = []
+    ended = False  # after "--", or the first word of a "..." remainder's line
+    split = False  # a flag came after positionals
+    i, n = 0, len(argv)
+    while i < n:
+        arg = argv[i]
+        i += 1
+        if ended or not arg.startswith("-") or arg == "-":
+            if split:
+                return None
+            words.append(arg)
+            if rest and len(words) >= len(cmd.positionals) - 1:
+                words += argv[i:]
+                break
+            continue
+        if arg == "--":
+            ended = True
+            continue
+        split = bool(words)
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if len(name) > 2 and not name.startswith("--"):
+            # -aq: switches, the last one possibly taking the next word
+            shorts = [by_name.get(f"-{ch}") for ch in name[1:]]
+            if any(f is None or f.kind != "bool" for f in shorts[:-1]) or shorts[-1] is None:
+                return None
+            for switch in shorts[:-1]:
+                if switch is not None:
+                    values[switch.dest] = True
+            name = f"-{name[-1]}"
+        flag = by_name.get(name)
+        if flag is None:
+            return None
+        if flag.kind == "bool":
+            if eq:
+                return None
+            values[flag.dest] = True
+            continue
+        if not eq:
+            if i >= n or argv[i].startswith("-"):
+                return None
+            value = argv[i]
+            i += 1
+        if flag.kind == "int":
+            try:
+                values[flag.dest] = int(value)
+            except ValueError:
+                return None
+        elif flag.kind == "list":
+            values[flag.dest].append(value)
+        else:
+            values[flag.dest] = value
+    for dest, nargs in cmd.positionals:
+        if nargs is None:
+            if not words:
+                return None
+            values[dest] = words.pop(0)
+        elif nargs == "?":
+            values[dest] = words.pop(0) if words else None
+        elif nargs == "+":
+            if not words:
+                return None
+            values[dest], words = words, []
+        else:
+            values[dest], words = words, []
+    return None if words else Args(values)
 
 
 def split_at_image(argv: list[str], verb: str) -> tuple[list[str], str | None, list[str]]:
@@ -255,6 +448,8 @@ def _bad(value: str, flag: str, why: str) -> InvalidArgument:
 
 def parse_bytes(text: str) -> int:
     """Docker's RAMInBytes: 64m, 1g, 512k, 100 (bytes); binary multiples."""
+    import re
+
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)b?", text.strip().lower())
     if not m:
         raise InvalidArgument(f"invalid size: '{text}'")
@@ -276,7 +471,7 @@ def _int(value: str, flag: str) -> int:
         raise _bad(value, flag, f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
 _NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 
 
@@ -289,7 +484,9 @@ def parse_duration(text: str, flag: str) -> int:
     sign = -1 if text.startswith("-") else 1
     if text[:1] in "+-":
         pos = 1
-    for m in _DURATION.finditer(text, pos):
+    import re
+
+    for m in re.compile(_DURATION).finditer(text, pos):
         if m.start() != pos:
             break
         total += float(m.group(1)) * units[m.group(2)]
@@ -344,6 +541,8 @@ def parse_expose(spec: str) -> list[str]:
 
 def parse_publish(spec: str) -> list[PortBinding]:
     """``-p [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]``, either port possibly a range."""
+    from dockyard.model.container import PortBinding
+
     text = spec.strip()
     if not text:
         raise InvalidArgument("invalid publish spec: empty")
@@ -381,6 +580,8 @@ def parse_publish(spec: str) -> list[PortBinding]:
 
 
 def parse_ulimit(spec: str) -> Ulimit:
+    from dockyard.model.container import Ulimit
+
     name, eq, values = spec.partition("=")
     if not eq:
         raise _bad(spec, "--ulimit", f"invalid ulimit argument: {spec}")
@@ -406,6 +607,8 @@ def _bool_value(value: str, key: str) -> bool:
 
 def parse_mount(spec: str) -> Mount:
     """``--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,...]``."""
+    from dockyard.model.container import Mount
+
     kind, source, target, read_only = "volume", "", "", False
     propagation, no_copy, labels = "", False, []
     size, mode = 0, 0
@@ -466,6 +669,8 @@ def parse_mount(spec: str) -> Mount:
 def _healthcheck(a: Any) -> Healthcheck | None:
     """``--health-*`` and ``--no-healthcheck``, checked as Docker's CLI checks them (the
     engine checks the rest: durations under 1 ms)."""
+    from dockyard.model.container import Healthcheck
+
     check = Healthcheck(
         test=("CMD-SHELL", a.health_cmd) if a.health_cmd else (),
         interval=parse_duration(a.health_interval, "--health-interval"),
@@ -492,6 +697,8 @@ def _healthcheck(a: Any) -> Healthcheck | None:
 
 def update_from_args(a: Any) -> ContainerUpdate:
     """``docker update``'s flags (the run flags of the same names) -> what changes."""
+    from dockyard.model.container import ContainerUpdate
+
     nano_cpus = None
     if a.cpus:
         try:
@@ -519,6 +726,8 @@ def update_from_args(a: Any) -> ContainerUpdate:
 
 
 def parse_restart(text: str) -> RestartPolicy:
+    from dockyard.model.container import RestartPolicy
+
     name, _, count = text.partition(":")
     if count:
         try:
@@ -573,7 +782,7 @@ def _mode(value: str, flag: str, allowed: Sequence[str], what: str, *, joins: bo
     raise InvalidArgument(f"{flag}: invalid {what} mode")
 
 
-def _devices_links_storage(a: argparse.Namespace) -> dict[str, Any]:
+def _devices_links_storage(a: argparse.Namespace | Args) -> dict[str, Any]:
     """--device, --device-cgroup-rule, --link and --storage-opt: Docker's CLI grammar."""
     from dockyard.model.devices import check_cgroup_rule, parse_device
     from dockyard.model.links import parse_link
@@ -605,10 +814,24 @@ def _devices_links_storage(a: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _is_mac(text: str) -> bool:
+    import re  # only for a --mac-address
+
+    return re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", text) is not None
+
+
 def spec_from_args(
-    a: argparse.Namespace, image: str, command: Sequence[str], *, run: bool
+    a: argparse.Namespace | Args, image: str, command: Sequence[str], *, run: bool
 ) -> ContainerSpec:
     """The parsed flags of ``run``/``create`` -> the spec the engine creates."""
+    from dockyard.cli.environ import resolve_env
+    from dockyard.model.container import (
+        ContainerSpec,
+        EndpointSpec,
+        LogConfig,
+        Resources,
+        Security,
+    )
     from dockyard.model.docker import parse_security_opts
     from dockyard.model.mounts import parse_bind, parse_tmpfs
 
@@ -631,7 +854,7 @@ def spec_from_args(
             ) from None
     if a.network_alias and a.network in ("default", "bridge", "none", "host"):
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
-    if a.mac_address and not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", a.mac_address):
+    if a.mac_address and not _is_mac(a.mac_address):
         raise InvalidArgument(f"{a.mac_address} is not a valid mac address")
     restart = parse_restart(a.restart)
     if a.rm and restart.name not in ("", "no"):

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard.cli.context import ArgumentParser, Context
+from dockyard.cli.context import Context
 from dockyard.cli.output import human_duration, human_size, table
+from dockyard.cli.parser import ArgumentParser
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:

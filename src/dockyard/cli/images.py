@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from dockyard.cli.context import Context
 from dockyard.cli.output import (
@@ -19,6 +16,12 @@ from dockyard.cli.output import (
     trunc_id,
 )
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
+
+# Not typing's: inspect, images and image prune start with this module (~3 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 def print_deleted_images(report: Any) -> None:
@@ -36,15 +39,7 @@ def _print_report(report: Any, *, prune: bool = False) -> None:
 
 
 def cmd_images(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("[OPTIONS] [REPOSITORY[:TAG]]", "List images")
-    p.add_argument("reference", nargs="?")
-    p.add_argument("-a", "--all", action="store_true", help="Show all images (incl. intermediate)")
-    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
-    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
-    p.add_argument("--digests", action="store_true", help="Show digests")
-    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output")
-    p.add_argument("--format", help="Pretty-print images using a Go template")
-    a = p.parse_args(argv)
+    a = ctx.args("images", argv)
     filters = parse_filters(a.filter)
     unknown = set(filters) - {"dangling", "reference"}
     if unknown:
@@ -123,16 +118,7 @@ def cmd_rmi(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("[OPTIONS]", "Remove unused images")
-    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        help='Provide filter values (e.g. "until=<timestamp>")',
-    )
-    a = p.parse_args(argv)
+    a = ctx.args("image prune", argv)
     from dockyard.cli.output import parse_filters
     from dockyard.engine.prune import IMAGE_FILTERS, prune_filters
 
@@ -276,13 +262,8 @@ def cmd_import(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def _inspect_common(ctx: Context, argv: list[str], usage: str, desc: str) -> tuple[Any, list[str]]:
-    p = ctx.parser(usage, desc)
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="Format the output using the given Go template")
-    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
-    p.add_argument("--type", help="Return JSON for specified type")
-    a = p.parse_args(argv)
+def _inspect_common(ctx: Context, argv: list[str], name: str) -> tuple[Any, list[str]]:
+    a = ctx.args(name, argv)
     return a, a.names
 
 
@@ -290,7 +271,9 @@ def _print_inspect(objs: list[dict[str, Any]], fmt: str | None) -> int:
     """The objects as indented JSON, or each through ``-f``'s template; an object the
     template fails on prints one ``Error:`` line and makes the status 1, as in Docker."""
     if not fmt:
-        print(json.dumps(objs, indent=4))
+        from dockyard.fastjson import dumps_indented
+
+        print(dumps_indented(objs))
         return 0
     from dockyard.cli.formatter import render_inspect
 
@@ -324,16 +307,12 @@ def inspect_each(
 
 
 def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
-    a, names = _inspect_common(
-        ctx, argv, "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on images"
-    )
+    a, names = _inspect_common(ctx, argv, "image inspect")
     return inspect_each(names, ctx.engine.images.inspect, a.format, missing="No such image")
 
 
 def cmd_inspect(ctx: Context, argv: list[str]) -> int:
-    a, names = _inspect_common(
-        ctx, argv, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on objects"
-    )
+    a, names = _inspect_common(ctx, argv, "inspect")
     if a.type not in (None, "container", "image", "volume"):
         raise InvalidArgument(f'"{a.type}" is not a valid value for --type')
     objs, status = [], 0
@@ -349,27 +328,20 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
 
 def _find_object(ctx: Context, name: str, kind: str | None) -> dict[str, Any] | None:
     """Docker's order: a container, then an image, then a volume (unless --type says)."""
-    lookups = {
-        "container": ctx.engine.containers.inspect,
-        "image": ctx.engine.images.inspect,
-        "volume": ctx.engine.volumes.inspect,
-    }
-    for k, fn in lookups.items():
+    # The services are made on first use: inspecting a container loads no image code.
+    for k in ("container", "image", "volume"):
         if kind in (None, k):
+            service = getattr(ctx.engine, f"{k}s")
             try:
-                return fn(name)
+                obj: dict[str, Any] = service.inspect(name)
+                return obj
             except (NotFound, InvalidArgument):
                 continue
     return None
 
 
 def cmd_container_inspect(ctx: Context, argv: list[str]) -> int:
-    a, names = _inspect_common(
-        ctx,
-        argv,
-        "[OPTIONS] CONTAINER [CONTAINER...]",
-        "Display detailed information on containers",
-    )
+    a, names = _inspect_common(ctx, argv, "container inspect")
     return inspect_each(names, ctx.engine.containers.inspect, a.format, missing="No such container")
 
 

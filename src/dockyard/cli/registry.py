@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from typing import IO, Any
 
-from dockyard.cli.context import ArgumentParser, Context
+from dockyard.cli.context import Context
 from dockyard.cli.output import human_size, table
+from dockyard.cli.parser import ArgumentParser
 from dockyard.errors import InvalidArgument, NotFound
 
 # Statuses that only move a bar: a plain (non-terminal) output skips them, as Docker's does.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dockyard.cli.context import Context
@@ -9,14 +10,13 @@ from dockyard.cli.output import ago, confirm, human_size, print_deleted, table, 
 
 
 def cmd_version(ctx: Context, argv: list[str]) -> int:
-    import platform
-
     from dockyard import __version__
 
-    ctx.parser("", "Show the version information").parse_args(argv)
+    ctx.args("version", argv)
+    # platform.python_version()/machine() without `platform` (it imports re: ~3 ms)
     print(
         f"Client and engine:\n Version:     {__version__}\n Python:      "
-        f"{platform.python_version()}\n OS/Arch:     linux/{platform.machine()}\n"
+        f"{sys.version.split()[0]}\n OS/Arch:     linux/{os.uname().machine}\n"
         f" Root:        {ctx.engine.root}"
     )
     return 0
@@ -27,9 +27,7 @@ def _pct(part: int, whole: int) -> str:
 
 
 def cmd_df(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("[OPTIONS]", "Show dockyard disk usage")
-    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information")
-    a = p.parse_args(argv)
+    a = ctx.args("system df", argv)
     du = ctx.engine.system.df()
     active = sum(1 for i in du.images if i.containers)
     print(

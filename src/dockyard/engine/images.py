@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+# Not typing's: images, image inspect and prune start with this module (typing: ~3 ms).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, BinaryIO, NamedTuple
+
     from dockyard.engine import Engine
     from dockyard.engine.prune import PruneFilters
     from dockyard.store.bootstrap.debian import BootstrapOptions
     from dockyard.store.images import DeleteReport, ImageRecord
+else:
+    from dockyard.model.values import NamedTuple
 
 
 class ImageRow(NamedTuple):
@@ -79,8 +84,9 @@ class ImageService:
     ) -> list[ImageRow]:
         rows: list[ImageRow] = []
         images = self.store.images
-        parents = {r.parent for r in images.records() if r.parent}
-        for rec in images.records():
+        records = images.records()
+        parents = {r.parent for r in records if r.parent}
+        for rec in records:
             is_dangling = not rec.tags and not rec.digests
             # Untagged images with children are intermediate build images: hidden without -a.
             if is_dangling and rec.id in parents and not all_images:

@@ -7,12 +7,12 @@ The metadata database decides everything (names, subnets, addresses) inside one
 from __future__ import annotations
 
 import _sqlite3 as sqlite3  # not the sqlite3 package: its datetime import costs ~1.5 ms
-import json
 import os
 import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
+from dockyard import fastjson as json  # the C codec: create and run import this module
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.model.codec import decode
 from dockyard.model.container import Endpoint

@@ -4,14 +4,19 @@ build (the API's ``filters`` JSON, the CLI's ``--filter k=v``)."""
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 
-_UNIX = re.compile(r"^-?\d+(\.\d+)?$")
+# Neither typing nor re at import: every prune starts here, most with no filter (~4 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import NamedTuple
+else:
+    from dockyard.model.values import NamedTuple
+
+_UNIX = r"^-?\d+(\.\d+)?$"
 # The layouts moby's GetTimestamp tries for values without a time zone (taken as local time).
 _LOCAL_LAYOUTS = ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H",
                   "%Y-%m-%d")  # fmt: skip
@@ -48,7 +53,9 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
     ns = go_duration(value)
     if ns is not None:
         return now - ns / 1e9
-    if _UNIX.match(value):
+    import re
+
+    if re.match(_UNIX, value):
         return float(value)
     parsed = parse_time(value)
     if parsed is not None:

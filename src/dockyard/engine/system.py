@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
+# Not typing's nor dataclasses' (~10 ms with inspect, ast...): `system df` starts here.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dataclasses import dataclass
+
     from dockyard.engine import Engine
     from dockyard.store.check import CheckReport
+else:
+    from dockyard.model.values import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +58,13 @@ class SystemService:
             for r in db.query("SELECT chain_id, size FROM snapshots")
         }
         chain_users: dict[str, set[str]] = {}
+        image_chains: dict[str, list[str]] = {}  # one query, not one per image
         for r in db.query("SELECT image_id, chain_id FROM image_layers"):
             chain_users.setdefault(str(r["chain_id"]), set()).add(str(r["image_id"]))
+            image_chains.setdefault(str(r["image_id"]), []).append(str(r["chain_id"]))
         usage = []
         for rec in store.images.records():
-            chains = [la.chain_id for la in store.images.layers(rec.id)]
+            chains = image_chains.get(rec.id, [])
             shared = sum(snap_size.get(c, 0) for c in chains if len(chain_users.get(c, ())) > 1)
             unique = sum(snap_size.get(c, 0) for c in chains if len(chain_users.get(c, ())) == 1)
             usage.append(

@@ -6,12 +6,24 @@ they arrived as; this module reads them and builds new ones.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any, NamedTuple
 
+from dockyard import fastjson
 from dockyard.errors import CorruptData
 from dockyard.image.digest import digest_bytes, validate_digest
+
+# Neither typing nor json at import: `image inspect` and `image prune` read configs (~5 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    class _Fields(NamedTuple):
+        raw: bytes
+        data: dict[str, Any]
+else:
+    from collections import namedtuple
+
+    _Fields = namedtuple("ImageConfig", ("raw", "data"))
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -38,11 +50,10 @@ CONTAINER_CONFIG_FIELDS: dict[str, Any] = {
 }
 
 
-class ImageConfig(NamedTuple):
+class ImageConfig(_Fields):
     """A parsed, validated view of config bytes. ``raw`` is what the ID is computed over."""
 
-    raw: bytes
-    data: dict[str, Any]
+    __slots__ = ()
 
     @property
     def id(self) -> str:
@@ -77,8 +88,8 @@ class ImageConfig(NamedTuple):
     @classmethod
     def parse(cls, raw: bytes) -> ImageConfig:
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = fastjson.loads(raw)
+        except ValueError as e:  # json's JSONDecodeError, UnicodeDecodeError
             raise CorruptData(f"image config is not valid JSON: {e}") from None
         if not isinstance(data, dict):
             raise CorruptData("image config is not a JSON object")
@@ -103,6 +114,8 @@ def now_rfc3339() -> str:
 
 def encode_config(data: dict[str, Any]) -> bytes:
     """Serialise a config the way we always do, so equal configs give equal IDs."""
+    import json  # sort_keys and separators: the json package's encoder
+
     return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["FrozenInstanceError", "dataclass", "field", "fields", "replace"]
+__all__ = ["FrozenInstanceError", "NamedTuple", "dataclass", "field", "fields", "replace"]
 
 
 class FrozenInstanceError(AttributeError):
@@ -170,3 +170,25 @@ def replace(obj: Any, /, **changes: Any) -> Any:
     values = {f.name: getattr(obj, f.name) for f in fields(obj)}
     values.update(changes)
     return type(obj)(**values)
+
+
+class _NamedTupleMeta(type):
+    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> Any:
+        if not bases:
+            return super().__new__(mcls, name, bases, ns)
+        from collections import namedtuple
+
+        names = list(ns.get("__annotations__", {}))
+        defaults = [ns[n] for n in names if n in ns]
+        cls = namedtuple(name, names, defaults=defaults, module=ns["__module__"])  # type: ignore[misc]  # noqa: PYI024
+        for key, value in ns.items():
+            if key not in names and key not in ("__annotations__", "__module__", "__qualname__"):
+                setattr(cls, key, value)
+        cls.__qualname__ = ns.get("__qualname__", name)
+        return cls
+
+
+class NamedTuple(metaclass=_NamedTupleMeta):
+    """``typing.NamedTuple``'s class syntax over ``collections.namedtuple`` (fields from the
+    annotations, defaults, methods and docstring kept), without ``import typing``: the image
+    listing and inspect paths use it. Type checkers see typing's (the import switch)."""

@@ -8,12 +8,15 @@ wrong digest is refused with nothing stored (containerd's content store works th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from types import TracebackType
-from typing import BinaryIO
 
 from dockyard.errors import CorruptData, NotFound
 from dockyard.image.digest import CHUNK, hex_of, validate_digest
+
+TYPE_CHECKING = False  # not typing's: the image listing path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
+    from typing import BinaryIO
 
 
 class BlobWriter:

@@ -14,7 +14,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 2  # 2: networks, ip_leases (CREATE IF NOT EXISTS: older stores upgrade)
+# 2: networks, ip_leases; 3: containers_status (CREATE IF NOT EXISTS: older stores upgrade)
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -76,6 +77,10 @@ CREATE TABLE IF NOT EXISTS containers (
     data TEXT NOT NULL              -- JSON: config, host config, state
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+-- `ps` lists running containers without reading the others (engine/containers/records.py
+-- STATUS_SQL is the same expression, so the planner uses this index)
+CREATE INDEX IF NOT EXISTS containers_status ON containers(
+    coalesce(json_extract(data, '$.state.status'), json_extract(data, '$.State.Status')));
 CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
     created TEXT NOT NULL,

@@ -7,13 +7,19 @@ Short numeric ids keep the overlay mount options well under the kernel's one-pag
 
 from __future__ import annotations
 
+# The C module, not the sqlite3 package (its datetime adapters: ~1.5 ms, see records.py)
+import _sqlite3 as sqlite3
 import os
-import sqlite3
 import time
-from collections.abc import Callable
-from typing import BinaryIO, NamedTuple
 
 from dockyard.store.db import Metadata
+
+TYPE_CHECKING = False  # not typing's: the image listing path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO, NamedTuple
+else:
+    from dockyard.model.values import NamedTuple
 
 
 def _rmtree(path: str, ignore_errors: bool = True) -> None:

@@ -157,13 +157,22 @@ class ContainerService:
         """``docker ps``: newest first, running ones only unless ``all_containers`` (or a
         status/exited filter)."""
         from dockyard.engine.containers.filters import check_filters, match, shows_stopped
+        from dockyard.errors import NotFound
 
         filters = filters or {}
         check_filters(filters)
         show_all = all_containers or shows_stopped(filters)
-        return [
-            c for c in self.lifecycle.refresh_all() if (show_all or c.running) and match(c, filters)
-        ]
+        if show_all:
+            found = self.lifecycle.refresh_all()
+        else:
+            # Only the rows that say running: each is reconciled (it may have exited).
+            found = []
+            for ctr in self.records.running():
+                try:
+                    found.append(self.lifecycle.refresh(ctr.id))
+                except NotFound:
+                    continue
+        return [c for c in found if (show_all or c.running) and match(c, filters)]
 
     def list_shapes(
         self, *, all_containers: bool = False, filters: Mapping[str, Sequence[str]] | None = None

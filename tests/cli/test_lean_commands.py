@@ -1,0 +1,266 @@
+"""The small verbs' lean path: plain forms are parsed from the flag table (cli/flags.py
+``COMMAND_ARGS``, ``parse_lean``) without argparse, and their modules import little.
+
+Each command runs in a fresh interpreter twice: as shipped, and with the lean parse switched
+off (argparse built from the same table). Both must print the same bytes and exit alike; the
+shipped run must not import what the answer does not need (the list per command below: a
+module creeping back onto the path fails here, without timing anything).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockyard.cli.flags import COMMAND_ARGS, Command, add_flags, parse_lean
+from dockyard.cli.parser import make_parser
+from tests.conftest import CLI
+
+# argv: report file, mode ("lean" | "argparse"), then dockyard's own arguments.
+BOOT = """
+import os, sys
+report, mode = sys.argv[1], sys.argv[2]
+sys.argv[1:3] = []
+if mode == "argparse":
+    import dockyard.cli.flags
+    dockyard.cli.flags.parse_lean = lambda *args: None
+def dump():
+    with open(report, "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+real_exit = os._exit
+def _exit(code):
+    dump()
+    real_exit(code)
+os._exit = _exit
+from dockyard.main import main
+try:
+    code = main()
+finally:
+    dump()
+sys.exit(code)
+"""
+
+# Never on a small verb's path: argparse (~10 ms with gettext and locale), typing (~3 ms),
+# dataclasses (inspect, ast, dis: ~10 ms), the sqlite3 package (datetime adapters; the store
+# uses _sqlite3), subprocess.
+NEVER = ("argparse", "typing", "dataclasses", "sqlite3", "subprocess", "gettext")
+# ... and what each command does without: json and re (json's decoder compiles regexes).
+NO_RE = ("re", "json", "enum")
+CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (arguments, modules it must not import)
+    "ps": (("ps",), NEVER + NO_RE),
+    "ps -a": (("ps", "-a", "--no-trunc"), NEVER + NO_RE),
+    "ps -q": (("ps", "-aq"), NEVER + NO_RE),
+    "container ls": (("container", "ls", "-a"), NEVER + NO_RE),
+    "inspect": (("inspect", "idle"), NEVER + NO_RE),
+    "container inspect": (("container", "inspect", "idle"), NEVER + NO_RE),
+    "port": (("port", "idle"), NEVER + NO_RE),
+    "version": (("version",), NEVER + NO_RE),
+    "images": (("images",), NEVER + NO_RE),
+    "image ls": (("image", "ls", "-a"), NEVER + NO_RE),
+    "image inspect": (("image", "inspect", "busybox"), NEVER + NO_RE),
+    "system df": (("system", "df"), NEVER + NO_RE),
+    "image prune": (("image", "prune", "-f", "--filter", "label=nothing-has-it"), NEVER + NO_RE),
+}
+
+
+def _steady(text: str) -> str:
+    """``ps``'s CREATED column moves on between two runs ("Less than a second ago", "1 second
+    ago"), and the table's padding with it."""
+    text = re.sub(r"(Less than a second|About a minute|\d+ seconds?) ago", "N ago", text)
+    return re.sub(r" {2,}", "  ", text)
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str], modules: list[str]) -> None:
+        self.returncode = proc.returncode
+        self.stdout = _steady(proc.stdout)
+        self.stderr = proc.stderr
+        self.modules = modules
+
+
+def run(cli: CLI, tmp_path: Path, mode: str, *args: str) -> Run:
+    report = tmp_path / f"modules-{mode}.txt"
+    report.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", BOOT, str(report), mode]
+        + ["--root", str(cli.root), "--run-root", str(cli.run_root), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Run(proc, report.read_text().split() if report.exists() else [])
+
+
+@pytest.fixture
+def store(ctr: CLI) -> CLI:
+    ctr("create", "--name", "idle", "-p", "127.0.0.1:18080:80", "busybox", "sleep", "100")
+    return ctr
+
+
+def test_small_verbs_import_little_and_print_what_argparse_path_prints(
+    store: CLI, tmp_path: Path
+) -> None:
+    for name, (args, forbidden) in CASES.items():
+        lean = run(store, tmp_path, "lean", *args)
+        slow = run(store, tmp_path, "argparse", *args)
+        assert (lean.returncode, lean.stdout, lean.stderr) == (
+            slow.returncode,
+            slow.stdout,
+            slow.stderr,
+        ), name
+        assert lean.returncode == 0, (name, lean.stderr)
+        assert "argparse" in slow.modules, name  # the switch did switch
+        loaded = [m for m in forbidden if m in lean.modules]
+        assert not loaded, f"{name} imported {loaded}"
+    assert json.loads(run(store, tmp_path, "lean", "inspect", "idle").stdout)[0]["Name"] == (
+        "/idle"
+    )
+
+
+def test_unusual_forms_take_argparse_and_its_messages(store: CLI, tmp_path: Path) -> None:
+    for args in (
+        ("ps", "--bogus"),
+        ("ps", "-n", "x"),
+        ("ps", "--al"),  # an abbreviation: argparse's business
+        ("inspect",),
+        ("port",),
+        ("images", "a", "b"),
+        ("inspect", "-h"),
+    ):
+        lean = run(store, tmp_path, "lean", *args)
+        slow = run(store, tmp_path, "argparse", *args)
+        assert (lean.returncode, lean.stdout, lean.stderr) == (
+            slow.returncode,
+            slow.stdout,
+            slow.stderr,
+        ), args
+        assert "argparse" in lean.modules, args
+    bad = run(store, tmp_path, "lean", "ps", "-n", "x")
+    assert bad.returncode == 125
+    assert bad.stderr.startswith("Error: argument -n/--last: invalid int value: 'x'")
+    # An abbreviation still works, through argparse.
+    assert run(store, tmp_path, "lean", "ps", "--al", "-q").stdout.strip()
+
+
+# ------------------------------------------------------------------ the parser itself
+
+
+def _argparse(cmd: Command, name: str, argv: list[str]) -> dict[str, object]:
+    import argparse
+
+    p = make_parser(name, cmd.usage, cmd.description, add_help=True)
+    for dest, nargs in cmd.positionals:
+        p.add_argument(dest, nargs=argparse.REMAINDER if nargs == "..." else nargs)
+    add_flags(p, name, cmd.flags)
+    return vars(p.parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("ps", []),
+        ("ps", ["-a"]),
+        ("ps", ["-aq", "--no-trunc"]),
+        ("ps", ["-af", "status=exited", "--filter", "name=x"]),
+        ("ps", ["-n", "3", "--last=2", "-s", "--format", "{{.ID}}"]),
+        ("ps", ["--format="]),
+        ("images", ["busybox"]),
+        ("images", ["-a", "--digests", "busybox:latest", "--format", "table {{.ID}}"]),
+        ("images", ["--", "busybox"]),
+        ("inspect", ["a", "b", "-f", "{{.Id}}"]),
+        ("inspect", ["--type=image", "-s", "a"]),
+        ("image inspect", ["-f", "{{json .}}", "busybox"]),
+        ("image prune", ["-af", "--filter", "until=1h"]),
+        ("port", ["c", "80/tcp"]),
+        ("port", ["c"]),
+        ("top", ["c"]),
+        ("top", ["c", "-ef", "--forest"]),
+        ("version", []),
+        ("system df", ["-v"]),
+    ],
+)
+def test_lean_parse_agrees_with_argparse(name: str, argv: list[str]) -> None:
+    cmd = COMMAND_ARGS[name]
+    a = parse_lean(cmd, argv)
+    assert a is not None, argv
+    assert vars(a) == _argparse(cmd, name, argv)
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("ps", ["-h"]),
+        ("ps", ["--help"]),
+        ("ps", ["--all=1"]),
+        ("ps", ["-n", "-1"]),  # a value that looks like a flag
+        ("ps", ["-n5"]),  # an attached short value
+        ("ps", ["-f=label=a"]),
+        ("ps", ["-fq"]),  # -f takes "q" in argparse
+        ("ps", ["--no-t"]),  # an abbreviation
+        ("ps", ["--format"]),
+        ("ps", ["extra"]),
+        ("inspect", []),
+        ("inspect", ["a", "-f", "x", "b"]),  # positionals split by a flag
+        ("port", []),
+        ("port", ["a", "b", "c"]),
+        ("images", ["a", "b"]),
+        ("version", ["x"]),
+    ],
+)
+def test_lean_parse_leaves_the_rest_to_argparse(name: str, argv: list[str]) -> None:
+    assert parse_lean(COMMAND_ARGS[name], argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["busybox"],
+        ["-it", "--name", "web", "-p", "127.0.0.1:8080:80", "-e", "A=1", "--env=B=2", "busybox"],
+        ["-ip", "80:80", "-h", "host", "--restart=always", "-v", "/a:/b", "--", "busybox"],
+        ["--entrypoint=", "-l", "k=v", "--label", "x", "--memory", "64m", "busybox"],
+    ],
+)
+def test_create_flags_parse_as_argparse_parses_them(argv: list[str]) -> None:
+    from dockyard.cli.flags import flags_for
+
+    table = Command("", "", tuple(flags_for("create")), (("image", None),))
+    a = parse_lean(table, argv)
+    assert a is not None, argv
+    p = make_parser("create", "", "", add_help=False)
+    add_flags(p, "create")
+    p.add_argument("image")
+    assert vars(a) == vars(p.parse_args(argv))
+
+
+def test_create_takes_no_argparse_and_reports_flag_errors_as_before(
+    ctr: CLI, tmp_path: Path
+) -> None:
+    ctr("create", "busybox")  # the first one makes the default network (a one-off)
+    args = ("create", "--name", "made", "-e", "A=1", "-p", "127.0.0.1:18081:80", "busybox", "true")
+    lean = run(ctr, tmp_path, "lean", *args)
+    assert lean.returncode == 0, lean.stderr
+    assert not [m for m in ("argparse", "typing", "dataclasses", "sqlite3") if m in lean.modules]
+    env = ctr("inspect", "-f", "{{.Config.Env}} {{.HostConfig.PortBindings}}", "made").stdout
+    assert env.startswith("[A=1 PATH=") and "map[80/tcp:[{127.0.0.1 18081}]]" in env
+    # Errors in flag values still come from argparse's parser, in Docker's words.
+    for bad in (
+        ("create", "-p", "x:y:z:w", "busybox"),
+        ("create", "--dns", "not-an-ip", "busybox"),
+        ("create", "--memory", "lots", "busybox"),
+        ("create", "--nosuchflag", "busybox"),
+        ("create",),
+    ):
+        lean = run(ctr, tmp_path, "lean", *bad)
+        slow = run(ctr, tmp_path, "argparse", *bad)
+        assert (lean.returncode, lean.stdout, lean.stderr) == (
+            slow.returncode,
+            slow.stdout,
+            slow.stderr,
+        ), bad
+        assert lean.returncode == 125 and lean.stderr.startswith("Error: "), bad
