@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.httpd.conftest import (
+    LIMITS,
     Served,
     body_of,
     connect_nonblocking,
@@ -305,5 +306,43 @@ def test_tcp_listener(tmp_path: Path) -> None:
             reply = read_to_close(s)
         assert status_of(reply) == 200 and reply.endswith(b"pong")
     finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def test_at_the_connection_limit_an_idle_keep_alive_connection_makes_room(
+    tmp_path: Path,
+) -> None:
+    """Clients that keep pools of idle connections (docker-py: up to 10 each) are not refused
+    at the limit: an idle one is closed for the newcomer. Only connections that are all in a
+    request (here: streams) leave a newcomer a 503."""
+    path = tmp_path / "s.sock"
+    app, server = make_server(path, LIMITS._replace(connections=3, idle_timeout=60.0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    served = Served(path, app, server, thread)
+    kept = [served.client() for _ in range(3)]
+    streams: list[socket.socket] = []
+    try:
+        for conn in kept:  # three keep-alive connections, idle after one request each
+            conn.request("GET", "/ping")
+            assert conn.getresponse().read() == b"pong"
+        wait_for(lambda: server.connections() == 3)
+        assert served.call("GET", "/ping") == (200, b"pong")  # an idle one made room
+        for conn in kept:
+            conn.close()
+        served.wait_idle()
+        for _ in range(3):  # now three connections in a request that does not end
+            s = served.connect()
+            s.setblocking(True)
+            s.sendall(b"GET /stream?quiet HTTP/1.1\r\nHost: x\r\n\r\n")
+            recv_until(s, b"\r\n\r\n")
+            streams.append(s)
+        wait_for(lambda: server.connections() == 3)
+        reply = served.raw(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(reply) == 503 and b"too many connections" in reply
+    finally:
+        for s in streams:
+            s.close()
         server.shutdown()
         thread.join(10)

@@ -321,9 +321,7 @@ class Server:
                 time.sleep(0.01)
                 return
             client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else "unix"
-            with self._lock:
-                full = len(self._conns) >= self.limits.connections
-            if full:
+            if not self._make_room():
                 _refuse(sock)
                 continue
             sock.setblocking(True)
@@ -342,6 +340,24 @@ class Server:
             with self._lock:
                 self._conns.add(conn)
             thread.start()
+
+    def _make_room(self) -> bool:
+        """Whether a new connection may be served. At the limit, a connection waiting idle
+        between requests is closed for it (clients open a new one for their next request, as
+        they do after a server's keep-alive timeout): busy clients with pools of keep-alive
+        connections (docker-py keeps up to 10 each) are not refused for connections they do
+        not use. Refused (503) only when every connection is in a request."""
+        with self._lock:
+            if len(self._conns) < self.limits.connections:
+                return True
+            idle = next(
+                (c for c in self._conns if c.state == _IDLE and not c.reader.buffered()), None
+            )
+            if idle is None:
+                return False
+            self._conns.discard(idle)  # its slot is the new one's from now on
+        idle.abort()
+        return True
 
     def _forget(self, conn: Connection) -> None:
         with self._lock:
