@@ -22,7 +22,7 @@ setup() {
   local py=python3
   command -v python3.11 >/dev/null && py=python3.11
   if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
-  if ! .venv/bin/python -c 'import dockyard, pytest, hypothesis, mypy, ruff, importlinter, testcontainers' 2>/dev/null \
+  if ! .venv/bin/python -c 'import dockyard, zstandard, pytest, hypothesis, mypy, ruff, importlinter, testcontainers' 2>/dev/null \
      || [[ ! -x .venv/bin/docker-compose ]] \
      || [[ pyproject.toml -nt .venv/.installed ]]; then
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
