@@ -340,7 +340,7 @@ def test_push_retries_after_a_reset_and_a_503(
         store.close()
     assert injected == ["PATCH", "PUT"]
     assert clock.sleeps == [0.2, 0.2]  # the upload loop, then the manifest request
-    assert [m["status"] for m in messages if m["status"].startswith("Retrying")] == [
+    assert [m["status"] for m in messages if m.get("status", "").startswith("Retrying")] == [
         "Retrying in 0.2 seconds"
     ]
     assert uploaded == 2  # the layer (on its second session) and the config
