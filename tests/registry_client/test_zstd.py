@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CLI, _cleanup_containers
-from tests.registry_client.conftest import Distribution
+from tests.registry_client.conftest import Distribution, store_leftovers
 
 ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -148,3 +148,171 @@ def test_docker_20_10_cannot_pull_zstd(dy: CLI, registry: Distribution, tmp_path
         assert "failed to register layer" in pulled.stderr
     finally:
         docker("rmi", zs)
+
+
+def test_push_compression_zstd_round_trip(bb: CLI, registry: Distribution, tmp_path: Path):
+    ref = f"{registry.addr}/z3/busybox:zstd"
+    bb("tag", "busybox", ref)
+    out = bb("push", "--compression", "zstd", ref).stdout
+    assert ": Pushed" in out
+    digest = out.strip().splitlines()[-1].split()[2]
+    manifest = raw_manifest(ref)
+    assert manifest["mediaType"] == OCI_MANIFEST
+    assert manifest["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    assert [la["mediaType"] for la in manifest["layers"]] == [ZSTD_LAYER]
+
+    # skopeo reads it: the blob is a zstd stream of the layer's tar.
+    dest = tmp_path / "dir"
+    skopeo("copy", "--src-tls-verify=false", f"docker://{ref}", f"dir:{dest}")
+    blob = dest / manifest["layers"][0]["digest"].split(":")[1]
+    listing = subprocess.run(
+        ["tar", "--zstd", "-tf", str(blob)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "bin/busybox" in listing
+
+    # Pushed again: the same digest, nothing uploaded.
+    mark = registry.mark()
+    again = bb("push", "--compression", "zstd", ref).stdout
+    assert ": Layer already exists" in again
+    assert again.strip().splitlines()[-1].split()[2] == digest
+    assert registry.uploads(mark) == []
+
+    # rmi, then pull and run: the image comes back from the zstd blobs.
+    layers = _layers(bb, "busybox")
+    bb("rmi", ref, "busybox")
+    pulled = bb("pull", ref).stdout
+    assert "Pull complete" in pulled and f"Digest: {digest}" in pulled
+    assert _layers(bb, ref) == layers
+    try:
+        assert bb("run", "--rm", ref, "echo", "round trip").stdout == "round trip\n"
+    finally:
+        _cleanup_containers(bb)
+
+
+def test_push_compression_gzip_of_a_zstd_image(
+    bb: CLI, dy: CLI, registry: Distribution, tmp_path: Path
+) -> None:
+    """A pulled zstd image pushed as gzip: Docker 20.10 can pull and run that one."""
+    gz, zs = f"{registry.addr}/z4/unique:gzip", f"{registry.addr}/z4/unique-zstd:1"
+    unique_image(bb, tmp_path, gz)
+    bb("push", gz)
+    to_zstd(gz, zs)
+    dy("pull", zs)
+    # Without --compression the pulled blobs go up as they are (the digest stays) ...
+    same = f"{registry.addr}/z4/copy:zstd"
+    dy("tag", zs, same)
+    dy("push", same)
+    assert raw_manifest(same) == raw_manifest(zs)
+    # ... with --compression gzip they are recompressed, in a Docker schema2 manifest.
+    back = f"{registry.addr}/z4/back:gzip"
+    dy("tag", zs, back)
+    assert ": Pushed" in dy("push", "--compression", "gzip", back).stdout
+    manifest = raw_manifest(back)
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert [la["mediaType"] for la in manifest["layers"]] == [
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    ]
+    third = CLI(tmp_path / "third", dy.run_root)
+    third("pull", back)
+    assert _layers(third, back) == _layers(bb, gz)
+    if docker("version") is not None:
+        pulled = docker("pull", back)
+        try:
+            assert pulled is not None and pulled.returncode == 0, pulled.stderr
+            shown = docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", back)
+            assert shown is not None and shown.stdout == _layers(bb, gz)
+        finally:
+            docker("rmi", back)
+
+
+def test_push_unknown_compression_is_refused(bb: CLI, registry: Distribution) -> None:
+    ref = f"{registry.addr}/z5/busybox:1"
+    bb("tag", "busybox", ref)
+    mark = registry.mark()
+    proc = bb("push", "--compression", "lz4", ref, check=False)
+    assert proc.returncode == 125
+    assert proc.stderr == 'Error: invalid compression "lz4": must be one of "gzip", "zstd"\n'
+    assert proc.stdout == ""
+    assert registry.requests(mark) == []  # nothing asked, nothing pushed
+
+
+def _upload(registry: Distribution, repo: str, data: bytes) -> str:
+    """A blob put on the registry as any client would (POST, then a monolithic PUT)."""
+    import hashlib
+    import urllib.request
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    base = f"http://{registry.addr}"
+    post = urllib.request.Request(f"{base}/v2/{repo}/blobs/uploads/", method="POST")
+    with urllib.request.urlopen(post, timeout=30) as resp:
+        location = resp.headers["Location"]
+    sep = "&" if "?" in location else "?"
+    url = location if location.startswith("http") else base + location
+    # (urllib's default form type would make the registry read the body as a form)
+    headers = {"Content-Type": "application/octet-stream"}
+    put = urllib.request.Request(f"{url}{sep}digest={digest}", data, headers, method="PUT")
+    urllib.request.urlopen(put, timeout=30).close()
+    return digest
+
+
+def test_corrupt_zstd_layer_is_refused_and_nothing_stored(dy: CLI, registry: Distribution) -> None:
+    """A blob whose digest is right but whose zstd stream is broken (a bad compressor)."""
+    import hashlib
+    import urllib.request
+
+    import zstandard
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = os.urandom(200_000)
+        info = tarfile.TarInfo("payload.bin")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    plain = buf.getvalue()
+    blob = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(plain))
+    blob[len(blob) // 2] ^= 0xFF
+    repo = "z6/corrupt"
+    layer = _upload(registry, repo, bytes(blob))
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()],
+            },
+        }
+    ).encode()
+    config_digest = _upload(registry, repo, config)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [{"mediaType": ZSTD_LAYER, "digest": layer, "size": len(blob)}],
+        }
+    ).encode()
+    put = urllib.request.Request(
+        f"http://{registry.addr}/v2/{repo}/manifests/1",
+        data=manifest,
+        method="PUT",
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    urllib.request.urlopen(put, timeout=30).close()
+
+    ref = f"{registry.addr}/{repo}:1"
+    proc = dy("pull", ref, check=False)
+    assert proc.returncode == 125
+    assert proc.stderr.startswith("Error: ") and "zstd stream is truncated or corrupt" in (
+        proc.stderr
+    ), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert dy("images", "-q").stdout == ""
+    blobs = dy.root / "content" / "blobs"
+    assert not any(blobs.rglob(layer.split(":")[1])) if blobs.exists() else True
+    assert store_leftovers(dy) == []
