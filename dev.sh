@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 APT_PACKAGES=(python3 python3-venv python3-pip busybox-static runc crun skopeo golang-go
               golang-github-containers-common tini iproute2 iptables ca-certificates
-              docker-registry apache2-utils curl git openssl gcc libc6-dev mmdebstrap
+              docker-registry apache2-utils curl git openssl gcc libc6-dev mmdebstrap zstd
               docker-compose)  # Debian's Compose 1.29: a client the daemon is tested with
 
 setup() {
