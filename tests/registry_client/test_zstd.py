@@ -316,3 +316,47 @@ def test_corrupt_zstd_layer_is_refused_and_nothing_stored(dy: CLI, registry: Dis
     blobs = dy.root / "content" / "blobs"
     assert not any(blobs.rglob(layer.split(":")[1])) if blobs.exists() else True
     assert store_leftovers(dy) == []
+
+
+def test_load_a_docker_archive_with_zstd_layers(bb: CLI, dy: CLI, tmp_path: Path) -> None:
+    """``docker save`` output whose layer.tar members a tool recompressed with zstd: Docker 23
+    loads it (20.10 fails to unpack it); so does dockyard, with the same diff_ids."""
+    import zstandard
+
+    plain = tmp_path / "plain.tar"
+    bb("save", "-o", str(plain), "busybox")
+    archive = tmp_path / "zstd-layers.tar"
+    with tarfile.open(plain) as src, tarfile.open(archive, "w") as out:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if data is not None and member.name.endswith("/layer.tar"):
+                packed = zstandard.ZstdCompressor().compress(data.read())
+                member.size = len(packed)
+                out.addfile(member, io.BytesIO(packed))
+            else:
+                out.addfile(member, data)
+    out = dy("load", "-i", str(archive)).stdout
+    assert out == "Loaded image: busybox:latest\n"
+    assert _layers(dy, "busybox") == _layers(bb, "busybox")
+    try:
+        assert dy("run", "--rm", "busybox", "echo", "loaded").stdout == "loaded\n"
+    finally:
+        _cleanup_containers(dy)
+    # Docker 20.10 refuses it; pinned so the note in docs/architecture.md stays true.
+    tagged = tmp_path / "tagged.tar"
+    with tarfile.open(archive) as src, tarfile.open(tagged, "w") as out_tf:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if member.name in ("manifest.json", "repositories") and data is not None:
+                text = data.read().replace(b"busybox", b"dockyard-zstd-load-test")
+                member.size = len(text)
+                out_tf.addfile(member, io.BytesIO(text))
+            else:
+                out_tf.addfile(member, data)
+    loaded = docker("load", "-i", str(tagged))
+    if loaded is not None:
+        try:
+            assert loaded.returncode == 1
+            assert "archive/tar: invalid tar header" in loaded.stderr
+        finally:
+            docker("rmi", "dockyard-zstd-load-test:latest")
