@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 APT_PACKAGES=(python3 python3-venv python3-pip busybox-static runc crun skopeo golang-go
               golang-github-containers-common tini iproute2 iptables ca-certificates
-              docker-registry apache2-utils curl git openssl gcc libc6-dev mmdebstrap
+              docker-registry apache2-utils curl git openssl gcc libc6-dev mmdebstrap zstd
               docker-compose)  # Debian's Compose 1.29: a client the daemon is tested with
 
 setup() {
@@ -22,7 +22,7 @@ setup() {
   local py=python3
   command -v python3.11 >/dev/null && py=python3.11
   if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
-  if ! .venv/bin/python -c 'import dockyard, pytest, hypothesis, mypy, ruff, importlinter, testcontainers' 2>/dev/null \
+  if ! .venv/bin/python -c 'import dockyard, zstandard, pytest, hypothesis, mypy, ruff, importlinter, testcontainers' 2>/dev/null \
      || [[ ! -x .venv/bin/docker-compose ]] \
      || [[ pyproject.toml -nt .venv/.installed ]]; then
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'

@@ -7,11 +7,16 @@ Push: before each timed push the registry forgets the repository's blobs and man
 100 MB of random bytes (each compresses it its own way). Pull: both pull the image Docker
 pushed, into an empty store (dockyard: a fresh --root; Docker: the image and the imported
 one sharing its layer removed first).
+
+``registry-zstd``: the same with compressible data, 1 GB by default (``DOCKYARD_BENCH_ZSTD_MB``),
+dockyard pushing with ``--compression zstd`` and Docker with gzip (20.10 pushes nothing
+else); each engine then pulls the image it pushed (the same files, zstd against gzip).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.request
 
@@ -54,9 +59,20 @@ def bench_registry(b: Bench, docker: bool) -> None:
         _push_pull(b, docker, compressible)
 
 
-def _push_pull(b: Bench, docker: bool, compressible: bool) -> None:
+def bench_registry_zstd(b: Bench, docker: bool) -> None:
+    """Compressible layers: dockyard's zstd against Docker's gzip."""
+    mb = int(os.environ.get("DOCKYARD_BENCH_ZSTD_MB") or 1024)
+    _push_pull(b, docker, True, mb=mb, compression="zstd")
+
+
+def _push_pull(
+    b: Bench, docker: bool, compressible: bool, mb: int = 100, compression: str | None = None
+) -> None:
     kind = "compressible" if compressible else "random"
-    tar = make_rootfs_tar(b.work, 100, compressible=compressible)
+    size = f"{mb // 1024} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb} MB"
+    what = f"{size} {kind} image" + (f" ({compression} vs gzip)" if compression else "")
+    push_args = ("--compression", compression) if compression else ()
+    tar = make_rootfs_tar(b.work, mb, compressible=compressible)
     ours_ref, theirs_ref = f"{REGISTRY}/bench/dy-big:1", f"{REGISTRY}/bench/docker-big:1"
     b.dy("import", str(tar), ours_ref)
     if docker:
@@ -65,20 +81,22 @@ def _push_pull(b: Bench, docker: bool, compressible: bool) -> None:
 
     # Warm-up (and make sure each engine's image is on the registry for the pull below).
     forget_repository("bench/dy-big", "1")
-    b.dy("push", ours_ref)
+    b.dy("push", *push_args, ours_ref)
     if docker:
         forget_repository("bench/docker-big", "1")
         run("docker", "push", theirs_ref)
     ours, theirs = _timed_after(
         b,
         lambda: forget_repository("bench/dy-big", "1"),
-        lambda: b.dy("push", ours_ref),
+        lambda: b.dy("push", *push_args, ours_ref),
         (lambda: forget_repository("bench/docker-big", "1")) if docker else None,
         (lambda: run("docker", "push", theirs_ref)) if docker else None,
     )
-    b.report(f"push 100 MB {kind} image (registry :5000)", ours, theirs)
+    b.report(f"push {what} (registry :5000)", ours, theirs)
 
+    # Both pull Docker's image; with a compression of ours, each pulls its own.
     source = theirs_ref if docker else ours_ref
+    ours_source = ours_ref if compression else source
     if docker:
         run("docker", "push", theirs_ref)  # the timed runs left it on the registry already
     fresh = b.work / "pull-root"
@@ -94,11 +112,11 @@ def _push_pull(b: Bench, docker: bool, compressible: bool) -> None:
     ours, theirs = _timed_after(
         b,
         reset_ours,
-        lambda: b.dy("pull", source, root=fresh),
+        lambda: b.dy("pull", ours_source, root=fresh),
         reset_theirs if docker else None,
         (lambda: run("docker", "pull", source)) if docker else None,
     )
-    b.report(f"pull 100 MB {kind} image (registry :5000)", ours, theirs)
+    b.report(f"pull {what} (registry :5000)", ours, theirs)
     shutil.rmtree(fresh, ignore_errors=True)
     tar.unlink()
 

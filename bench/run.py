@@ -265,6 +265,7 @@ def start_docker() -> bool:
 
 CASES = {"startup": bench_startup, "saveload": bench_save_load, "run": bench_run}
 CASES["registry"] = lambda b, d: __import__("registry").bench_registry(b, d)  # bench/registry.py
+CASES["registry-zstd"] = lambda b, d: __import__("registry").bench_registry_zstd(b, d)
 CASES["hub"] = lambda b, d: __import__("hub").bench_hub(b, d)  # bench/hub.py
 CASES["network"] = lambda b, d: __import__("network").bench_network(b, d)  # bench/network.py
 CASES["build"] = lambda b, d: __import__("build").bench_build(b, d)  # bench/build.py

@@ -14,6 +14,7 @@ import os
 import stat
 import struct
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import CorruptData, UnsafeContent
+from dockyard.errors import CorruptData, Unavailable, UnsafeContent
 from dockyard.image.layer import (
     AppliedLayer,
     WrittenLayer,
@@ -472,18 +473,32 @@ def test_open_decompressed_sniffs() -> None:
 
 
 def test_zstd_layer(tmp_path: Path) -> None:
+    import zstandard
+
     plain = make_tar(file("z", b"zstd"))
-    try:
-        import zstandard  # type: ignore[import-not-found]
-    except ImportError:
-        blob = b"\x28\xb5\x2f\xfd" + b"\0" * 32
-        with pytest.raises(CorruptData, match="zstd layers need the zstandard package"):
-            apply(blob, tmp_path)
-        return
     blob = zstandard.ZstdCompressor().compress(plain)
     applied = apply(blob, tmp_path)
     assert applied.diff_id == sha(plain)
     assert (tmp_path / "z").read_bytes() == b"zstd"
+
+
+def test_corrupt_zstd_layer_is_a_clear_error(tmp_path: Path) -> None:
+    import zstandard
+
+    plain = make_tar(file("z", os.urandom(200_000)))
+    blob = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(plain))
+    blob[len(blob) // 2] ^= 0xFF
+    with pytest.raises(CorruptData, match="zstd stream is truncated or corrupt"):
+        apply(bytes(blob), tmp_path)
+
+
+def test_zstd_without_the_zstandard_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # An install without the dependency (a distro's python3 without python3-zstandard): one
+    # line that says what is missing, not an ImportError.
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    blob = b"\x28\xb5\x2f\xfd" + b"\0" * 32
+    with pytest.raises(Unavailable, match="zstd-compressed layers need the zstandard Python"):
+        apply(blob, tmp_path)
 
 
 def test_large_file_applies_fast(tmp_path: Path) -> None:

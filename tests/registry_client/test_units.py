@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from dockyard.registry import credentials
 from dockyard.registry.auth import parse_challenge
-from dockyard.registry.compress import BLOCK, gzip_stream
+from dockyard.registry.compress import BLOCK, gzip_stream, zstd_stream
 
 
 def _gz(data: bytes) -> bytes:
@@ -41,6 +41,18 @@ def test_gzip_is_deterministic_valid_and_adaptive(tmp_path: Path) -> None:
     assert subprocess.run(["gzip", "-t", str(path)]).returncode == 0
     assert len(_gz(text)) < len(text) / 20
     assert len(_gz(noise)) < len(noise) * 1.01  # stored, not inflated
+
+
+def test_zstd_is_deterministic_whatever_the_threads(tmp_path: Path) -> None:
+    # A layer pushed from a 2-core laptop and a 64-core builder must get one digest.
+    mixed = b"text of a layer\n" * 300_000 + os.urandom(2 * BLOCK)
+    outs = {t: b"".join(zstd_stream(io.BytesIO(mixed), threads=t)) for t in (1, 2, 4)}
+    assert len(set(outs.values())) == 1
+    path = tmp_path / "x.zst"
+    path.write_bytes(outs[1])
+    unpacked = subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True)
+    assert unpacked.stdout == mixed
+    assert b"".join(zstd_stream(io.BytesIO(b""))) != b""  # an empty layer is one frame too
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ results with the reference Docker's):
   and replace anything else; modes come from the source.
 * Owners: 0:0 for the context (or ``--chown``), as in the source for ``--from`` (or
   ``--chown``); ``--chmod`` sets every mode.
-* ADD unpacks local tar archives (plain, gzip, bzip2, xz; zstd with the zstandard package)
+* ADD unpacks local tar archives (plain, gzip, bzip2, xz, zstd)
   into the destination directory with the archive's owners, through the one tar extractor.
 
 Nothing is ever written through a symlink below the destination: one that stands where an
@@ -216,7 +216,7 @@ class Copier:
 
 def is_archive(path: str) -> bool:
     """Whether ADD should unpack ``path``: a tar stream, plain or compressed (gzip, bzip2,
-    xz; zstd with the zstandard package), as Docker's ADD decides."""
+    xz, zstd), as Docker's ADD decides."""
     from dockyard.errors import CorruptData
     from dockyard.image.compression import open_decompressed
     from dockyard.image.tarstream import is_tar_header

@@ -129,10 +129,16 @@ def cmd_push(ctx: Context, argv: list[str]) -> int:
     p.add_argument("name")
     p.add_argument("-a", "--all-tags", action="store_true", help="Push all tags of the repository")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
+    p.add_argument(
+        "--compression",
+        help="Compress every layer with gzip or zstd (default: the blob pulled, else gzip)",
+    )
     _insecure_flag(p)
     a = p.parse_args(argv)
     progress = None if a.quiet else ProgressPrinter()
-    _service(ctx, a.insecure_registry).push(a.name, progress, all_tags=a.all_tags)
+    _service(ctx, a.insecure_registry).push(
+        a.name, progress, all_tags=a.all_tags, compression=a.compression
+    )
     return 0
 
 

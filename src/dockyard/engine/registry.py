@@ -114,12 +114,25 @@ class RegistryService:
     # ------------------------------------------------------------ push
 
     def push(
-        self, reference: str, progress: Progress | None = None, *, all_tags: bool = False
+        self,
+        reference: str,
+        progress: Progress | None = None,
+        *,
+        all_tags: bool = False,
+        compression: str | None = None,
     ) -> list[str]:
-        """``docker push``: returns the manifest digest of each tag pushed."""
+        """``docker push``: returns the manifest digest of each tag pushed. ``compression``
+        (gzip or zstd) is the one every layer goes up in; None: a blob already known for
+        the layer (the pulled one), else gzip, as Docker."""
         from dockyard.image.reference import parse_reference
+        from dockyard.registry.compress import PUSH_COMPRESSIONS
         from dockyard.registry.push import push_image
 
+        if compression is not None and compression not in PUSH_COMPRESSIONS:
+            raise InvalidArgument(
+                f'invalid compression "{compression}": must be one of '
+                + ", ".join(f'"{c}"' for c in PUSH_COMPRESSIONS)
+            )
         emit = progress or _ignore
         ref = parse_reference(reference, default_tag=not all_tags)
         if ref.digest:
@@ -144,7 +157,7 @@ class RegistryService:
         emit({"status": f"The push refers to repository [{ref.familiar_name()}]"})
         out = []
         for r in refs:
-            digest, _, _ = push_image(self.engine.store, client, r, emit)
+            digest, _, _ = push_image(self.engine.store, client, r, emit, compression)
             out.append(digest)
         return out
 

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, cast
 
 from dockyard.errors import CorruptData, InvalidArgument, NotFound, UnsafeContent
-from dockyard.image.compression import GZIP, MAGIC_SIZE, ZSTD, compression_of
+from dockyard.image.compression import LAYER_COMPRESSIONS, compression_of, open_decompressed
 from dockyard.image.config import ImageConfig, docker_container_config
 from dockyard.image.digest import chain_ids, digest_bytes, hex_of
 from dockyard.image.manifest import (
@@ -39,7 +39,6 @@ from dockyard.image.manifest import (
     OCI_INDEX,
     OCI_LAYER,
     OCI_LAYER_GZIP,
-    OCI_LAYER_ZSTD,
     OCI_MANIFEST,
     PLAIN_LAYER_TYPES,
     Descriptor,
@@ -579,21 +578,15 @@ def _v1_layers(config: ImageConfig) -> list[tuple[str, bytes]]:
 
 
 def _uncompressed(layer: ExportLayer, blob: BinaryIO) -> BinaryIO:
+    """The layer's tar. docker-archive holds plain tars: Docker (20.10 and 23, whose store
+    keeps layers unpacked) writes a pulled zstd layer uncompressed too."""
     media = layer.descriptor.media_type
-    if media not in GZIP_LAYER_TYPES and media not in PLAIN_LAYER_TYPES:
-        # Unknown or empty media type: go by the magic number.
-        kind = compression_of(blob.read(MAGIC_SIZE))
-        blob.seek(0)
-        if kind == GZIP:
-            media = OCI_LAYER_GZIP
-        elif kind == ZSTD or media == OCI_LAYER_ZSTD:
-            raise InvalidArgument(
-                f"layer {layer.descriptor.digest} is zstd-compressed: docker-archive needs "
-                "uncompressed layers and zstd is not supported"
-            )
+    if media in PLAIN_LAYER_TYPES:
+        return blob
     if media in GZIP_LAYER_TYPES:
         return cast(BinaryIO, gzip.GzipFile(fileobj=blob, mode="rb"))
-    return blob
+    # zstd, or an unknown or empty media type: go by the magic number.
+    return open_decompressed(blob, what="layer", allowed=LAYER_COMPRESSIONS)
 
 
 def write_docker_archive(

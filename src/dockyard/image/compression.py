@@ -2,9 +2,10 @@
 
 One sniffer for every caller: layer blobs (pull, load, import, snapshots), ADD archives, tar
 build contexts and ``docker cp`` streams. The formats are Docker's DetectCompression list:
-gzip, bzip2, xz and zstd (zstd only when the ``zstandard`` package is installed); anything
-else is taken as it is. Decompressors are imported when a stream needs them: bz2, lzma and
-zlib cost start-up time that listing commands should not pay.
+gzip, bzip2, xz and zstd (zstd through the ``zstandard`` package, a dependency: an install
+without it says so in one line); anything else is taken as it is. Decompressors are imported
+when a stream needs them: bz2, lzma and zlib cost start-up time that listing commands should
+not pay.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 from collections.abc import Callable, Collection
 from typing import Any, BinaryIO
 
-from dockyard.errors import CorruptData
+from dockyard.errors import CorruptData, Unavailable
 
 GZIP = "gzip"
 BZIP2 = "bzip2"
@@ -103,6 +104,18 @@ class _DecompressedRaw(io.RawIOBase):
         super().close()
 
 
+def zstandard(purpose: str) -> Any:
+    """The ``zstandard`` module; Unavailable naming ``purpose`` (e.g. "zstd layers") when this
+    install lacks it, never an ImportError's traceback."""
+    try:
+        return importlib.import_module("zstandard")
+    except ImportError:
+        raise Unavailable(
+            f"{purpose} need the zstandard Python package, which is not installed "
+            "(pip install zstandard, or Debian's python3-zstandard)"
+        ) from None
+
+
 def _read_upto(f: BinaryIO, n: int) -> bytes:
     """Up to ``n`` bytes, looping over short reads (pipes)."""
     out = b""
@@ -138,10 +151,7 @@ def _decompressor(kind: str, raw: BinaryIO, what: str) -> tuple[Any, Callable[[A
         import lzma
 
         return lzma.LZMAFile(raw), lambda e: isinstance(e, EOFError | lzma.LZMAError)
-    try:
-        zstd = importlib.import_module("zstandard")
-    except ImportError:
-        raise CorruptData(f"zstd {what}s need the zstandard package") from None
+    zstd = zstandard(f"zstd-compressed {what}s")
     reader = zstd.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return reader, lambda e: isinstance(e, zstd.ZstdError)
 

@@ -3,9 +3,16 @@
 Per layer, as Docker does: HEAD the blob in the target repository (``Layer already exists``);
 else ask for a cross-repository mount from a repository of the same registry known to hold
 it (``Mounted from x``); else upload it (``Pushed``). Layers the store keeps uncompressed are
-gzipped on the way (``compress.py``) and the resulting digest remembered (``blobmap.py``), so
-a repeated push sends only HEAD requests. Stored compressed blobs go up monolithically, or in
-chunks (``Content-Range``) above the chunk size.
+compressed on the way (``compress.py``: gzip, as Docker, or zstd with ``--compression zstd``)
+and the resulting digest remembered (``blobmap.py``), so a repeated push sends only HEAD
+requests. Stored compressed blobs go up monolithically, or in chunks (``Content-Range``) above
+the chunk size.
+
+Without ``--compression`` a layer goes up as its stored blob when that is compressed (a
+pulled image keeps its manifest digest, zstd or gzip), else as gzip, as Docker. With it, only
+blobs in that compression count, and a layer stored otherwise is decompressed and compressed
+again (as ``podman push --compression-format``). A zstd layer makes the manifest OCI: Docker's
+schema2 has no zstd media type.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from dockyard.errors import NotFound, Unavailable
+from dockyard.image.compression import GZIP, ZSTD
+from dockyard.image.layer import open_decompressed
 from dockyard.image.manifest import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -41,7 +50,7 @@ from dockyard.registry.client import (
     progress_message,
     short_id,
 )
-from dockyard.registry.compress import gzip_stream
+from dockyard.registry.compress import compressed_stream
 from dockyard.registry.errors import NetworkError, TLSError
 from dockyard.registry.transport import NETWORK_ERRORS
 from dockyard.store.images import ImageLayer
@@ -71,7 +80,14 @@ class Pushed(NamedTuple):
 
 
 class _Pusher:
-    def __init__(self, store: Store, client: RegistryClient, repo: str, emit: Emit):
+    def __init__(
+        self,
+        store: Store,
+        client: RegistryClient,
+        repo: str,
+        emit: Emit,
+        compression: str | None = None,
+    ):
         self.store = store
         self.client = client
         self.repo = repo
@@ -82,6 +98,11 @@ class _Pusher:
         self.chunk = chunk_size()
         self.uploaded = 0
         self.mounted_from: list[str] = []
+        # What a layer compressed here becomes, and which blobs may stand for it: without
+        # --compression, the stored blob whatever its compression, else gzip ones only.
+        self.compression = compression or GZIP
+        self.reusable = ZSTD_TYPES if self.compression == ZSTD else GZIP_LAYER_TYPES
+        self.reusable_stored = self.reusable if compression else GZIP_LAYER_TYPES | ZSTD_TYPES
 
     def emit(self, msg: dict[str, Any]) -> None:
         with self.lock:
@@ -90,16 +111,16 @@ class _Pusher:
     # ------------------------------------------------------------ per layer
 
     def candidates(self, layer: ImageLayer, media_type: str) -> list[KnownBlob]:
-        """Compressed blobs known to carry this layer, the stored one first."""
+        """Compressed blobs known to carry this layer in a compression this push may send,
+        the stored one first."""
         out: list[KnownBlob] = []
-        if media_type in GZIP_LAYER_TYPES or media_type in ZSTD_TYPES:
+        if media_type in self.reusable_stored:
             out.append(KnownBlob(layer.blob, self.store.content.size(layer.blob), media_type, {}))
         for known in self.blobmap.lookup(layer.diff_id):
-            if known.media_type in GZIP_LAYER_TYPES | ZSTD_TYPES:
-                if out and out[0].digest == known.digest:
-                    out[0] = known._replace(media_type=out[0].media_type)
-                else:
-                    out.append(known)
+            if out and out[0].digest == known.digest:
+                out[0] = known._replace(media_type=out[0].media_type)
+            elif known.media_type in self.reusable:
+                out.append(known)
         return out
 
     def push_layer(self, layer: ImageLayer, media_type: str) -> Pushed:
@@ -203,7 +224,8 @@ class _Pusher:
         clock = self.client.clock
         last = [clock.monotonic()]
 
-        with self.store.content.open(layer.blob) as raw:
+        # A stored blob in another compression is unpacked first (``--compression``).
+        with self.store.content.open(layer.blob) as blob, open_decompressed(blob) as raw:
 
             class Counting:
                 def read(self, n: int = -1) -> bytes:
@@ -212,7 +234,7 @@ class _Pusher:
                     return data
 
             def body() -> Iterator[bytes]:
-                for piece in gzip_stream(Counting()):  # type: ignore[arg-type]
+                for piece in compressed_stream(Counting(), self.compression):  # type: ignore[arg-type]
                     h.update(piece)
                     counted[0] += len(piece)
                     now = clock.monotonic()
@@ -239,7 +261,8 @@ class _Pusher:
         digest = "sha256:" + h.hexdigest()
         self.client.finish_upload(self.repo, location, digest, tries=1)
         self.uploaded += 1
-        return Pushed(digest, counted[0], DOCKER_LAYER_GZIP)
+        media_type = OCI_LAYER_ZSTD if self.compression == ZSTD else DOCKER_LAYER_GZIP
+        return Pushed(digest, counted[0], media_type)
 
     def push_config(self, image_id: str, raw: bytes) -> None:
         if self.client.head_blob(self.repo, image_id) is not None:
@@ -258,28 +281,38 @@ class _Pusher:
 
 
 def push_image(
-    store: Store, client: RegistryClient, ref: Reference, emit: Emit
+    store: Store,
+    client: RegistryClient,
+    ref: Reference,
+    emit: Emit,
+    compression: str | None = None,
 ) -> tuple[str, int, int]:
-    """Push local image ``ref`` (which must carry a tag). Returns (manifest digest, manifest
-    size, blobs uploaded)."""
+    """Push local image ``ref`` (which must carry a tag); ``compression`` (gzip or zstd) is
+    the one every layer must go up in (None: any known blob, else gzip). Returns (manifest
+    digest, manifest size, blobs uploaded)."""
     assert ref.tag
     try:
         image_id = store.images.resolve(str(ref))
     except NotFound:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}")
     try:
-        return _push(store, client, ref, image_id, emit)
+        return _push(store, client, ref, image_id, emit, compression)
     except NetworkError as e:
         raise NetworkError(f"push {ref.familiar()}: {e}", e.reason) from None
 
 
 def _push(
-    store: Store, client: RegistryClient, ref: Reference, image_id: str, emit: Emit
+    store: Store,
+    client: RegistryClient,
+    ref: Reference,
+    image_id: str,
+    emit: Emit,
+    compression: str | None,
 ) -> tuple[str, int, int]:
     assert ref.tag
     repo = ref.repository
     layers = store.images.layers(image_id)
-    pusher = _Pusher(store, client, repo, emit)
+    pusher = _Pusher(store, client, repo, emit, compression)
     for la in layers:
         emit(progress_message("Preparing", short_id(la.diff_id)))
     config_raw = store.content.read(image_id)
