@@ -74,6 +74,7 @@ class Connection:
         self.tls = server.tls is not None
         self.reader = Reader(sock)
         self.state = _IDLE
+        self.idle_since = time.monotonic()  # when it last began to wait for a request
         self.thread: threading.Thread | None = None
         self.linger = False  # a reply went out while the client may still be sending
         self.context: dict[str, Any] = {}  # the front end's per-connection values
@@ -140,6 +141,7 @@ class Connection:
         server, limits, reader = self.server, self.server.limits, self.reader
         while not server.stopping:
             self.state = _IDLE
+            self.idle_since = time.monotonic()
             try:
                 if not reader.buffered():
                     reader.deadline = time.monotonic() + limits.idle_timeout
@@ -350,11 +352,12 @@ class Server:
         with self._lock:
             if len(self._conns) < self.limits.connections:
                 return True
-            idle = next(
-                (c for c in self._conns if c.state == _IDLE and not c.reader.buffered()), None
-            )
-            if idle is None:
+            idle_ones = [c for c in self._conns if c.state == _IDLE and not c.reader.buffered()]
+            if not idle_ones:
                 return False
+            # The one idle longest: pools hand out their most recently used connection
+            # first (urllib3, Go's), so it is the least likely to carry a request now.
+            idle = min(idle_ones, key=lambda c: c.idle_since)
             self._conns.discard(idle)  # its slot is the new one's from now on
         idle.abort()
         return True
