@@ -262,6 +262,7 @@ CASES["hub"] = lambda b, d: __import__("hub").bench_hub(b, d)  # bench/hub.py
 CASES["network"] = lambda b, d: __import__("network").bench_network(b, d)  # bench/network.py
 CASES["build"] = lambda b, d: __import__("build").bench_build(b, d)  # bench/build.py
 CASES["build-cold"] = lambda b, d: __import__("build").bench_build_cold(b, d)  # bench/build.py
+CASES["logs"] = lambda b, d: __import__("logs").bench_logs(b, d)  # bench/logs.py
 
 
 def main() -> int:

@@ -235,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.cli.exec_fast import lean_exec
 
         lean_exec(opts.get("--root"), opts.get("--run-root"), args)
+    if target == COMMANDS["logs"]:
+        # `logs --tail N` and friends without argparse: a latency benchmark. None: the
+        # normal path (other forms, and every error, reported there).
+        from dockyard.cli.logs_fast import lean_logs
+
+        lean_code = lean_logs(opts.get("--root"), opts.get("--run-root"), args)
+        if lean_code is not None:
+            _exit_now(lean_code)
 
     from importlib import import_module
 

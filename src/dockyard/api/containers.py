@@ -164,19 +164,21 @@ def container_logs(call: Call) -> None:
     want = {"stdout": call.flag("stdout"), "stderr": call.flag("stderr")}
     if not any(want.values()):
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
-    tail_text = call.arg("tail") or "all"
-    tail = None
-    if tail_text != "all":
-        try:
-            tail = int(tail_text)
-        except ValueError:
-            raise InvalidArgument(f"invalid tail value: {tail_text}") from None
+    try:
+        tail: int | None = int(call.arg("tail") or "all")
+    except ValueError:
+        tail = None  # Docker's daemon reads anything that is not a number as "all"
     containers = call.engine.containers
     ctr = containers.get(call.params["id"])
     tty = ctr.spec.tty
     stamps = call.flag("timestamps")
     records = containers.logs(
-        ctr.id, follow=call.flag("follow"), tail=tail, stop=call.handler.client_gone
+        ctr.id,
+        follow=call.flag("follow"),
+        tail=tail,
+        since=call.timestamp("since"),
+        until=call.timestamp("until"),
+        stop=call.handler.client_gone,
     )
 
     def frames() -> Iterator[bytes]:

@@ -8,7 +8,7 @@ volume and network services) rather than reaching through the Engine:
   create.py     a spec merged with its image, volumes named, the address leased, dirs made
   lifecycle.py  start/stop/kill/wait with the monitor, and reconciliation of ended ones
   execs.py      exec's process spec and the ways to run it
-  logs.py       json-file logs, read and followed
+  logs.py       logs (json-file, local; rotated), read by tail or time and followed
   files.py      diff, cp, commit, top
   removal.py    rm, prune, and the background deletion of removed containers' files
   filters.py    ps filters
@@ -104,7 +104,7 @@ class ContainerService:
     def logs_reader(self) -> Logs:
         from dockyard.engine.containers.logs import Logs
 
-        return Logs(self.records, self.lifecycle)
+        return Logs(self.records, lambda: self.lifecycle)
 
     @cached_property
     def sessions(self) -> Sessions:
@@ -180,8 +180,8 @@ class ContainerService:
     def create(self, spec: ContainerSpec, *, container_id: str = "") -> str:
         return self.creator.create(spec, container_id=container_id)
 
-    def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch:
-        return self.lifecycle.launch_early(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
+    def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch | None:
+        return self.lifecycle.launch_early(cid, spec)
 
     def forget_run_dir(self, cid: str) -> None:
         self.lifecycle.forget_run_dir(cid)
@@ -239,9 +239,13 @@ class ContainerService:
         *,
         follow: bool = False,
         tail: int | None = None,
+        since: int = 0,
+        until: int = 0,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        return self.logs_reader.read(text, follow=follow, tail=tail, stop=stop)
+        return self.logs_reader.read(
+            text, follow=follow, tail=tail, since=since, until=until, stop=stop
+        )
 
     def top(self, text: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
         return self.files.top(text, ps_args)

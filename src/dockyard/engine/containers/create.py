@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from dockyard.store.images import ImageStore
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# What dockyard can run today; the rest is refused at create with a clear error rather than
-# recorded and silently not done.
-_SUPPORTED_LOG_DRIVERS = ("json-file",)
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
@@ -100,10 +97,9 @@ class Creator:
         restart_policy_check(spec.restart_policy, spec.auto_remove)
         if spec.restart_policy.name not in ("", "no"):
             raise InvalidArgument("restart policies are not supported yet")
-        if spec.log_config.type not in _SUPPORTED_LOG_DRIVERS:
-            raise InvalidArgument(
-                f'logging driver "{spec.log_config.type}" is not supported: use json-file'
-            )
+        from dockyard.model.logopts import log_settings
+
+        log_settings(spec.log_config)  # Docker's messages; here before anything is made
         for what, value in (
             ("--pid", spec.pid_mode),
             ("--ipc", spec.ipc_mode if spec.ipc_mode not in ("private", "shareable") else ""),
@@ -335,7 +331,10 @@ class Creator:
             )
         with open(os.path.join(cdir, "resolv.conf"), "w") as dst:
             dst.write(resolv)
-        open(self.records.log_path(cid), "a").close()
+        log = self.records.log_path(cid, spec.log_config.type or "json-file")
+        if log:
+            os.makedirs(os.path.dirname(log), mode=0o700, exist_ok=True)  # local-logs/
+            os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
 
 
 def _now() -> str:

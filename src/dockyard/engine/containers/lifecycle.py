@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.networks import NetworkService
-    from dockyard.model.container import Container
+    from dockyard.model.container import Container, ContainerSpec
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
@@ -245,31 +245,60 @@ class Lifecycle:
         if not self.records.exists(cid):
             shutil.rmtree(self.records.container_dir(cid), ignore_errors=True)
 
-    def _launch(self, cid: str, runtime: str, *, tty: bool, stdin: bool) -> MonitorLaunch:
+    def _launch(self, cid: str, spec: ContainerSpec, ctr: Container | None) -> MonitorLaunch:
         from dockyard.runtime.attach import launch_monitor
 
-        rt = self.runtimes.get(runtime)
+        rt = self.runtimes.get(spec.runtime)
+        log_path, log_args = self.log_options(cid, spec, ctr)
         return launch_monitor(
             cid=cid,
             bundle=self.records.container_dir(cid),
             runtime=rt.binary,
             runtime_root=rt.state_root,
             run_dir=self.records.run_dir_of(cid),
-            log_path=self.records.log_path(cid),
-            tty=tty,
-            stdin=stdin,
+            log_path=log_path,
+            tty=spec.tty,
+            stdin=spec.open_stdin,
             start=False,
             exit_command=[*self.exit_command, cid],
             wait_for_go=True,
+            log_args=log_args,
         )
 
-    def launch_early(self, cid: str, runtime: str, *, tty: bool, stdin: bool) -> MonitorLaunch:
+    def log_options(
+        self, cid: str, spec: ContainerSpec, ctr: Container | None
+    ) -> tuple[str, list[str]]:
+        """The log's path and the monitor's ``--log-*`` options for the container's log
+        driver (json-file's ``attrs`` need the created container's labels and env)."""
+        from dockyard.model.logopts import log_attrs, log_settings
+
+        s = log_settings(spec.log_config)
+        args = ["--log-driver", s.driver]
+        if s.max_size:
+            args += ["--log-max-size", str(s.max_size), "--log-max-file", str(s.max_file)]
+        if s.compress:
+            args.append("--log-compress")
+        if ctr is not None and (s.labels or s.env or s.env_regex):
+            import json as std_json  # sort_keys: Go marshals a map's keys in order
+
+            attrs = log_attrs(s, dict(ctr.spec.labels), list(ctr.spec.env))
+            if attrs:
+                text = std_json.dumps(attrs, sort_keys=True, separators=(",", ":"))
+                args += ["--log-attrs", text]
+        return self.records.log_path(cid, s.driver), args
+
+    def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch | None:
         """``run``: start the monitor of the container ``cid`` is about to become, before it is
         created, so the monitor's interpreter starts while the container is created and its
         bundle written; pass the result to :meth:`start` (or ``cancel()`` it if the create
-        fails)."""
+        fails). None when the monitor needs the created container (json-file attrs)."""
+        from dockyard.model.logopts import log_settings
+
+        s = log_settings(spec.log_config)
+        if s.labels or s.env or s.env_regex:
+            return None
         os.makedirs(self.records.run_dir_of(cid), mode=0o700, exist_ok=True)  # a new ID
-        return self._launch(cid, runtime, tty=tty, stdin=stdin)
+        return self._launch(cid, spec, None)
 
     def start(self, text: str, *, attach: bool = False, launch: MonitorLaunch | None = None) -> str:
         """Start a created or stopped container. With ``attach`` the monitor waits for the
@@ -312,7 +341,7 @@ class Lifecycle:
                 raise
         # The monitor's interpreter starts now, while we mount and write the bundle.
         try:
-            launch = launch or self._launch(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
+            launch = launch or self._launch(cid, spec, ctr)
         except BaseException:
             if net is not None:
                 net.abort()

@@ -154,11 +154,12 @@ class Sessions:
         # The container's monitor starts first: its interpreter comes up while the container
         # is created and its bundle written (start() lets it go).
         cid = os.urandom(32).hex()
-        launch = self.lifecycle.launch_early(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
+        launch = self.lifecycle.launch_early(cid, spec)
         try:
             creator.create(spec, container_id=cid)
         except BaseException:
-            launch.cancel()
+            if launch is not None:
+                launch.cancel()
             self.lifecycle.forget_run_dir(cid)
             raise
         try:
