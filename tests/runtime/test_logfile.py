@@ -1,5 +1,5 @@
-"""runtime/logfile.py: the json-file and local formats as Docker writes and reads them, and
-reads whose cost follows what they return (measured as bytes read, from /proc/self/io)."""
+"""runtime/logfile.py and logread.py: the json-file and local formats as Docker writes and
+reads them, and reads whose cost follows what they return (bytes read, from /proc/self/io)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from dockyard.runtime import logfile
-from dockyard.runtime.logfile import LogWriter, format_ns, parse_ns, read_log
+from dockyard.runtime.logfile import LogWriter, format_ns, parse_ns
+from dockyard.runtime.logread import gzip_last_time, read_log
 from tests.conftest import CLI
 
 
@@ -105,7 +106,7 @@ def test_we_read_dockers_local_files(docker_container: list[str]) -> None:
     # Docker's rotated files carry the last record's time in their gzip header, as ours do.
     gz = path + ".1.gz"
     with open(gz, "rb") as f:
-        last = logfile.gzip_last_time(f.fileno())
+        last = gzip_last_time(f.fileno())
     with gzip.open(gz) as f:
         records = logfile.LocalFile.split(bytearray(f.read()))
     assert last == logfile.LocalFile.time_of(records[-1])
@@ -153,7 +154,7 @@ def test_gzip_rotation_is_gzip_with_dockers_header(tmp_path: Path) -> None:
     lines = gzip.decompress(gz.read_bytes()).decode().splitlines()
     last = json.loads(lines[-1])["time"]
     with open(gz, "rb") as f:
-        assert logfile.gzip_last_time(f.fileno()) == parse_ns(last)
+        assert gzip_last_time(f.fileno()) == parse_ns(last)
     assert gz.stat().st_mode & 0o777 == 0o640
 
 

@@ -36,7 +36,7 @@ class Logs:
         ``follow`` what comes while the container runs (or until ``stop()``, asked while no
         record comes, says the API's client has gone). Errors are raised here, before the
         first record: the API has not sent its headers yet."""
-        from dockyard.runtime.logfile import read_log
+        from dockyard.runtime.logread import read_log
 
         cid = self.records.resolve(text)
         # From the row as stored: what is in the log does not depend on reconciling the
