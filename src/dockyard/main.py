@@ -65,7 +65,8 @@ Registry commands:
   search      Search a registry for images
 
 System:
-  system      Manage dockyard (df, check, prune)
+  system      Manage dockyard (df, check, prune, events)
+  events      Get real time events (containers, images, networks, volumes)
   version     Show the version information
   hub         Run our registry (serve, user, repo, gc)
   daemon      Serve the Docker Engine API on a Unix socket
@@ -88,6 +89,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logout": ("registry", "cmd_logout"),
     "search": ("registry", "cmd_search"),
     "version": ("system", "cmd_version"),
+    "events": ("events", "cmd_events"),
     "run": ("containers", "cmd_run"),
     "create": ("containers", "cmd_create"),
     "start": ("containers", "cmd_start"),
@@ -147,6 +149,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "df": ("system", "cmd_df"),
         "check": ("system", "cmd_check"),
         "prune": ("system", "cmd_prune"),
+        "events": ("events", "cmd_events"),
     },
     "container": {
         **_CONTAINER_VERBS,

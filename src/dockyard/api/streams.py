@@ -132,6 +132,7 @@ def attach(call: Call, ctr: Container, *, stdin: bool, stdout: bool, stderr: boo
     from dockyard.api.http import Done
 
     containers = call.engine.containers
+    containers.sessions.attached(ctr)
     cid = ctr.id
     tty = ctr.spec.tty
     stdin = stdin and ctr.spec.open_stdin

@@ -1,10 +1,11 @@
-"""Routes: /_ping, /version, /info, volumes and networks."""
+"""Routes: /_ping, /version, /info, /events, volumes and networks."""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from dockyard.api.http import API_VERSION, MIN_API_VERSION, Call, Reply, Router
@@ -178,3 +179,26 @@ def network_create(call: Call) -> Reply:
 def network_remove(call: Call) -> Reply:
     call.engine.networks.remove(call.params["name"])
     return Reply(204)
+
+
+@routes.route("GET", "/events")
+def events(call: Call) -> None:
+    """Docker's event stream: the recorded events from ``since`` to ``until`` when either is
+    given, then (unless ``until`` has passed) each new one as any process writes it, one
+    JSON object a line."""
+    from dockyard.engine.events import encode
+
+    messages = call.engine.events.read(
+        since=call.timestamp("since"),
+        until=call.timestamp("until"),
+        filters=call.filters(),
+        follow=True,
+        stop=call.handler.client_gone,
+    )
+
+    def lines() -> Iterator[bytes]:
+        yield b""  # headers now, as Docker flushes them before any event
+        for msg in messages:
+            yield (encode(msg) + "\n").encode()
+
+    call.handler.stream(lines(), "application/json")

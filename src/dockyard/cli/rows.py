@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from dockyard.cli.gotemplate.quote import go_quote
-from dockyard.cli.gotemplate.values import GoStruct
+from dockyard.cli.gotemplate.values import GoMap, GoStruct, StructDict
 from dockyard.cli.output import ago, human_duration, human_size, parse_time
 
 
@@ -390,3 +390,53 @@ class DictRow(GoStruct):
         if name in fields:
             return lambda: fields[name]
         raise AttributeError(name)
+
+
+class EventRow(GoStruct):
+    """An event (api/types/events.Message) as ``events --format`` sees it: Go's field
+    names (``.Type``, ``.Action``, ``.Actor.Attributes.name``, ``.ID``, ``.TimeNano``...),
+    and ``{{json .}}`` the message as the API sends it."""
+
+    go_type = "events.Message"
+    go_methods = _methods("Status ID From Type Action Actor Scope Time TimeNano")
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        self.m = msg
+
+    def Status(self) -> str:  # noqa: N802 - the template names are Go's
+        return str(self.m.get("status", ""))
+
+    def ID(self) -> str:  # noqa: N802
+        return str(self.m.get("id", ""))
+
+    def From(self) -> str:  # noqa: N802
+        return str(self.m.get("from", ""))
+
+    def Type(self) -> str:  # noqa: N802
+        return str(self.m.get("Type", ""))
+
+    def Action(self) -> str:  # noqa: N802
+        return str(self.m.get("Action", ""))
+
+    def Actor(self) -> StructDict:  # noqa: N802
+        actor = self.m.get("Actor") or {}
+        return StructDict(ID=actor.get("ID", ""), Attributes=GoMap(actor.get("Attributes") or {}))
+
+    def Scope(self) -> str:  # noqa: N802
+        return str(self.m.get("scope", ""))
+
+    def Time(self) -> int:  # noqa: N802
+        return int(self.m.get("time") or 0)
+
+    def TimeNano(self) -> int:  # noqa: N802
+        return int(self.m.get("timeNano") or 0)
+
+    def marshal(self) -> dict[str, Any]:
+        """The message's own JSON (omitempty fields left out, as Go leaves them)."""
+        out = StructDict({k: v for k, v in self.m.items() if v not in ("", None)})
+        if "Actor" in out:
+            actor = out["Actor"]
+            out["Actor"] = StructDict(
+                ID=actor.get("ID", ""), Attributes=actor.get("Attributes") or {}
+            )
+        return out

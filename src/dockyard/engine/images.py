@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from dockyard.errors import DockyardError
+
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.store.images import DeleteReport, ImageRecord
@@ -181,8 +183,16 @@ class ImageService:
                 break
         return out
 
+    def _event(self, action: str, image_id: str, name: str = "") -> None:
+        """An image event as Docker 20.10 writes it: the image ID as actor; ``name`` the
+        tag for tag, else the ID again (untag, delete, save, load, import)."""
+        self.engine.events.emit("image", action, image_id, {"name": name or image_id})
+
     def tag(self, source: str, target: str) -> None:
+        from dockyard.image.reference import parse_reference
+
         self.store.images.tag(source, target)
+        self._event("tag", self.store.images.resolve(target), parse_reference(target).familiar())
 
     def remove(
         self, names: Sequence[str], *, force: bool = False, prune: bool = True
@@ -191,23 +201,46 @@ class ImageService:
 
         total = DeleteReport()
         for name in names:
+            try:
+                image_id = self.store.images.resolve(name)
+            except DockyardError:
+                image_id = ""  # remove() says why
             r = self.store.images.remove(name, force=force, prune=prune)
+            self._report_events(r, image_id)
             total.items += r.items
             total.reclaimed += r.reclaimed
         return total
 
+    def _report_events(self, report: DeleteReport, image_id: str = "") -> None:
+        for kind, what in report.items:
+            if kind == "Untagged":
+                if image_id:
+                    self._event("untag", image_id)
+            else:
+                self._event("delete", what)
+
     def prune(self, *, all_images: bool = False) -> DeleteReport:
-        return self.store.images.prune(all_images=all_images)
+        report = self.store.images.prune(all_images=all_images)
+        self._report_events(report)
+        return report
 
     def save(self, names: Sequence[str], output: str | None, fmt: str = "docker") -> None:
         from dockyard.store.archives import save
 
         save(self.store, names, output, fmt)
+        for name in names:
+            self._event("save", self.store.images.resolve(name))
 
     def load(self, path: str) -> list[str]:
         from dockyard.store.archives import load
 
-        return load(self.store, path)
+        loaded = load(self.store, path)
+        for line in loaded:  # "Loaded image: busybox:latest", "Loaded image ID: sha256:..."
+            try:
+                self._event("load", self.store.images.resolve(line.split(": ", 1)[-1]))
+            except DockyardError:
+                pass
+        return loaded
 
     def import_(
         self,
@@ -219,7 +252,13 @@ class ImageService:
     ) -> str:
         from dockyard.store.archives import import_rootfs
 
-        return import_rootfs(self.store, src, reference, changes, message, source_name)
+        image_id = import_rootfs(self.store, src, reference, changes, message, source_name)
+        if reference:
+            from dockyard.image.reference import parse_reference
+
+            self._event("tag", image_id, parse_reference(reference).familiar())
+        self._event("import", image_id)
+        return image_id
 
     def bootstrap(self, name: str) -> str:
         from dockyard.errors import InvalidArgument

@@ -14,6 +14,7 @@ from dockyard.errors import CorruptData, InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.image.reference import Reference
     from dockyard.registry.client import RegistryClient
 
 Progress = Callable[[dict[str, Any]], None]
@@ -67,10 +68,16 @@ class RegistryService:
             for tag in tags:
                 ref = repo_ref.with_tag(tag)  # refuses a tag name the grammar does not allow
                 image_id, _ = pull_one(store, client, ref, emit)
+                self._event("pull", ref)
             return image_id
         ref = parse_reference(reference)
         image_id, _ = pull_one(store, self.client(ref.domain), ref, emit)
+        self._event("pull", ref)
         return image_id
+
+    def _event(self, action: str, ref: Reference) -> None:
+        """Docker's pull/push events: the reference as the actor, its repository as name."""
+        self.engine.events.emit("image", action, ref.familiar(), {"name": ref.familiar_name()})
 
     # ------------------------------------------------------------ push
 
@@ -107,6 +114,7 @@ class RegistryService:
         for r in refs:
             digest, _, _ = push_image(self.engine.store, client, r, emit)
             out.append(digest)
+            self._event("push", r)
         return out
 
     # ------------------------------------------------------------ login

@@ -67,6 +67,7 @@ class ContainerService:
             lambda: engine.networks,
             lambda ctr: self.removal.remove_files(ctr, volumes=True),
             exit_command(engine.root, engine.run_root),
+            engine.events,
         )
 
     @cached_property
@@ -80,19 +81,20 @@ class ContainerService:
             engine.volumes,
             lambda: engine.networks,
             self.lifecycle.get,
+            engine.events,
         )
 
     @cached_property
     def removal(self) -> Removal:
         from dockyard.engine.containers.removal import Removal
 
-        return Removal(self.records, self.lifecycle, self._engine.volumes)
+        return Removal(self.records, self.lifecycle, self._engine.volumes, self._engine.events)
 
     @cached_property
     def execs(self) -> Execs:
         from dockyard.engine.containers.execs import Execs
 
-        return Execs(self.records, self.lifecycle)
+        return Execs(self.records, self.lifecycle, self._engine.events)
 
     @cached_property
     def files(self) -> Files:
@@ -110,7 +112,7 @@ class ContainerService:
     def sessions(self) -> Sessions:
         from dockyard.engine.containers.sessions import Sessions
 
-        return Sessions(self.records, self.lifecycle)
+        return Sessions(self.records, self.lifecycle, self._engine.events)
 
     # ------------------------------------------------------------------ reading
 
@@ -194,7 +196,9 @@ class ContainerService:
 
     def restart(self, text: str, timeout: int | None = None) -> str:
         cid = self.lifecycle.stop(text, timeout)
-        return self.lifecycle.start(cid)
+        self.lifecycle.start(cid)
+        self._engine.events.container(self.records.load(cid), "restart")
+        return cid
 
     def kill(self, text: str, sig: str = "KILL") -> str:
         return self.lifecycle.kill(text, sig)
@@ -229,7 +233,9 @@ class ContainerService:
                     f"Error when allocating new name: Conflict. The container name "
                     f'"/{bare}" is already in use'
                 )
-            self.records.save_in(c, replace(ctr, name=bare, spec=replace(ctr.spec, name=bare)))
+            renamed = replace(ctr, name=bare, spec=replace(ctr.spec, name=bare))
+            self.records.save_in(c, renamed)
+        self._engine.events.container(renamed, "rename", oldName="/" + ctr.name)
 
     # ------------------------------------------------------------------ processes, files
 

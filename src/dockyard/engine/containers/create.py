@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.events import Events
     from dockyard.engine.networks import NetworkService
     from dockyard.engine.volumes import VolumeService
     from dockyard.store.images import ImageStore
@@ -81,12 +82,14 @@ class Creator:
         volumes: VolumeService,
         networks: Callable[[], NetworkService],
         load_container: Callable[[str], Container],
+        events: Events,
     ) -> None:
         self.records = records
         self.images = images
         self.volumes = volumes
         self.networks = networks
         self.load_container = load_container  # for --volumes-from (reconciled)
+        self.events = events
 
     def create(self, spec: ContainerSpec, *, container_id: str = "") -> str:
         """Record a new container; its ID."""
@@ -147,12 +150,13 @@ class Creator:
         cdir = self.records.container_dir(cid)
         self._make_dirs(cid, ctr)
         try:
-            self._insert(ctr, net_row, key, asked.aliases if asked else (), ip, volumes_used)
+            ctr = self._insert(ctr, net_row, key, asked.aliases if asked else (), ip, volumes_used)
         except BaseException:
             import shutil
 
             shutil.rmtree(cdir, ignore_errors=True)
             raise
+        self.events.container(ctr, "create")
         return cid
 
     def _insert(
@@ -163,7 +167,8 @@ class Creator:
         aliases: Sequence[str],
         ip: str,
         volumes_used: Sequence[str],
-    ) -> None:
+    ) -> Container:
+        """Record the container (named, its address leased); what was recorded."""
         from dockyard.engine.names import random_name
 
         with self.records.db.transaction() as c:
@@ -185,6 +190,7 @@ class Creator:
                 "INSERT OR IGNORE INTO container_volumes (container_id, volume) VALUES (?, ?)",
                 [(ctr.id, v) for v in volumes_used],
             )
+        return ctr
 
     def _merge_image(self, spec: ContainerSpec, icfg: dict[str, Any], cid: str) -> ContainerSpec:
         """The spec with the image's defaults in: what inspect's Config shows."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.events import Events
     from dockyard.engine.networks import NetworkService
     from dockyard.model.container import Container, ContainerSpec
     from dockyard.runtime.attach import MonitorLaunch
@@ -85,6 +86,13 @@ def signal_name(sig: str | int) -> str:
     return s
 
 
+def signal_number(sig: str | int) -> int:
+    """What Docker's kill events name: the signal's number."""
+    import signal
+
+    return int(signal.Signals["SIG" + signal_name(sig)])
+
+
 def read_int(path: str) -> int:
     try:
         with open(path) as f:
@@ -120,6 +128,7 @@ class Lifecycle:
         networks: Callable[[], NetworkService],
         remove_after_exit: Callable[[Container], None],
         exit_command: Sequence[str],
+        events: Events,
     ) -> None:
         self.records = records
         self.store = store
@@ -127,6 +136,7 @@ class Lifecycle:
         self.networks = networks
         self.remove_after_exit = remove_after_exit  # --rm: the files and volumes go
         self.exit_command = exit_command  # what the monitor runs, + the container ID
+        self.events = events
 
     # ------------------------------------------------------------------ reconcile
 
@@ -219,11 +229,18 @@ class Lifecycle:
                     self.records.save_in(c, ctr)
         if before is not None and any(ep.host_veth for _, ep in before.endpoints):
             self.networks().after_exit(cid, before)
+        if before is not None:
+            # Only the process that recorded the exit reports it: on_exit runs in several.
+            self.events.container(ctr, "die", exitCode=str(ctr.state.exit_code))
+            self.endpoint_events(before, "disconnect")
+            self.volume_events(before, "unmount")
         if ctr.spec.auto_remove:
             if not rows_deleted:
                 with self.records.db.transaction() as c:
                     self.records.delete_in(c, cid)
             self.remove_after_exit(ctr)
+            if before is not None:
+                self.events.container(ctr, "destroy")
 
     def cleanup_runtime(self, ctr: Container) -> None:
         """Release what a container that ended (or never started) holds on the host: its
@@ -234,6 +251,29 @@ class Lifecycle:
         release_container(
             ctr.id, runtime=runtime, state_root=state_root, rootfs=self.records.rootfs(ctr.id)
         )
+
+    def endpoint_events(self, ctr: Container, action: str) -> None:
+        """Docker's network connect/disconnect events of a container's start and exit."""
+        if not ctr.spec.bridged:
+            return
+        for name, ep in ctr.endpoints:
+            if ep.network_id:
+                attrs = {"container": ctr.id, "name": name, "type": "bridge"}
+                self.events.emit("network", action, ep.network_id, attrs)
+
+    def volume_events(self, ctr: Container, action: str) -> None:
+        """Docker's volume mount/unmount events of a container's start and exit."""
+        for m in ctr.spec.mounts:
+            if m.type != "volume" or not m.source:
+                continue
+            attrs = {"container": ctr.id, "driver": "local"}
+            if action == "mount":
+                attrs.update(
+                    destination=m.target,
+                    propagation="",
+                    **{"read/write": "false" if m.read_only else "true"},
+                )
+            self.events.emit("volume", action, m.source, attrs)
 
     # ------------------------------------------------------------------ start
 
@@ -405,6 +445,9 @@ class Lifecycle:
         if net is not None:
             nets = self.networks()
             nets.refresh_hosts(nets.attached_ids(ctr))
+        self.endpoint_events(ctr, "connect")
+        self.volume_events(ctr, "mount")
+        self.events.container(ctr, "start")
         if not attach:
             from dockyard.runtime.attach import request_start
 
@@ -544,11 +587,13 @@ class Lifecycle:
         if timeout is None:
             timeout = ctr.spec.stop_timeout if ctr.spec.stop_timeout is not None else 10
         try:
+            self.events.container(ctr, "kill", signal=str(signal_number(sig)))
             rt.kill(cid, signal_name(sig))
         except DockyardError:
             pass
         if timeout < 0 or not self.wait_stopped(cid, float(timeout)):
             try:
+                self.events.container(ctr, "kill", signal="9")
                 rt.kill(cid, "KILL", all_processes=True)
             except DockyardError:
                 pass
@@ -558,6 +603,7 @@ class Lifecycle:
         # deleted the runtime state): a start right after (restart) would race with it.
         st = ctr.state
         wait_until(lambda: not alive(st.monitor_pid, st.monitor_start), 30)
+        self.events.container(ctr, "stop")
         return cid
 
     def kill(self, text: str, sig: str = "KILL") -> str:
@@ -567,6 +613,7 @@ class Lifecycle:
             raise Conflict(f"Cannot kill container: {text}: Container {cid} is not running")
         name = signal_name(sig)
         self.runtimes.get(ctr.spec.runtime).kill(cid, name)
+        self.events.container(ctr, "kill", signal=str(signal_number(name)))
         if name == "KILL":
             self.wait_stopped(cid, 10)
         return cid

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.containers.removal import Removal
-    from dockyard.model.container import ContainerSpec
+    from dockyard.engine.events import Events
+    from dockyard.model.container import Container, ContainerSpec
 
 __all__ = [
     "FRAME_ERROR",
@@ -49,9 +50,14 @@ _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
 
 
 class Sessions:
-    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle) -> None:
+    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle, events: Events) -> None:
         self.records = records
         self.lifecycle = lifecycle
+        self.events = events
+
+    def attached(self, ctr: Container) -> None:
+        """Docker's ``attach`` event: a client attached to the container's streams."""
+        self.events.container(ctr, "attach")
 
     # ------------------------------------------------------------------ clients
 
@@ -107,6 +113,8 @@ class Sessions:
         from dockyard.runtime.attach import attach, send_signal
 
         rdir = self.records.run_dir_of(cid)
+        if not start:  # run and start -a report theirs before the start
+            self.attached(self.records.load(cid))
         restore = []
         if sig_proxy and not tty:
 
@@ -162,6 +170,8 @@ class Sessions:
                 launch.cancel()
             self.lifecycle.forget_run_dir(cid)
             raise
+        if not detach:
+            self.attached(self.records.load(cid))
         try:
             self.lifecycle.start(cid, attach=not detach, launch=launch)
         except DockyardError:
