@@ -40,6 +40,7 @@ Container commands:
   diff        Inspect changes to files on a container's filesystem
   commit      Create a new image from a container's changes
   port        List port mappings of a container
+  stats       Display a live stream of container resource usage
   container   Manage containers (ls, prune, ...)
   volume      Manage volumes (create, ls, inspect, rm, prune)
   network     Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
@@ -108,6 +109,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("containers", "cmd_diff"),
     "commit": ("containers", "cmd_commit"),
     "port": ("containers", "cmd_port"),
+    "stats": ("stats", "cmd_stats"),
 }
 
 DAEMON = ("", "daemon")  # the Engine API server (api/), not a CLI verb
@@ -160,6 +162,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "ps": ("containers", "cmd_ps"),
         "inspect": ("images", "cmd_container_inspect"),
         "prune": ("containers", "cmd_container_prune"),
+        "stats": ("stats", "cmd_stats"),
         "_exited": ("containers", "cmd_exited"),
     },
     "network": {

@@ -280,3 +280,13 @@ def _go_parse_int(text: str) -> int:
     if not body or not body.isascii() or not body.isdigit():
         raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
     return int(text)
+
+
+def bytes_size(n: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits ("320KiB", "23.54GiB")."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024.0
+        i += 1
+    return f"{float(f'{n:.4g}'):g}{units[i]}"

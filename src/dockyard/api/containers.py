@@ -204,3 +204,22 @@ def container_attach(call: Call) -> None:
         stdout=call.flag("stdout"),
         stderr=call.flag("stderr"),
     )
+
+
+@routes.route("GET", "/containers/{id}/stats")
+def container_stats(call: Call) -> None:
+    """Docker's stats frames: a stream, one a second (``stream=false``: one frame, two
+    readings a second apart; with ``one-shot``, one reading)."""
+    stream = call.arg("stream", "1").lower() not in ("0", "false", "no")
+    frames = call.engine.containers.stats.frames(
+        call.params["id"],
+        stream=stream,
+        one_shot=call.flag("one-shot"),
+        stop=call.handler.client_gone,
+    )
+
+    def body() -> Iterator[bytes]:
+        for doc in frames:
+            yield json.dumps(doc).encode() + b"\n"
+
+    call.handler.stream(body(), "application/json")

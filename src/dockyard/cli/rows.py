@@ -440,3 +440,65 @@ class EventRow(GoStruct):
                 ID=actor.get("ID", ""), Attributes=actor.get("Attributes") or {}
             )
         return out
+
+
+class StatsRow(GoStruct):
+    """A ``docker stats`` row (docker/cli's formatter.statsContext) over one frame of the
+    stats JSON: the figures are computed from it as Docker's CLI computes them."""
+
+    go_type = "*formatter.statsContext"
+    go_methods = _methods("Container Name ID CPUPerc MemUsage MemPerc NetIO BlockIO PIDs")
+    header = {
+        "Container": "CONTAINER",
+        "Name": "NAME",
+        "ID": "CONTAINER ID",
+        "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT",
+        "MemPerc": "MEM %",
+        "NetIO": "NET I/O",
+        "BlockIO": "BLOCK I/O",
+        "PIDs": "PIDS",
+    }
+    table = (
+        "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t"
+        "{{.BlockIO}}\t{{.PIDs}}"
+    )
+
+    def __init__(self, container: str, doc: dict[str, Any], trunc: bool = True) -> None:
+        from dockyard.model.docker.stats import stats_figures
+
+        self.container = container
+        self.d = doc
+        self.f = stats_figures(doc)
+        self.trunc = trunc
+
+    def Container(self) -> str:  # noqa: N802 - the template names are Go's
+        return self.container
+
+    def Name(self) -> str:  # noqa: N802
+        name = str(self.d.get("name", ""))
+        return name[1:] if len(name) > 1 else "--"
+
+    def ID(self) -> str:  # noqa: N802
+        cid = str(self.d.get("id", ""))
+        return cid[:12] if self.trunc else cid
+
+    def CPUPerc(self) -> str:  # noqa: N802
+        return f"{self.f.cpu:.2f}%"
+
+    def MemUsage(self) -> str:  # noqa: N802
+        from dockyard.units import bytes_size
+
+        return f"{bytes_size(self.f.mem)} / {bytes_size(self.f.mem_limit)}"
+
+    def MemPerc(self) -> str:  # noqa: N802
+        return f"{self.f.mem_percent:.2f}%"
+
+    def NetIO(self) -> str:  # noqa: N802
+        return f"{human_size(self.f.net[0])} / {human_size(self.f.net[1])}"
+
+    def BlockIO(self) -> str:  # noqa: N802
+        return f"{human_size(self.f.block[0])} / {human_size(self.f.block[1])}"
+
+    def PIDs(self) -> str:  # noqa: N802
+        return str(self.f.pids)

@@ -13,6 +13,7 @@ volume and network services) rather than reaching through the Engine:
   removal.py    rm, prune, and the background deletion of removed containers' files
   filters.py    ps filters
   sessions.py   attach/wait clients, signals and resizes through the container's monitor
+  stats.py      docker stats: frames of Docker's stats JSON from cgroups and the netns
 
 Collaborators are made on first use: ``dockyard exec`` loads only records and execs.
 """
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.logs import Logs
     from dockyard.engine.containers.removal import Removal
     from dockyard.engine.containers.sessions import Sessions
+    from dockyard.engine.containers.stats import Stats
     from dockyard.model.container import Container, ContainerSpec
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.oci import OCIRuntime
@@ -107,6 +109,12 @@ class ContainerService:
         from dockyard.engine.containers.logs import Logs
 
         return Logs(self.records, lambda: self.lifecycle)
+
+    @cached_property
+    def stats(self) -> Stats:
+        from dockyard.engine.containers.stats import Stats
+
+        return Stats(self.records, self.lifecycle)
 
     @cached_property
     def sessions(self) -> Sessions:
