@@ -263,6 +263,7 @@ CASES["network"] = lambda b, d: __import__("network").bench_network(b, d)  # ben
 CASES["build"] = lambda b, d: __import__("build").bench_build(b, d)  # bench/build.py
 CASES["build-cold"] = lambda b, d: __import__("build").bench_build_cold(b, d)  # bench/build.py
 CASES["logs"] = lambda b, d: __import__("logs").bench_logs(b, d)  # bench/logs.py
+CASES["stats"] = lambda b, d: __import__("stats").bench_stats(b, d)  # bench/stats.py
 
 
 def main() -> int:
