@@ -132,8 +132,24 @@ def test_stats_table_and_json_keys_are_dockers(ctr: CLI, docker_ctrs: list[str])
 
 
 def test_stats_of_a_missing_container(ctr: CLI) -> None:
-    r = ctr("stats", "--no-stream", "nosuch", check=False)
-    assert (r.returncode, r.stdout, r.stderr) == (125, "", "Error: No such container: nosuch\n")
+    ctr("create", "--name", "there", "busybox", "true")
+    for args in (["nosuch"], ["there", "nosuch"]):  # nothing printed before the error
+        r = ctr("stats", "--no-stream", *args, check=False)
+        assert (r.returncode, r.stdout) == (125, "")
+        assert r.stderr == "Error: No such container: nosuch\n"
+
+
+def test_stats_format_errors_are_gos(ctr: CLI) -> None:
+    ctr("create", "--name", "there", "busybox", "true")
+    r = ctr("stats", "--no-stream", "--format", "{{.Nope}}", "there", check=False)
+    assert (r.returncode, r.stdout) == (125, "")
+    # Docker 20.10: the same Go text behind "template parsing error: ", exit 1.
+    assert r.stderr == (
+        'Error: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type '
+        "*container.statsContext\n"
+    )
+    r = ctr("stats", "--no-stream", "--format", "{{.Name", "there", check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (125, "", "Error: template: :1: unclosed action\n")
 
 
 # ------------------------------------------------------------------------------ the API

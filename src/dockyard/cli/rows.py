@@ -443,10 +443,10 @@ class EventRow(GoStruct):
 
 
 class StatsRow(GoStruct):
-    """A ``docker stats`` row (docker/cli's formatter.statsContext) over one frame of the
+    """A ``docker stats`` row (docker/cli's container.statsContext) over one frame of the
     stats JSON: the figures are computed from it as Docker's CLI computes them."""
 
-    go_type = "*formatter.statsContext"
+    go_type = "*container.statsContext"  # docker/cli 20.10: cli/command/container
     go_methods = _methods("Container Name ID CPUPerc MemUsage MemPerc NetIO BlockIO PIDs")
     header = {
         "Container": "CONTAINER",
