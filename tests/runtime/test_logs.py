@@ -416,8 +416,23 @@ def test_logs_of_a_missing_container(ctr: CLI) -> None:
 
 
 def test_follow_with_tail_then_new_records(ctr: CLI) -> None:
+    # "after" waits for the follower to have its tail (no race with a loaded machine).
     ctr("run", "-d", "--name", "tick", "busybox", "sh", "-c",
-        "seq 1 50; sleep 1; echo after; sleep 1")  # fmt: skip
+        "seq 1 50; until [ -e /tmp/go ]; do usleep 50000; done; echo after; sleep 1")  # fmt: skip
     wait_until(lambda: "50" in ctr("logs", "--tail", "1", "tick").stdout, timeout=30)
-    r = ctr("logs", "-f", "--tail", "2", "tick", timeout=60)
-    assert r.stdout == "49\n50\nafter\n"  # and it returned: the container ended
+    follower = subprocess.Popen(
+        [str(BIN), "--root", str(ctr.root), "--run-root", str(ctr.run_root), "logs", "-f",
+         "--tail", "2", "tick"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        first = [follower.stdout.readline(), follower.stdout.readline()]
+        ctr("exec", "tick", "touch", "/tmp/go")
+        rest, err = follower.communicate(timeout=60)
+    finally:
+        terminate(follower)
+    assert follower.returncode == 0, err
+    assert first == [b"49\n", b"50\n"]
+    assert rest == b"after\n"  # and it returned: the container ended
