@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,3 +245,35 @@ def test_v2_files_parse_into_dockers_shape() -> None:
     f = stats_figures(doc)
     assert f.mem == 7000.0  # usage - inactive_file, as Docker's CLI on v2
     assert f.block == (1459200.0, 314773504.0)
+
+
+def test_a_v2_cgroup_directory_reads_as_dockers_numbers(tmp_path: Path) -> None:
+    """runc records v2's unified directory under the key "": every file Docker reads there,
+    in the kernel's documented formats (cgroup-v2.rst), comes out in Docker's units."""
+    import os
+
+    from dockyard.runtime.stats import read_sample
+
+    files = {
+        "cpu.stat": "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n"
+        "nr_periods 4\nnr_throttled 1\nthrottled_usec 7\n",
+        "memory.current": "10485760\n",
+        "memory.max": "max\n",
+        "memory.stat": "anon 4096\nfile 8192\ninactive_file 4096\n",
+        "memory.events": "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\n",
+        "pids.current": "2\n",
+        "pids.max": "max\n",
+        "io.stat": IO_STAT,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    s = read_sample({"": str(tmp_path)}, os.getpid(), host_network=True, host_mem=1 << 33)
+    assert s.cgroup_v2 and s.networks is None
+    assert (s.cpu_total, s.cpu_user, s.cpu_system) == (2_500_000, 2_000_000, 500_000)
+    assert (s.throttle_periods, s.throttled_periods, s.throttled_time) == (4, 1, 7000)
+    assert (s.memory_usage, s.memory_limit, s.memory_failcnt) == (10485760, 1 << 33, 3)
+    assert (s.pids_current, s.pids_limit) == (2, 0)
+    doc = stats_shape("c", "id", s, None)
+    assert doc["memory_stats"]["stats"] == {"anon": 4096, "file": 8192, "inactive_file": 4096}
+    assert "networks" not in doc  # --network host, as Docker
+    assert stats_figures(doc).mem == 10485760 - 4096
