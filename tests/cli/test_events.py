@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -96,6 +97,25 @@ def test_events_since_until_show_a_containers_life(ctr: CLI) -> None:
     )
     # Only events in the window.
     assert ctr("events", "--since", t1, "--until", now()).stdout == ""
+    # `--since 0` is the epoch, not "unset": every recorded event, then it follows (Docker's
+    # daemon tells a zero time from an absent one).
+    follower = subprocess.Popen(
+        [str(BIN), "--root", str(ctr.root), "--run-root", str(ctr.run_root), "events",
+         "--since", "0", "--format", "{{json .}}"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        got: list[object] = []
+        reader = threading.Thread(
+            target=lambda: got.extend(json.loads(follower.stdout.readline()) for _ in evs),  # type: ignore[union-attr]
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout=60)
+    finally:
+        terminate(follower)
+    assert got == evs
 
 
 @pytest.mark.skipif(not DOCKER, reason="the reference Docker is not running")

@@ -188,9 +188,10 @@ def events(call: Call) -> None:
     JSON object a line."""
     from dockyard.engine.events import encode
 
+    # since=0 is the epoch (every recorded event), not "absent": 1 ns is the same bound.
     messages = call.engine.events.read(
-        since=call.timestamp("since"),
-        until=call.timestamp("until"),
+        since=max(1, call.timestamp("since")) if call.arg("since") else 0,
+        until=max(1, call.timestamp("until")) if call.arg("until") else 0,
         filters=call.filters(),
         follow=True,
         stop=call.handler.client_gone,

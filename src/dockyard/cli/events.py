@@ -43,7 +43,9 @@ def _time(value: str) -> int:
     from dockyard.units import docker_timestamp, ts_ns
 
     try:
-        return ts_ns(docker_timestamp(value))
+        # An explicit "0" is the epoch, not "unset": `--since 0` shows every recorded event
+        # (Docker's daemon tells a zero time from an absent one); 1 ns is the same bound.
+        return max(1, ts_ns(docker_timestamp(value)))
     except ValueError as e:
         raise InvalidArgument(str(e)) from None
 
