@@ -29,9 +29,13 @@ setup() {
     touch .venv/.installed
   fi
   # pip's console-script wrapper imports re (to strip Windows suffixes from argv[0]): ~3 ms of
-  # every command's start-up. The same entry point without it:
-  printf '#!%s\nimport sys\n\nfrom dockyard.main import main\n\nsys.exit(main())\n' \
-    "$PWD/.venv/bin/python" >.venv/bin/dockyard
+  # every command's start-up. The same entry point without it, and without `site` (-S):
+  # processing the venv's .pth files (setuptools' distutils hack among them) and Debian's
+  # sitecustomize cost another ~3 ms; the two paths they would add are added here instead.
+  local site_dir
+  site_dir=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  printf '#!%s -S\nimport sys\n\nsys.path += ["%s", "%s"]\nfrom dockyard.main import main\n\nsys.exit(main())\n' \
+    "$PWD/.venv/bin/python" "$site_dir" "$PWD/src" >.venv/bin/dockyard
   # Byte-compile up front: start-up time is a feature, and some environments set
   # PYTHONDONTWRITEBYTECODE, which would make every command recompile its modules.
   .venv/bin/python -m compileall -q src >/dev/null

@@ -273,6 +273,8 @@ CASES["build-cold"] = lambda b, d: __import__("build").bench_build_cold(b, d)  #
 CASES["build-daemon"] = lambda b, d: __import__("build").bench_build_daemon(b, d)
 CASES["small"] = lambda b, d: __import__("small").bench_small(b, d)  # bench/small.py
 CASES["small-scale"] = lambda b, d: __import__("small").bench_small_scale(b, d)
+CASES["logs"] = lambda b, d: __import__("logs").bench_logs(b, d)  # bench/logs.py
+CASES["stats"] = lambda b, d: __import__("stats").bench_stats(b, d)  # bench/stats.py
 
 
 def main() -> int:

@@ -39,6 +39,13 @@ class Unavailable(DockyardError):
     http_status = 503
 
 
+class NotSupported(DockyardError):
+    """What the object cannot do by its nature (Docker's errdefs.NotImplemented): reading the
+    log of a container whose log driver keeps none."""
+
+    http_status = 501
+
+
 class CorruptData(DockyardError):
     """Content that fails verification: a wrong digest, a truncated or malformed archive."""
 

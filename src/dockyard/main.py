@@ -44,6 +44,7 @@ Container commands:
   export      Export a container's filesystem as a tar archive
   commit      Create a new image from a container's changes
   port        List port mappings of a container
+  stats       Display a live stream of container resource usage
   container   Manage containers (ls, prune, ...)
   volume      Manage volumes (create, ls, inspect, rm, prune)
   network     Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
@@ -69,7 +70,8 @@ Registry commands:
   search      Search a registry for images
 
 System:
-  system      Manage dockyard (df, check, prune, restore)
+  system      Manage dockyard (df, check, prune, restore, events)
+  events      Get real time events (containers, images, networks, volumes)
   version     Show the version information
   hub         Run our registry (serve, user, repo, gc)
   daemon      Serve the Docker Engine API on a Unix socket
@@ -92,6 +94,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logout": ("registry", "cmd_logout"),
     "search": ("registry", "cmd_search"),
     "version": ("system", "cmd_version"),
+    "events": ("events", "cmd_events"),
     "run": ("containers", "cmd_run"),
     "create": ("containers", "cmd_create"),
     "start": ("containers", "cmd_start"),
@@ -114,6 +117,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("containers", "cmd_diff"),
     "commit": ("containers", "cmd_commit"),
     "port": ("containers", "cmd_port"),
+    "stats": ("stats", "cmd_stats"),
 }
 
 DAEMON = ("", "daemon")  # the Engine API server (api/), not a CLI verb
@@ -156,6 +160,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "check": ("system", "cmd_check"),
         "prune": ("system", "cmd_prune"),
         "restore": ("system", "cmd_restore"),
+        "events": ("events", "cmd_events"),
     },
     "container": {
         **_CONTAINER_VERBS,
@@ -166,6 +171,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "ps": ("containers", "cmd_ps"),
         "inspect": ("images", "cmd_container_inspect"),
         "prune": ("containers", "cmd_container_prune"),
+        "stats": ("stats", "cmd_stats"),
         "_exited": ("containers", "cmd_exited"),
         "_restart": ("containers", "cmd_restart_after"),
     },
@@ -245,6 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.cli.exec_fast import lean_exec
 
         lean_exec(opts.get("--root"), opts.get("--run-root"), args)
+    if target == COMMANDS["logs"]:
+        # `logs --tail N` and friends without argparse: a latency benchmark. None: the
+        # normal path (other forms, and every error, reported there).
+        from dockyard.cli.logs_fast import lean_logs
+
+        lean_code = lean_logs(opts.get("--root"), opts.get("--run-root"), args)
+        if lean_code is not None:
+            _exit_now(lean_code)
 
     from importlib import import_module
 

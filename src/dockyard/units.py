@@ -85,27 +85,208 @@ def ago(text: str, now: float | None = None) -> str:
     return human_duration((time.time() if now is None else now) - t) + " ago"
 
 
-def log_time(text: str, now: float) -> float:
-    """``docker logs --since/--until`` and the API's ``since``/``until`` -> epoch seconds, as
-    Docker's GetTimestamp reads them: a Unix time ("1700000000", "1700000000.5"), a Go
-    duration before ``now`` ("10m", "1h30m"), an RFC 3339 time, or a date/time without a
-    zone (local time). ValueError otherwise."""
-    import re
+# ------------------------------------------------------------------ --since / --until
 
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if parts and "".join(n + u for n, u in parts) == text:
-        return now - sum(float(n) * units[u] for n, u in parts)
-    t = parse_time(text)
-    if t is not None:
-        return t
-    from datetime import datetime
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, fmt).timestamp()
-        except ValueError:
+
+def go_duration(text: str) -> int | None:
+    """Go's ``time.ParseDuration`` in nanoseconds ("1h30m", "-10s", "1.5h"); None if it is
+    not one."""
+    s = text
+    sign = 1
+    if s[:1] in ("+", "-"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        return None
+    total = 0.0
+    while s:
+        i = 0
+        while i < len(s) and (s[i].isdigit() or s[i] == "."):
+            i += 1
+        number = s[:i]
+        if not number or number == "." or number.count(".") > 1:
+            return None
+        j = i
+        while j < len(s) and not (s[j].isdigit() or s[j] == "."):
+            j += 1
+        unit = s[i:j]
+        if unit not in _DURATION_UNITS:
+            return None
+        total += float(number) * _DURATION_UNITS[unit]
+        s = s[j:]
+    return sign * int(total)
+
+
+class _GoTimeError(ValueError):
+    pass
+
+
+def _parse_go_layout(value: str, layout: list[str], layout_text: str) -> tuple[list[int], int]:
+    """The few layouts of Docker's GetTimestamp, parsed as Go's time.Parse parses them:
+    ([year, month, day, hour, minute, second, nanosecond], zone offset in seconds, or -1
+    when the value names none). Go's error texts."""
+    fields = [0, 1, 1, 0, 0, 0, 0]
+    zone = -1
+    rest = value
+
+    def cannot(elem: str) -> _GoTimeError:
+        return _GoTimeError(
+            f'parsing time "{value}" as "{layout_text}": cannot parse "{rest}" as "{elem}"'
+        )
+
+    def number(width: int, fixed: bool) -> int:
+        n = 0
+        while n < len(rest) and n < width and rest[n].isdigit():
+            n += 1
+        if n == 0 or (fixed and n < width):
+            raise ValueError
+        return n
+
+    for elem in layout:
+        if elem in ("-", "T", ":"):
+            if not rest.startswith(elem):
+                raise cannot(elem)
+            rest = rest[1:]
             continue
-    raise ValueError(text)
+        if elem == ".999999999":
+            if rest[:1] in (".", ",") and rest[1:2].isdigit():
+                n = 1
+                while n < len(rest) and rest[n].isdigit():
+                    n += 1
+                fields[6] = int(rest[1:n][:9].ljust(9, "0"))
+                rest = rest[n:]
+            continue
+        if elem == "Z07:00":
+            if rest[:1] in ("Z", "z"):
+                zone, rest = 0, rest[1:]
+                continue
+            if len(rest) < 6 or rest[0] not in "+-" or rest[3] != ":":
+                raise cannot(elem)
+            try:
+                hh, mm = int(rest[1:3]), int(rest[4:6])
+            except ValueError:
+                raise cannot(elem) from None
+            zone = (hh * 3600 + mm * 60) * (-1 if rest[0] == "-" else 1)
+            rest = rest[6:]
+            continue
+        width, fixed, slot, limit, what = {
+            "2006": (4, True, 0, 10000, "year"),
+            "01": (2, True, 1, 13, "month"),
+            "02": (2, True, 2, 32, "day"),
+            "15": (2, False, 3, 24, "hour"),
+            "04": (2, True, 4, 60, "minute"),
+            "05": (2, True, 5, 60, "second"),
+        }[elem]
+        try:
+            n = number(width, fixed)
+        except ValueError:
+            raise cannot(elem) from None
+        v = int(rest[:n])
+        if (what in ("month", "day") and v < 1) or v >= limit:
+            raise _GoTimeError(f'parsing time "{value}": {what} out of range')
+        fields[slot] = v
+        rest = rest[n:]
+        if elem == "05" and rest[:1] in (".", ",") and rest[1:2].isdigit():
+            n = 1  # Go takes a fraction after the seconds even where the layout has none
+            while n < len(rest) and rest[n].isdigit():
+                n += 1
+            fields[6] = int(rest[1:n][:9].ljust(9, "0"))
+            rest = rest[n:]
+    if rest:
+        raise _GoTimeError(f'parsing time "{value}": extra text: "{rest}"')
+    year, month, day = fields[0], fields[1], fields[2]
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    if day > days:
+        raise _GoTimeError(f'parsing time "{value}": day out of range')
+    return fields, zone
+
+
+def docker_timestamp(value: str, now: float | None = None) -> str:
+    """Docker's ``GetTimestamp`` (api/types/time), what its CLI sends for ``--since`` and
+    ``--until``: a Go duration before ``now`` ("10m"), an RFC 3339 date or time (local
+    unless it names a zone), or a Unix time ("1700000000.5") -> "seconds[.nanoseconds]".
+    ValueError with Docker's message."""
+    import time
+
+    ref = time.time() if now is None else now
+    d = go_duration(value)
+    if d is not None and value != "0":
+        return str(int((int(ref * 1e9) - d) // 1_000_000_000))
+    in_location = not (any(c in value for c in "zZ+") or value.count("-") == 3)
+    if "." in value:
+        layout = "2006 - 01 - 02 T 15 : 04 : 05 .999999999"
+    elif "T" in value:
+        colons = value.count(":")
+        if not in_location and not any(c in value for c in "zZ") and colons > 0:
+            colons -= 1  # the zone offset's colon
+        layout = ["2006 - 01 - 02 T 15", "2006 - 01 - 02 T 15 : 04"][colons] if colons < 2 else ""
+        layout = layout or "2006 - 01 - 02 T 15 : 04 : 05"
+    else:
+        layout = "2006 - 01 - 02"
+    elems = layout.split() + ([] if in_location else ["Z07:00"])
+    text = "".join(elems)
+    try:
+        fields, zone = _parse_go_layout(value, elems, text)
+    except _GoTimeError:
+        if "-" in value:
+            raise
+        ts_ns(value, what=None)  # a Unix time is sent as it is
+        return value
+    import calendar
+
+    year, month, day, hour, minute, second, nanos = fields
+    utc = calendar.timegm((year, month, day, hour, minute, second))
+    if zone < 0:  # the local zone (Go: the reference time's zone)
+        offset = time.localtime(ref).tm_gmtoff
+        secs = utc - offset
+    else:
+        secs = utc - zone
+    return f"{secs}.{nanos:09d}"
+
+
+def ts_ns(text: str, what: str | None = "") -> int:
+    """A Docker API timestamp ("1700000000", "1700000000.123456789") in nanoseconds (moby
+    ParseTimestamps). ValueError: Go's ParseInt message, or with ``what`` None Docker's
+    CLI message for a value that is neither time nor duration."""
+    secs, dot, frac = text.partition(".")
+    try:
+        s = _go_parse_int(secs)
+        n = _go_parse_int(frac) if dot else 0
+    except ValueError as e:
+        if what is None:
+            raise ValueError(f'failed to parse value as time or duration: "{text}"') from None
+        raise e
+    if dot and frac:
+        n = int(n * 10 ** (9 - len(frac)))  # moby scales what it is given to nanoseconds
+    return s * 1_000_000_000 + n
+
+
+def _go_parse_int(text: str) -> int:
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    return int(text)
+
+
+def bytes_size(n: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits ("320KiB", "23.54GiB")."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024.0
+        i += 1
+    return f"{float(f'{n:.4g}'):g}{units[i]}"

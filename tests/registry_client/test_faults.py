@@ -344,8 +344,13 @@ def test_docker_hub_mirror_replaces_docker_io(dy: CLI, monkeypatch: pytest.Monke
 
 def _without_registry_cache(snapshot: dict[str, Any]) -> dict[str, Any]:
     # registry/ holds blobs.json (and its lock), what pushes found on registries: a cache a
-    # killed push may rightly have updated. Everything else must be as it was.
-    return {k: v for k, v in snapshot.items() if k != "registry" and not k.startswith("registry/")}
+    # killed push may rightly have updated; events/ the journal, which records the tags and
+    # untags. Everything else must be as it was.
+    return {
+        k: v
+        for k, v in snapshot.items()
+        if k not in ("registry", "events") and not k.startswith(("registry/", "events/"))
+    }
 
 
 class _Hold:

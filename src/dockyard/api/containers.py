@@ -214,13 +214,10 @@ def container_logs(call: Call) -> None:
     want = {"stdout": call.flag("stdout"), "stderr": call.flag("stderr")}
     if not any(want.values()):
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
-    tail_text = call.arg("tail") or "all"
-    tail = None
-    if tail_text != "all":
-        try:
-            tail = int(tail_text)
-        except ValueError:
-            raise InvalidArgument(f"invalid tail value: {tail_text}") from None
+    try:
+        tail: int | None = int(call.arg("tail") or "all")
+    except ValueError:
+        tail = None  # Docker's daemon reads anything that is not a number as "all"
     containers = call.engine.containers
     ctr = containers.get(call.params["id"])
     tty = ctr.spec.tty
@@ -229,8 +226,8 @@ def container_logs(call: Call) -> None:
         ctr.id,
         follow=call.flag("follow"),
         tail=tail,
-        since=_log_time(call, "since"),
-        until=_log_time(call, "until"),
+        since=call.timestamp("since"),
+        until=call.timestamp("until"),
         stop=call.handler.client_gone,
     )
 
@@ -243,22 +240,6 @@ def container_logs(call: Call) -> None:
             yield payload if tty else stdcopy(STDERR if stream == "stderr" else STDOUT, payload)
 
     call.handler.stream(frames(), "application/vnd.docker.raw-stream")
-
-
-def _log_time(call: Call, name: str) -> float | None:
-    """``since``/``until``: Unix seconds (Docker's CLI sends "1700000000.000000000"); 0
-    means unset, as in Docker."""
-    import time
-
-    from dockyard.units import log_time
-
-    text = call.arg(name)
-    if text in ("", "0"):
-        return None
-    try:
-        return log_time(text, time.time())
-    except ValueError:
-        raise InvalidArgument(f"invalid value for {name}: {text!r}") from None
 
 
 @routes.route("POST", "/containers/{id}/attach")
@@ -274,3 +255,22 @@ def container_attach(call: Call) -> None:
         stderr=call.flag("stderr"),
         detach_keys=call.arg("detachKeys"),
     )
+
+
+@routes.route("GET", "/containers/{id}/stats")
+def container_stats(call: Call) -> None:
+    """Docker's stats frames: a stream, one a second (``stream=false``: one frame, two
+    readings a second apart; with ``one-shot``, one reading)."""
+    stream = call.arg("stream", "1").lower() not in ("0", "false", "no")
+    frames = call.engine.containers.stats.frames(
+        call.params["id"],
+        stream=stream,
+        one_shot=call.flag("one-shot"),
+        stop=call.handler.client_gone,
+    )
+
+    def body() -> Iterator[bytes]:
+        for doc in frames:
+            yield json.dumps(doc).encode() + b"\n"
+
+    call.handler.stream(body(), "application/json")

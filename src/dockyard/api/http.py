@@ -241,6 +241,19 @@ class Call:
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {text!r}") from None
 
+    def timestamp(self, name: str) -> int:
+        """A Docker API time (``since=1700000000.5``: seconds[.nanoseconds], what Docker's
+        client sends for ``--since``/``--until``) in nanoseconds; 0 when absent or "0"."""
+        from dockyard.units import ts_ns
+
+        text = self.arg(name)
+        if not text:
+            return 0
+        try:
+            return ts_ns(text)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+
     def filters(self) -> dict[str, list[str]]:
         """``filters={"status": ["running"]}`` (or the old ``{"status": {"running": true}}``)."""
         text = self.arg("filters")

@@ -153,6 +153,7 @@ def attach(
     from dockyard.api.http import Done
 
     containers = call.engine.containers
+    containers.sessions.attached(ctr)
     cid = ctr.id
     tty = ctr.spec.tty
     stdin = stdin and ctr.spec.open_stdin

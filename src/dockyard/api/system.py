@@ -1,11 +1,11 @@
-"""Routes: /_ping, /version, /info, volumes and networks."""
+"""Routes: /_ping, /version, /info, /events, volumes and networks."""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dockyard.api.http import API_VERSION, MIN_API_VERSION, Call, Reply, Router, labels_match
@@ -239,3 +239,27 @@ def network_disconnect(call: Call) -> Reply:
 def network_remove(call: Call) -> Reply:
     call.engine.networks.remove(call.params["name"])
     return Reply(204)
+
+
+@routes.route("GET", "/events")
+def events(call: Call) -> None:
+    """Docker's event stream: the recorded events from ``since`` to ``until`` when either is
+    given, then (unless ``until`` has passed) each new one as any process writes it, one
+    JSON object a line."""
+    from dockyard.engine.events import encode
+
+    # since=0 is the epoch (every recorded event), not "absent": 1 ns is the same bound.
+    messages = call.engine.events.read(
+        since=max(1, call.timestamp("since")) if call.arg("since") else 0,
+        until=max(1, call.timestamp("until")) if call.arg("until") else 0,
+        filters=call.filters(),
+        follow=True,
+        stop=call.handler.client_gone,
+    )
+
+    def lines() -> Iterator[bytes]:
+        yield b""  # headers now, as Docker flushes them before any event
+        for msg in messages:
+            yield (encode(msg) + "\n").encode()
+
+    call.handler.stream(lines(), "application/json")

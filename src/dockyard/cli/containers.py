@@ -380,42 +380,27 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_logs(ctx: Context, argv: list[str]) -> int:
+    from dockyard.cli.logs_fast import tail_count, time_flag, write_records
+
     p = ctx.parser("[OPTIONS] CONTAINER", "Fetch the logs of a container")
     p.add_argument("container")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-t", "--timestamps", action="store_true")
     p.add_argument("-n", "--tail", default="all")
+    p.add_argument("--since", default="", help="Show logs since timestamp or relative (42m)")
+    p.add_argument("--until", default="", help="Show logs before a timestamp or relative")
     p.add_argument("--details", action="store_true")
     p.add_argument("--since", default="")
     p.add_argument("--until", default="")
     a = p.parse_args(argv)
-    import time
-
-    from dockyard.units import log_time
-
-    bounds: list[float | None] = []
-    for flag, text in (("since", a.since), ("until", a.until)):
-        try:
-            bounds.append(log_time(text, time.time()) if text else None)
-        except ValueError:
-            raise InvalidArgument(f'invalid value for "{flag}": {text!r}') from None
-    tail = None
-    if a.tail != "all":
-        try:
-            tail = int(a.tail)
-        except ValueError:
-            raise InvalidArgument(f"invalid tail value: {a.tail}") from None
-    out, err = sys.stdout.buffer, sys.stderr.buffer
     records = ctx.engine.containers.logs(
-        a.container, follow=a.follow, tail=tail, since=bounds[0], until=bounds[1]
+        a.container,
+        follow=a.follow,
+        tail=tail_count(a.tail),
+        since=time_flag(a.since, "since"),
+        until=time_flag(a.until, "until"),
     )
-    for stream, text, ts in records:
-        line = (f"{ts} " if a.timestamps else "") + text
-        target = err if stream == "stderr" else out
-        target.write(line.encode())
-        if a.follow:
-            target.flush()
-    out.flush()
+    write_records(records, timestamps=a.timestamps, follow=a.follow)
     return 0
 
 

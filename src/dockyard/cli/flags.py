@@ -898,6 +898,8 @@ def spec_from_args(
         endpoints = (EndpointSpec(network, tuple(a.network_alias), a.ip),)
     labels = _pairs(env_file_lines(a.label_file) + a.label)
     pids = _int(a.pids_limit, "--pids-limit") if a.pids_limit else 0
+    if a.log_driver == "none" and a.log_opt:
+        raise InvalidArgument("invalid logging opts for driver none")  # Docker's CLI's check
     return ContainerSpec(
         image=image,
         name=a.name or "",

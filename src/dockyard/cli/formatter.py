@@ -28,6 +28,12 @@ def _parse(text: str) -> Template:
         raise InvalidArgument(str(e)) from None
 
 
+def parse_template(text: str) -> Template:
+    """A template as Docker's ``templates.Parse`` takes it (no ``table``, no escapes):
+    ``events --format``, ``stats --format`` rows. InvalidArgument with Go's error text."""
+    return _parse(text)
+
+
 def render_list(fmt: str, rows: Sequence[Any], header: dict[str, str]) -> str:
     """formatter.Context.Write: each row through the template, ending in a newline; for a
     ``table`` format a header line first (the template run on the header map with the

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from dockyard.cli.gotemplate.quote import go_quote
-from dockyard.cli.gotemplate.values import GoStruct
+from dockyard.cli.gotemplate.values import GoMap, GoStruct, StructDict
 from dockyard.cli.output import ago, human_duration, human_size, parse_time
 
 TYPE_CHECKING = False  # not typing's: `ps` and `images` load this module
@@ -393,3 +393,115 @@ class DictRow(GoStruct):
         if name in fields:
             return lambda: fields[name]
         raise AttributeError(name)
+
+
+class EventRow(GoStruct):
+    """An event (api/types/events.Message) as ``events --format`` sees it: Go's field
+    names (``.Type``, ``.Action``, ``.Actor.Attributes.name``, ``.ID``, ``.TimeNano``...),
+    and ``{{json .}}`` the message as the API sends it."""
+
+    go_type = "events.Message"
+    go_methods = _methods("Status ID From Type Action Actor Scope Time TimeNano")
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        self.m = msg
+
+    def Status(self) -> str:  # noqa: N802 - the template names are Go's
+        return str(self.m.get("status", ""))
+
+    def ID(self) -> str:  # noqa: N802
+        return str(self.m.get("id", ""))
+
+    def From(self) -> str:  # noqa: N802
+        return str(self.m.get("from", ""))
+
+    def Type(self) -> str:  # noqa: N802
+        return str(self.m.get("Type", ""))
+
+    def Action(self) -> str:  # noqa: N802
+        return str(self.m.get("Action", ""))
+
+    def Actor(self) -> StructDict:  # noqa: N802
+        actor = self.m.get("Actor") or {}
+        return StructDict(ID=actor.get("ID", ""), Attributes=GoMap(actor.get("Attributes") or {}))
+
+    def Scope(self) -> str:  # noqa: N802
+        return str(self.m.get("scope", ""))
+
+    def Time(self) -> int:  # noqa: N802
+        return int(self.m.get("time") or 0)
+
+    def TimeNano(self) -> int:  # noqa: N802
+        return int(self.m.get("timeNano") or 0)
+
+    def marshal(self) -> dict[str, Any]:
+        """The message's own JSON (omitempty fields left out, as Go leaves them)."""
+        out = StructDict({k: v for k, v in self.m.items() if v not in ("", None)})
+        if "Actor" in out:
+            actor = out["Actor"]
+            out["Actor"] = StructDict(
+                ID=actor.get("ID", ""), Attributes=actor.get("Attributes") or {}
+            )
+        return out
+
+
+class StatsRow(GoStruct):
+    """A ``docker stats`` row (docker/cli's container.statsContext) over one frame of the
+    stats JSON: the figures are computed from it as Docker's CLI computes them."""
+
+    go_type = "*container.statsContext"  # docker/cli 20.10: cli/command/container
+    go_methods = _methods("Container Name ID CPUPerc MemUsage MemPerc NetIO BlockIO PIDs")
+    header = {
+        "Container": "CONTAINER",
+        "Name": "NAME",
+        "ID": "CONTAINER ID",
+        "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT",
+        "MemPerc": "MEM %",
+        "NetIO": "NET I/O",
+        "BlockIO": "BLOCK I/O",
+        "PIDs": "PIDS",
+    }
+    table = (
+        "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t"
+        "{{.BlockIO}}\t{{.PIDs}}"
+    )
+
+    def __init__(self, container: str, doc: dict[str, Any], trunc: bool = True) -> None:
+        from dockyard.model.docker.stats import stats_figures
+
+        self.container = container
+        self.d = doc
+        self.f = stats_figures(doc)
+        self.trunc = trunc
+
+    def Container(self) -> str:  # noqa: N802 - the template names are Go's
+        return self.container
+
+    def Name(self) -> str:  # noqa: N802
+        name = str(self.d.get("name", ""))
+        return name[1:] if len(name) > 1 else "--"
+
+    def ID(self) -> str:  # noqa: N802
+        cid = str(self.d.get("id", ""))
+        return cid[:12] if self.trunc else cid
+
+    def CPUPerc(self) -> str:  # noqa: N802
+        return f"{self.f.cpu:.2f}%"
+
+    def MemUsage(self) -> str:  # noqa: N802
+        from dockyard.units import bytes_size
+
+        return f"{bytes_size(self.f.mem)} / {bytes_size(self.f.mem_limit)}"
+
+    def MemPerc(self) -> str:  # noqa: N802
+        return f"{self.f.mem_percent:.2f}%"
+
+    def NetIO(self) -> str:  # noqa: N802
+        return f"{human_size(self.f.net[0])} / {human_size(self.f.net[1])}"
+
+    def BlockIO(self) -> str:  # noqa: N802
+        return f"{human_size(self.f.block[0])} / {human_size(self.f.block[1])}"
+
+    def PIDs(self) -> str:  # noqa: N802
+        return str(self.f.pids)

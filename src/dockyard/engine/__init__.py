@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.engine.builder import BuilderService
     from dockyard.engine.containers import ContainerService
+    from dockyard.engine.events import Events
     from dockyard.engine.images import ImageService
     from dockyard.engine.networks import NetworkService
     from dockyard.engine.registry import RegistryService
@@ -48,6 +49,14 @@ class Engine:
             ctr = self.containers.get(str(r["id"]))
             out.append((ctr.id, ctr.running))
         return out
+
+    @cached_property
+    def events(self) -> Events:
+        """The event journal (engine/events.py): ``events.emit(type, action, actor, attrs)``,
+        ``events.container(ctr, action, **attrs)``."""
+        from dockyard.engine.events import Events
+
+        return Events(self.root)
 
     @cached_property
     def containers(self) -> ContainerService:

@@ -313,6 +313,12 @@ class Endpoints:
 
         ctr = self.records.update(cid, wired) or ctr
         self.refresh_hosts(self.attached_ids(ctr))
+        self._event("connect", str(r["id"]), cid, name)
+
+    def _event(self, action: str, network_id: str, cid: str, name: str) -> None:
+        """Docker's connect/disconnect events (a stopped container's come at its start)."""
+        attrs = {"container": cid, "name": name, "type": "bridge"}
+        self.networks.engine.events.emit("network", action, network_id, attrs)
 
     def _forget(self, cid: str, name: str, network_id: str) -> None:
         with self.db.transaction() as c:
@@ -353,6 +359,7 @@ class Endpoints:
         self._forget(cid, name, str(r["id"]))
         if ctr.running:
             self.refresh_hosts(self.attached_ids(ctr) | {str(r["id"])})
+            self._event("disconnect", str(r["id"]), cid, name)
 
 
 class NetPlan:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 
+from dockyard.errors import DockyardError
+
 # Not typing's: images, image inspect and prune start with this module (typing: ~3 ms).
 TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, BinaryIO, NamedTuple
@@ -230,8 +233,16 @@ class ImageService:
                 break
         return out
 
+    def _event(self, action: str, image_id: str, name: str = "") -> None:
+        """An image event as Docker 20.10 writes it: the image ID as actor; ``name`` the
+        tag for tag, else the ID again (untag, delete, save, load, import)."""
+        self.engine.events.emit("image", action, image_id, {"name": name or image_id})
+
     def tag(self, source: str, target: str) -> None:
+        from dockyard.image.reference import parse_reference
+
         self.store.images.tag(source, target)
+        self._event("tag", self.store.images.resolve(target), parse_reference(target).familiar())
 
     def remove(
         self, names: Sequence[str], *, force: bool = False, prune: bool = True
@@ -240,10 +251,23 @@ class ImageService:
 
         total = DeleteReport()
         for name in names:
+            try:
+                image_id = self.store.images.resolve(name)
+            except DockyardError:
+                image_id = ""  # remove() says why
             r = self.store.images.remove(name, force=force, prune=prune)
+            self._report_events(r, image_id)
             total.items += r.items
             total.reclaimed += r.reclaimed
         return total
+
+    def _report_events(self, report: DeleteReport, image_id: str = "") -> None:
+        for kind, what in report.items:
+            if kind == "Untagged":
+                if image_id:
+                    self._event("untag", image_id)
+            else:
+                self._event("delete", what)
 
     def prune(
         self, *, all_images: bool = False, filters: PruneFilters | None = None
@@ -254,7 +278,9 @@ class ImageService:
         if filters is not None and filters.dangling is not None:
             all_images = not filters.dangling
         if filters is None or (filters.until is None and not filters.labels + filters.not_labels):
-            return self.store.images.prune(all_images=all_images)
+            report = self.store.images.prune(all_images=all_images)
+            self._report_events(report)
+            return report
         from dockyard.units import parse_time
 
         images = self.store.images
@@ -264,17 +290,27 @@ class ImageService:
             if not filters.keeps(labels, parse_time(rec.created)):
                 candidates.add(rec.id)
         with images.lock.exclusive():
-            return images.drop_unused(candidates, keep_tagged=not all_images)
+            report = images.drop_unused(candidates, keep_tagged=not all_images)
+        self._report_events(report)
+        return report
 
     def save(self, names: Sequence[str], output: str | None, fmt: str = "docker") -> None:
         from dockyard.store.archives import save
 
         save(self.store, names, output, fmt)
+        for name in names:
+            self._event("save", self.store.images.resolve(name))
 
     def load(self, path: str) -> list[str]:
         from dockyard.store.archives import load
 
-        return load(self.store, path)
+        loaded = load(self.store, path)
+        for line in loaded:  # "Loaded image: busybox:latest", "Loaded image ID: sha256:..."
+            try:
+                self._event("load", self.store.images.resolve(line.split(": ", 1)[-1]))
+            except DockyardError:
+                pass
+        return loaded
 
     def import_(
         self,
@@ -286,7 +322,13 @@ class ImageService:
     ) -> str:
         from dockyard.store.archives import import_rootfs
 
-        return import_rootfs(self.store, src, reference, changes, message, source_name)
+        image_id = import_rootfs(self.store, src, reference, changes, message, source_name)
+        if reference:
+            from dockyard.image.reference import parse_reference
+
+            self._event("tag", image_id, parse_reference(reference).familiar())
+        self._event("import", image_id)
+        return image_id
 
     def import_url(
         self, url: str, reference: str | None, changes: Sequence[str] = (), message: str = ""

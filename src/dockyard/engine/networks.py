@@ -173,6 +173,8 @@ class NetworkService:
             except DockyardError:
                 pass
             raise
+        if name != DEFAULT_NETWORK:  # Docker's own networks exist before any event
+            self.engine.events.emit("network", "create", net_id, {"name": name, "type": "bridge"})
         return net_id
 
     def ensure_default(self) -> str:
@@ -328,6 +330,8 @@ class NetworkService:
 
         br.delete_bridge(str(r["bridge"]))
         firewall.teardown_network(str(r["bridge"]))
+        attrs = {"name": str(r["name"]), "type": "bridge"}
+        self.engine.events.emit("network", "destroy", str(r["id"]), attrs)
 
     def prune(self, filters: PruneFilters | None = None) -> list[str]:
         """Remove every user network no running container is on and the filters (``until``,

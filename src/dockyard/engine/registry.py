@@ -16,6 +16,7 @@ from dockyard.errors import CorruptData, InvalidArgument, Unavailable
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.image.manifest import Descriptor, Platform
+    from dockyard.image.reference import Reference
     from dockyard.registry.client import RegistryClient
 
 Progress = Callable[[dict[str, Any]], None]
@@ -101,6 +102,7 @@ class RegistryService:
             for tag in tags:
                 ref = repo_ref.with_tag(tag)  # refuses a tag name the grammar does not allow
                 image_id, _ = pull_one(store, client, ref, emit)
+                self._event("pull", ref)
             return image_id
         ref = parse_reference(reference)
         chosen = None
@@ -109,7 +111,12 @@ class RegistryService:
 
             chosen = Platform(*platform)
         image_id, _ = pull_one(store, self.client(ref.domain), ref, emit, chosen)
+        self._event("pull", ref)
         return image_id
+
+    def _event(self, action: str, ref: Reference) -> None:
+        """Docker's pull/push events: the reference as the actor, its repository as name."""
+        self.engine.events.emit("image", action, ref.familiar(), {"name": ref.familiar_name()})
 
     # ------------------------------------------------------------ push
 
@@ -159,6 +166,7 @@ class RegistryService:
         for r in refs:
             digest, _, _ = push_image(self.engine.store, client, r, emit, compression)
             out.append(digest)
+            self._event("push", r)
         return out
 
     # ------------------------------------------------------------ distribution

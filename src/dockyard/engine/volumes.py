@@ -59,13 +59,14 @@ class VolumeService:
         from dockyard.image.config import now_rfc3339
 
         with self.db.transaction() as c:
-            if c.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
-                return name
-            os.makedirs(self.path(name), mode=0o755, exist_ok=True)
-            c.execute(
-                "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?, ?, ?, ?)",
-                (name, now_rfc3339(), json.dumps(labels or {}), int(anonymous)),
-            )
+            if not c.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
+                os.makedirs(self.path(name), mode=0o755, exist_ok=True)
+                c.execute(
+                    "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?, ?, ?, ?)",
+                    (name, now_rfc3339(), json.dumps(labels or {}), int(anonymous)),
+                )
+        # Docker reports a create for an existing volume too (each -v of it at create).
+        self.engine.events.emit("volume", "create", name, {"driver": "local"})
         return name
 
     def exists(self, name: str) -> bool:
@@ -126,6 +127,7 @@ class VolumeService:
         import shutil  # only here: shutil loads the compression modules
 
         shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
+        self.engine.events.emit("volume", "destroy", name, {"driver": "local"})
 
     def prune(
         self, all_volumes: bool = False, filters: PruneFilters | None = None

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from dockyard.errors import (
@@ -159,8 +159,10 @@ def launch_monitor(
     start: bool,
     exit_command: list[str] | None,
     wait_for_go: bool = False,
+    log_args: Sequence[str] = (),
 ) -> MonitorLaunch:
-    """Start the monitor for container ``cid`` (see :class:`MonitorLaunch`)."""
+    """Start the monitor for container ``cid`` (see :class:`MonitorLaunch`). ``log_args``:
+    the monitor's ``--log-*`` options (driver, rotation, attrs)."""
     binary = _which(runtime)
     if binary is None:
         raise Unavailable(f"OCI runtime {runtime!r} not found in PATH")
@@ -181,7 +183,8 @@ def launch_monitor(
         "--run-dir",
         os.path.abspath(run_dir),
         "--log-path",
-        os.path.abspath(log_path),
+        os.path.abspath(log_path) if log_path else "",
+        *log_args,
     ]
     if tty:
         argv.append("--tty")

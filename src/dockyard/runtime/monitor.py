@@ -2,13 +2,16 @@
 
 Started by :func:`dockyard.runtime.attach.spawn_monitor` as
 ``python -I -S monitor.py --id ID --bundle DIR --runtime runc --runtime-root DIR
---run-dir DIR --log-path FILE [--tty] [--stdin] [--start] [--ready-fd N] [--exit-command JSON]``.
+--run-dir DIR --log-path FILE [--log-driver json-file|local|none] [--log-max-size BYTES]
+[--log-max-file N] [--log-compress] [--log-attrs JSON] [--tty] [--stdin] [--start]
+[--ready-fd N] [--exit-command JSON]``.
 
 It forks once more and starts a new session (so the launching CLI reaps its direct child at
 once), becomes a child subreaper, runs ``runc create`` with the container's stdio pipes (or a
 console socket for ``--tty``), reports ``ok <init pid>`` / ``err <code> <message>`` on the
 ready fd, starts the container (``--start`` or a client's start request), then copies output
-into the Docker json-file log and to attached clients until the init process exits. It then
+into the log (Docker's json-file or local format, rotated at ``--log-max-size``: see
+runtime/logfile.py) and to attached clients until the init process exits. It then
 writes ``exit.json``, tells clients the exit code, then runs the exit command (with the
 monitor's pid appended).
 
@@ -33,7 +36,16 @@ header ``[type, 0, 0, 0, len (4 bytes big-endian)]`` + payload:
 
 This module is deliberately import-light (it must run without site-packages and stay small):
 only built-in modules, the low-level ``_socket``/``_json``/``_signal`` instead of their
-enum-heavy wrappers, no ``subprocess``, no ``argparse``, no dockyard imports.
+enum-heavy wrappers, no ``subprocess``, no ``argparse``; of dockyard only runtime/logfile.py,
+which holds to the same rules (``main`` puts the package on ``sys.path``: ``-I`` leaves it out).
+
+Why one file of ~1,300 lines: it is one process's program. ``Monitor`` is a single poll loop
+whose handlers share its state (the container's fds, the attached clients' queues, the exit
+being drained), and every module the monitor imports costs each running container start-up
+time and memory (it is measured as PSS against Docker's shim). What is not the loop already
+lives apart and is imported only when needed: the log formats and rotation
+(runtime/logfile.py), the health checks (runtime/healthcheck.py); the attach client is
+runtime/attach.py.
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dockyard.runtime.healthcheck import Prober
+    from dockyard.runtime.logfile import LogWriter
 else:
     import _signal  # the C module behind ``signal``: same functions, no enum classes
 
@@ -234,15 +247,29 @@ class Options:
         "--runtime-root": "runtime_root",
         "--run-dir": "run_dir",
         "--log-path": "log_path",
+        "--log-driver": "log_driver",
+        "--log-max-size": "log_max_size",
+        "--log-max-file": "log_max_file",
+        "--log-attrs": "log_attrs",
         "--ready-fd": "ready_fd",
         "--go-fd": "go_fd",
         "--exit-command": "exit_command",
     }
-    FLAGS = {"--tty": "tty", "--stdin": "stdin", "--start": "start"}
+    FLAGS = {
+        "--tty": "tty",
+        "--stdin": "stdin",
+        "--start": "start",
+        "--log-compress": "log_compress",
+    }
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.cid = self.bundle = self.runtime_root = self.run_dir = self.log_path = ""
         self.runtime = "runc"
+        self.log_driver = "json-file"
+        self.log_max_size = 0
+        self.log_max_file = 1
+        self.log_compress = False
+        self.log_attrs = ""
         self.ready_fd = -1
         self.go_fd = -1  # wait for one byte here before `runc create` (the bundle is ready)
         self.exit_command: list[str] = []
@@ -264,9 +291,17 @@ class Options:
             else:
                 raise ValueError(f"unknown argument {arg!r}")
             i += 1
-        for key in ("cid", "bundle", "runtime", "runtime_root", "run_dir", "log_path"):
+        for key in (
+            *("cid", "bundle", "runtime", "runtime_root", "run_dir", "log_path"),
+            *("log_driver", "log_attrs"),
+        ):
             if key in raw:
                 setattr(self, key, raw[key])
+        for key in ("log_max_size", "log_max_file"):
+            if key in raw:
+                setattr(self, key, int(raw[key]))
+        if self.log_driver not in ("json-file", "local", "none"):
+            raise ValueError(f"unknown log driver {self.log_driver!r}")
         if "ready_fd" in raw:
             self.ready_fd = int(raw["ready_fd"])
         if "go_fd" in raw:
@@ -276,7 +311,7 @@ class Options:
             if not (isinstance(cmd, list) and all(isinstance(a, str) for a in cmd)):
                 raise ValueError("--exit-command must be a JSON list of strings")
             self.exit_command = cmd
-        for key in ("cid", "bundle", "runtime_root", "run_dir", "log_path"):
+        for key in ("cid", "bundle", "runtime_root", "run_dir"):
             if not getattr(self, key):
                 raise ValueError(f"--{key.replace('_', '-')} is required".replace("cid", "id"))
 
@@ -326,7 +361,7 @@ class Monitor:
         self.clients: dict[int, Client] = {}
         self.listener: _socket.socket | None = None
         self.sock_dirfd: int | None = None
-        self.log_fd = -1
+        self.writer: LogWriter | None = None
         self.wake_r = self.wake_w = -1
         self.port_holders: list[_socket.socket] = []
         self.health: Prober | None = None  # the container's health check, if it has one
@@ -652,12 +687,12 @@ class Monitor:
     # ----------------------------------------------------------------- output
 
     def log(self, stream: str, data: bytes, eof: bool = False) -> None:
+        if self.writer is None:
+            return  # --log-driver none
         buf = self.partial[stream]
         buf += data
         if not buf:
             return
-        ts = rfc3339_nano().encode()
-        tail = b',"stream":"' + stream.encode() + b'","time":"' + ts + b'"}\n'
         # One entry per line; a line longer than LOG_PARTIAL_LIMIT becomes several entries
         # (all but the last without "\n", as Docker's partial messages); a last line without
         # "\n" waits for more data or EOF.
@@ -676,16 +711,8 @@ class Monitor:
             lines.append(bytes(buf[start:end]))
             start = end
         del buf[:start]
-        if not lines or self.log_fd < 0:
-            return
-        out = b"".join(
-            b'{"log":' + _json.encode_basestring(line.decode("utf-8", "replace")).encode() + tail
-            for line in lines
-        )
-        try:
-            os.write(self.log_fd, out)
-        except OSError:
-            pass  # a full disk must not stop the container
+        if lines:
+            self.writer.write(stream, lines)
 
     def broadcast(self, kind: int, data: bytes) -> None:
         if not self.clients:
@@ -1020,9 +1047,9 @@ class Monitor:
         else:
             sig = 0
             code = os.waitstatus_to_exitcode(status)
-        if self.log_fd >= 0:
-            os.close(self.log_fd)
-            self.log_fd = -1
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
         finished = rfc3339_nano(self.finished_ns or None)
         error = f', "Error": {_json.encode_basestring(self.error)}' if self.error else ""
         tmp = os.path.join(o.run_dir, f".exit.json.{os.getpid()}")
@@ -1145,11 +1172,17 @@ class Monitor:
                 return rc
             os.set_blocking(o.go_fd, False)
             self.starter_fd = o.go_fd
-        log_dir = os.path.dirname(o.log_path)
-        if log_dir:
-            os.makedirs(log_dir, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        self.log_fd = os.open(o.log_path, flags, 0o640)
+        if o.log_driver != "none" and o.log_path:
+            from dockyard.runtime.logfile import LogWriter
+
+            self.writer = LogWriter(
+                o.log_path,
+                driver=o.log_driver,
+                max_size=o.log_max_size,
+                max_file=o.log_max_file,
+                compress=o.log_compress,
+                attrs=o.log_attrs,
+            )
         self.listen()
         busy = self.hold_ports()
         if busy:
@@ -1252,6 +1285,9 @@ def _detach() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not __package__:  # run as a program with -I: the package is not on sys.path
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, os.path.dirname(os.path.dirname(here)))
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = Options(args)

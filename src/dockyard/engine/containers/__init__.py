@@ -11,11 +11,12 @@ volume and network services) rather than reaching through the Engine:
   health.py     health checks: what a start hands the monitor, State.Health read back
   update.py     docker update: limits and restart policy, on a running container too
   execs.py      exec's process spec and the ways to run it
-  logs.py       json-file logs, read and followed
+  logs.py       logs (json-file, local; rotated), read by tail or time and followed
   files.py      diff, cp, export, commit, top
   removal.py    rm, prune, and the background deletion of removed containers' files
   filters.py    ps filters
   sessions.py   attach/wait clients, signals and resizes through the container's monitor
+  stats.py      docker stats: frames of Docker's stats JSON from cgroups and the netns
 
 Collaborators are made on first use: ``dockyard exec`` loads only records and execs.
 """
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.logs import Logs
     from dockyard.engine.containers.removal import Removal
     from dockyard.engine.containers.sessions import Sessions
+    from dockyard.engine.containers.stats import Stats
     from dockyard.engine.containers.update import Updater
     from dockyard.engine.prune import PruneFilters
     from dockyard.model.container import Container, ContainerSpec, ContainerUpdate
@@ -76,6 +78,7 @@ class ContainerService:
             lambda ctr: self.removal.remove_files(ctr, volumes=True),
             container_command(engine.root, engine.run_root),
             lambda name: volume_path(engine.root, name),
+            engine.events,
         )
 
     @cached_property
@@ -89,19 +92,20 @@ class ContainerService:
             engine.volumes,
             lambda: engine.networks,
             self.lifecycle.get,
+            engine.events,
         )
 
     @cached_property
     def removal(self) -> Removal:
         from dockyard.engine.containers.removal import Removal
 
-        return Removal(self.records, self.lifecycle, self._engine.volumes)
+        return Removal(self.records, self.lifecycle, self._engine.volumes, self._engine.events)
 
     @cached_property
     def execs(self) -> Execs:
         from dockyard.engine.containers.execs import Execs
 
-        return Execs(self.records, self.lifecycle)
+        return Execs(self.records, self.lifecycle, self._engine.events)
 
     @cached_property
     def files(self) -> Files:
@@ -113,7 +117,13 @@ class ContainerService:
     def logs_reader(self) -> Logs:
         from dockyard.engine.containers.logs import Logs
 
-        return Logs(self.records, self.lifecycle)
+        return Logs(self.records, lambda: self.lifecycle)
+
+    @cached_property
+    def stats(self) -> Stats:
+        from dockyard.engine.containers.stats import Stats
+
+        return Stats(self.records, self.lifecycle)
 
     @cached_property
     def updater(self) -> Updater:
@@ -125,7 +135,13 @@ class ContainerService:
     def sessions(self) -> Sessions:
         from dockyard.engine.containers.sessions import Sessions
 
-        return Sessions(self.records, self.lifecycle, lambda: self.creator, lambda: self.removal)
+        return Sessions(
+            self.records,
+            self.lifecycle,
+            lambda: self.creator,
+            lambda: self.removal,
+            self._engine.events,
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -214,8 +230,8 @@ class ContainerService:
         """``docker run``: (container ID, exit code; None when detached)."""
         return self.sessions.run(spec, detach=detach, detach_keys=detach_keys, sig_proxy=sig_proxy)
 
-    def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch:
-        return self.lifecycle.launch_early(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
+    def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch | None:
+        return self.lifecycle.launch_early(cid, spec)
 
     def forget_run_dir(self, cid: str) -> None:
         self.lifecycle.forget_run_dir(cid)
@@ -228,7 +244,9 @@ class ContainerService:
 
     def restart(self, text: str, timeout: int | None = None) -> str:
         cid = self.lifecycle.stop(text, timeout)
-        return self.lifecycle.start(cid)
+        self.lifecycle.start(cid)
+        self._engine.events.container(self.records.load(cid), "restart")
+        return cid
 
     def kill(self, text: str, sig: str = "KILL") -> str:
         return self.lifecycle.kill(text, sig)
@@ -286,7 +304,9 @@ class ContainerService:
                     f"Error when allocating new name: Conflict. The container name "
                     f'"/{bare}" is already in use'
                 )
-            self.records.save_in(c, replace(ctr, name=bare, spec=replace(ctr.spec, name=bare)))
+            renamed = replace(ctr, name=bare, spec=replace(ctr.spec, name=bare))
+            self.records.save_in(c, renamed)
+        self._engine.events.container(renamed, "rename", oldName="/" + ctr.name)
 
     # ------------------------------------------------------------------ processes, files
 
@@ -296,8 +316,8 @@ class ContainerService:
         *,
         follow: bool = False,
         tail: int | None = None,
-        since: float | None = None,
-        until: float | None = None,
+        since: int = 0,
+        until: int = 0,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
         return self.logs_reader.read(

@@ -27,14 +27,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.events import Events
     from dockyard.engine.networks import NetworkService
     from dockyard.engine.volumes import VolumeService
     from dockyard.store.images import ImageStore
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# What dockyard can run today; the rest is refused at create with a clear error rather than
-# recorded and silently not done.
-_SUPPORTED_LOG_DRIVERS = ("json-file",)
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
@@ -106,12 +104,14 @@ class Creator:
         volumes: VolumeService,
         networks: Callable[[], NetworkService],
         load_container: Callable[[str], Container],
+        events: Events,
     ) -> None:
         self.records = records
         self.images = images
         self.volumes = volumes
         self.networks = networks
         self.load_container = load_container  # for --volumes-from (reconciled)
+        self.events = events
 
     def create(self, spec: ContainerSpec, *, container_id: str = "") -> str:
         """Record a new container; its ID."""
@@ -122,10 +122,9 @@ class Creator:
         restart_policy_check(spec.restart_policy, spec.auto_remove)
         if spec.healthcheck is not None:
             check_healthcheck(spec.healthcheck)
-        if spec.log_config.type not in _SUPPORTED_LOG_DRIVERS:
-            raise InvalidArgument(
-                f'logging driver "{spec.log_config.type}" is not supported: use json-file'
-            )
+        from dockyard.model.logopts import log_settings
+
+        log_settings(spec.log_config)  # Docker's messages; here before anything is made
         if _has_host_options(spec):
             from dockyard.engine.containers.hostopts import check_host_options
 
@@ -173,12 +172,13 @@ class Creator:
         cdir = self.records.container_dir(cid)
         self._make_dirs(cid, ctr)
         try:
-            self._insert(ctr, net_row, key, asked.aliases if asked else (), ip, volumes_used)
+            ctr = self._insert(ctr, net_row, key, asked.aliases if asked else (), ip, volumes_used)
         except BaseException:
             import shutil
 
             shutil.rmtree(cdir, ignore_errors=True)
             raise
+        self.events.container(ctr, "create")
         return cid
 
     def _insert(
@@ -189,7 +189,8 @@ class Creator:
         aliases: Sequence[str],
         ip: str,
         volumes_used: Sequence[str],
-    ) -> None:
+    ) -> Container:
+        """Record the container (named, its address leased); what was recorded."""
         from dockyard.engine.names import random_name
 
         with self.records.db.transaction() as c:
@@ -211,6 +212,7 @@ class Creator:
                 "INSERT OR IGNORE INTO container_volumes (container_id, volume) VALUES (?, ?)",
                 [(ctr.id, v) for v in volumes_used],
             )
+        return ctr
 
     def _merge_image(self, spec: ContainerSpec, icfg: dict[str, Any], cid: str) -> ContainerSpec:
         """The spec with the image's defaults in: what inspect's Config shows."""
@@ -367,7 +369,10 @@ class Creator:
             )
         with open(os.path.join(cdir, "resolv.conf"), "w") as dst:
             dst.write(resolv)
-        open(self.records.log_path(cid), "a").close()
+        log = self.records.log_path(cid, spec.log_config.type or "json-file")
+        if log:
+            os.makedirs(os.path.dirname(log), mode=0o700, exist_ok=True)  # local-logs/
+            os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
 
 
 _NO_LIMITS = Resources()

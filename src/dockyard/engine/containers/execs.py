@@ -17,23 +17,43 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.events import Events
+    from dockyard.model.container import Container
 
 
 class ExecSpec:
-    """An exec ready to run: the container, its runtime's name, the OCI process."""
+    """An exec ready to run: the container, its runtime's name, the OCI process, and the
+    exec's ID (what its events name)."""
 
-    __slots__ = ("container_id", "runtime", "process")
+    __slots__ = ("container", "runtime", "process", "exec_id")
 
-    def __init__(self, container_id: str, runtime: str, process: dict[str, Any]) -> None:
-        self.container_id = container_id
+    def __init__(self, container: Container, runtime: str, process: dict[str, Any]) -> None:
+        self.container = container
         self.runtime = runtime
         self.process = process
+        self.exec_id = os.urandom(32).hex()
+
+    @property
+    def container_id(self) -> str:
+        return self.container.id
 
 
 class Execs:
-    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle) -> None:
+    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle, events: Events) -> None:
         self.records = records
         self.lifecycle = lifecycle
+        self.events = events
+
+    def event(self, ex: ExecSpec, action: str, **extra: str) -> None:
+        """Docker's exec events: ``exec_create: <cmd>``, ``exec_start: <cmd>``, ``exec_die``
+        (with its exit code), naming the exec."""
+        if action != "exec_die":
+            args = ex.process.get("args") or [""]
+            action = f"{action}: {args[0]} {' '.join(args[1:])}"
+        self.events.container(ex.container, action, execID=ex.exec_id, **extra)
+
+    def died(self, ex: ExecSpec, code: int) -> None:
+        self.event(ex, "exec_die", exitCode=str(code))
 
     def spec(
         self,
@@ -73,7 +93,9 @@ class Execs:
             opts = self.lifecycle.run_options(ctr)
             caps = capabilities_for(opts._replace(privileged=True))
             proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
-        return ExecSpec(cid, ctr.spec.runtime, proc)
+        ex = ExecSpec(ctr, ctr.spec.runtime, proc)
+        self.event(ex, "exec_create")
+        return ex
 
     def replace_process(
         self, ex: ExecSpec, *, tty: bool, interactive: bool, detach: bool = False
@@ -88,6 +110,9 @@ class Execs:
         binary = which(name)
         if binary is None or not command_found(self.records.rootfs(ex.container_id), ex.process):
             return
+        # This process becomes the runtime: its exec_die cannot be reported (nothing of
+        # dockyard is left to see the exit).
+        self.event(ex, "exec_start")
         # The store is not closed: its files are close-on-exec (flock and fcntl locks go
         # with them), and closing would make SQLite checkpoint the WAL first.
         exec_in_place(
@@ -124,13 +149,15 @@ class Execs:
         except BaseException:
             _unlink(path)
             raise
-        return RunningExec(proc, path)
+        self.event(ex, "exec_start")
+        return RunningExec(proc, path, lambda code: self.died(ex, code))
 
     def start_detached(self, ex: ExecSpec) -> None:
         """``exec -d``: returns once the process has started; the runtime's error if not."""
         from dockyard.errors import DockyardError
 
         path = self._spec_file(ex)
+        self.event(ex, "exec_start")
         try:
             code, failure = self.lifecycle.runtimes.get(ex.runtime).exec_detached(
                 ex.container_id, path
@@ -138,13 +165,15 @@ class Execs:
         finally:
             _unlink(path)
         if code:
+            self.died(ex, code)
             raise failure or DockyardError("exec failed")
 
     def run(self, ex: ExecSpec, *, tty: bool, interactive: bool, detach: bool) -> int:
         """Run ``ex`` as a child with this process's stdio (or detached): its exit code."""
         from dockyard.runtime.exec import run_exec
 
-        return run_exec(
+        self.event(ex, "exec_start")
+        code = run_exec(
             self.lifecycle.runtimes.get(ex.runtime),
             ex.container_id,
             ex.process,
@@ -153,15 +182,19 @@ class Execs:
             interactive=interactive,
             detach=detach,
         )
+        if not detach:
+            self.died(ex, code)
+        return code
 
 
 class RunningExec:
     """An exec started by :meth:`Execs.spawn`: its pipes, and its exit code once it ends
     (Docker's 126/127 when the runtime could not start the command)."""
 
-    def __init__(self, proc: Any, spec_path: str) -> None:
+    def __init__(self, proc: Any, spec_path: str, on_exit: Any = None) -> None:
         self._proc = proc
         self._spec_path = spec_path
+        self._on_exit = on_exit  # called once with the exit code (the exec_die event)
         self.pid: int = proc.pid
         self.stdin = proc.stdin
         self.stdout = proc.stdout
@@ -174,7 +207,11 @@ class RunningExec:
             _unlink(self._spec_path)
         failure = self._proc.runtime_error()
         # Never ran (not found, not executable): the runtime said why on the stream already.
-        return failure.exit_code if failure is not None else code
+        code = failure.exit_code if failure is not None else code
+        if self._on_exit is not None:
+            self._on_exit(code)
+            self._on_exit = None
+        return code
 
 
 def _unlink(path: str) -> None:

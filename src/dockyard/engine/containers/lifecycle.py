@@ -7,9 +7,8 @@ marked exited and its mounts are cleaned up, so a host reboot or a SIGKILLed mon
 leaves a "running" ghost. A restart policy's loop is restarts.py's (a restarter owns a
 restarting container as a monitor owns a running one).
 
-Over 800 lines: what builds a run's bundle (run_options, _write_bundle, the volume copy-up,
-the init binary, lo for --network none) belongs in a module of its own; it stays here until
-the branches that edit it in parallel are merged, so that the move is one change of its own.
+What a run is made of (its RunOptions, the OCI bundle, the volumes' copy-up, the init
+binary, lo for ``--network none``) is bundle.py's.
 """
 
 from __future__ import annotations
@@ -29,8 +28,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.events import Events
     from dockyard.engine.networks import NetworkService
-    from dockyard.model.container import Container, Health
+    from dockyard.model.container import Container, ContainerSpec, Health
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
@@ -90,6 +90,13 @@ def signal_name(sig: str | int) -> str:
     return s
 
 
+def signal_number(sig: str | int) -> int:
+    """What Docker's kill events name: the signal's number."""
+    import signal
+
+    return int(signal.Signals["SIG" + signal_name(sig)])
+
+
 def read_int(path: str) -> int:
     try:
         with open(path) as f:
@@ -126,6 +133,7 @@ class Lifecycle:
         remove_after_exit: Callable[[Container], None],
         command: Sequence[str],
         volume_path: Callable[[str], str],
+        events: Events,
     ) -> None:
         self.records = records
         self.store = store
@@ -136,6 +144,7 @@ class Lifecycle:
         # when the container has exited, + "_restart ..." the restarter (restarts.py).
         self.command = list(command)
         self.volume_path = volume_path  # a volume's host dir, by name
+        self.events = events
 
     # ------------------------------------------------------------------ reconcile
 
@@ -290,15 +299,20 @@ class Lifecycle:
                     rows_deleted = True
                 else:
                     self.records.save_in(c, ctr)
-        # TODO(events): emit "die" here (and "start" when a restart's run is recorded) once
-        # the engine has the events journal's hook (being built on another branch).
         if before is not None and any(ep.host_veth for _, ep in before.endpoints):
             self.networks().after_exit(cid, before)
+        if before is not None:
+            # Only the process that recorded the exit reports it: on_exit runs in several.
+            self.events.container(ctr, "die", exitCode=str(ctr.state.exit_code))
+            self.endpoint_events(before, "disconnect")
+            self.volume_events(before, "unmount")
         if ctr.spec.auto_remove:
             if not rows_deleted:
                 with self.records.db.transaction() as c:
                     self.records.delete_in(c, cid)
             self.remove_after_exit(ctr)
+            if before is not None:
+                self.events.container(ctr, "destroy")
 
     def restart_interrupted(self, cid: str, owner: int) -> None:
         from dockyard.engine.containers.restarts import interrupted
@@ -320,6 +334,29 @@ class Lifecycle:
             ctr.id, runtime=runtime, state_root=state_root, rootfs=self.records.rootfs(ctr.id)
         )
 
+    def endpoint_events(self, ctr: Container, action: str) -> None:
+        """Docker's network connect/disconnect events of a container's start and exit."""
+        if not ctr.spec.bridged:
+            return
+        for name, ep in ctr.endpoints:
+            if ep.network_id:
+                attrs = {"container": ctr.id, "name": name, "type": "bridge"}
+                self.events.emit("network", action, ep.network_id, attrs)
+
+    def volume_events(self, ctr: Container, action: str) -> None:
+        """Docker's volume mount/unmount events of a container's start and exit."""
+        for m in ctr.spec.mounts:
+            if m.type != "volume" or not m.source:
+                continue
+            attrs = {"container": ctr.id, "driver": "local"}
+            if action == "mount":
+                attrs.update(
+                    destination=m.target,
+                    propagation="",
+                    **{"read/write": "false" if m.read_only else "true"},
+                )
+            self.events.emit("volume", action, m.source, attrs)
+
     # ------------------------------------------------------------------ start
 
     def forget_run_dir(self, cid: str) -> None:
@@ -330,31 +367,60 @@ class Lifecycle:
         if not self.records.exists(cid):
             shutil.rmtree(self.records.container_dir(cid), ignore_errors=True)
 
-    def _launch(self, cid: str, runtime: str, *, tty: bool, stdin: bool) -> MonitorLaunch:
+    def _launch(self, cid: str, spec: ContainerSpec, ctr: Container | None) -> MonitorLaunch:
         from dockyard.runtime.attach import launch_monitor
 
-        rt = self.runtimes.get(runtime)
+        rt = self.runtimes.get(spec.runtime)
+        log_path, log_args = self.log_options(cid, spec, ctr)
         return launch_monitor(
             cid=cid,
             bundle=self.records.container_dir(cid),
             runtime=rt.binary,
             runtime_root=rt.state_root,
             run_dir=self.records.run_dir_of(cid),
-            log_path=self.records.log_path(cid),
-            tty=tty,
-            stdin=stdin,
+            log_path=log_path,
+            tty=spec.tty,
+            stdin=spec.open_stdin,
             start=False,
             exit_command=[*self.command, "_exited", cid],
             wait_for_go=True,
+            log_args=log_args,
         )
 
-    def launch_early(self, cid: str, runtime: str, *, tty: bool, stdin: bool) -> MonitorLaunch:
+    def log_options(
+        self, cid: str, spec: ContainerSpec, ctr: Container | None
+    ) -> tuple[str, list[str]]:
+        """The log's path and the monitor's ``--log-*`` options for the container's log
+        driver (json-file's ``attrs`` need the created container's labels and env)."""
+        from dockyard.model.logopts import log_attrs, log_settings
+
+        s = log_settings(spec.log_config)
+        args = ["--log-driver", s.driver]
+        if s.max_size:
+            args += ["--log-max-size", str(s.max_size), "--log-max-file", str(s.max_file)]
+        if s.compress:
+            args.append("--log-compress")
+        if ctr is not None and (s.labels or s.env or s.env_regex):
+            import json as std_json  # sort_keys: Go marshals a map's keys in order
+
+            attrs = log_attrs(s, dict(ctr.spec.labels), list(ctr.spec.env))
+            if attrs:
+                text = std_json.dumps(attrs, sort_keys=True, separators=(",", ":"))
+                args += ["--log-attrs", text]
+        return self.records.log_path(cid, s.driver), args
+
+    def launch_early(self, cid: str, spec: ContainerSpec) -> MonitorLaunch | None:
         """``run``: start the monitor of the container ``cid`` is about to become, before it is
         created, so the monitor's interpreter starts while the container is created and its
         bundle written; pass the result to :meth:`start` (or ``cancel()`` it if the create
-        fails)."""
+        fails). None when the monitor needs the created container (json-file attrs)."""
+        from dockyard.model.logopts import log_settings
+
+        s = log_settings(spec.log_config)
+        if s.labels or s.env or s.env_regex:
+            return None
         os.makedirs(self.records.run_dir_of(cid), mode=0o700, exist_ok=True)  # a new ID
-        return self._launch(cid, runtime, tty=tty, stdin=stdin)
+        return self._launch(cid, spec, None)
 
     def start(
         self,
@@ -461,7 +527,7 @@ class Lifecycle:
                 raise
         # The monitor's interpreter starts now, while we mount and write the bundle.
         try:
-            launch = launch or self._launch(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
+            launch = launch or self._launch(cid, spec, ctr)
         except BaseException:
             if net is not None:
                 net.abort()
@@ -472,7 +538,9 @@ class Lifecycle:
             rootfs = self.mount_rootfs(cid, snapshots)
             if any(m.type == "volume" for m in spec.mounts):
                 # Only then: its imports cost a few ms of every start.
-                _populate_volumes(rootfs, ctr, self.layer_dirs(cid, snapshots), self.volume_path)
+                from dockyard.engine.containers.bundle import populate_volumes
+
+                populate_volumes(rootfs, ctr, self.layer_dirs(cid, snapshots), self.volume_path)
             opts = self.run_options(ctr)
             if net is not None:
                 # --link's variables go first: the container's own env may override them
@@ -495,7 +563,9 @@ class Lifecycle:
         try:
             pid = launch.wait_ready()
             if opts.network_mode == "none":
-                _loopback_up(pid)
+                from dockyard.engine.containers.bundle import loopback_up
+
+                loopback_up(pid)
             if net is not None:
                 net.sandbox.wait_configured()
                 net.sandbox.close(pid)  # joined; its DNS server (if any) follows `pid`
@@ -544,10 +614,12 @@ class Lifecycle:
             started_at = pid_start_time(mpid)
             wait_until(lambda: not alive(mpid, started_at), 30)
             return cid
-        # TODO(events): "start" belongs here once the engine has the events journal's hook.
         if net is not None:
             nets = self.networks()
             nets.refresh_hosts(nets.attached_ids(ctr))
+        self.endpoint_events(ctr, "connect")
+        self.volume_events(ctr, "mount")
+        self.events.container(ctr, "start")
         if not attach:
             from dockyard.runtime.attach import request_start
 
@@ -567,88 +639,22 @@ class Lifecycle:
         return health.seed(rdir, check, ctr.state.health)
 
     def run_options(self, ctr: Container) -> RunOptions:
-        """What the runtime runs the container with."""
-        from dockyard.runtime.options import Mount, RunOptions, Ulimit
+        """What the runtime runs the container with (bundle.py)."""
+        from dockyard.engine.containers.bundle import run_options
 
-        spec = ctr.spec
-        mounts = []
-        for m in spec.mounts:
-            if m.type == "tmpfs":
-                opts = [*m.tmpfs_options]
-                if m.tmpfs_size:
-                    opts.append(f"size={m.tmpfs_size}")
-                if m.tmpfs_mode:
-                    opts.append(f"mode={m.tmpfs_mode:o}")
-                mounts.append(Mount("tmpfs", "", m.target, m.read_only, options=tuple(opts)))
-                continue
-            source = self.volume_path(m.source) if m.type == "volume" else m.source
-            mounts.append(
-                Mount(
-                    m.type,
-                    source,
-                    m.target,
-                    m.read_only,
-                    m.source if m.type == "volume" else "",
-                    m.propagation or "rprivate",
-                )
-            )
-        network = spec.network_mode
-        if network.startswith("container:"):
-            other = self.get(network.split(":", 1)[1])
-            if not other.running:
-                raise Conflict(f"cannot join network of a non running container: {other.id}")
-            network = f"container:{other.state.pid}"  # its namespace, not one of our own
-        elif network not in ("none", "host"):
-            network = "none"  # a bridge network: start() points the spec at its sandbox
-        sec, res = spec.security, spec.resources
-        from dockyard.engine.containers.hostopts import host_run_options
-
-        more = host_run_options(ctr, self.get, self.records.container_dir)
-        return RunOptions(
-            args=spec.args,
-            env=spec.env,
-            cwd=spec.working_dir or "/",
-            user=spec.user,
-            group_add=spec.group_add,
-            tty=spec.tty,
-            open_stdin=spec.open_stdin,
-            hostname=spec.hostname,
-            domainname=spec.domainname,
-            read_only=spec.read_only,
-            privileged=sec.privileged,
-            cap_add=sec.cap_add,
-            cap_drop=sec.cap_drop,
-            no_new_privileges=sec.no_new_privileges,
-            seccomp_profile=sec.seccomp,
-            ulimits=tuple(Ulimit(u.name, u.soft, u.hard) for u in res.ulimits),
-            network_mode=network,
-            mounts=tuple(mounts),
-            init=spec.init,
-            sysctls=spec.sysctls,
-            shm_size=spec.shm_size or 64 * 1024 * 1024,
-            masked_paths=sec.masked_paths,
-            readonly_paths=sec.readonly_paths,
-            **more,  # namespaces, devices, cgroup limits (hostopts.py)
-        )
+        return run_options(ctr, self.get, self.records.container_dir, self.volume_path)
 
     def _write_bundle(self, cid: str, opts: RunOptions, rootfs: str) -> None:
-        """config.json for the OCI runtime, next to the mounted rootfs."""
-        from dockyard.runtime.cgroups import container_path
-        from dockyard.runtime.spec import build_spec
+        from dockyard.engine.containers.bundle import write_bundle
 
-        _ensure_workdir(rootfs, opts.cwd)
-        spec = build_spec(
+        write_bundle(
+            self.records.container_dir(cid),
+            cid,
             opts,
-            rootfs="rootfs",
-            rootfs_dir=rootfs,
-            container_id=cid,
-            cgroups_path=container_path(cid),
-            cache_dir=self.runtimes.run_root,
-            etc_files={f: self.records.etc_file(cid, f) for f in ETC_FILES},
-            init_path=_init_binary() if opts.init else None,
+            rootfs,
+            {f: self.records.etc_file(cid, f) for f in ETC_FILES},
+            self.runtimes.run_root,
         )
-        with open(os.path.join(self.records.container_dir(cid), "config.json"), "w") as f:
-            f.write(json.dumps(spec))  # json.dump would take the pure-Python encoder
 
     def image_snapshots(self, ctr: Container) -> list[int]:
         """The snapshot ids of the container's image, top layer first."""
@@ -717,6 +723,7 @@ class Lifecycle:
         if timeout is None:
             timeout = ctr.spec.stop_timeout if ctr.spec.stop_timeout is not None else 10
         try:
+            self.events.container(ctr, "kill", signal=str(signal_number(sig)))
             rt.kill(cid, signal_name(sig))
         except DockyardError:
             pass
@@ -727,6 +734,7 @@ class Lifecycle:
                 pass
         if timeout < 0 or not self.wait_stopped(cid, float(timeout)):
             try:
+                self.events.container(ctr, "kill", signal="9")
                 rt.kill(cid, "KILL", all_processes=True)
             except DockyardError:
                 pass
@@ -736,6 +744,7 @@ class Lifecycle:
         # deleted the runtime state): a start right after (restart) would race with it.
         st = ctr.state
         wait_until(lambda: not alive(st.monitor_pid, st.monitor_start), 30)
+        self.events.container(ctr, "stop")
         return cid
 
     def kill(self, text: str, sig: str = "KILL") -> str:
@@ -761,6 +770,7 @@ class Lifecycle:
         self._stopping(cid, last_run=last_run)
         rt = self.runtimes.get(ctr.spec.runtime)
         rt.kill(cid, name)
+        self.events.container(ctr, "kill", signal=str(signal_number(name)))
         if ctr.state.paused and last_run:
             rt.resume(cid)  # Docker unpauses a container it kills for good
         if name == "KILL":
@@ -800,6 +810,7 @@ class Lifecycle:
         # The monitor's health checks see it (Docker's checks fail on a paused container).
         open(os.path.join(self.records.run_dir_of(cid), "paused"), "w").close()
         self._set_status(cid, "running", "paused")
+        self.events.container(ctr, "pause")
         return cid
 
     def unpause(self, text: str) -> str:
@@ -813,6 +824,7 @@ class Lifecycle:
         except FileNotFoundError:
             pass
         self._set_status(cid, "paused", "running")
+        self.events.container(ctr, "unpause")
         return cid
 
     def _set_status(self, cid: str, was: str, now: str) -> None:
@@ -870,95 +882,6 @@ def stopped_network(ctr: Container) -> Container:
         sandbox_key="",
     )
     return out
-
-
-def _populate_volumes(
-    rootfs: str, ctr: Container, layers: list[str], volume_path: Callable[[str], str]
-) -> None:
-    """Docker's copy-up: a volume that is still empty gets what the image has at its mount
-    point (files, owners, modes), so ``VOLUME /data`` or ``-v vol:/etc`` starts with the image's
-    content. Files are read through the container's root with every symlink resolved inside
-    it; the volume's own owner and mode come from the image's layers (``layers``: the upper dir
-    then the snapshots, top first), because the init layer's placeholder masks them in the
-    merged view."""
-    import stat
-    import subprocess
-
-    from dockyard.runtime.fs import lookup_in_layers
-    from dockyard.runtime.paths import resolve_in_root
-
-    for m in ctr.spec.mounts:
-        if m.type != "volume" or not m.source or m.no_copy:
-            continue
-        source = volume_path(m.source)
-        if not os.path.isdir(source) or os.listdir(source):
-            continue
-        src = resolve_in_root(rootfs, m.target)
-        if os.path.isdir(src) and os.listdir(src):
-            subprocess.run(["cp", "-a", "--", f"{src}/.", source], check=True)
-        st = lookup_in_layers(layers, [p for p in m.target.split("/") if p])
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            os.chown(source, st.st_uid, st.st_gid)
-            os.chmod(source, stat.S_IMODE(st.st_mode))
-
-
-def _ensure_workdir(rootfs: str, cwd: str) -> None:
-    """Docker creates a missing WORKDIR at start; resolve it inside the container root. A
-    file there is Docker's "Cannot mkdir: /app is not a directory", not a traceback."""
-    from dockyard.errors import InvalidArgument
-    from dockyard.runtime.paths import resolve_in_root
-
-    path = resolve_in_root(rootfs, cwd)
-    if os.path.isdir(path):
-        return
-    try:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InvalidArgument(f"Cannot mkdir: {cwd} is not a directory") from None
-
-
-def _init_binary() -> str:
-    for p in (
-        "/usr/bin/tini-static",
-        "/usr/bin/tini",
-        "/sbin/tini",
-        "/usr/libexec/podman/catatonit",
-        "/usr/bin/catatonit",
-    ):
-        if os.path.exists(p):
-            return p
-    from dockyard.errors import Unavailable
-
-    raise Unavailable("--init needs a static init binary: install Debian's tini package")
-
-
-def _loopback_up(pid: int) -> None:
-    """A new network namespace starts with lo down; Docker's "none" network has it up.
-
-    A forked child joins the container's network namespace (setns) and sets IFF_UP on lo with
-    two ioctls: no ip/nsenter processes to exec on every start.
-    """
-    import ctypes
-    import fcntl
-    import socket
-    import struct
-
-    clone_newnet = 0x40000000
-    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked child
-        code = 1
-        try:
-            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-            if ctypes.CDLL("libc.so.6", use_errno=True).setns(fd, clone_newnet) == 0:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                    req = fcntl.ioctl(s, siocgifflags, struct.pack("16sH14x", b"lo", 0))
-                    flags = struct.unpack("16sH14x", req)[1] | iff_up
-                    fcntl.ioctl(s, siocsifflags, struct.pack("16sH14x", b"lo", flags))
-                code = 0
-        finally:
-            os._exit(code)
-    os.waitpid(child, 0)
 
 
 def container_command(root: str, run_root: str) -> list[str]:

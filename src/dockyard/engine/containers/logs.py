@@ -1,11 +1,12 @@
-"""``docker logs``: the container's json-file log, read and followed."""
+"""``docker logs``: the container's log, read from the end or by time, and followed.
+
+The files and their formats are runtime/logfile.py's (json-file or local, rotated); this
+module picks the container's log and tells the reader whether the container still runs.
+"""
 
 from __future__ import annotations
 
-import time
-
-from dockyard import fastjson as json
-from dockyard.errors import NotFound
+from dockyard.errors import NotFound, NotSupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,19 +16,10 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.records import ContainerRecords
 
 
-def parse_log_line(line: bytes) -> tuple[str, str, str] | None:
-    """(stream, text, time) of one json-file line; None for a torn or foreign line."""
-    try:
-        rec = json.loads(line)
-        return str(rec.get("stream", "stdout")), str(rec.get("log", "")), str(rec.get("time", ""))
-    except (ValueError, AttributeError):
-        return None
-
-
 class Logs:
-    def __init__(self, records: ContainerRecords, lifecycle: Lifecycle) -> None:
+    def __init__(self, records: ContainerRecords, lifecycle: Callable[[], Lifecycle]) -> None:
         self.records = records
-        self.lifecycle = lifecycle
+        self.lifecycle = lifecycle  # made on first use: only a follower needs it
 
     def read(
         self,
@@ -35,70 +27,38 @@ class Logs:
         *,
         follow: bool = False,
         tail: int | None = None,
-        since: float | None = None,
-        until: float | None = None,
+        since: int = 0,
+        until: int = 0,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        """(stream, text, time) for each log line, following while the container runs (or
-        until ``stop()``, asked while no line comes: the API's client has gone). ``since``
-        and ``until`` (epoch seconds) keep the lines logged in between, after ``tail`` has
-        chosen the last lines, as Docker's json-file reader does; a follow ends at
-        ``until``."""
+        """(stream, text, time) for each log record: the last ``tail`` (None: all), of those
+        the ones from ``since`` to ``until`` (ns since the epoch; 0: unbounded), then with
+        ``follow`` what comes while the container runs (or until ``stop()``, asked while no
+        record comes, says the API's client has gone). Errors are raised here, before the
+        first record: the API has not sent its headers yet."""
+        from dockyard.runtime.logread import read_log
+
         cid = self.records.resolve(text)
-        self.lifecycle.refresh(cid)
-        if since is not None or until is not None:
-            from dockyard.units import parse_time
+        # From the row as stored: what is in the log does not depend on reconciling the
+        # state (a follower asks whether the container runs, below), and `logs --tail` is a
+        # latency benchmark.
+        driver = self.records.log_driver(cid)
+        if driver == "none":
+            raise NotSupported("configured logging driver does not support reading")
 
-            def wanted(rec: tuple[str, str, str]) -> bool:
-                t = parse_time(rec[2])
-                if t is None:
-                    return True
-                return (since is None or t >= since) and (until is None or t <= until)
-        else:
+        def running() -> bool:
+            try:
+                return self.lifecycle().refresh(cid).running
+            except NotFound:
+                return False
 
-            def wanted(rec: tuple[str, str, str]) -> bool:
-                return True
-
-        with open(self.records.log_path(cid), "rb") as f:
-            lines = f.readlines()
-            # A last line without its newline is being written: it is finished below (when
-            # following), never parsed in halves, which lost it.
-            buf = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-            if tail is not None and tail >= 0:
-                lines = lines[-tail:] if tail else []
-            for ln in lines:
-                rec = parse_log_line(ln)
-                if rec and wanted(rec):
-                    yield rec
-            if not follow or (until is not None and time.time() > until):
-                if buf and (tail is None or tail > len(lines)):
-                    rec = parse_log_line(buf)
-                    if rec and wanted(rec):
-                        yield rec
-                return
-            while True:
-                chunk = f.readline()
-                if chunk:
-                    buf += chunk
-                    if buf.endswith(b"\n"):
-                        rec = parse_log_line(buf)
-                        buf = b""
-                        if rec and wanted(rec):
-                            yield rec
-                    continue
-                try:
-                    running = self.lifecycle.refresh(cid).running
-                except NotFound:
-                    running = False
-                if not running:
-                    # The monitor wrote everything before the exit was recorded.
-                    for ln in (buf + f.read()).splitlines(keepends=True):
-                        rec = parse_log_line(ln)
-                        if rec and wanted(rec):
-                            yield rec
-                    return
-                if stop is not None and stop():
-                    return
-                if until is not None and time.time() > until:
-                    return
-                time.sleep(0.05)
+        return read_log(
+            self.records.log_path(cid, driver),
+            driver,
+            tail=tail,
+            since=since,
+            until=until,
+            follow=follow,
+            running=running,
+            stop=stop,
+        )

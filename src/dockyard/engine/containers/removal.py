@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
+    from dockyard.engine.events import Events
     from dockyard.engine.prune import PruneFilters
     from dockyard.engine.volumes import VolumeService
     from dockyard.model.container import Container
@@ -22,11 +23,16 @@ TRASH_PREFIX = ".rm-"
 
 class Removal:
     def __init__(
-        self, records: ContainerRecords, lifecycle: Lifecycle, volumes: VolumeService
+        self,
+        records: ContainerRecords,
+        lifecycle: Lifecycle,
+        volumes: VolumeService,
+        events: Events,
     ) -> None:
         self.records = records
         self.lifecycle = lifecycle
         self.volumes = volumes
+        self.events = events
 
     def remove(self, text: str, *, force: bool = False, volumes: bool = False) -> str:
         cid = self.records.resolve(text)
@@ -47,6 +53,7 @@ class Removal:
         with self.records.db.transaction() as c:
             self.records.delete_in(c, cid)
         self.remove_files(ctr, volumes=volumes)
+        self.events.container(ctr, "destroy")
         return cid
 
     def remove_files(self, ctr: Container, *, volumes: bool) -> None:

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.containers.removal import Removal
-    from dockyard.model.container import ContainerSpec
+    from dockyard.engine.events import Events
+    from dockyard.model.container import Container, ContainerSpec
     from dockyard.runtime.tty import DetachMatcher as DetachMatcher
 
 __all__ = [
@@ -66,11 +67,17 @@ class Sessions:
         lifecycle: Lifecycle,
         creator: Callable[[], Creator],
         removal: Callable[[], Removal],
+        events: Events,
     ) -> None:
         self.records = records
         self.lifecycle = lifecycle
         self.creator = creator  # run's create and clean-up; made only when run needs them
         self.removal = removal
+        self.events = events
+
+    def attached(self, ctr: Container) -> None:
+        """Docker's ``attach`` event: a client attached to the container's streams."""
+        self.events.container(ctr, "attach")
 
     # ------------------------------------------------------------------ clients
 
@@ -126,6 +133,8 @@ class Sessions:
         from dockyard.runtime.attach import attach, send_signal
 
         rdir = self.records.run_dir_of(cid)
+        if not start:  # run and start -a report theirs before the start
+            self.attached(self.records.load(cid))
         restore = []
         if sig_proxy and not tty:
 
@@ -171,13 +180,16 @@ class Sessions:
         # The container's monitor starts first: its interpreter comes up while the container
         # is created and its bundle written (start() lets it go).
         cid = os.urandom(32).hex()
-        launch = self.lifecycle.launch_early(cid, spec.runtime, tty=spec.tty, stdin=spec.open_stdin)
+        launch = self.lifecycle.launch_early(cid, spec)
         try:
             self.creator().create(spec, container_id=cid)
         except BaseException:
-            launch.cancel()
+            if launch is not None:
+                launch.cancel()
             self.lifecycle.forget_run_dir(cid)
             raise
+        if not detach:
+            self.attached(self.records.load(cid))
         try:
             self.lifecycle.start(cid, attach=not detach, launch=launch)
         except DockyardError:

@@ -197,5 +197,5 @@ class Updater:
             return merged(c, u)
 
         self.records.update(cid, apply)
-        # TODO(events): "update" belongs here once the engine has the events journal's hook.
+        self.lifecycle.events.container(ctr, "update")
         return cid

@@ -384,7 +384,8 @@ def inspect_shape(
         "ResolvConfPath": f"{d}/resolv.conf",
         "HostnamePath": f"{d}/hostname",
         "HostsPath": f"{d}/hosts",
-        "LogPath": f"{d}/{c.id}-json.log",
+        # Docker names only json-file's log (local's is its own business; none has none).
+        "LogPath": f"{d}/{c.id}-json.log" if c.spec.log_config.type == "json-file" else "",
         "Name": "/" + c.name,
         "RestartCount": c.restart_count,
         "Driver": "overlay",
