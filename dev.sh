@@ -29,9 +29,16 @@ setup() {
     touch .venv/.installed
   fi
   # pip's console-script wrapper imports re (to strip Windows suffixes from argv[0]): ~3 ms of
-  # every command's start-up. The same entry point without it:
-  printf '#!%s\nimport sys\n\nfrom dockyard.main import main\n\nsys.exit(main())\n' \
-    "$PWD/.venv/bin/python" >.venv/bin/dockyard
+  # every command's start-up; `site` (the venv's .pth files, setuptools' distutils hack) ~3 ms
+  # more. The same entry point without either: python -S, with what site would have put on
+  # sys.path (site-packages, then the editable install's src) listed once, here.
+  local site_paths
+  site_paths=$(.venv/bin/python -c 'import json, subprocess, sys
+bare = subprocess.run([sys.executable, "-S", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                      capture_output=True, text=True, check=True).stdout
+print(repr([p for p in sys.path if p and p not in json.loads(bare)]))')
+  printf '#!%s -S\nimport sys\n\nsys.path += %s\n\nfrom dockyard.main import main\n\nsys.exit(main())\n' \
+    "$PWD/.venv/bin/python" "$site_paths" >.venv/bin/dockyard
   # Byte-compile up front: start-up time is a feature, and some environments set
   # PYTHONDONTWRITEBYTECODE, which would make every command recompile its modules.
   .venv/bin/python -m compileall -q src >/dev/null
