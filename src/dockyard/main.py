@@ -276,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-# The small image and system verbs end as the container verbs do (``_exit_now``): closing the
-# store would checkpoint its WAL, ~3 ms of `inspect`'s time.
+# The small image, system, volume and network verbs end as the container verbs do
+# (``_exit_now``): closing the store would checkpoint its WAL, ~3 ms of `inspect`'s time.
 _QUICK_EXIT = {
     ("images", "cmd_images"),
     ("images", "cmd_inspect"),
@@ -286,6 +286,8 @@ _QUICK_EXIT = {
     ("images", "cmd_image_prune"),
     ("system", "cmd_version"),
     ("system", "cmd_df"),
+    ("volumes", "cmd_volume_ls"),
+    ("networks", "cmd_network_ls"),
 }
 
 
