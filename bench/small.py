@@ -1,5 +1,6 @@
-"""Small commands side by side with Docker: inspect, image inspect, ps, ps -a, images, create,
-system df, image prune (nothing to prune), each interleaved run by run with ``docker``.
+"""Small commands side by side with Docker: inspect, image inspect, ps, ps -a, images, port,
+version, volume ls, network ls, create, system df, image prune (nothing to prune), each
+interleaved run by run with ``docker``.
 
 ``small``: a store of today's size (a few running and created containers, a few hundred tags).
 ``small-scale``: the sizes the issue names (1,000 created containers, 5,000 tags), where a
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 PREFIX = "dyb-small"  # every name this module gives, on both engines
+PUBLISH = ("-p", "127.0.0.1::80")  # a port for `port` to print (any free one, each engine)
 
 FILL = """
 import sys
@@ -88,6 +90,10 @@ def _cases(b: Bench) -> list[tuple[str, Callable[[], object], Callable[[], objec
         ("images", *both("images")),
         ("system df", *both("system", "df")),
         ("image prune (nothing to prune)", *both(*nothing)),
+        ("port <container>", *both("port", "@up")),
+        ("version", *both("version")),
+        ("volume ls", *both("volume", "ls")),
+        ("network ls", *both("network", "ls")),
     ]
     made: list[str] = []
 
@@ -110,11 +116,11 @@ def _measure(b: Bench, docker: bool, suffix: str) -> None:
 
 def _setup(b: Bench, docker: bool, created: int, tags: int) -> None:
     b.dy("image", "bootstrap", "busybox")
-    b.dy("run", "-d", "--name", f"{PREFIX}-up", "busybox", "sleep", "3600")
+    b.dy("run", "-d", "--name", f"{PREFIX}-up", *PUBLISH, "busybox", "sleep", "3600")
     _fill_ours(b, created, tags)
     if docker:
         _clean_docker()
-        run("docker", "run", "-d", "--name", f"{PREFIX}-up", "busybox", "sleep", "3600")
+        run("docker", "run", "-d", "--name", f"{PREFIX}-up", *PUBLISH, "busybox", "sleep", "3600")
         _fill_docker(created, tags)
 
 

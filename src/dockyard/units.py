@@ -50,21 +50,64 @@ def parse_time(text: str) -> float | None:
     seconds; None for "" or anything else."""
     if len(text) < 20 or text[10] != "T":
         return None
-    from datetime import datetime
-
     main, frac, zone = text[:19], "", text[19:]
     if zone.startswith("."):
         i = 1
         while i < len(zone) and zone[i].isdigit():
             i += 1
         frac, zone = zone[:i], zone[i:]
-    if zone == "Z":
-        zone = "+00:00"
-    try:
-        base = datetime.fromisoformat(main + zone)
-    except ValueError:
+    base: float | None = _epoch_seconds(main, zone)
+    if base is None:
+        # Not the stored form (a zone with seconds, no zone at all: local time...):
+        # datetime's reading, as before.
+        from datetime import datetime
+
+        try:
+            base = datetime.fromisoformat(main + ("+00:00" if zone == "Z" else zone)).timestamp()
+        except ValueError:
+            return None
+    return base + (float(frac) if len(frac) > 1 else 0.0)
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _epoch_seconds(main: str, zone: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS`` in the zone ``Z`` or ``+HH:MM``/``-HH:MM`` -> Unix seconds, by
+    integer arithmetic (``ps`` and ``images`` print ages; importing datetime is ~1 ms of their
+    start-up); None for any other shape or an impossible date, which datetime then reads."""
+    if (main[4], main[7], main[13], main[16]) != ("-", "-", ":", ":"):
         return None
-    return base.timestamp() + (float(frac) if len(frac) > 1 else 0.0)
+    digits = main[0:4] + main[5:7] + main[8:10] + main[11:13] + main[14:16] + main[17:19]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    y, mo, d = int(main[0:4]), int(main[5:7]), int(main[8:10])
+    h, mi, sec = int(main[11:13]), int(main[14:16]), int(main[17:19])
+    if zone == "Z":
+        offset = 0
+    elif len(zone) == 6 and zone[0] in "+-" and zone[3] == ":" and zone[1:3].isdigit():
+        if not (zone[4:6].isascii() and zone[4:6].isdigit() and zone[1:3].isascii()):
+            return None
+        zh, zm = int(zone[1:3]), int(zone[4:6])
+        if zh > 23 or zm > 59:
+            return None
+        offset = (zh * 60 + zm) * 60 * (-1 if zone[0] == "-" else 1)
+    else:
+        return None
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not (y >= 1 and 1 <= mo <= 12 and h < 24 and mi < 60 and sec < 60):
+        return None
+    if not 1 <= d <= _MONTH_DAYS[mo - 1] + (1 if mo == 2 and leap else 0):
+        return None
+    # Days since 1970-01-01 of the proleptic Gregorian date (the civil-from-days inverse,
+    # with March as the first month so that February's leap day comes last).
+    yy = y - (1 if mo <= 2 else 0)
+    era = yy // 400
+    yoe = yy - era * 400
+    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return days * 86400 + h * 3600 + mi * 60 + sec - offset
 
 
 def unix_time(rfc3339: str) -> int:

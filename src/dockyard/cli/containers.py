@@ -330,7 +330,7 @@ def cmd_rename(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_port(ctx: Context, argv: list[str]) -> int:
-    from dockyard.model.docker import ports_shape
+    from dockyard.model.docker.shapes import ports_shape
 
     a = ctx.args("port", argv)
     ports = ports_shape(ctx.engine.containers.get(a.container))

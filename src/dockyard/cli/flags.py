@@ -310,6 +310,24 @@ COMMAND_ARGS: dict[str, Command] = {
         (("container", None), ("ps_args", "...")),
     ),
     "version": Command("", "Show the version information"),
+    "volume ls": Command(
+        "[OPTIONS]",
+        "List volumes",
+        (
+            F("-q --quiet", "bool", "Only display volume names"),
+            F("-f --filter", "list", "Provide filter values (e.g. 'dangling=true')"),
+            F("--format", help="Pretty-print volumes using a Go template", default=Flag.UNSET),
+        ),
+    ),
+    "network ls": Command(
+        "[OPTIONS]",
+        "List networks",
+        (
+            F("-q --quiet", "bool", "Only display network IDs"),
+            F("--no-trunc", "bool", "Do not truncate the output"),
+            F("--format", help="Pretty-print networks using a Go template", default=Flag.UNSET),
+        ),
+    ),
     "system df": Command(
         "[OPTIONS]",
         "Show dockyard disk usage",

@@ -36,11 +36,7 @@ def cmd_network_create(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_network_ls(ctx: Context, argv: list[str]) -> int:
-    p = ctx.parser("[OPTIONS]", "List networks")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format")
-    a = p.parse_args(argv)
+    a = ctx.args("network ls", argv)
     from dockyard.cli.rows import NetworkRow
 
     nets = [NetworkRow(n, trunc=not a.no_trunc) for n in ctx.engine.networks.list_networks()]

@@ -30,11 +30,7 @@ def cmd_volume_create(ctx: Context, argv: list[str]) -> int:
 def cmd_volume_ls(ctx: Context, argv: list[str]) -> int:
     from dockyard.cli.output import parse_filters
 
-    p = ctx.parser("[OPTIONS]", "List volumes")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("--format")
-    a = p.parse_args(argv)
+    a = ctx.args("volume ls", argv)
     filters = parse_filters(a.filter)
     dangling = None
     if "dangling" in filters:
@@ -44,10 +40,9 @@ def cmd_volume_ls(ctx: Context, argv: list[str]) -> int:
         if vols:
             print("\n".join(v["Name"] for v in vols))
         return 0
-    from dockyard.cli.rows import VolumeRow
-
     if a.format and a.format != "table":
         from dockyard.cli.formatter import write_list
+        from dockyard.cli.rows import VolumeRow
 
         write_list(a.format, [VolumeRow(v) for v in vols], VolumeRow.header)
         return 0

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import _sqlite3 as sqlite3  # not the sqlite3 package: its datetime import costs ~1.5 ms
 import os
-import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from dockyard import fastjson as json  # the C codec: create and run import this module
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.model.codec import decode
-from dockyard.model.container import Endpoint
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers.py)
 if TYPE_CHECKING:
@@ -30,8 +27,10 @@ if TYPE_CHECKING:
 # ipaddress and ipam load only where subnets are chosen (network create): a container's
 # create and start do their address arithmetic on integers (~1.5 ms less per run).
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_DEVICE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+# Patterns, compiled on use: `network ls` loads this module, and re (with enum) is ~2 ms of
+# its start-up.
+_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+_DEVICE = r"^[a-zA-Z0-9_.-]+$"
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE_PREFIX = "dy-"
 IFNAMSIZ = 15
@@ -109,10 +108,12 @@ class NetworkService:
         """A bridge network. ``options``: the driver options as the user gave them, reported
         by inspect as given; of them only ``com.docker.network.bridge.name`` (the device)
         changes anything here."""
+        import re
+
         options = dict(options or {})
         chosen = options.get("com.docker.network.bridge.name", "")
         if chosen:
-            if len(chosen) > 15 or not _DEVICE.match(chosen):
+            if len(chosen) > 15 or not re.match(_DEVICE, chosen):
                 raise InvalidArgument(
                     f"invalid bridge name {chosen!r}: at most 15 of [a-zA-Z0-9_.-]"
                 )
@@ -120,7 +121,7 @@ class NetworkService:
                 # Never adopt a device someone else owns (docker0...): rm would delete it.
                 raise Conflict(f"bridge name {chosen} is already in use on this host")
             device = chosen
-        if not _NAME.match(name):
+        if not re.match(_NAME, name):
             raise InvalidArgument(
                 f'invalid name "{name}": only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed'
             )
@@ -210,7 +211,7 @@ class NetworkService:
             row: sqlite3.Row | None = conn.execute(sql, (ref,)).fetchone()
             if row:
                 return row
-        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+        if ref and all(ch in "0123456789abcdef" for ch in ref):
             rows: list[sqlite3.Row] = conn.execute(
                 "SELECT * FROM networks WHERE id >= ? AND id < ?", (ref, ref + "g")
             ).fetchall()
@@ -230,6 +231,9 @@ class NetworkService:
         return self._shape(self.find(None, ref))
 
     def _shape(self, r: sqlite3.Row) -> dict[str, Any]:
+        from dockyard.model.codec import decode
+        from dockyard.model.container import Endpoint
+
         data = json.loads(r["data"])
         prefix = prefixlen(r["subnet"])
         containers: dict[str, Any] = {}
@@ -494,6 +498,7 @@ def check_leftovers(service: NetworkService, *, repair: bool) -> list[str]:
     """What ``system check`` reports for networking: IP leases of containers that no longer
     exist, veths on our bridges that no running container owns, and published-port rules on
     our bridges of containers that are not running. ``repair`` removes them."""
+    from dockyard.model.codec import decode
     from dockyard.network import bridge as br
     from dockyard.network import firewall
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 # start-up of every command that opens the store (`dockyard exec` is latency-critical).
 import _sqlite3 as sqlite3
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 # 2: networks, ip_leases; 3: containers_status (CREATE IF NOT EXISTS: older stores upgrade)
 SCHEMA_VERSION = 3
@@ -136,16 +134,10 @@ class Metadata:
             f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back if the block raises."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def transaction(self) -> Transaction:
+        """One write transaction (``with db.transaction() as c:``); rolled back if the block
+        raises."""
+        return Transaction(self.conn)
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
@@ -156,3 +148,21 @@ class Metadata:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` on entry, ``COMMIT`` at the end of the block, ``ROLLBACK`` if it
+    raises. A class rather than ``contextlib.contextmanager``: contextlib (with collections
+    and functools) is ~1.5 ms of the start-up of every command that opens the store."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        self.conn.execute("ROLLBACK" if kind is not None else "COMMIT")

@@ -150,7 +150,17 @@ class ContainerService:
 
     def get(self, text: str) -> Container:
         """The container, reconciled with reality."""
-        return self.lifecycle.get(text)
+        return self._reconciled(self.records.load(self.records.resolve(text)))
+
+    def _reconciled(self, ctr: Container) -> Container:
+        """``ctr`` as read, when its row is settled (records.py); else through the lifecycle,
+        which records an exit whose monitor is gone (NotFound if it is removed meanwhile)."""
+        return ctr if self.records.settled(ctr) else self.lifecycle.refresh(ctr.id)
+
+    def _volume_path(self, name: str) -> str:
+        from dockyard.engine.volumes import volume_path
+
+        return volume_path(self._engine.root, name)
 
     def active(self, text: str) -> Container:
         """The container, running and neither paused nor restarting (else Conflict)."""
@@ -158,13 +168,13 @@ class ContainerService:
 
     def inspect(self, text: str) -> dict[str, Any]:
         """``docker inspect``'s document for the container."""
-        from dockyard.model.docker import inspect_shape
+        from dockyard.model.docker.shapes import inspect_shape
 
         ctr = self.get(text)
         return inspect_shape(
             ctr,
             container_dir=self.records.container_dir(ctr.id),
-            volume_source=self.lifecycle.volume_path,
+            volume_source=self._volume_path,
         )
 
     def list_containers(
@@ -178,16 +188,14 @@ class ContainerService:
         filters = filters or {}
         check_filters(filters)
         show_all = all_containers or shows_stopped(filters)
-        if show_all:
-            found = self.lifecycle.refresh_all()
-        else:
-            # Only the rows that say running: each is reconciled (it may have exited).
-            found = []
-            for ctr in self.records.running():
-                try:
-                    found.append(self.lifecycle.refresh(ctr.id))
-                except NotFound:
-                    continue
+        # Every row, or only those that say running; each running one is reconciled (it may
+        # have exited).
+        found = []
+        for ctr in self.records.all() if show_all else self.records.running():
+            try:
+                found.append(self._reconciled(ctr))
+            except NotFound:
+                continue
         return [c for c in found if (show_all or c.running) and match(c, filters)]
 
     def list_shapes(
@@ -196,11 +204,11 @@ class ContainerService:
         """``GET /containers/json``'s entries."""
         import time
 
-        from dockyard.model.docker import list_shape
+        from dockyard.model.docker.shapes import list_shape
 
         now = time.time()
         return [
-            list_shape(c, self.lifecycle.volume_path, now)
+            list_shape(c, self._volume_path, now)
             for c in self.list_containers(all_containers=all_containers, filters=filters)
         ]
 

@@ -55,6 +55,23 @@ def check_name(name: str) -> str:
     return bare
 
 
+def pid_start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: tells a live process from a later one with the same PID.
+    A zombie counts as gone ("")."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return ""
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return ""
+    return fields[19]
+
+
+def alive(pid: int, start_time: str) -> bool:
+    return pid > 0 and bool(start_time) and pid_start_time(pid) == start_time
+
+
 class ContainerRecords:
     def __init__(self, db: Metadata, root: str, run_root: str) -> None:
         self.db = db
@@ -128,6 +145,23 @@ class ContainerRecords:
                 " IN ('running', 'paused', 'restarting') ORDER BY created DESC"
             )
         ]
+
+    def settled(self, ctr: Container) -> bool:
+        """Whether the stored row is what a reconciled read returns (lifecycle.py's
+        ``Lifecycle.refresh``), told by a look at /proc and the run dir: a container that is
+        not running; a restarting one whose restarter lives; a running one without a health
+        check whose monitor lives and has not written exit.json. Anything else (a monitor
+        gone: the exit is recorded then) is for ``refresh``; reads of rows that are settled
+        (``inspect``, ``ps``, ``port``) need not load the lifecycle code."""
+        st = ctr.state
+        if not st.running:
+            return True
+        if st.restarting:
+            return alive(st.monitor_pid, st.monitor_start)
+        if st.health is not None:
+            return False  # its health is read live, by refresh
+        exited = os.path.exists(os.path.join(self.run_dir_of(ctr.id), "exit.json"))
+        return not exited and alive(st.monitor_pid, st.monitor_start)
 
     def ids(self) -> list[str]:
         return [

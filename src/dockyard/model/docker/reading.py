@@ -25,6 +25,7 @@ from dockyard.model.container import (
     Security,
     Ulimit,
 )
+from dockyard.model.docker.shapes import port_key
 from dockyard.model.mounts import PROPAGATIONS, parse_bind, parse_tmpfs
 
 TYPE_CHECKING = False
@@ -139,15 +140,6 @@ class _Obj:
 
 def _pairs(m: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in m.items())
-
-
-def port_key(text: str) -> tuple[int, str]:
-    """ "80/tcp" or "80" -> (80, "tcp"); Docker's error otherwise."""
-    port, _, proto = text.partition("/")
-    proto = (proto or "tcp").lower()
-    if not port.isdigit() or not 0 < int(port) <= 65535 or proto not in ("tcp", "udp", "sctp"):
-        raise InvalidArgument(f"invalid port specification: {text!r}")
-    return int(port), proto
 
 
 def _port_text(key: str) -> str:

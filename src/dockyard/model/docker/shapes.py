@@ -5,6 +5,7 @@ read inspect (docker-py, Compose) find every key they look for."""
 
 from __future__ import annotations
 
+from dockyard.errors import InvalidArgument
 from dockyard.model.container import (
     MASKED_PATHS,
     READONLY_PATHS,
@@ -15,7 +16,6 @@ from dockyard.model.container import (
     Mount,
     Security,
 )
-from dockyard.model.docker.reading import port_key
 from dockyard.model.links import link_text
 from dockyard.model.mounts import bind_text
 
@@ -26,6 +26,18 @@ if TYPE_CHECKING:
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 DEFAULT_RUNTIME = "runc"
+
+
+def port_key(text: str) -> tuple[int, str]:
+    """ "80/tcp" or "80" -> (80, "tcp"); Docker's error otherwise. Both directions read the
+    keys (here, not in reading.py: ``ps`` and ``inspect`` load only this module)."""
+
+    port, _, proto = text.partition("/")
+    proto = (proto or "tcp").lower()
+    if not port.isdigit() or not 0 < int(port) <= 65535 or proto not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid port specification: {text!r}")
+    return int(port), proto
+
 
 # ---------------------------------------------------------------------------- writing JSON
 
