@@ -390,8 +390,6 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--since", default="", help="Show logs since timestamp or relative (42m)")
     p.add_argument("--until", default="", help="Show logs before a timestamp or relative")
     p.add_argument("--details", action="store_true")
-    p.add_argument("--since", default="")
-    p.add_argument("--until", default="")
     a = p.parse_args(argv)
     records = ctx.engine.containers.logs(
         a.container,
