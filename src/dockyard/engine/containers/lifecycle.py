@@ -18,7 +18,7 @@ import sys
 import time
 
 from dockyard import fastjson as json  # json without re: exec is latency-critical
-from dockyard.engine.containers.records import ETC_FILES
+from dockyard.engine.containers.records import ETC_FILES, alive, pid_start_time
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.model.container import ContainerState, replace
 
@@ -43,23 +43,6 @@ def now_rfc3339() -> str:
     from dockyard.image.config import now_rfc3339 as now
 
     return now()
-
-
-def pid_start_time(pid: int) -> str:
-    """Field 22 of /proc/PID/stat: tells a live process from a later one with the same PID.
-    A zombie counts as gone ("")."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return ""
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return ""
-    return fields[19]
-
-
-def alive(pid: int, start_time: str) -> bool:
-    return pid > 0 and bool(start_time) and pid_start_time(pid) == start_time
 
 
 def wait_until(cond: Callable[[], bool], timeout: float) -> bool:

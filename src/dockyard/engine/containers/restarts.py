@@ -108,7 +108,8 @@ def spawn_restarter(command: list[str], cid: str, due: float, previous: tuple[in
 
 def run_restarter(lifecycle: Lifecycle, cid: str, due: float, previous: tuple[int, str]) -> None:
     """The body of ``dockyard container _restart``: see the module's docstring."""
-    from dockyard.engine.containers.lifecycle import alive, wait_until
+    from dockyard.engine.containers.lifecycle import wait_until
+    from dockyard.engine.containers.records import alive
 
     me = os.getpid()
 
@@ -141,7 +142,7 @@ def restarting(lc: Lifecycle, ctr: Container, ended: ContainerState) -> Containe
     """The state of ``ctr`` (whose run just ended as ``ended``) when its policy restarts it:
     the back-off chosen, and a restarter spawned to wait it out and start the next run. Called
     inside the transaction that records the exit, so the restarter owns it from the start."""
-    from dockyard.engine.containers.lifecycle import pid_start_time
+    from dockyard.engine.containers.records import pid_start_time
     from dockyard.model.container import replace
     from dockyard.units import parse_time
 
@@ -164,7 +165,8 @@ def interrupted(lc: Lifecycle, cid: str, owner: int) -> None:
     """The restarter ``owner`` of a restarting container died before its next run was
     recorded (killed, a reboot): the container is stopped, as Docker leaves a container whose
     restart did not happen, once what that restarter may have begun is released."""
-    from dockyard.engine.containers.lifecycle import alive, pid_start_time, read_int, wait_until
+    from dockyard.engine.containers.lifecycle import read_int, wait_until
+    from dockyard.engine.containers.records import alive, pid_start_time
     from dockyard.model.container import replace
 
     mpid = read_int(os.path.join(lc.records.run_dir_of(cid), "monitor.pid"))
@@ -209,7 +211,8 @@ def call_off(lc: Lifecycle, cid: str) -> bool:
     """``stop``/``kill``/``rm -f`` of a restarting container: its next run is called off (it
     stays stopped, by a user). Returns once its restarter is gone; False when the container
     was not restarting (any more)."""
-    from dockyard.engine.containers.lifecycle import alive, wait_until
+    from dockyard.engine.containers.lifecycle import wait_until
+    from dockyard.engine.containers.records import alive
     from dockyard.model.container import replace
 
     owner: tuple[int, str] | None = None
@@ -244,7 +247,7 @@ def restore(lc: Lifecycle) -> tuple[list[str], list[str]]:
     (no restart policy applied: that is this decision), then the containers Docker's daemon
     would start when it comes up are started (:func:`starts_at_boot`). Returns (names
     started, errors)."""
-    from dockyard.engine.containers.lifecycle import alive
+    from dockyard.engine.containers.records import alive
 
     names: list[str] = []
     errors: list[str] = []
