@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any
 
-__all__ = ["dumps", "dumps_indented", "load", "loads"]
+__all__ = ["dumps", "dumps_indented", "load", "loads", "scan"]
 
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 _WHITESPACE = " \t\n\r"
@@ -34,6 +34,9 @@ class _Context:
 
 
 _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed decoder
+# The raw scanner, for readers of many small documents (log and event lines):
+# ``scan(text, index)`` -> (value, end); StopIteration where no value starts.
+scan = _scan
 
 
 def _fail(obj: object) -> Any:

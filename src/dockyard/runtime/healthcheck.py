@@ -23,6 +23,8 @@ import _json
 import os
 import time
 
+from dockyard.fastjson import scan
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,24 +34,9 @@ LOG_ENTRIES = 5  # moby: maxLogEntries
 EXIT_TIMEOUT = -1  # the result of a check that ran out of time or could not run
 
 
-class _JSONContext:
-    """What ``_json.make_scanner`` reads from a decoder (``json`` itself would import ``re``)."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = float
-    memo: dict[str, str] = {}
-
-
-_scanner = _json.make_scanner(_JSONContext())  # type: ignore[arg-type]
-
-
 def _scan_json(text: str) -> object:
     try:
-        value, _ = _scanner(text.strip(), 0)
+        value, _ = scan(text.strip(), 0)
     except StopIteration:
         raise ValueError("not JSON") from None
     return value

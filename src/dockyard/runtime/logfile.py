@@ -34,6 +34,8 @@ import fcntl
 import os
 import time
 
+from dockyard.fastjson import scan
+
 __all__ = ["FORMATS", "JSONFile", "LocalFile", "LogWriter", "format_ns", "parse_ns"]
 
 BLOCK = 64 * 1024
@@ -111,22 +113,6 @@ def parse_ns(text: str) -> int | None:
 # ----------------------------------------------------------------------------- formats
 
 
-class _JSONContext:
-    """What ``_json.make_scanner`` reads from a ``json.JSONDecoder`` (``json`` itself imports
-    ``re``, which the monitor does without)."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = float
-    memo: dict[str, str] = {}
-
-
-scan_json = _json.make_scanner(_JSONContext())  # type: ignore[arg-type]
-
-
 def _varint(n: int) -> bytes:
     out = bytearray()
     while n > 0x7F:
@@ -200,7 +186,7 @@ class JSONFile:
     def decode(raw: bytes) -> Entry | None:
         try:
             text = raw.decode("utf-8", "replace")
-            rec, _ = scan_json(text, 0)
+            rec, _ = scan(text, 0)
             ts = str(rec.get("time", ""))
             if len(ts) != 30:  # Docker's own files drop trailing fraction zeros
                 ns = parse_ns(ts)

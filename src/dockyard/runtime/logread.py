@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+from dockyard.fastjson import scan
 from dockyard.runtime.logfile import (
     BLOCK,
     FORMATS,
@@ -20,7 +21,6 @@ from dockyard.runtime.logfile import (
     LocalFile,
     parse_ns,
     rotated_files,
-    scan_json,
 )
 
 TYPE_CHECKING = False
@@ -41,7 +41,7 @@ def gzip_last_time(fd: int) -> int | None:
     size = int.from_bytes(head[10:12], "little")
     extra = os.pread(fd, size, 12)
     try:
-        value, _ = scan_json(extra.decode("utf-8"), 0)
+        value, _ = scan(extra.decode("utf-8"), 0)
         return parse_ns(str(value["lastTime"]))
     except (ValueError, KeyError, TypeError, StopIteration, UnicodeDecodeError):
         return None

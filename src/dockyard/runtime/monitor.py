@@ -36,8 +36,9 @@ header ``[type, 0, 0, 0, len (4 bytes big-endian)]`` + payload:
 
 This module is deliberately import-light (it must run without site-packages and stay small):
 only built-in modules, the low-level ``_socket``/``_json``/``_signal`` instead of their
-enum-heavy wrappers, no ``subprocess``, no ``argparse``; of dockyard only runtime/logfile.py,
-which holds to the same rules (``main`` puts the package on ``sys.path``: ``-I`` leaves it out).
+enum-heavy wrappers, no ``subprocess``, no ``argparse``; of dockyard only runtime/logfile.py
+(and dockyard/fastjson.py, its JSON scanner), which hold to the same rules (``main`` puts
+the package on ``sys.path``: ``-I`` leaves it out).
 
 Why one file of ~1,300 lines: it is one process's program. ``Monitor`` is a single poll loop
 whose handlers share its state (the container's fds, the attached clients' queues, the exit
