@@ -1,4 +1,5 @@
-"""The helpers every test directory shares: one tar builder and one wait loop.
+"""The helpers every test directory shares: one tar builder, one wait loop and one question
+about the reference Docker.
 
 Tars: ``tar(*entries)`` takes ``TarInfo``s (no data), ``(TarInfo, data)`` or ``(name, data)``
 pairs, in order; ``tar_of(files)`` makes a tar of regular files (their parent directories
@@ -7,10 +8,15 @@ added first). ``entry()`` makes a header of any kind with Docker-like defaults.
 
 from __future__ import annotations
 
+import functools
 import io
+import shutil
+import subprocess
 import tarfile
 import time
 from collections.abc import Callable, Mapping
+
+import pytest
 
 Entry = tarfile.TarInfo | tuple[tarfile.TarInfo, bytes] | tuple[str, bytes]
 
@@ -68,3 +74,27 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(step)
+
+
+@functools.cache
+def reference_docker() -> bool:
+    """Whether the reference Docker (``anchor-docker.sh``) answers and has busybox:latest.
+
+    Asked once per session. A docker CLI and a socket file are not enough: CI machines have
+    both with no daemon behind them, and every comparison would then fail on "Cannot connect".
+    """
+    if shutil.which("docker") is None:
+        return False
+    try:
+        r = subprocess.run(
+            ["docker", "image", "inspect", "busybox:latest"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+needs_docker = pytest.mark.skipif(
+    not reference_docker(),
+    reason="the reference Docker (anchor-docker.sh) is not running",
+)

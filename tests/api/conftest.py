@@ -18,6 +18,7 @@ import docker
 import pytest
 
 from tests.conftest import BIN, CLI, _cleanup_containers, remove_networks, terminate
+from tests.helpers import reference_docker
 from tests.registry_client.conftest import registry  # noqa: F401 - a fixture for pulls
 
 DOCKER_BIN = shutil.which("docker")
@@ -83,27 +84,6 @@ def raw_request(
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
-
-
-_reference_up: list[bool] = []
-
-
-def reference_up() -> bool:
-    """Whether the reference Docker (anchor-docker.sh) answers and has busybox (asked once
-    per session)."""
-    if not _reference_up:
-        ok = DOCKER_BIN is not None and REFERENCE_SOCKET.exists()
-        if ok:
-            try:
-                status, _, _ = raw_request(REFERENCE_SOCKET, "GET", "/v1.41/images/busybox/json")
-            except OSError:
-                status = 0
-            ok = status == 200
-        _reference_up.append(ok)
-    return _reference_up[0]
-
-
-reference_docker_up = reference_up
 
 
 @dataclass
@@ -178,7 +158,7 @@ class Reference:
 @pytest.fixture
 def reference(tmp_path: Path) -> Iterator[Reference]:
     """The reference Docker (skips when it does not run here)."""
-    if not reference_up():
+    if not reference_docker():
         pytest.skip("the reference Docker is not running (../shared/tools/anchor-docker.sh)")
     ref = Reference(config=tmp_path / "reference-config", prefix=f"dyref{os.getpid()}")
     try:

@@ -12,8 +12,9 @@ import docker
 import pytest
 from docker.types import Healthcheck, LogConfig, Mount
 
-from tests.api.conftest import Daemon, Reference, reference_docker_up
+from tests.api.conftest import Daemon, Reference
 from tests.conftest import CLI
+from tests.helpers import reference_docker
 
 # ---------------------------------------------------------------- docker images
 
@@ -66,7 +67,7 @@ def test_images_of_several_tags(api: Daemon) -> None:
         # One API entry for the image, its tags narrowed by the filter
         entries = api.client.api.images(filters={"reference": f"{prefix}c/*"})
         assert [e["RepoTags"] for e in entries] == [[f"{prefix}c/d:2"]]
-        if reference_docker_up():
+        if reference_docker():
             ref = Reference("/usr/bin/docker")
             _tag_three(ref, prefix)
             try:
@@ -188,7 +189,7 @@ def test_bad_create_bodies(
     assert got == message
     assert status in (400, 404)
     assert api.container_rows() == []
-    if reference_docker_up() and docker_too:  # Docker refuses them with the same words
+    if reference_docker() and docker_too:  # Docker refuses them with the same words
         r = subprocess.run(
             ["curl", "-s", "--unix-socket", "/var/run/docker.sock", "-H",
              "Content-Type: application/json", "-d", doc.decode(),

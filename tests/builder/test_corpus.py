@@ -24,7 +24,7 @@ import pytest
 
 from tests.builder.conftest import leftovers
 from tests.conftest import CLI, remove_networks
-from tests.helpers import entry, tar
+from tests.helpers import entry, needs_docker, reference_docker, tar
 
 INSTALL = "RUN mkdir -p node_modules/dep && cp package.json node_modules/.installed"
 
@@ -60,19 +60,6 @@ FORMS = {
         'CMD [ "app.py" ]\n'
     ),
 }
-
-
-def _docker_up() -> bool:
-    try:
-        r = subprocess.run(
-            ["docker", "image", "inspect", "busybox:latest"], capture_output=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return r.returncode == 0
-
-
-needs_docker = pytest.mark.skipif(not _docker_up(), reason="no Docker daemon with busybox")
 
 
 @pytest.fixture(scope="session")
@@ -305,7 +292,7 @@ def test_bad_dockerignore_pattern(ctx: Any) -> None:
     assert ours.stderr == "Error: error checking context: syntax error in pattern\n"
     assert ours.stdout == "" and ctx.cli("images", "-aq").stdout == before
     assert leftovers(ctx.cli) == []
-    if _docker_up():
+    if reference_docker():
         theirs = subprocess.run(["docker", "build", "-q", str(ctx.path)], capture_output=True,
                                 text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})  # fmt: skip
         assert theirs.returncode == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,16 +17,9 @@ import pytest
 
 from dockyard.engine.events import HOUR_NS, Events
 from tests.conftest import BIN, CLI, terminate
-from tests.helpers import wait_until
+from tests.helpers import reference_docker, wait_until
 
-
-def _docker_running() -> bool:
-    return bool(shutil.which("docker")) and (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    )
-
-
-DOCKER = _docker_running()
+DOCKER = reference_docker()
 
 
 def now() -> str:

@@ -6,7 +6,6 @@ masked); and bad templates, which fail with one ``Error: template: ...`` line.""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,19 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import CLI
+from tests.helpers import reference_docker
 
-
-def _docker_ok() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    r = subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False)
-    if r.returncode != 0:
-        return False
-    r = subprocess.run(["docker", "image", "inspect", "busybox"], capture_output=True, check=False)
-    return r.returncode == 0
-
-
-DOCKER = _docker_ok()
+DOCKER = reference_docker()
 
 
 def mask(text: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI
-from tests.helpers import Entry, entry, tar
+from tests.helpers import Entry, entry, needs_docker, tar
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -66,15 +66,6 @@ def mmdebstrap_like() -> bytes:
 needs_busybox = pytest.mark.skipif(not BUSYBOX.exists(), reason="no static busybox on the host")
 
 
-def _docker_up() -> bool:
-    try:
-        return (
-            subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode == 0
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 LIST = "stat -c '%n %F %t:%T %a %u:%g' /root/console /root/sda /root/mem /run/initctl"
 EXPECTED = (
     "/root/console character special file 5:1 600 0:0\n"
@@ -116,7 +107,7 @@ def test_device_nodes_cannot_be_opened_in_a_container(dy: CLI, tmp_path: Path) -
 
 
 @needs_busybox
-@pytest.mark.skipif(not _docker_up(), reason="no Docker daemon")
+@needs_docker
 def test_import_and_device_cgroup_as_docker(dy: CLI, tmp_path: Path) -> None:
     rootfs = tmp_path / "rootfs.tar"
     rootfs.write_bytes(mmdebstrap_like())

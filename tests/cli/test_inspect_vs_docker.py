@@ -4,13 +4,11 @@ the same keys at every level clients read, and the same values for what the flag
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from typing import Any
 
-import pytest
-
 from tests.conftest import CLI
+from tests.helpers import needs_docker
 
 FLAGS = [
     "-v", "/tmp:/h:ro",
@@ -32,12 +30,6 @@ FLAGS = [
 ]  # fmt: skip
 
 
-def _docker() -> bool:
-    return bool(shutil.which("docker")) and (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    )
-
-
 def _keys(doc: Any, path: str = "") -> set[str]:
     """Every key path of a JSON document (list items folded into [])."""
     out: set[str] = set()
@@ -56,7 +48,7 @@ def _keys(doc: Any, path: str = "") -> set[str]:
 SKIP = ("GraphDriver", ".Config.Hostname")
 
 
-@pytest.mark.skipif(not _docker(), reason="needs the reference Docker (anchor-docker.sh)")
+@needs_docker
 def test_inspect_has_dockers_keys_and_values(ctr: CLI) -> None:
     name = "dyinspect"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)

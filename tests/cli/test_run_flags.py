@@ -5,13 +5,13 @@ volume, tmpfs with options), ``--tmpfs`` options reaching the mount, ``--volumes
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CLI
+from tests.helpers import needs_docker
 
 
 def _mounts_of(out: str) -> dict[str, str]:
@@ -131,13 +131,7 @@ def test_bad_values_are_dockers_errors_and_create_nothing(
     assert [v for v in ctr("volume", "ls", "-q").stdout.split() if v != "vol1"] == []
 
 
-def _docker() -> bool:
-    return bool(shutil.which("docker")) and (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    )
-
-
-@pytest.mark.skipif(not _docker(), reason="needs the reference Docker (anchor-docker.sh)")
+@needs_docker
 @pytest.mark.parametrize(("flags", "message"), BAD[:8])
 def test_docker_says_the_same(flags: list[str], message: str) -> None:
     r = subprocess.run(

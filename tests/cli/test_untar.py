@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -27,7 +26,7 @@ import pytest
 
 from tests.builder.conftest import leftovers
 from tests.conftest import CLI, db_snapshot, tree_snapshot
-from tests.helpers import Entry, entry, tar
+from tests.helpers import Entry, entry, needs_docker, tar
 
 UP = "../" * 16  # from any directory a store unpacks into, far past /
 ATTACKS = ["dotdot", "absolute", "symlink", "hardlink", "device", "file-over-dir"]
@@ -36,16 +35,6 @@ ATTACKS = ["dotdot", "absolute", "symlink", "hardlink", "device", "file-over-dir
 def _up(outside: Path, leaf: str) -> str:
     """``leaf`` in ``outside``, named from far below: "../../tmp/.../outside/leaf"."""
     return f"{UP}{str(outside).lstrip('/')}/{leaf}"
-
-
-def _docker_up() -> bool:
-    if not shutil.which("docker"):
-        return False
-    r = subprocess.run(["docker", "image", "inspect", "busybox:latest"], capture_output=True)
-    return r.returncode == 0
-
-
-needs_docker = pytest.mark.skipif(not _docker_up(), reason="no Docker daemon with busybox")
 
 
 def _entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **kw: object) -> Entry:

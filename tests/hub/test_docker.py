@@ -4,26 +4,19 @@ push, pull, search, and the refusals. Skipped when no Docker daemon answers."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import needs_docker
 from tests.hub.conftest import Hub
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _docker_up() -> bool:
-    if not shutil.which("docker"):
-        return False
-    r = subprocess.run(["docker", "image", "inspect", "busybox:latest"], capture_output=True)
-    return r.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _docker_up(), reason="no Docker daemon with busybox:latest")
+pytestmark = needs_docker
 
 
 @pytest.fixture

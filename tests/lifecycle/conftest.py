@@ -8,7 +8,6 @@ containers it makes are named ``dyt-<test>-...`` and removed afterwards, also on
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import CLI
+from tests.helpers import reference_docker
 
 
 class Docker:
@@ -44,21 +44,9 @@ class Docker:
             )
 
 
-def docker_running() -> bool:
-    return bool(shutil.which("docker")) and (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    )
-
-
-_DOCKER: bool | None = None
-
-
 @pytest.fixture
 def docker() -> Iterator[Docker]:
-    global _DOCKER
-    if _DOCKER is None:
-        _DOCKER = docker_running()
-    if not _DOCKER:
+    if not reference_docker():
         pytest.skip("the reference Docker is not running (../shared/tools/anchor-docker.sh)")
     d = Docker()
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import threading
@@ -18,6 +17,7 @@ import pytest
 
 from dockyard.errors import InvalidArgument
 from tests.conftest import BIN, CLI, tree_snapshot
+from tests.helpers import reference_docker
 from tests.registry_client.conftest import (
     Distribution,
     Peer,
@@ -220,19 +220,13 @@ def test_unreachable_registry(dy: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def _docker_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
-
-
 def test_unreachable_registry_in_dockers_words(
     dy: CLI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """``docker pull 127.0.0.1:1/x/app:1``: Docker says ``Error response from daemon: Get
     "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`` and exits
     1; we name the same failure in the same words (and exit 125, as for every engine error)."""
-    if not _docker_answers():
+    if not reference_docker():
         pytest.skip("no Docker daemon answers")
     monkeypatch.setenv("DOCKYARD_REGISTRY_ATTEMPTS", "1")
     env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CLI, _cleanup_containers
+from tests.helpers import reference_docker
 from tests.registry_client.conftest import Distribution, store_leftovers
 
 ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -57,7 +58,7 @@ def to_zstd(source: str, dest: str) -> None:
 
 def docker(*args: str) -> subprocess.CompletedProcess[str] | None:
     """The reference Docker (20.10) when it runs here, else None."""
-    if not shutil.which("docker") or not os.path.exists("/var/run/docker.sock"):
+    if not reference_docker():
         return None
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
 

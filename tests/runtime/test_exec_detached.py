@@ -3,19 +3,12 @@ error when it could not start."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
 from tests.conftest import CLI
-
-
-def docker_available() -> bool:
-    return (
-        shutil.which("docker") is not None
-        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-    )
+from tests.helpers import needs_docker
 
 
 def _processes(top_output: str) -> list[str]:
@@ -52,7 +45,7 @@ def test_exec_d_of_a_bad_command(ctr: CLI, command: str, code: int, reason: str)
     assert _processes(ctr("top", "box").stdout) == ["sleep 1000"]
 
 
-@pytest.mark.skipif(not docker_available(), reason="the reference Docker is not running")
+@needs_docker
 def test_docker_exec_d_behaves_the_same() -> None:
     """The reference: Docker's ``exec -d`` returns while its process runs, and a bad command
     fails with runc's reason."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, CLI, terminate
-from tests.helpers import wait_until
+from tests.helpers import needs_docker, reference_docker, wait_until
 
 Docker = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -26,14 +25,7 @@ WRITER = 'i=0; while [ $i -lt 200 ]; do echo "line $i %s"; i=$((i+1)); done' % (
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ", re.M)
 
 
-def _docker_running() -> bool:
-    return bool(shutil.which("docker")) and (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    )
-
-
-DOCKER = _docker_running()
-needs_docker = pytest.mark.skipif(not DOCKER, reason="the reference Docker is not running")
+DOCKER = reference_docker()
 
 
 @pytest.fixture

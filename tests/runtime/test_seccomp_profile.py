@@ -24,6 +24,7 @@ import pytest
 from dockyard.runtime import seccomp
 from dockyard.runtime.spec import ALL_CAPS
 from tests.conftest import CLI, _cleanup_containers, db_snapshot, tree_snapshot
+from tests.helpers import reference_docker
 
 PROBER_SOURCE = Path(__file__).with_name("seccomp_prober.c")
 DEFAULT_PROFILE = Path(seccomp.DEFAULT_PROFILE)
@@ -32,26 +33,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"
 
 
 # --- the reference Docker ------------------------------------------------------------------
-
-_docker_ok: bool | None = None
-
-
-def docker_available() -> bool:
-    """The reference Docker answers and has busybox:latest (checked once)."""
-    global _docker_ok
-    if _docker_ok is None:
-        _docker_ok = False
-        if shutil.which("docker"):
-            try:
-                r = subprocess.run(
-                    ["docker", "image", "inspect", "busybox:latest"],
-                    capture_output=True,
-                    timeout=30,
-                )
-                _docker_ok = r.returncode == 0
-            except subprocess.TimeoutExpired:
-                pass
-    return _docker_ok
 
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -294,7 +275,7 @@ def test_prober_agrees_with_dockers_profile(
 
     theirs: Table | None = None
     docker_note = "Docker not running"
-    if docker_available():
+    if reference_docker():
         r = docker_prober(prober_dir, flags)
         if r.returncode == 0:
             theirs = parse(r.stdout)
@@ -326,7 +307,7 @@ def test_prober_agrees_with_dockers_profile(
 def test_the_shipped_file_is_dockers_built_in_profile(prober_dir: Path) -> None:
     """Docker itself, given our data file as a custom profile, answers every probe as with its
     compiled-in default: the file holds Docker 20.10's profile, rule for rule."""
-    if not docker_available():
+    if not reference_docker():
         pytest.skip("the reference Docker is not running")
     builtin = docker_prober(prober_dir, [])
     from_file = docker_prober(prober_dir, ["--security-opt", f"seccomp={DEFAULT_PROFILE}"])
@@ -370,7 +351,7 @@ def test_unshare_user_root_fails_like_docker(store: CLI) -> None:
         "unshare", "-U", "-r", "id",
     )  # fmt: skip
     assert r.stdout.startswith("uid=0(root)")
-    if docker_available():
+    if reference_docker():
         d = docker("run", "--rm", "--network", "none", "busybox", "unshare", "-U", "-r", "id")
         assert d.returncode == 1 and "unshare(0x10000000): Operation not permitted" in d.stderr
 
@@ -413,7 +394,7 @@ def test_build_run_step_cannot_open_a_user_namespace(store: CLI, tmp_path: Path)
     assert "returned a non-zero code: 1" in out
     assert "uid=0(root)" not in out
     assert store("images", "-q", "userns-step").stdout == ""
-    if docker_available():
+    if reference_docker():
         d = docker("build", "--no-cache", "--force-rm", "-t", "dockyard-test-userns", str(ctx))
         assert d.returncode == 1
         assert "unshare(0x10000000): Operation not permitted" in d.stdout + d.stderr
@@ -444,7 +425,7 @@ def test_profile_that_does_not_parse(case: str, store: CLI, tmp_path: Path) -> N
     message = f"compacting json for seccomp profile ({path}) failed: {go_message}"
     assert r.returncode == 125 and r.stderr == f"Error: {message}\n", r.stderr
     assert (tree_snapshot(store.root), db_snapshot(store.root)) == before  # nothing created
-    if docker_available():
+    if reference_docker():
         d = docker("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "true")
         assert d.returncode == 125 and docker_message(d.stderr) == message
 
@@ -462,7 +443,7 @@ def test_profile_that_cannot_be_read(what: str, store: CLI, tmp_path: Path) -> N
     message = f"opening seccomp profile ({path}) failed: {reason}"
     assert r.returncode == 125 and r.stderr == f"Error: {message}\n", r.stderr
     assert (tree_snapshot(store.root), db_snapshot(store.root)) == before
-    if docker_available():
+    if reference_docker():
         d = docker("create", "--security-opt", f"seccomp={path}", "busybox", "true")
         assert d.returncode == 125 and docker_message(d.stderr) == message
 
@@ -483,7 +464,7 @@ def test_unknown_syscall_names_are_ignored_as_docker_does(store: CLI, tmp_path: 
     r = store("run", *args)
     assert r.stdout == "refused\n"
     assert "Operation not permitted" in r.stderr
-    if docker_available():
+    if reference_docker():
         d = docker("run", *args)
         assert d.returncode == 0 and d.stdout == "refused\n"
 
@@ -550,7 +531,7 @@ def test_profile_that_is_not_a_profile(case: str, store: CLI, tmp_path: Path) ->
     # As Docker: created, never started.
     assert store("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "created"
     store("rm", name)
-    if docker_available():
+    if reference_docker():
         d = docker(
             "run",
             "--name",
@@ -590,7 +571,7 @@ def test_profile_content_is_what_travels(store: CLI, tmp_path: Path) -> None:
     assert opts == ["seccomp=" + json.dumps(doc, separators=(",", ":"))]
     path.unlink()
     assert store("start", "-a", "travels").stdout == "refused\n"
-    if docker_available():
+    if reference_docker():
         path.write_text(json.dumps(doc, indent=4))
         d = docker("create", "--security-opt", f"seccomp={path}", "busybox", "true")
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,16 +17,9 @@ import pytest
 from dockyard.model.docker.stats import stats_figures, stats_shape
 from dockyard.runtime.stats import _io_v2, _pairs
 from tests.conftest import CLI
-from tests.helpers import wait_until
+from tests.helpers import reference_docker, wait_until
 
-
-def _docker_running() -> bool:
-    return bool(shutil.which("docker")) and (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    )
-
-
-DOCKER = _docker_running()
+DOCKER = reference_docker()
 HOG = "dd if=/dev/zero of=/dev/shm/hog bs=1M count=48 2>/dev/null; exec sleep 600"
 SPIN = "while :; do :; done"
 COLUMNS = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O"]
