@@ -17,13 +17,11 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
 from tests.conftest import CLI
-from tests.helpers import wait_until
+from tests.helpers import needs_docker, reference_docker, wait_until
 from tests.network.test_containers import inspect, net_inspect
 from tests.network.test_dns import dns_server
-from tests.runtime.test_seccomp_profile import docker, docker_available
+from tests.runtime.test_seccomp_profile import docker
 
 NET = "dockyard-test-dns"  # the same name on both engines: answers name it
 FAR = "10.213.78.78"  # what the test's upstream server answers
@@ -105,7 +103,7 @@ def test_peers_resolve_through_the_embedded_dns_server(ctr: CLI) -> None:
     assert asked == []  # every name is a container's: nothing went to the --dns server
 
 
-@pytest.mark.skipif(not docker_available(), reason="the reference Docker is not running")
+@needs_docker
 def test_docker_answers_the_same(ctr: CLI) -> None:
     ours, _ = dockyard_lookups(ctr)
     names = ["dockyard-test-dns-db"]
@@ -173,7 +171,7 @@ def test_other_names_go_to_the_dns_servers(ctr: CLI) -> None:
     assert plain.stdout.count(f"Address: {FAR}") == 2
     assert ndots.stdout.startswith("nameserver 127.0.0.11\noptions ndots:1\n")
     assert ndots.stdout.count(f"Address: {FAR}") == 1
-    if docker_available():
+    if reference_docker():
         with docker_network("dockyard-test-fwd") as dgw, dns_server(dgw, FAR) as dasked:
             r = docker(
                 "run", "--rm", "--network", "dockyard-test-fwd", "--dns", dgw,

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI
+from tests.helpers import needs_docker
 from tests.network.test_containers import get, httpd, www  # noqa: F401 - a fixture
-from tests.runtime.test_seccomp_profile import docker, docker_available
+from tests.runtime.test_seccomp_profile import docker
 
 
 def _in_time_wait(port: int) -> bool:
@@ -59,7 +60,7 @@ def test_a_port_in_time_wait_is_published_at_once(ctr: CLI, www: Path) -> None: 
             other.bind(("127.0.0.1", port))
 
 
-@pytest.mark.skipif(not docker_available(), reason="the reference Docker is not running")
+@needs_docker
 def test_docker_publishes_a_port_in_time_wait_too() -> None:
     port = closed_by_server()
     name = "dockyard-test-time-wait"

@@ -20,11 +20,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import CLI, db_snapshot
-from tests.runtime.test_seccomp_profile import docker, docker_available, docker_message
+from tests.helpers import needs_docker, reference_docker
+from tests.runtime.test_seccomp_profile import docker, docker_message
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
-
-needs_docker = pytest.mark.skipif(not docker_available(), reason="the reference Docker is down")
 
 
 def inspect(dy: CLI, name: str) -> dict[str, Any]:
@@ -38,7 +37,7 @@ def ns(kind: str) -> str:
 def both(ctr: CLI, *args: str) -> tuple[str, str | None]:
     """``run --rm ARGS`` with dockyard and, where it runs, Docker: their outputs."""
     ours = ctr("run", "--rm", *args).stdout
-    if not docker_available():
+    if not reference_docker():
         return ours, None
     r = docker("run", "--rm", *args)
     assert r.returncode == 0, r.stderr
@@ -118,7 +117,7 @@ def test_ipc_of_a_private_container_is_refused_like_docker(ctr: CLI) -> None:
         "for the donor container)"
     )
     assert (r.returncode, r.stderr) == (125, f"Error: {message}\n")
-    if docker_available():
+    if reference_docker():
         docker("rm", "-f", "dockyard-test-private")
         try:
             d = docker("run", "-d", "--name", "dockyard-test-private", "busybox", "sleep", "60")
@@ -229,7 +228,7 @@ def test_mac_address(ctr: CLI) -> None:
     info = inspect(ctr, "mac")
     assert info["Config"]["MacAddress"] == mac
     assert info["NetworkSettings"]["Networks"]["bridge"]["MacAddress"] == mac
-    if docker_available():
+    if reference_docker():
         name = "dockyard-test-mac"
         docker("rm", "-f", name)
         try:
@@ -274,7 +273,7 @@ def test_link_on_the_default_bridge(ctr: CLI) -> None:
         ctr, ctr("create", "--name", "linked", "--link", "dbx:web", "busybox").stdout.strip()
     )
     assert link["HostConfig"]["Links"] == ["/dbx:/linked/web"]
-    if docker_available():
+    if reference_docker():
         name = "dbx"  # Docker's names are global: skip when someone else has one
         if docker("inspect", name).returncode == 0:
             pytest.skip("a Docker container named dbx exists")
