@@ -88,3 +88,62 @@ def test_lean_and_normal_paths_agree(two: CLI, tmp_path: Path, args: list[str]) 
 )
 def test_other_forms_take_the_normal_path(args: list[str]) -> None:
     assert parse(args) is None
+
+
+def test_a_named_container_is_read_without_opening_the_store(two: CLI, tmp_path: Path) -> None:
+    """By name or full ID the lean path finds the log through the on-disk name index: no
+    SQLite at all (engine/quicklogs.py); an ID prefix asks the store. All print the same."""
+    cid = two("inspect", "--format", "{{.Id}}", "cc").stdout.strip()
+    outputs = set()
+    for ref, store in (("cc", False), ("/cc", False), (cid, False), (cid[:12], True)):
+        code, out, err, modules = run(two, tmp_path, "lean", "--tail", "2", ref)
+        assert code == 0, err
+        assert ("_sqlite3" in modules) == store, ref
+        outputs.add((out, err))
+    assert outputs == {(b"c\n", b"b\n")}
+
+
+def test_rename_rm_and_a_reused_name_read_the_right_log(ctr: CLI, tmp_path: Path) -> None:
+    """The index never names the wrong container: after ``rename`` the old name is gone,
+    after ``rm`` the name is free, and a new container with it shows its own log."""
+    ctr("run", "--name", "first", "busybox", "echo", "one")
+    ctr("rename", "first", "second")
+    code, _, err, _ = run(ctr, tmp_path, "lean", "first")
+    assert (code != 0, err) == (True, b"Error: No such container: first\n")
+    code, out, _, modules = run(ctr, tmp_path, "lean", "--tail", "1", "second")
+    assert (code, out) == (0, b"one\n") and "_sqlite3" not in modules
+    ctr("rm", "second")
+    code, _, err, _ = run(ctr, tmp_path, "lean", "second")
+    assert (code != 0, err) == (True, b"Error: No such container: second\n")
+    ctr("run", "--name", "second", "busybox", "echo", "two")
+    ctr("run", "--rm", "--name", "gone", "busybox", "echo", "three")
+    code, out, _, modules = run(ctr, tmp_path, "lean", "second")
+    assert (code, out) == (0, b"two\n") and "_sqlite3" not in modules
+    assert sorted(p.name for p in (ctr.root / "container-names").iterdir()) == ["second"]
+
+
+def test_a_store_without_the_index_and_system_check(two: CLI, tmp_path: Path) -> None:
+    """A store from before the index (or one whose links a crash lost) reads through SQLite;
+    a link that disagrees with the table is a leftover ``system check --repair`` fixes."""
+    import shutil
+
+    index = two.root / "container-names"
+    shutil.rmtree(index)
+    code, out, _, modules = run(two, tmp_path, "lean", "cc")
+    assert (code, out) == (0, b"a\nc\n") and "_sqlite3" in modules
+    index.mkdir()
+    (index / "nosuch").symlink_to("0" * 64)
+    r = two("system", "check", check=False)
+    assert "stale container name link 'nosuch'" in r.stdout
+    r = two("system", "check", "--repair")
+    assert "removed: stale container name link 'nosuch'" in r.stdout
+    assert sorted(p.name for p in index.iterdir()) == ["cc", "quiet"]
+    code, out, _, modules = run(two, tmp_path, "lean", "cc")
+    assert (code, out) == (0, b"a\nc\n") and "_sqlite3" not in modules
+
+
+def test_the_local_driver_is_read_without_the_store_too(ctr: CLI, tmp_path: Path) -> None:
+    ctr("run", "--name", "loc", "--log-driver", "local", "busybox", "sh", "-c", "echo x; echo y")
+    code, out, err, modules = run(ctr, tmp_path, "lean", "--tail", "1", "loc")
+    assert (code, out, err) == run(ctr, tmp_path, "normal", "--tail", "1", "loc")[:3]
+    assert (code, out) == (0, b"y\n") and "_sqlite3" not in modules

@@ -3,8 +3,9 @@
 ``logs --tail 10`` of a big log is a benchmark (issue "Container features": at most Docker's
 time, flat as the log grows). Reading the end of the log costs well under a millisecond
 (runtime/logfile.py); what is left is start-up, and argparse with the CLI's helpers is a
-good part of it. The forms below are parsed by hand and go to the same engine call as the
-normal path (``ContainerService.logs``), importing little more than the store's C modules:
+good part of it, opening the store another. The forms below are parsed by hand; a container
+the on-disk name index knows is read without the store (engine/quicklogs.py), any other goes
+to the same engine call as the normal path (``ContainerService.logs``):
 
 * ``-t``/``--timestamps``, ``--details`` (accepted, as by the normal path);
 * ``-n``/``--tail``, ``--since``, ``--until`` with the value as the next argument or after
@@ -124,16 +125,20 @@ def lean_logs(root: str | None, run_root: str | None, argv: list[str]) -> int | 
 
 def _lean(root: str | None, run_root: str | None, a: LeanLogs) -> int | None:
     from dockyard.engine import Engine
+    from dockyard.engine.quicklogs import read
     from dockyard.errors import DockyardError
 
     engine = Engine(root=root, run_root=run_root)
     try:
-        records = engine.containers.logs(
-            a.container,
-            tail=tail_count(a.tail),
-            since=time_flag(a.since, "since"),
-            until=time_flag(a.until, "until"),
+        tail, since, until = (
+            tail_count(a.tail),
+            time_flag(a.since, "since"),
+            time_flag(a.until, "until"),
         )
+        # By the name index first: no store to open (engine/quicklogs.py).
+        records = read(engine.root, a.container, tail=tail, since=since, until=until)
+        if records is None:
+            records = engine.containers.logs(a.container, tail=tail, since=since, until=until)
     except DockyardError:
         return None  # the normal path does it again and reports it
     try:

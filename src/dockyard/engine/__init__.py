@@ -8,13 +8,14 @@ rendered in one place per kind (``model/docker.py`` for containers).
 from __future__ import annotations
 
 import os
-from functools import cached_property
 
 # Not typing.TYPE_CHECKING: importing typing costs ~2 ms of start-up (`dockyard exec`
 # is latency-critical); type checkers treat any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from functools import cached_property
+
     from dockyard.engine.builder import BuilderService
     from dockyard.engine.containers import ContainerService
     from dockyard.engine.events import Events
@@ -24,6 +25,24 @@ if TYPE_CHECKING:
     from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
     from dockyard.store import Store
+
+else:
+
+    class cached_property:  # noqa: N801 - functools' name, for the type checker's sake
+        """functools.cached_property without importing functools (and the collections it
+        imports, ~2 ms): the lean ``logs`` path opens no store and needs neither. The value
+        goes into the instance's ``__dict__`` under the same name, as functools' does."""
+
+        def __init__(self, func):  # type: ignore[no-untyped-def]
+            self.func = func
+            self.name = func.__name__
+
+        def __get__(self, obj, owner=None):  # type: ignore[no-untyped-def]
+            if obj is None:
+                return self
+            value = obj.__dict__[self.name] = self.func(obj)
+            return value
+
 
 DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_RUN_ROOT = "/run/dockyard"

@@ -114,6 +114,7 @@ class SystemService:
         report = check_store(self.engine.store, repair=repair, verify_blobs=verify_blobs)
         found = check_leftovers(self.engine.networks, repair=repair)
         found += self._container_trash(repair=repair)
+        found += self._name_index(repair=repair)
         report.problems += runtime.problems
         report.leftovers = runtime.leftovers + report.leftovers + found
         if repair:
@@ -193,6 +194,21 @@ class SystemService:
             return []
         svc.lifecycle.cleanup_runtime(ctr)
         return []
+
+    def _name_index(self, *, repair: bool) -> list[str]:
+        """Links of the on-disk name index (engine/nameindex.py) that disagree with the
+        containers table; ``repair`` rewrites the index from the table."""
+        from dockyard.engine import nameindex
+
+        root = self.engine.root
+        names = {
+            str(r["name"]): str(r["id"])
+            for r in self.engine.store.db.query("SELECT id, name FROM containers")
+        }
+        found = nameindex.differences(root, names)
+        if repair:
+            nameindex.rebuild(root, names)
+        return found
 
     def _container_trash(self, *, repair: bool) -> list[str]:
         """Container dirs renamed for removal (``.rm-<id>``) that a killed remover left."""

@@ -314,6 +314,8 @@ class ContainerService:
                 )
             renamed = replace(ctr, name=bare, spec=replace(ctr.spec, name=bare))
             self.records.save_in(c, renamed)
+            self.records.unindex_name(ctr.name, cid)
+        self.records.index_name(bare, cid)
         self._engine.events.container(renamed, "rename", oldName="/" + ctr.name)
 
     # ------------------------------------------------------------------ processes, files

@@ -212,6 +212,7 @@ class Creator:
                 "INSERT OR IGNORE INTO container_volumes (container_id, volume) VALUES (?, ?)",
                 [(ctr.id, v) for v in volumes_used],
             )
+        self.records.index_name(ctr.name, ctr.id)
         return ctr
 
     def _merge_image(self, spec: ContainerSpec, icfg: dict[str, Any], cid: str) -> ContainerSpec:

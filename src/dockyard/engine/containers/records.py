@@ -75,6 +75,7 @@ def alive(pid: int, start_time: str) -> bool:
 class ContainerRecords:
     def __init__(self, db: Metadata, root: str, run_root: str) -> None:
         self.db = db
+        self.root = root
         self.dir = os.path.join(root, "containers")
         self.run_dir = os.path.join(run_root, "containers")
 
@@ -208,8 +209,23 @@ class ContainerRecords:
             return new
 
     def delete_in(self, c: sqlite3.Connection, cid: str) -> None:
+        row = c.execute("SELECT name FROM containers WHERE id = ?", (cid,)).fetchone()
+        if row:
+            self.unindex_name(str(row[0]), cid)  # before the commit: never a stale link
         c.execute("DELETE FROM containers WHERE id = ?", (cid,))
         c.execute("DELETE FROM ip_leases WHERE container_id = ?", (cid,))
+
+    def index_name(self, name: str, cid: str) -> None:
+        """The on-disk name index (engine/nameindex.py), once ``name`` is committed."""
+        from dockyard.engine import nameindex
+
+        nameindex.link(self.root, name, cid)
+
+    def unindex_name(self, name: str, cid: str) -> None:
+        """Out of the index before the row stops holding ``name`` is committed."""
+        from dockyard.engine import nameindex
+
+        nameindex.unlink(self.root, name, cid)
 
     def name_taken_in(self, c: sqlite3.Connection, name: str) -> bool:
         return c.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone() is not None
