@@ -27,22 +27,7 @@ if TYPE_CHECKING:
     from dockyard.store import Store
 
 else:
-
-    class cached_property:  # noqa: N801 - functools' name, for the type checker's sake
-        """functools.cached_property without importing functools (and the collections it
-        imports, ~2 ms): the lean ``logs`` path opens no store and needs neither. The value
-        goes into the instance's ``__dict__`` under the same name, as functools' does."""
-
-        def __init__(self, func):  # type: ignore[no-untyped-def]
-            self.func = func
-            self.name = func.__name__
-
-        def __get__(self, obj, owner=None):  # type: ignore[no-untyped-def]
-            if obj is None:
-                return self
-            value = obj.__dict__[self.name] = self.func(obj)
-            return value
-
+    from dockyard.cached import cached_property
 
 DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_RUN_ROOT = "/run/dockyard"

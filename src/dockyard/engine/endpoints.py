@@ -6,13 +6,13 @@ The network rows, leases and devices themselves are engine/networks.py's.
 
 from __future__ import annotations
 
-import _sqlite3 as sqlite3  # not the sqlite3 package: its datetime import costs ~1.5 ms
 import json
 import os
 from collections.abc import Callable, Sequence
 
 from dockyard.errors import Conflict, NotFound
 from dockyard.model.container import Endpoint, PublishedPort, is_bridged, network_key, replace
+from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
 if TYPE_CHECKING:

@@ -6,16 +6,16 @@ The metadata database decides everything (names, subnets, addresses) inside one
 
 from __future__ import annotations
 
-import _sqlite3 as sqlite3  # not the sqlite3 package: its datetime import costs ~1.5 ms
 import os
-from collections.abc import Callable, Sequence
-from functools import cached_property
 
 from dockyard import fastjson as json  # the C codec: create and run import this module
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from functools import cached_property
     from ipaddress import IPv4Network
     from typing import Any
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from dockyard.engine.endpoints import Endpoints, NetPlan
     from dockyard.engine.prune import PruneFilters
     from dockyard.model.container import Container
+else:
+    from dockyard.cached import cached_property
 
 # ipaddress and ipam load only where subnets are chosen (network create): a container's
 # create and start do their address arithmetic on integers (~1.5 ms less per run).

@@ -6,11 +6,9 @@ without hand-rolled locking; a writer waits (``busy_timeout``) rather than faili
 
 from __future__ import annotations
 
-# The C module, not the sqlite3 package: the package adds only the (deprecated) datetime
-# adapters, which the store does not use, and its `import datetime` costs ~1.5 ms of the
-# start-up of every command that opens the store (`dockyard exec` is latency-critical).
-import _sqlite3 as sqlite3
 import os
+
+from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 # 2: networks, ip_leases; 3: containers_status (CREATE IF NOT EXISTS: older stores upgrade)
 SCHEMA_VERSION = 3

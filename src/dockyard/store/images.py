@@ -9,13 +9,12 @@ lock), so a kill leaves only unreferenced leftovers that ``system check --repair
 
 from __future__ import annotations
 
-# The C module, not the sqlite3 package (its datetime adapters cost ~1.5 ms: records.py)
-import _sqlite3 as sqlite3
 import time
 
 from dockyard import fastjson
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.image.digest import chain_ids
+from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 from dockyard.store.content import ContentStore
 from dockyard.store.db import Metadata
 from dockyard.store.lock import StoreLock

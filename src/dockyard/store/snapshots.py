@@ -7,11 +7,10 @@ Short numeric ids keep the overlay mount options well under the kernel's one-pag
 
 from __future__ import annotations
 
-# The C module, not the sqlite3 package (its datetime adapters: ~1.5 ms, see records.py)
-import _sqlite3 as sqlite3
 import os
 import time
 
+from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 from dockyard.store.db import Metadata
 
 TYPE_CHECKING = False  # not typing's: the image listing path imports this module

@@ -7,7 +7,6 @@ and start-up time is a feature.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 
 from dockyard.store.db import Metadata
 
@@ -16,10 +15,14 @@ from dockyard.store.db import Metadata
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from functools import cached_property
+
     from dockyard.store.content import ContentStore
     from dockyard.store.images import ContainerUsers, ImageStore
     from dockyard.store.lock import StoreLock
     from dockyard.store.snapshots import Snapshots
+else:
+    from dockyard.cached import cached_property
 
 
 class Store:

@@ -7,13 +7,10 @@ sees a row's JSON.
 
 from __future__ import annotations
 
-# The C module, not the sqlite3 package: the package adds only the (deprecated) datetime
-# adapters, which the store does not use, and its `import datetime` costs ~1.5 ms of the
-# start-up of every command that opens the store (`dockyard exec` is latency-critical).
-import _sqlite3 as sqlite3
 import os
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `dockyard exec`
 if TYPE_CHECKING:
