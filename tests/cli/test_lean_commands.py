@@ -62,8 +62,8 @@ ROW = (
     "datetime",
 )
 # Nor functools and the collections it imports (~3 ms): the store loads _sqlite3 without them
-# (dockyard/sqlite.py) and cached_property is dockyard/cached.py's. The image verbs still
-# use collections.namedtuple.
+# (dockyard/sqlite.py), cached_property is dockyard/cached.py's and the image rows'
+# NamedTuple model/values.py's own.
 LEAN = ("functools", "collections")
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # name: (arguments, modules it must not import)
@@ -75,11 +75,14 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "container inspect": (("container", "inspect", "idle"), NEVER + NO_RE + ROW + LEAN),
     "port": (("port", "idle"), NEVER + NO_RE + ROW + LEAN),
     "version": (("version",), NEVER + NO_RE + LEAN),
-    "images": (("images",), NEVER + NO_RE + ("datetime",)),
-    "image ls": (("image", "ls", "-a"), NEVER + NO_RE + ("datetime",)),
-    "image inspect": (("image", "inspect", "busybox"), NEVER + NO_RE),
-    "system df": (("system", "df"), NEVER + NO_RE),
-    "image prune": (("image", "prune", "-f", "--filter", "label=nothing-has-it"), NEVER + NO_RE),
+    "images": (("images",), NEVER + NO_RE + ("datetime",) + LEAN),
+    "image ls": (("image", "ls", "-a"), NEVER + NO_RE + ("datetime",) + LEAN),
+    "image inspect": (("image", "inspect", "busybox"), NEVER + NO_RE + LEAN),
+    "system df": (("system", "df"), NEVER + NO_RE + LEAN),
+    "image prune": (
+        ("image", "prune", "-f", "--filter", "label=nothing-has-it"),
+        NEVER + NO_RE + LEAN,
+    ),
     "volume ls": (("volume", "ls"), NEVER + NO_RE + LEAN + ("dockyard.cli.rows",)),
     "volume ls -q": (("volume", "ls", "-q"), NEVER + NO_RE + LEAN),
     "network ls": (("network", "ls"), NEVER + NO_RE + LEAN + ("dockyard.model.container",)),

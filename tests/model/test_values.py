@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dockyard.model import values
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 ANNOTATIONS = {"a": "int", "b": "str", "c": "tuple[int, ...]", "d": "list[int]"}
 BODY = {"b": "x", "c": (), "d": dataclasses.field(default_factory=list)}
@@ -129,5 +133,54 @@ def test_named_tuple_class_syntax_matches_typing() -> None:
         assert r._replace(size=3) == ("a", 3, ())
         assert isinstance(r, tuple)
     assert repr(ours("a")) == repr(theirs("a"))
-    with pytest.raises(TypeError):
-        ours()
+    import pickle
+
+    for cls in (ours, theirs):
+        r = cls(name="b", tags=("x",))
+        assert r == ("b", 0, ("x",)) and r._asdict() == {"name": "b", "size": 0, "tags": ("x",)}
+        assert cls._make(["c", 1, ()]) == ("c", 1, ()) and cls._field_defaults == {
+            "size": 0,
+            "tags": (),
+        }
+        assert cls.__match_args__ == ("name", "size", "tags") and r[0] == r.name == "b"
+        with pytest.raises(TypeError):
+            cls()
+        with pytest.raises(TypeError):
+            cls("a", 1, (), 4)
+        with pytest.raises(TypeError):
+            cls("a", name="b")
+        with pytest.raises(TypeError):
+            cls("a", nosuch=1)
+        with pytest.raises(ValueError):
+            r._replace(nosuch=1)
+        with pytest.raises(AttributeError):
+            r.name = "c"  # type: ignore[misc]
+    # Pickling needs the class importable by name: a module-level one of each.
+    assert pickle.loads(pickle.dumps(_OursRow("p", 1))) == ("p", 1, ())
+
+
+def test_named_tuple_needs_no_collections() -> None:
+    """The image verbs' rows are values.NamedTuple: defining and using one loads neither
+    collections nor typing (dockyard/model/values.py, ~2 ms of ``images``' start-up)."""
+    code = (
+        "import sys\n"
+        "from dockyard.model.values import NamedTuple\n"
+        "class Row(NamedTuple):\n"
+        "    a: int\n"
+        "    b: str = 'x'\n"
+        "assert Row(1)._replace(b='y') == (1, 'y')\n"
+        "print('collections' in sys.modules, 'typing' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{SRC!r}]\n" + code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["False", "False"]
+
+
+class _OursRow(values.NamedTuple):
+    name: str
+    size: int = 0
+    tags: tuple[str, ...] = ()

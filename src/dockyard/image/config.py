@@ -21,9 +21,18 @@ if TYPE_CHECKING:
         raw: bytes
         data: dict[str, Any]
 else:
-    from collections import namedtuple
 
-    _Fields = namedtuple("ImageConfig", ("raw", "data"))
+    class _Fields(tuple):
+        """(raw, data): namedtuple's shape without importing collections (~2 ms of
+        ``image inspect``)."""
+
+        __slots__ = ()
+
+        def __new__(cls, raw: bytes, data: dict[str, Any]) -> _Fields:
+            return tuple.__new__(cls, (raw, data))
+
+        raw = property(lambda self: self[0])
+        data = property(lambda self: self[1])
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
