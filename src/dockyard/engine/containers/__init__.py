@@ -315,6 +315,13 @@ class ContainerService:
             renamed = replace(ctr, name=bare, spec=replace(ctr.spec, name=bare))
             self.records.save_in(c, renamed)
         self._engine.events.container(renamed, "rename", oldName="/" + ctr.name)
+        if renamed.spec.healthcheck is not None:
+            # The monitor's health_status events name the container as it is now (Docker's
+            # daemon reads the name when it logs the event).
+            from dockyard.engine.containers import health
+            from dockyard.store.events import container_attributes
+
+            health.relabel(self.records.run_dir_of(cid), container_attributes(renamed))
 
     # ------------------------------------------------------------------ processes, files
 

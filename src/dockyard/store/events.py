@@ -2,8 +2,14 @@
 
 Docker keeps its last 256 events in the daemon's memory. dockyard has no daemon to keep
 them, so every process that changes something (the CLI, ``dockyard daemon``, a container's
-exit command) appends the event to a journal in the store, and readers (``dockyard
-events``, ``GET /events``) read it and follow it as it grows, whoever wrote it.
+exit command, a container's monitor for its health checks) appends the event to a journal
+in the store, and readers (``dockyard events``, ``GET /events``) read it and follow it as it
+grows, whoever wrote it.
+
+It lives in the store's layer, below the runtime, because the monitor writes to it
+(``health_status`` events, runtime/healthcheck.py): the monitor runs as ``python -I -S``
+and loads this module, so it imports nothing but built-in modules and dockyard/fastjson.py
+(``dockyard.errors`` and the model only where the engine's readers need them).
 
 Layout: ``<root>/events/<hour>.jsonl``, hour = Unix time // 3600, one Docker event message
 (``{"status","id","from","Type","Action","Actor":{"ID","Attributes"},"scope","time",
@@ -14,11 +20,14 @@ carries the time it was emitted, taken just before its write: across processes l
 time order give or take the moments between taking the time and writing, which readers allow
 for (``SKEW``).
 
-The hook (the one API for the rest of the engine, and for restart policies and health
-checks): ``engine.events.emit(type, action, actor_id, attributes)``, or
+The hook (the one API for the rest of the engine, restart policies included):
+``engine.events.emit(type, action, actor_id, attributes)``, or
 ``engine.events.container(ctr, action, **extra)`` for a container's events, whose attributes
-are Docker's (its labels, ``image``, ``name``, plus ``extra``). Emitting never fails the
-operation that reports it: a journal that cannot be written is skipped.
+are Docker's (its labels, ``image``, ``name``, plus ``extra``). The monitor, which knows
+neither the store's root nor the container's record, is handed the journal's directory and
+the container's attributes in ``healthcheck.json`` and uses ``Events.at(dir).emit``.
+Emitting never fails the operation that reports it: a journal that cannot be written is
+skipped.
 """
 
 from __future__ import annotations
@@ -80,6 +89,14 @@ def message(
 class Events:
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, "events")
+
+    @classmethod
+    def at(cls, directory: str) -> Events:
+        """The journal in ``directory`` (``<root>/events``, :attr:`dir`): for a writer that
+        is given the directory, not the store's root (a container's monitor)."""
+        journal = cls.__new__(cls)
+        journal.dir = directory
+        return journal
 
     # ------------------------------------------------------------------ writing
 
