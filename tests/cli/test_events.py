@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.store.events import HOUR_NS, Events
+from dockyard.store.events import Events
+from dockyard.store.journal import HOUR_NS
 from tests.conftest import BIN, CLI, terminate
 from tests.helpers import reference_docker, wait_until
 

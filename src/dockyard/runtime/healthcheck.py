@@ -28,7 +28,7 @@ import os
 import time
 
 from dockyard.fastjson import scan
-from dockyard.store.events import Events
+from dockyard.store.journal import append
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -388,9 +388,7 @@ class Prober:
                 attributes = _attributes(_load(f.read())) or attributes
         except (OSError, ValueError):
             pass
-        Events.at(self.check.journal).emit(
-            "container", f"health_status: {status}", self.cid, attributes
-        )
+        append(self.check.journal, "container", f"health_status: {status}", self.cid, attributes)
 
 
 def _load(text: str) -> dict[str, object]:

@@ -2,7 +2,7 @@
 the event journal.
 
 ``Store`` is loaded on first use (PEP 562): a container's monitor imports the event
-journal's writer (store/events.py) and must not load the metadata DB's modules with it.
+journal's writer (store/journal.py) and must not load the metadata DB's modules with it.
 """
 
 from __future__ import annotations
