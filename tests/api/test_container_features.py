@@ -8,6 +8,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
+import time
+from typing import Any
 
 from tests.api.conftest import Daemon
 from tests.helpers import wait_until
@@ -115,3 +118,48 @@ def test_health_status_and_filter_through_the_api(api: Daemon) -> None:
     assert r.returncode == 1 and "Unrecognised filter value for health: bogus" in r.stderr
     r = api.docker("create", "--health-interval", "1us", "--health-cmd", "true", "busybox")
     assert r.returncode != 0 and "Interval in Healthcheck cannot be less than 1ms" in r.stderr
+
+
+def test_health_status_events_through_the_api(api: Daemon) -> None:
+    """docker-py follows ``GET /events?filters={"event":["health_status"]}`` while the docker
+    CLI runs a container whose check fails, then passes: the monitor's events reach the
+    daemon's stream; ``docker events --since --until`` reads them back."""
+    stream = api.client.events(decode=True, filters={"event": "health_status"})
+    seen: list[dict[str, Any]] = []
+
+    def read() -> None:
+        for e in stream:
+            seen.append(e)
+            if len(seen) == 2:
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    t0 = f"{time.time():.3f}"
+    try:
+        r = api.docker("run", "-d", "--name", "apiflip", "-l", "app=flip", "--health-cmd",
+                       "test -e /tmp/ok", "--health-interval", "1s", "--health-retries", "1",
+                       "busybox", "sleep", "300")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: len(seen) >= 1, 30, "the unhealthy event")
+        assert api.docker("exec", "apiflip", "touch", "/tmp/ok").returncode == 0
+        reader.join(timeout=30)
+    finally:
+        stream.close()
+    cid = r.stdout.strip()
+    assert [(e["Action"], e["status"], e["id"], e["from"]) for e in seen] == [
+        ("health_status: unhealthy", "health_status: unhealthy", cid, "busybox"),
+        ("health_status: healthy", "health_status: healthy", cid, "busybox"),
+    ]
+    assert seen[0]["Actor"] == {
+        "ID": cid,
+        "Attributes": {"app": "flip", "image": "busybox", "name": "apiflip"},
+    }
+    t1 = f"{time.time():.3f}"
+    r = api.docker("events", "--since", t0, "--until", t1, "--filter", "event=health_status",
+                   "--format", "{{.Status}} {{.Actor.Attributes.name}}")  # fmt: skip
+    assert r.stdout.splitlines() == [
+        "health_status: unhealthy apiflip",
+        "health_status: healthy apiflip",
+    ]
+    api.docker("rm", "-f", "apiflip")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.events import HOUR_NS, Events
+from dockyard.store.events import Events
+from dockyard.store.journal import HOUR_NS
 from tests.conftest import BIN, CLI, terminate
 from tests.helpers import reference_docker, wait_until
 
@@ -214,7 +215,7 @@ def test_bad_input_is_refused_with_dockers_words(ctr: CLI) -> None:
 def test_concurrent_writers_lose_no_line(tmp_path: Path) -> None:
     """Many processes appending at once: every event is whole and none is missing."""
     script = (
-        "import sys\nfrom dockyard.engine.events import Events\n"
+        "import sys\nfrom dockyard.store.events import Events\n"
         "e = Events(sys.argv[1])\n"
         "for i in range(300):\n"
         "    e.emit('container', 'x', f'{sys.argv[2]}-{i}', {'pad': 'p' * (i % 900)})\n"

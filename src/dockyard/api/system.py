@@ -246,7 +246,7 @@ def events(call: Call) -> None:
     """Docker's event stream: the recorded events from ``since`` to ``until`` when either is
     given, then (unless ``until`` has passed) each new one as any process writes it, one
     JSON object a line."""
-    from dockyard.engine.events import encode
+    from dockyard.store.journal import encode
 
     # since=0 is the epoch (every recorded event), not "absent": 1 ns is the same bound.
     messages = call.engine.events.read(

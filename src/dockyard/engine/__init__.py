@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
     from dockyard.engine.builder import BuilderService
     from dockyard.engine.containers import ContainerService
-    from dockyard.engine.events import Events
     from dockyard.engine.images import ImageService
     from dockyard.engine.networks import NetworkService
     from dockyard.engine.registry import RegistryService
     from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
     from dockyard.store import Store
+    from dockyard.store.events import Events
 
 else:
     from dockyard.cached import cached_property
@@ -56,9 +56,9 @@ class Engine:
 
     @cached_property
     def events(self) -> Events:
-        """The event journal (engine/events.py): ``events.emit(type, action, actor, attrs)``,
+        """The event journal (store/events.py): ``events.emit(type, action, actor, attrs)``,
         ``events.container(ctr, action, **attrs)``."""
-        from dockyard.engine.events import Events
+        from dockyard.store.events import Events
 
         return Events(self.root)
 

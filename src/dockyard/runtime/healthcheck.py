@@ -14,7 +14,11 @@ module only for a container that has a check).
   refused), and is not run.
 
 The state is written to ``health.json`` in the run dir after each check (Docker's
-``State.Health``), where the engine reads it.
+``State.Health``), where the engine reads it. Each change of status (``starting`` to
+``healthy``, ``healthy`` to ``unhealthy``...; not every check, not the start, not the stop)
+is a ``health_status: <status>`` event in the store's event journal, as Docker's daemon logs
+it: ``healthcheck.json`` names the journal's directory (``Journal``) and the container's
+attributes (``Attributes``), read again at each event since ``rename`` rewrites them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import time
 
 from dockyard.fastjson import scan
+from dockyard.store.journal import append
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,6 +60,9 @@ class Check:
         self.start_period = _ns(doc, "StartPeriod")
         retries = doc.get("Retries")
         self.retries = retries if isinstance(retries, int) and retries > 0 else 1
+        journal = doc.get("Journal")
+        self.journal = journal if isinstance(journal, str) and journal else None
+        self.attributes = _attributes(doc)
 
     def argv(self) -> list[str]:
         """The process the check runs in the container."""
@@ -64,6 +72,13 @@ class Check:
         if kind == "CMD":
             return args
         raise ValueError(f"unknown Healthcheck test {kind!r}")
+
+
+def _attributes(doc: dict[str, object]) -> dict[str, str]:
+    attrs = doc.get("Attributes")
+    if not isinstance(attrs, dict):
+        return {}
+    return {str(k): str(v) for k, v in attrs.items()}
 
 
 def _ns(doc: dict[str, object], key: str) -> int:
@@ -356,10 +371,24 @@ class Prober:
         self._record(code, output)
 
     def _record(self, code: int, output: str) -> None:
-        # (Docker also reports a change as a "health_status" event: not yet in the journal,
-        # which the engine writes and this stdlib-only module does not reach.)
-        self.tracker.record(self.start_ns, time.time_ns(), code, output)
+        changed = self.tracker.record(self.start_ns, time.time_ns(), code, output)
+        if changed is not None:
+            self._event(changed)
         self.next_at = time.monotonic() + self.check.interval / 1e9
+
+    def _event(self, status: str) -> None:
+        """Docker's ``health_status: <status>`` event (moby: handleProbeResult logs one
+        when the status differs from the one before the check)."""
+        if self.check.journal is None:
+            return  # a check written without a journal (an engine before events)
+        attributes = self.check.attributes
+        try:
+            # The attributes as they are now: a rename rewrites them (engine's health.py).
+            with open(os.path.join(self.run_dir, "healthcheck.json")) as f:
+                attributes = _attributes(_load(f.read())) or attributes
+        except (OSError, ValueError):
+            pass
+        append(self.check.journal, "container", f"health_status: {status}", self.cid, attributes)
 
 
 def _load(text: str) -> dict[str, object]:

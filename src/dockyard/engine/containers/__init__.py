@@ -318,6 +318,13 @@ class ContainerService:
             self.records.unindex_name(ctr.name, cid)
         self.records.index_name(bare, cid)
         self._engine.events.container(renamed, "rename", oldName="/" + ctr.name)
+        if renamed.spec.healthcheck is not None:
+            # The monitor's health_status events name the container as it is now (Docker's
+            # daemon reads the name when it logs the event).
+            from dockyard.engine.containers import health
+            from dockyard.store.events import container_attributes
+
+            health.relabel(self.records.run_dir_of(cid), container_attributes(renamed))
 
     # ------------------------------------------------------------------ processes, files
 

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.containers.records import ContainerRecords
-    from dockyard.engine.events import Events
     from dockyard.engine.networks import NetworkService
     from dockyard.engine.volumes import VolumeService
+    from dockyard.store.events import Events
     from dockyard.store.images import ImageStore
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
-    from dockyard.engine.events import Events
     from dockyard.model.container import Container
+    from dockyard.store.events import Events
 
 
 class ExecSpec:

@@ -6,7 +6,12 @@ The container's monitor runs the checks (runtime/monitor.py with runtime/healthc
 The engine writes two files into the run dir before the monitor is let go:
 
 * ``healthcheck.json``: the check to run (Docker's ``HealthConfig`` with the defaults filled
-  in: interval and timeout 30 s, 3 retries), read once by the monitor;
+  in: interval and timeout 30 s, 3 retries), read once by the monitor; with it ``Journal``,
+  the event journal's directory, and ``Attributes``, the container's attributes for its
+  events (labels, ``image``, ``name``), for the ``health_status: <status>`` event the
+  monitor appends at each change of status, as Docker's daemon does. ``rename`` rewrites
+  ``Attributes`` (Docker's event after a rename carries the new name); the monitor reads
+  them again when it emits;
 * ``health.json``: Docker's ``State.Health`` (``starting``, a failing streak of 0, the log the
   container's last run ended with), which the monitor rewrites after every check.
 
@@ -24,6 +29,7 @@ from dockyard.model.container import Health, Healthcheck, HealthResult, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 DEFAULT_INTERVAL = 30_000_000_000  # ns; moby's defaultProbeInterval
@@ -49,9 +55,16 @@ def effective(check: Healthcheck | None) -> Healthcheck | None:
     )
 
 
-def seed(run_dir: str, check: Healthcheck, previous: Health | None) -> Health:
-    """Write what the monitor needs for a run of a container with ``check`` (effective);
-    the health it starts with (Docker keeps the log of earlier runs)."""
+def seed(
+    run_dir: str,
+    check: Healthcheck,
+    previous: Health | None,
+    journal: str,
+    attributes: Mapping[str, str],
+) -> Health:
+    """Write what the monitor needs for a run of a container with ``check`` (effective),
+    whose events go to the journal in ``journal`` with ``attributes``; the health it starts
+    with (Docker keeps the log of earlier runs)."""
     health = Health("starting", 0, previous.log if previous is not None else ())
     config = {
         "Test": list(check.test),
@@ -59,10 +72,30 @@ def seed(run_dir: str, check: Healthcheck, previous: Health | None) -> Health:
         "Timeout": check.timeout,
         "StartPeriod": check.start_period,
         "Retries": check.retries,
+        "Journal": journal,
+        "Attributes": dict(attributes),
     }
     _write(os.path.join(run_dir, CONFIG_FILE), config)
     _write(os.path.join(run_dir, STATE_FILE), to_json(health))
     return health
+
+
+def relabel(run_dir: str, attributes: Mapping[str, str]) -> None:
+    """The container was renamed: its next health events carry the new ``attributes``
+    (nothing to do for a container without a check, or never started)."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return
+    if not isinstance(config, dict):
+        return
+    config["Attributes"] = dict(attributes)
+    try:
+        _write(path, config)
+    except OSError:
+        pass  # the run dir went with the container: nothing reads it any more
 
 
 def read(run_dir: str) -> Health | None:

@@ -28,13 +28,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.containers.records import ContainerRecords
-    from dockyard.engine.events import Events
     from dockyard.engine.networks import NetworkService
     from dockyard.model.container import Container, ContainerSpec, Health
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.oci import OCIRuntime
     from dockyard.runtime.options import RunOptions
     from dockyard.store import Store
+    from dockyard.store.events import Events
 
 DEFAULT_RUNTIME = "runc"
 
@@ -615,11 +615,14 @@ class Lifecycle:
         if ctr.spec.healthcheck is None:
             return None
         from dockyard.engine.containers import health
+        from dockyard.store.events import container_attributes
 
         check = health.effective(ctr.spec.healthcheck)
         if check is None:
             return None
-        return health.seed(rdir, check, ctr.state.health)
+        return health.seed(
+            rdir, check, ctr.state.health, self.events.dir, container_attributes(ctr)
+        )
 
     def run_options(self, ctr: Container) -> RunOptions:
         """What the runtime runs the container with (bundle.py)."""

@@ -13,10 +13,10 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
-    from dockyard.engine.events import Events
     from dockyard.engine.prune import PruneFilters
     from dockyard.engine.volumes import VolumeService
     from dockyard.model.container import Container
+    from dockyard.store.events import Events
 
 TRASH_PREFIX = ".rm-"
 

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from dockyard.engine.containers.lifecycle import Lifecycle
     from dockyard.engine.containers.records import ContainerRecords
     from dockyard.engine.containers.removal import Removal
-    from dockyard.engine.events import Events
     from dockyard.model.container import Container, ContainerSpec
     from dockyard.runtime.tty import DetachMatcher as DetachMatcher
+    from dockyard.store.events import Events
 
 __all__ = [
     "FRAME_ERROR",

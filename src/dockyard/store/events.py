@@ -2,8 +2,13 @@
 
 Docker keeps its last 256 events in the daemon's memory. dockyard has no daemon to keep
 them, so every process that changes something (the CLI, ``dockyard daemon``, a container's
-exit command) appends the event to a journal in the store, and readers (``dockyard
-events``, ``GET /events``) read it and follow it as it grows, whoever wrote it.
+exit command, a container's monitor for its health checks) appends the event to a journal
+in the store, and readers (``dockyard events``, ``GET /events``) read it and follow it as it
+grows, whoever wrote it.
+
+It lives in the store's layer, below the runtime, because a container's monitor writes to
+it (``health_status`` events, runtime/healthcheck.py) with the writer alone, store/journal.py,
+which this module's ``Events.emit`` uses too.
 
 Layout: ``<root>/events/<hour>.jsonl``, hour = Unix time // 3600, one Docker event message
 (``{"status","id","from","Type","Action","Actor":{"ID","Attributes"},"scope","time",
@@ -14,20 +19,23 @@ carries the time it was emitted, taken just before its write: across processes l
 time order give or take the moments between taking the time and writing, which readers allow
 for (``SKEW``).
 
-The hook (the one API for the rest of the engine, and for restart policies and health
-checks): ``engine.events.emit(type, action, actor_id, attributes)``, or
+The hook (the one API for the rest of the engine, restart policies included):
+``engine.events.emit(type, action, actor_id, attributes)``, or
 ``engine.events.container(ctr, action, **extra)`` for a container's events, whose attributes
-are Docker's (its labels, ``image``, ``name``, plus ``extra``). Emitting never fails the
-operation that reports it: a journal that cannot be written is skipped.
+are Docker's (its labels, ``image``, ``name``, plus ``extra``). The monitor, which knows
+neither the store's root nor the container's record, is handed the journal's directory and
+the container's attributes in ``healthcheck.json`` and calls ``journal.append(dir, ...)``.
+Emitting never fails the operation that reports it: a journal that cannot be written is
+skipped.
 """
 
 from __future__ import annotations
 
-import _json
 import os
 import time
 
 from dockyard.fastjson import scan
+from dockyard.store.journal import HOUR_NS, SUFFIX, append, segments
 
 TYPE_CHECKING = False  # not typing's: ~2 ms of `run`'s start-up
 if TYPE_CHECKING:
@@ -38,43 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Events", "matches"]
 
-HOUR_NS = 3600 * 1_000_000_000
-KEEP_HOURS = 7 * 24
 SKEW = 5 * 1_000_000_000  # how far out of time order two processes' lines may be
 POLL = 0.1  # how often a follower looks for new lines
-SUFFIX = ".jsonl"
-
-
-def _fail(obj: object) -> Any:
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-# Compact, UTF-8 kept: the form Go's encoder writes (less its HTML escapes).
-_encode = _json.make_encoder({}, _fail, _json.encode_basestring, None, ":", ",", False, False, True)
-
-
-def encode(message: Mapping[str, Any]) -> str:
-    return "".join(_encode(message, 0))
-
-
-def message(
-    type_: str, action: str, actor: str, attributes: Mapping[str, str], ns: int
-) -> dict[str, Any]:
-    """Docker's event message (api/types/events.Message), in its JSON order. Containers and
-    images also carry the old ``status``/``id``/``from`` fields, as Docker's do."""
-    msg: dict[str, Any] = {}
-    if type_ in ("container", "image"):
-        msg["status"] = action
-        msg["id"] = actor
-        if type_ == "container" and attributes.get("image"):
-            msg["from"] = attributes["image"]
-    msg["Type"] = type_
-    msg["Action"] = action
-    msg["Actor"] = {"ID": actor, "Attributes": dict(attributes)}
-    msg["scope"] = "local"
-    msg["time"] = ns // 1_000_000_000
-    msg["timeNano"] = ns
-    return msg
 
 
 class Events:
@@ -86,49 +59,20 @@ class Events:
     def emit(
         self, type_: str, action: str, actor: str, attributes: Mapping[str, str] | None = None
     ) -> None:
-        """Record one event: ``type_`` is Docker's (container, image, network, volume),
-        ``action`` its verb (``create``, ``die``, ``health_status: healthy``...), ``actor``
-        the object's ID, ``attributes`` Docker's for that event."""
-        ns = time.time_ns()
-        line = encode(message(type_, action, actor, attributes or {}, ns)) + "\n"
-        path = os.path.join(self.dir, f"{ns // HOUR_NS}{SUFFIX}")
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-        try:
-            try:
-                fd = os.open(path, flags)
-            except FileNotFoundError:
-                os.makedirs(self.dir, mode=0o700, exist_ok=True)
-                fd = os.open(path, flags | os.O_CREAT, 0o600)
-                self._drop_old(ns)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
-        except OSError:
-            pass  # a full or read-only disk: the operation itself went through
+        """Record one event (journal.append): ``type_`` is Docker's (container, image,
+        network, volume), ``action`` its verb, ``actor`` the object's ID, ``attributes``
+        Docker's for that event."""
+        append(self.dir, type_, action, actor, attributes)
 
     def container(self, ctr: Container, action: str, **extra: str) -> None:
         """A container's event, with Docker's attributes: its labels, ``image`` (as it was
         asked for) and ``name``, then ``extra`` (``exitCode``, ``signal``, ``execID``...)."""
         self.emit("container", action, ctr.id, container_attributes(ctr, extra))
 
-    def _drop_old(self, ns: int) -> None:
-        oldest = ns // HOUR_NS - KEEP_HOURS
-        for hour in self._segments():
-            if hour < oldest:
-                try:
-                    os.unlink(os.path.join(self.dir, f"{hour}{SUFFIX}"))
-                except OSError:
-                    pass
-
     # ------------------------------------------------------------------ reading
 
     def _segments(self) -> list[int]:
-        try:
-            names = os.listdir(self.dir)
-        except OSError:
-            return []
-        return sorted(int(n[: -len(SUFFIX)]) for n in names if _is_segment(n))
+        return segments(self.dir)
 
     def read(
         self,
@@ -249,10 +193,6 @@ def _api_time(ns: int) -> str:
     """A time as Docker's API gives it ("1700000000", "1700000000.500000000")."""
     sec, frac = divmod(ns, 1_000_000_000)
     return f"{sec}.{frac:09d}" if frac else str(sec)
-
-
-def _is_segment(name: str) -> bool:
-    return name.endswith(SUFFIX) and name[: -len(SUFFIX)].isdigit()
 
 
 def _size(path: str) -> int:
