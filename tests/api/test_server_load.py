@@ -51,10 +51,11 @@ def _threads(pid: int) -> int:
 
 
 def _settled_threads(pid: int) -> int:
-    """The daemon's thread count once it has stopped changing (connections of earlier
-    requests closing)."""
+    """The daemon's thread count once it has stopped changing for longer than a worker
+    outlives its last request (Limits.keep_waiting + worker_idle: 3 s): earlier requests'
+    workers have ended."""
     seen = [_threads(pid)]
-    while len(seen) < 5 or len(set(seen[-5:])) > 1:
+    while len(seen) < 36 or len(set(seen[-36:])) > 1:
         time.sleep(0.1)
         seen.append(_threads(pid))
     return seen[-1]
@@ -241,7 +242,7 @@ def _quiet_container(api: Daemon) -> str:
 )
 def test_client_leaving_a_quiet_stream_frees_its_thread(api: Daemon, request_line: str) -> None:
     """Was: a `logs -f` or `wait` client that went away held its thread until the container
-    wrote or exited."""
+    wrote or exited. (Its worker ends Limits.worker_idle after.)"""
     cid = _quiet_container(api)
     pid = api.proc.pid
     before = _settled_threads(pid)
