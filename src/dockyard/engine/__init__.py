@@ -8,7 +8,8 @@ rendered in one place per kind (``model/docker.py`` for containers).
 from __future__ import annotations
 
 import os
-from functools import cached_property
+
+from dockyard.lazy import cached_property
 
 # Not typing.TYPE_CHECKING: importing typing costs ~2 ms of start-up (`dockyard exec`
 # is latency-critical); type checkers treat any name TYPE_CHECKING as true.

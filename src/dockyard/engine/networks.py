@@ -9,10 +9,10 @@ from __future__ import annotations
 import _sqlite3 as sqlite3  # not the sqlite3 package: its datetime import costs ~1.5 ms
 import os
 from collections.abc import Callable, Sequence
-from functools import cached_property
 
 from dockyard import fastjson as json  # the C codec: create and run import this module
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.lazy import cached_property
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers.py)
 if TYPE_CHECKING:

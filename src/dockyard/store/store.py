@@ -7,8 +7,8 @@ and start-up time is a feature.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 
+from dockyard.lazy import cached_property
 from dockyard.store.db import Metadata
 
 # Not typing.TYPE_CHECKING: importing typing costs ~2 ms of start-up (`dockyard exec`

@@ -23,9 +23,8 @@ Collaborators are made on first use: ``dockyard exec`` loads only records and ex
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from dockyard.engine.containers.records import ContainerRecords
+from dockyard.lazy import cached_property
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `dockyard exec`
 if TYPE_CHECKING:
