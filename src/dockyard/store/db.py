@@ -181,7 +181,15 @@ class _Turns:
             gate = _thread.allocate_lock()
             gate.acquire()
             self._waiting.append((me, gate))
-        gate.acquire()  # released by the thread before us, which made us the owner
+        try:
+            gate.acquire()  # released by the thread before us, which made us the owner
+        except BaseException:  # interrupted (KeyboardInterrupt) while waiting
+            with self._mutex:
+                if (me, gate) in self._waiting:
+                    self._waiting.remove((me, gate))
+                    raise
+            self.give()  # the turn came as we were interrupted: pass it on
+            raise
 
     def give(self) -> None:
         with self._mutex:
