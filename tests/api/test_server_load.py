@@ -18,9 +18,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.api.conftest import DOCKER_BIN, Daemon, start_daemon, stop_daemon
+from tests.api.conftest import (
+    DOCKER_BIN,
+    REFERENCE_SOCKET,
+    Daemon,
+    start_daemon,
+    stop_daemon,
+)
 from tests.api.test_errors import create_body, unchanged  # noqa: F401 - a fixture
 from tests.conftest import CLI, _cleanup_containers
+from tests.helpers import reference_docker
 from tests.httpd.conftest import connect_nonblocking, read_to_close, recv_until, status_of
 from tests.runtime.test_containers import wait_for
 
@@ -44,10 +51,11 @@ def _threads(pid: int) -> int:
 
 
 def _settled_threads(pid: int) -> int:
-    """The daemon's thread count once it has stopped changing (connections of earlier
-    requests closing)."""
+    """The daemon's thread count once it has stopped changing for longer than a worker
+    outlives its last request (Limits.keep_waiting + worker_idle: 3 s): earlier requests'
+    workers have ended."""
     seen = [_threads(pid)]
-    while len(seen) < 5 or len(set(seen[-5:])) > 1:
+    while len(seen) < 36 or len(set(seen[-36:])) > 1:
         time.sleep(0.1)
         seen.append(_threads(pid))
     return seen[-1]
@@ -155,6 +163,39 @@ def test_ten_clients_a_hundred_calls_none_refused(api: Daemon) -> None:
     assert statuses == [200] * 100
 
 
+def _runs_echo_hi(url: str, clients: int, runs: int) -> list[bytes | str]:
+    """``clients`` docker-py clients at once, each ``runs`` times
+    ``client.containers.run("busybox", "echo hi", remove=True)``: what each returned (or the
+    error it raised)."""
+
+    def client(_: int) -> list[bytes | str]:
+        c = docker.DockerClient(base_url=url, timeout=120)
+        got: list[bytes | str] = []
+        try:
+            for _ in range(runs):
+                try:
+                    got.append(c.containers.run("busybox", "echo hi", remove=True))
+                except Exception as e:  # a closed connection, a 5xx: the failure itself
+                    got.append(f"{type(e).__name__}: {e}")
+        finally:
+            c.close()
+        return got
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [out for batch in pool.map(client, range(clients)) for out in batch]
+
+
+@pytest.mark.slow
+def test_concurrent_dockerpy_runs_with_remove_all_return_their_output(api: Daemon) -> None:
+    """The issue's load, smaller: docker-py's run asks for the log stream, waits, removes,
+    then reads the stream. Was: b"" now and then (the log opened after the remove), and a
+    failed call when the server closed a pooled keep-alive connection for a newcomer."""
+    assert _runs_echo_hi(api.url, 8, 6) == [b"hi\n"] * 48
+    assert api.container_rows() == []
+    if reference_docker():  # Docker, the same
+        assert _runs_echo_hi(f"unix://{REFERENCE_SOCKET}", 8, 6) == [b"hi\n"] * 48
+
+
 @pytest.mark.skipif(DOCKER_BIN is None, reason="the docker CLI is not installed")
 def test_23_parallel_docker_rm_f_are_all_answered(api: Daemon) -> None:
     """Was: 23 parallel `docker rm -f` all refused."""
@@ -201,7 +242,7 @@ def _quiet_container(api: Daemon) -> str:
 )
 def test_client_leaving_a_quiet_stream_frees_its_thread(api: Daemon, request_line: str) -> None:
     """Was: a `logs -f` or `wait` client that went away held its thread until the container
-    wrote or exited."""
+    wrote or exited. (Its worker ends Limits.worker_idle after.)"""
     cid = _quiet_container(api)
     pid = api.proc.pid
     before = _settled_threads(pid)

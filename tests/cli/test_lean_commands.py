@@ -62,7 +62,7 @@ ROW = (
     "datetime",
 )
 # Nor functools and the collections it imports (~3 ms): the store loads _sqlite3 without them
-# (dockyard/sqlite.py), cached_property is dockyard/cached.py's and the image rows'
+# (dockyard/sqlite.py), cached_property is dockyard/lazy.py's and the image rows'
 # NamedTuple model/values.py's own.
 LEAN = ("functools", "collections")
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

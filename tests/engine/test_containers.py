@@ -79,6 +79,19 @@ def test_start_wait_logs_and_the_exit_code(engine: Engine) -> None:
     assert engine.containers.wait("c1") == 7
 
 
+def test_a_follow_asked_before_the_exit_reads_the_output_after_a_remove(engine: Engine) -> None:
+    """docker-py's ``containers.run(..., remove=True)``: it asks for ``logs(follow=True)``
+    (the API sends the reply's headers at once), waits, removes, and only then reads the
+    stream. Was: the log was opened at the first read, after the remove: b"" (one run in
+    500 under load)."""
+    engine.containers.create(spec("echo", "hi", name="once"))
+    engine.containers.start("once")
+    records = engine.containers.logs("once", follow=True)  # the headers go out here
+    assert engine.containers.wait("once") == 0
+    engine.containers.remove("once")
+    assert [(s, t) for s, t, _ in records] == [("stdout", "hi\n")]
+
+
 def test_exec_stop_kill_restart(engine: Engine) -> None:
     # PID 1 ignores signals it has no handler for: the trap makes TERM end it, as a server.
     cid = run_detached(

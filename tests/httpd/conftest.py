@@ -29,6 +29,8 @@ LIMITS = Limits(
     drain=1 << 16,
     json_depth=50,
     shutdown_grace=1.0,
+    keep_waiting=0.1,  # idle connections go to the poller soon: both paths are tested
+    worker_idle=1.0,
 )
 
 

@@ -314,8 +314,9 @@ def test_at_the_connection_limit_an_idle_keep_alive_connection_makes_room(
     tmp_path: Path,
 ) -> None:
     """Clients that keep pools of idle connections (docker-py: up to 10 each) are not refused
-    at the limit: an idle one is closed for the newcomer. Only connections that are all in a
-    request (here: streams) leave a newcomer a 503."""
+    at the limit: the connection idle longest is closed for the newcomer, and the others
+    serve on. Only connections that are all in a request (here: streams) leave a newcomer a
+    503."""
     path = tmp_path / "s.sock"
     app, server = make_server(path, LIMITS._replace(connections=3, idle_timeout=60.0))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -327,8 +328,12 @@ def test_at_the_connection_limit_an_idle_keep_alive_connection_makes_room(
         for conn in kept:  # three keep-alive connections, idle after one request each
             conn.request("GET", "/ping")
             assert conn.getresponse().read() == b"pong"
-        wait_for(lambda: server.connections() == 3)
+        wait_for(lambda: server.parked() == 3)
         assert served.call("GET", "/ping") == (200, b"pong")  # an idle one made room
+        assert kept[0].sock is not None and kept[0].sock.recv(1) == b""  # the oldest one
+        for conn in kept[1:]:
+            conn.request("GET", "/ping")
+            assert conn.getresponse().read() == b"pong"
         for conn in kept:
             conn.close()
         served.wait_idle()
@@ -348,3 +353,32 @@ def test_at_the_connection_limit_an_idle_keep_alive_connection_makes_room(
             s.close()
         server.shutdown()
         thread.join(10)
+
+
+def test_idle_keep_alive_connections_hold_no_thread_and_none_is_closed(tmp_path: Path) -> None:
+    """docker-py leaves the connection of every log stream it has read open until its
+    garbage collector runs: 50 clients held ~1000. Was: a thread each, and at 1024 the
+    server closed idle ones, one of them while its client sent a POST on it (a failed
+    ``containers.run``). Now they wait in the poller, and every one still serves."""
+    path = tmp_path / "s.sock"
+    app, server = make_server(path, LIMITS._replace(idle_timeout=60.0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    served = Served(path, app, server, thread)
+    clients = [served.client() for _ in range(1100)]
+    try:
+        for conn in clients:
+            conn.request("GET", "/ping")
+            assert conn.getresponse().read() == b"pong"
+        wait_for(lambda: served.server.parked() == 1100)
+        wait_for(lambda: served.server.workers() == 0)  # LIMITS.worker_idle: 1 s
+        for conn in clients:  # each of them again, none closed under its client
+            conn.request("POST", "/items", body=b"{}")
+            assert conn.getresponse().status == 201
+    finally:
+        for conn in clients:
+            conn.close()
+        server.shutdown()
+        thread.join(10)
+    assert len(app.items) == 1100
+    assert server.connections() == 0

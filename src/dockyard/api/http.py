@@ -212,16 +212,19 @@ class Call:
 
     @property
     def engine(self) -> Engine:
-        """The connection's engine (one SQLite connection per client connection: they are
-        thread-bound, and every front end sees the store through the same WAL)."""
-        context = self.req.conn.context
-        engine: Engine | None = context.get("engine")
+        """The worker thread's engine (one SQLite connection per server thread: they are
+        thread-bound, and every front end sees the store through the same WAL). Per thread,
+        not per client connection: docker-py opens a connection for every log stream it
+        reads, and an engine's start-up was a share of each ``containers.run``."""
+        worker = self.req.conn.worker
+        assert worker is not None  # a request is served in a worker
+        engine: Engine | None = worker.context.get("engine")
         if engine is None:
             from dockyard.engine import Engine
 
             engine = Engine(root=self.daemon.root, run_root=self.daemon.run_root)
-            context["engine"] = engine
-            self.req.conn.on_close(engine.close)
+            worker.context["engine"] = engine
+            worker.on_exit(engine.close)
         return engine
 
     def arg(self, name: str, default: str = "") -> str:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from dockyard.lazy import cached_property
+
 # Not typing's: importing typing costs ~3 ms of every command's start-up; argparse (~10 ms)
 # is imported only when a verb builds a parser (cli/parser.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from functools import cached_property
     from typing import Any
 
     from dockyard.cli.parser import ArgumentParser
     from dockyard.engine import Engine
-else:
-    from dockyard.cached import cached_property
 
 
 class Context:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 
+from dockyard.lazy import cached_property
+
 # Not typing.TYPE_CHECKING: importing typing costs ~2 ms of start-up (`dockyard exec`
 # is latency-critical); type checkers treat any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from functools import cached_property
-
     from dockyard.engine.builder import BuilderService
     from dockyard.engine.containers import ContainerService
     from dockyard.engine.images import ImageService
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from dockyard.store import Store
     from dockyard.store.events import Events
 
-else:
-    from dockyard.cached import cached_property
 
 DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_RUN_ROOT = "/run/dockyard"

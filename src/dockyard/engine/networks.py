@@ -6,16 +6,17 @@ The metadata database decides everything (names, subnets, addresses) inside one
 
 from __future__ import annotations
 
+import _thread
 import os
 
 from dockyard import fastjson as json  # the C codec: create and run import this module
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.lazy import cached_property
 from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers.py)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from functools import cached_property
     from ipaddress import IPv4Network
     from typing import Any
 
@@ -23,14 +24,13 @@ if TYPE_CHECKING:
     from dockyard.engine.endpoints import Endpoints, NetPlan
     from dockyard.engine.prune import PruneFilters
     from dockyard.model.container import Container
-else:
-    from dockyard.cached import cached_property
 
 # ipaddress and ipam load only where subnets are chosen (network create): a container's
 # create and start do their address arithmetic on integers (~1.5 ms less per run).
 
 # Patterns, compiled on use: `network ls` loads this module, and re (with enum) is ~2 ms of
 # its start-up.
+_DEFAULT_CREATION = _thread.allocate_lock()  # see NetworkService.ensure_default
 _NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
 _DEVICE = r"^[a-zA-Z0-9_.-]+$"
 DEFAULT_NETWORK = "bridge"
@@ -185,6 +185,16 @@ class NetworkService:
         r = self.db.one("SELECT id FROM networks WHERE name = ?", (DEFAULT_NETWORK,))
         if r:
             return str(r["id"])
+        # One thread of this process makes it, the others then read it: the daemon's first
+        # runs from 50 docker-py clients made 18 attempts at once, each listing the host's
+        # links and routes (2 s apiece) before all but one found the name taken.
+        with _DEFAULT_CREATION:
+            r = self.db.one("SELECT id FROM networks WHERE name = ?", (DEFAULT_NETWORK,))
+            if r:
+                return str(r["id"])
+            return self._create_default()
+
+    def _create_default(self) -> str:
         device = ""
         if (
             os.path.realpath(self.engine.root) == DEFAULT_ROOT

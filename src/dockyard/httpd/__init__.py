@@ -12,7 +12,7 @@ from dockyard.httpd.errors import BodyTooLarge, ClientGone, HTTPError
 from dockyard.httpd.jsonbody import JSONError, loads
 from dockyard.httpd.request import Request
 from dockyard.httpd.router import Match, Router
-from dockyard.httpd.server import App, Connection, Server, listen_tcp, listen_unix
+from dockyard.httpd.server import App, Connection, Server, Worker, listen_tcp, listen_unix
 from dockyard.httpd.wire import Headers, Limits, Reader
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Request",
     "Router",
     "Server",
+    "Worker",
     "listen_tcp",
     "listen_unix",
     "loads",

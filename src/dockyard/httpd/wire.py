@@ -36,7 +36,11 @@ class Limits(NamedTuple):
     idle_timeout: float = 120.0  # waiting for a request on an open connection
     header_timeout: float = 30.0  # from a request's first byte to the end of its head
     body_timeout: float = 60.0  # no byte of a body (or no progress sending a reply) for this
-    connections: int = 1024  # open connections; more are answered 503 and closed
+    # Open connections; more are answered 503 and closed. Capped by the open-file limit
+    # (server.connection_limit): an idle one costs a descriptor, no thread.
+    connections: int = 65536
+    keep_waiting: float = 1.0  # a worker waits this long for a next request, then parks it
+    worker_idle: float = 2.0  # a worker with nothing to serve for this long ends
     shutdown_grace: float = 5.0  # requests being handled get this long to finish on shutdown
 
 

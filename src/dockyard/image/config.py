@@ -34,6 +34,7 @@ else:
         raw = property(lambda self: self[0])
         data = property(lambda self: self[1])
 
+
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Fields of the container config that Docker's inspect always shows, with their empty value.

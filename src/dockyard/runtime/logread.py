@@ -152,10 +152,32 @@ def read_log(
     them: the last ``tail`` records (None or < 0: all) of all the files together, of those
     the ones at or after ``since`` and at or before ``until`` (ns; 0: no bound). With
     ``follow``, then the records written later, while ``running()`` says so (and until
-    ``stop()``, asked while nothing comes, says to stop)."""
-    fmt = FORMATS[driver]
+    ``stop()``, asked while nothing comes, says to stop).
+
+    The files are opened by this call, not at the first record: what the log holds now is
+    read even if the container is removed before the caller reads (docker-py's
+    ``containers.run`` asks for the follow, waits, removes, and only then reads it)."""
+    records = _read_log(path, FORMATS[driver], tail, since, until, follow, running, stop)
+    next(records)  # opened; from here a close() (or the iterator's end) closes the files
+    return records
+
+
+_OPENED: Entry = ("", "", "")  # the marker: the files are open
+
+
+def _read_log(
+    path: str,
+    fmt: Format,
+    tail: int | None,
+    since: int,
+    until: int,
+    follow: bool,
+    running: Callable[[], bool] | None,
+    stop: Callable[[], bool] | None,
+) -> Iterator[Entry]:
     files = _open_all(path, fmt)
     try:
+        yield _OPENED
         if tail is None or tail < 0:
             chosen = _whole(fmt, files, since, until)
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from dockyard.lazy import cached_property
 from dockyard.store.db import Metadata
 
 # Not typing.TYPE_CHECKING: importing typing costs ~2 ms of start-up (`dockyard exec`
@@ -15,14 +16,10 @@ from dockyard.store.db import Metadata
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from functools import cached_property
-
     from dockyard.store.content import ContentStore
     from dockyard.store.images import ContainerUsers, ImageStore
     from dockyard.store.lock import StoreLock
     from dockyard.store.snapshots import Snapshots
-else:
-    from dockyard.cached import cached_property
 
 
 class Store:

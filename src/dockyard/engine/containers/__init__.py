@@ -24,12 +24,12 @@ Collaborators are made on first use: ``dockyard exec`` loads only records and ex
 from __future__ import annotations
 
 from dockyard.engine.containers.records import ContainerRecords
+from dockyard.lazy import cached_property
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `dockyard exec`
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
-    from functools import cached_property
     from typing import Any, BinaryIO
 
     from dockyard.engine import Engine
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from dockyard.runtime.attach import MonitorLaunch
     from dockyard.runtime.fs import ArchiveSource
     from dockyard.runtime.oci import OCIRuntime
-else:
-    from dockyard.cached import cached_property
 
 
 class ContainerService:
