@@ -61,4 +61,5 @@ def consistent(cli: CLI) -> bool:
     from tests.runtime.leftovers import own_lines
 
     r = cli("system", "check")
+    print(r.stdout, r.stderr)  # shown by pytest when the assertion fails
     return own_lines(cli, r.stdout) == [] and "store consistent" in r.stdout
