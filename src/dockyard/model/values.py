@@ -64,25 +64,33 @@ def _frozen_delattr(self: Any, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
+def _bind(where: str, index: dict[str, int], args: Any, kwargs: dict[str, Any]) -> list[Any]:
+    """The call's arguments on the fields' places (``index``: name -> place), ``_MISSING``
+    where none was given; Python's errors for too many, unknown or repeated ones."""
+    count = len(index)
+    if len(args) > count:
+        raise TypeError(
+            f"{where} takes {count + 1} positional arguments but {len(args) + 1} were given"
+        )
+    values = list(args) + [_MISSING] * (count - len(args))
+    for key, value in kwargs.items():
+        i = index.get(key)
+        if i is None:
+            raise TypeError(f"{where} got an unexpected keyword argument {key!r}")
+        if i < len(args):
+            raise TypeError(f"{where} got multiple values for argument {key!r}")
+        values[i] = value
+    return values
+
+
 def _make_init(cls_name: str, specs: tuple[Field, ...]) -> Callable[..., None]:
     names = tuple(f.name for f in specs)
     index = {n: i for i, n in enumerate(names)}
     setter = object.__setattr__
+    where = f"{cls_name}.__init__()"
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(names):
-            raise TypeError(
-                f"{cls_name}.__init__() takes {len(names) + 1} positional arguments but "
-                f"{len(args) + 1} were given"
-            )
-        values = list(args) + [_MISSING] * (len(names) - len(args))
-        for key, value in kwargs.items():
-            i = index.get(key)
-            if i is None:
-                raise TypeError(f"{cls_name}.__init__() got an unexpected keyword argument {key!r}")
-            if i < len(args):
-                raise TypeError(f"{cls_name}.__init__() got multiple values for argument {key!r}")
-            values[i] = value
+        values = _bind(where, index, args, kwargs)
         for i, f in enumerate(specs):
             value = values[i]
             if value is _MISSING:
@@ -91,9 +99,7 @@ def _make_init(cls_name: str, specs: tuple[Field, ...]) -> Callable[..., None]:
                 elif f.default_factory is not _MISSING:
                     value = f.default_factory()
                 else:
-                    raise TypeError(
-                        f"{cls_name}.__init__() missing 1 required positional argument: {f.name!r}"
-                    )
+                    raise TypeError(f"{where} missing 1 required positional argument: {f.name!r}")
             setter(self, f.name, value)
 
     return __init__
@@ -185,29 +191,16 @@ def _tuple_class(
     required = count - len(defaults)
     index = {n: i for i, n in enumerate(names)}
     new_tuple = tuple.__new__
+    where = f"{name}.__new__()"
 
     def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
         if not kwargs and len(args) == count:
             return new_tuple(cls, args)
-        if len(args) > count:
-            raise TypeError(
-                f"{name}.__new__() takes {count + 1} positional arguments but "
-                f"{len(args) + 1} were given"
-            )
-        values = list(args) + [_MISSING] * (count - len(args))
-        for key, value in kwargs.items():
-            i = index.get(key)
-            if i is None:
-                raise TypeError(f"{name}.__new__() got an unexpected keyword argument {key!r}")
-            if i < len(args):
-                raise TypeError(f"{name}.__new__() got multiple values for argument {key!r}")
-            values[i] = value
+        values = _bind(where, index, args, kwargs)
         for i in range(count):
             if values[i] is _MISSING:
                 if i < required:
-                    raise TypeError(
-                        f"{name}.__new__() missing 1 required positional argument: {names[i]!r}"
-                    )
+                    raise TypeError(f"{where} missing 1 required positional argument: {names[i]!r}")
                 values[i] = defaults[i - required]
         return new_tuple(cls, values)
 
