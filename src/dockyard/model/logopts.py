@@ -16,7 +16,9 @@ from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of every command
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from dataclasses import dataclass
+    from typing import Any
 
     from dockyard.model.container import LogConfig
 else:
@@ -103,6 +105,19 @@ def _failed(why: str) -> InvalidArgument:
     return InvalidArgument(f"failed to initialize logging driver: {why}")
 
 
+def _option(
+    opts: dict[str, str], key: str, parse: Callable[[str], Any], default: Any, words: str = "{err}"
+) -> Any:
+    """``opts[key]`` read by ``parse`` (``default`` when absent); a value it refuses is the
+    driver's error, worded as ``words`` (``{value}``: the option, ``{err}``: the parser's)."""
+    if key not in opts:
+        return default
+    try:
+        return parse(opts[key])
+    except ValueError as e:
+        raise _failed(words.format(value=opts[key], err=e)) from None
+
+
 def _check_common(opts: dict[str, str]) -> None:
     mode = opts.get("mode", "")
     if mode not in ("", "blocking", "non-blocking"):
@@ -120,32 +135,15 @@ def _check_common(opts: dict[str, str]) -> None:
 
 def _json_file(opts: dict[str, str]) -> LogSettings:
     """moby daemon/logger/jsonfilelog.New."""
-    max_size = 0
-    if "max-size" in opts:
-        try:
-            max_size = from_human_size(opts["max-size"])
-        except ValueError as e:
-            raise _failed(str(e)) from None
-        if max_size <= 0:
-            raise _failed("max-size must be a positive number")
-    max_file = 1
-    if "max-file" in opts:
-        try:
-            max_file = go_atoi(opts["max-file"])
-        except ValueError as e:
-            raise _failed(str(e)) from None
-        if max_file < 1:
-            raise _failed("max-file cannot be less than 1")
-    compress = False
-    if "compress" in opts:
-        try:
-            compress = go_parse_bool(opts["compress"])
-        except ValueError as e:
-            raise _failed(str(e)) from None
-        if compress and (max_file == 1 or not max_size):
-            raise _failed(
-                "compress cannot be true when max-file is less than 2 or max-size is not set"
-            )
+    max_size = _option(opts, "max-size", from_human_size, 0)
+    if "max-size" in opts and max_size <= 0:
+        raise _failed("max-size must be a positive number")
+    max_file = _option(opts, "max-file", go_atoi, 1)
+    if max_file < 1:
+        raise _failed("max-file cannot be less than 1")
+    compress = _option(opts, "compress", go_parse_bool, False)
+    if compress and (max_file == 1 or not max_size):
+        raise _failed("compress cannot be true when max-file is less than 2 or max-size is not set")
     for key in ("labels-regex", "env-regex"):
         if opts.get(key):
             import re
@@ -168,24 +166,19 @@ def _json_file(opts: dict[str, str]) -> LogSettings:
 
 def _local(opts: dict[str, str]) -> LogSettings:
     """moby daemon/logger/local.New and its validateConfig."""
-    max_size = LOCAL_MAX_SIZE
-    if "max-size" in opts:
-        try:
-            max_size = from_human_size(opts["max-size"])
-        except ValueError as e:
-            raise _failed(f"invalid value for max-size: {opts['max-size']}: {e}") from None
-    max_file = LOCAL_MAX_FILE
-    if "max-file" in opts:
-        try:
-            max_file = go_atoi(opts["max-file"])
-        except ValueError as e:
-            raise _failed(f"invalid value for max-file: {opts['max-file']}: {e}") from None
-    compress = True
-    if "compress" in opts:
-        try:
-            compress = go_parse_bool(opts["compress"])
-        except ValueError as e:
-            raise _failed(f"error reading compress log option: {e}") from None
+    max_size = _option(
+        opts,
+        "max-size",
+        from_human_size,
+        LOCAL_MAX_SIZE,
+        "invalid value for max-size: {value}: {err}",
+    )
+    max_file = _option(
+        opts, "max-file", go_atoi, LOCAL_MAX_FILE, "invalid value for max-file: {value}: {err}"
+    )
+    compress = _option(
+        opts, "compress", go_parse_bool, True, "error reading compress log option: {err}"
+    )
     if max_size < 0:
         raise _failed("max size should be a positive number")
     if max_file < 0:
