@@ -6,15 +6,23 @@ it sits below both front ends. No imports at module load: ``dockyard ps`` starts
 
 from __future__ import annotations
 
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def _scaled(n: float, base: float, units: tuple[str, ...], digits: int) -> str:
+    """go-units' CustomSize: ``n`` divided by ``base`` while it is that big, with ``digits``
+    significant digits and the unit it reached."""
+    i = 0
+    while n >= base and i < len(units) - 1:
+        n /= base
+        i += 1
+    return f"{float(f'{n:.{digits}g}'):g}{units[i]}"
+
 
 def human_size(n: float) -> str:
     """go-units HumanSize: decimal units, 3 significant digits ("1.24MB", "4.1kB", "0B")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{float(f'{n:.3g}'):g}{units[i]}"
+    return _scaled(n, 1000.0, _DECIMAL_UNITS, 3)
 
 
 def human_duration(seconds: float) -> str:
@@ -327,9 +335,4 @@ def _go_parse_int(text: str) -> int:
 
 def bytes_size(n: float) -> str:
     """go-units BytesSize: binary units, 4 significant digits ("320KiB", "23.54GiB")."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024.0
-        i += 1
-    return f"{float(f'{n:.4g}'):g}{units[i]}"
+    return _scaled(n, 1024.0, _BINARY_UNITS, 4)
