@@ -78,46 +78,44 @@ def lookup(root: str, ref: str) -> str | None:
     return None
 
 
-def differences(root: str, names: Mapping[str, str]) -> list[str]:
-    """Links that disagree with ``names`` (name -> ID, from the table), as ``system check``
-    words them. Missing links are not listed: the index need not be complete."""
+def _links(root: str) -> dict[str, str]:
+    """Every entry of the index and where it points ("" where it is no link)."""
     try:
         entries = os.listdir(_dir(root))
     except FileNotFoundError:
-        return []
-    out = []
-    for entry in sorted(entries):
-        path = os.path.join(_dir(root), entry)
+        return {}
+    out = {}
+    for entry in entries:
         try:
-            target = os.readlink(path)
+            out[entry] = os.readlink(os.path.join(_dir(root), entry))
         except OSError:
-            target = ""
-        if entry.startswith(".") or names.get(entry) != target:
-            out.append(f"stale container name link {entry!r}")
+            out[entry] = ""
     return out
+
+
+def _stale(entry: str, target: str, names: Mapping[str, str]) -> bool:
+    return entry.startswith(".") or names.get(entry) != target
+
+
+def differences(root: str, names: Mapping[str, str]) -> list[str]:
+    """Links that disagree with ``names`` (name -> ID, from the table), as ``system check``
+    words them. Missing links are not listed: the index need not be complete."""
+    return [
+        f"stale container name link {entry!r}"
+        for entry, target in sorted(_links(root).items())
+        if _stale(entry, target, names)
+    ]
 
 
 def rebuild(root: str, names: Mapping[str, str]) -> None:
     """Make the index exactly ``names`` (name -> ID, from the table)."""
-    try:
-        entries = os.listdir(_dir(root))
-    except FileNotFoundError:
-        entries = []
-    for entry in entries:
-        path = os.path.join(_dir(root), entry)
-        try:
-            keep = not entry.startswith(".") and os.readlink(path) == names.get(entry)
-        except OSError:
-            keep = False
-        if not keep:
+    links = _links(root)
+    for entry, target in links.items():
+        if _stale(entry, target, names):
             try:
-                os.unlink(path)
+                os.unlink(os.path.join(_dir(root), entry))
             except OSError:
                 pass
     for name, cid in names.items():
-        try:
-            if os.readlink(os.path.join(_dir(root), name)) == cid:
-                continue
-        except OSError:
-            pass
-        link(root, name, cid)
+        if links.get(name) != cid:
+            link(root, name, cid)

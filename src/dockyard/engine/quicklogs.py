@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 
 from dockyard.engine.nameindex import lookup
+from dockyard.runtime.logfile import log_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,13 +32,12 @@ def read(
     if cid is None:
         return None
     directory = os.path.join(root, "containers", cid)
-    path = os.path.join(directory, f"{cid}-json.log")
-    driver = "json-file"
-    if not os.path.exists(path):
-        path = os.path.join(directory, "local-logs", "container.log")
-        driver = "local"
-        if not os.path.exists(path):
-            return None
+    for driver in ("json-file", "local"):
+        path = log_path(directory, cid, driver)
+        if os.path.exists(path):
+            break
+    else:
+        return None
     from dockyard.runtime.logread import read_log
 
     return read_log(

@@ -240,11 +240,9 @@ class ContainerRecords:
 
     def log_path(self, cid: str, driver: str = "json-file") -> str:
         """Where the log driver writes (Docker's paths; "" for none: nothing is written)."""
-        if driver == "local":
-            return os.path.join(self.dir, cid, "local-logs", "container.log")
-        if driver == "none":
-            return ""
-        return os.path.join(self.dir, cid, f"{cid}-json.log")
+        from dockyard.runtime.logfile import log_path  # not on exec's path
+
+        return log_path(os.path.join(self.dir, cid), cid, driver)
 
     def hosts_path(self, cid: str) -> str:
         return os.path.join(self.dir, cid, "hosts")
