@@ -1,5 +1,5 @@
-"""The helpers every test directory shares: one tar builder, one wait loop and one question
-about the reference Docker.
+"""The helpers every test directory shares: one tar builder, one wait loop, one question
+about the reference Docker, and a bare interpreter for import-list checks.
 
 Tars: ``tar(*entries)`` takes ``TarInfo``s (no data), ``(TarInfo, data)`` or ``(name, data)``
 pairs, in order; ``tar_of(files)`` makes a tar of regular files (their parent directories
@@ -12,13 +12,17 @@ import functools
 import io
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
 
 Entry = tarfile.TarInfo | tuple[tarfile.TarInfo, bytes] | tuple[str, bytes]
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def entry(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tarfile.TarInfo:
@@ -98,3 +102,14 @@ needs_docker = pytest.mark.skipif(
     not reference_docker(),
     reason="the reference Docker (anchor-docker.sh) is not running",
 )
+
+
+def bare_python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter without ``site`` (``-S``, as the ``dockyard`` launcher
+    runs), dockyard's sources on its path: what a module imports at start-up, alone."""
+    return subprocess.run(
+        [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{SRC!r}]\n" + code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

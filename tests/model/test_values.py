@@ -8,15 +8,13 @@ import dataclasses
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dockyard.model import values
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from tests.helpers import bare_python
 
 ANNOTATIONS = {"a": "int", "b": "str", "c": "tuple[int, ...]", "d": "list[int]"}
 BODY = {"b": "x", "c": (), "d": dataclasses.field(default_factory=list)}
@@ -92,7 +90,6 @@ def test_non_default_after_default_is_refused() -> None:
 
 
 def test_the_model_is_built_without_importing_dataclasses() -> None:
-    import subprocess
 
     code = (
         "import sys, dockyard.model.codec, dockyard.model.docker, dockyard.engine.containers;"
@@ -171,13 +168,8 @@ def test_named_tuple_needs_no_collections() -> None:
         "assert Row(1)._replace(b='y') == (1, 'y')\n"
         "print('collections' in sys.modules, 'typing' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{SRC!r}]\n" + code],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.split() == ["False", "False"]
+    out = bare_python(code)
+    assert (out.returncode, out.stdout.split()) == (0, ["False", "False"]), out.stderr
 
 
 class _OursRow(values.NamedTuple):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from tests.helpers import bare_python
 
 PROGRAM = """
 import sys
@@ -27,12 +26,7 @@ print("ok")
 
 
 def test_sqlite_is_loaded_without_functools_and_works() -> None:
-    r = subprocess.run(
-        [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{SRC!r}]\n" + PROGRAM],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = bare_python(PROGRAM)
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
 
 
