@@ -224,9 +224,12 @@ def _hex_float(f: float, upper: bool) -> str:
     if f == 0:
         s = "0x0p+00"
     else:
-        mant, _, exp = float.hex(abs(f))[2:].partition("p")
-        mant = mant.rstrip("0").rstrip(".")
-        e = int(exp)
+        # Go normalises subnormals too (0x1p-1023, where float.hex says 0x0.8p-1022): the
+        # mantissa is 1.xxx, its 52 fraction bits exact (m * 2 - 1 is in [0, 1)).
+        m, e = math.frexp(abs(f))
+        digits = f"{int((m * 2 - 1) * (1 << 52)):013x}".rstrip("0")
+        mant = "1." + digits if digits else "1"
+        e -= 1
         s = f"0x{mant}p{'-' if e < 0 else '+'}{abs(e):02d}"
     s = ("-" if math.copysign(1.0, f) < 0 else "") + s
     return s.upper() if upper else s
