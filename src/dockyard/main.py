@@ -4,6 +4,7 @@ import-light: only the chosen command's module is imported."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -245,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             return _usage_error(f"unknown command: dockyard {name} {sub}")
     if target is None:
         return _usage_error(f"unknown command: dockyard {name}")
+    if target not in _SHORT:
+        gc.enable()  # the entry script turned it off for start-up; a long run needs it
     if target == COMMANDS["exec"]:
         # Common exec forms become `runc exec` without argparse and most imports; the rest,
         # and every error, come back here for the normal path.
@@ -302,6 +305,16 @@ _QUICK_EXIT = {
     ("system", "cmd_df"),
     ("volumes", "cmd_volume_ls"),
     ("networks", "cmd_network_ls"),
+}
+
+# Commands that end soon after their modules load: the collector stays off for them (the
+# entry script turns it off; it would walk the new modules' objects several times, ~1 ms).
+# Their garbage is freed by reference counting; a cycle or two lives until the exit.
+_SHORT = _QUICK_EXIT | {
+    ("containers", "cmd_ps"),
+    ("containers", "cmd_create"),
+    ("containers", "cmd_port"),
+    ("containers", "cmd_rm"),
 }
 
 

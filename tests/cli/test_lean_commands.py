@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.cli.flags import COMMAND_ARGS, Command, add_flags, parse_lean
+from dockyard.cli.flags import add_flags
 from dockyard.cli.parser import make_parser
+from dockyard.cli.verbs import COMMAND_ARGS, Command, add_to_parser, parse_lean
 from tests.conftest import CLI
 
 # argv: report file, mode ("lean" | "argparse"), then dockyard's own arguments.
@@ -29,8 +30,8 @@ import os, sys
 report, mode = sys.argv[1], sys.argv[2]
 sys.argv[1:3] = []
 if mode == "argparse":
-    import dockyard.cli.flags
-    dockyard.cli.flags.parse_lean = lambda *args: None
+    import dockyard.cli.verbs
+    dockyard.cli.verbs.parse_lean = lambda *args: None
 def dump():
     with open(report, "w") as f:
         f.write("\\n".join(sorted(sys.modules)))
@@ -64,7 +65,8 @@ ROW = (
 # Nor functools and the collections it imports (~3 ms): the store loads _sqlite3 without them
 # (dockyard/sqlite.py), cached_property is dockyard/lazy.py's and the image rows'
 # NamedTuple model/values.py's own.
-LEAN = ("functools", "collections")
+# Nor run/create's flag table (cli/flags.py: ~1 ms); their own is cli/verbs.py.
+LEAN = ("functools", "collections", "dockyard.cli.flags")
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # name: (arguments, modules it must not import)
     "ps": (("ps",), NEVER + NO_RE + ROW + LEAN),
@@ -180,7 +182,7 @@ def _argparse(cmd: Command, name: str, argv: list[str]) -> dict[str, object]:
     p = make_parser(name, cmd.usage, cmd.description, add_help=True)
     for dest, nargs in cmd.positionals:
         p.add_argument(dest, nargs=argparse.REMAINDER if nargs == "..." else nargs)
-    add_flags(p, name, cmd.flags)
+    add_to_parser(p, cmd.flags)
     return vars(p.parse_args(argv))
 
 

@@ -22,8 +22,8 @@ TYPE_CHECKING = False  # not typing's: ~3 ms of every container verb's start-up
 if TYPE_CHECKING:
     import argparse
 
-    from dockyard.cli.flags import Args
     from dockyard.cli.parser import ArgumentParser
+    from dockyard.cli.verbs import Args
     from dockyard.model.container import ContainerSpec
 
 # ------------------------------------------------------------------ run / create
@@ -33,14 +33,8 @@ def parse_create(
     ctx: Context, argv: list[str], run: bool
 ) -> tuple[ContainerSpec, argparse.Namespace | Args]:
     """``run``/``create`` arguments -> (the spec, the parsed flags)."""
-    from dockyard.cli.flags import (
-        Command,
-        add_flags,
-        flags_for,
-        parse_lean,
-        spec_from_args,
-        split_at_image,
-    )
+    from dockyard.cli.flags import add_flags, flags_for, spec_from_args, split_at_image
+    from dockyard.cli.verbs import Command, parse_lean
 
     verb = "run" if run else "create"
     usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]"

@@ -32,9 +32,9 @@ class Context:
         return make_parser(self.prog, usage, description, add_help=add_help)
 
     def args(self, name: str, argv: list[str]) -> Any:
-        """``argv`` parsed for the small verb ``name`` (cli/flags.py ``COMMAND_ARGS``): by
+        """``argv`` parsed for the small verb ``name`` (cli/verbs.py ``COMMAND_ARGS``): by
         hand for the plain forms, else by argparse built from the same table."""
-        from dockyard.cli.flags import COMMAND_ARGS, add_flags, parse_lean
+        from dockyard.cli.verbs import COMMAND_ARGS, add_to_parser, parse_lean
 
         cmd = COMMAND_ARGS[name]
         a = parse_lean(cmd, argv)
@@ -45,7 +45,7 @@ class Context:
         p = self.parser(cmd.usage, cmd.description)
         for dest, nargs in cmd.positionals:
             p.add_argument(dest, nargs=argparse.REMAINDER if nargs == "..." else nargs)
-        add_flags(p, name, cmd.flags)
+        add_to_parser(p, cmd.flags)
         return p.parse_args(argv)
 
     def close(self) -> None:

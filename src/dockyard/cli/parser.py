@@ -1,6 +1,6 @@
 """argparse as the verbs use it: Docker's exit code 125 for flag errors, the terminal's width
 without shutil. Imported only when a verb builds a parser (the small verbs' plain forms are
-parsed from the flag table without argparse: cli/flags.py ``parse_lean``)."""
+parsed from the flag table without argparse: cli/verbs.py ``parse_lean``)."""
 
 from __future__ import annotations
 
