@@ -315,6 +315,7 @@ _SHORT = _QUICK_EXIT | {
     ("containers", "cmd_create"),
     ("containers", "cmd_port"),
     ("containers", "cmd_rm"),
+    ("containers", "cmd_run"),  # an attached one turns it on for the session (runtime/attach)
 }
 
 

@@ -324,3 +324,32 @@ def test_a_running_container_reads_lean_until_its_monitor_is_gone(ctr: CLI, tmp_
 def _monitor_pid(cli: CLI, cid: str) -> int:
     with open(cli.run_root / "containers" / cid / "monitor.pid") as f:
         return int(f.read().split()[0])
+
+
+# `run`'s start-up: none of the standard library's heavier modules (each was pulled in by one
+# dockyard module for one name), nor the runtime's driver (the monitor runs the runtime).
+RUN_NEVER = (
+    *NEVER,
+    *NO_RE,
+    "socket",
+    "selectors",
+    "threading",
+    "ctypes",
+    "collections",
+    "functools",
+    "dockyard.runtime.oci",
+)
+
+
+def test_run_rm_starts_without_the_heavy_modules(ctr: CLI, tmp_path: Path) -> None:
+    ctr("run", "--rm", "busybox", "true")  # the first one makes the default network
+    for args in (
+        ("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"),
+        ("run", "--rm", "-e", "A=1", "--name", "lean-run", "busybox", "true"),
+    ):
+        r = run(ctr, tmp_path, "lean", *args)
+        loaded = [m for m in RUN_NEVER if m in r.modules]
+        assert not loaded, (args, loaded)
+    r = run(ctr, tmp_path, "lean", "run", "--rm", "busybox", "sh", "-c", "echo out; exit 3")
+    assert (r.returncode, r.stdout) == (3, "out\n")
+    assert ctr("ps", "-aq").stdout == ""

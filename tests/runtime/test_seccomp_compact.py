@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,3 +135,43 @@ def test_libseccomp_table_is_kept_between_processes(tmp_path, monkeypatch) -> No
     monkeypatch.setattr(seccomp, "_known_cache", {})
     assert seccomp._known_syscalls(ARCHES, str(tmp_path)) == first
     assert len(scans) == 2
+
+
+def test_default_profile_is_converted_once_and_again_when_its_inputs_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` keeps Docker's default profile, converted, in the run root; what it reads back is
+    what the conversion gives, for these capabilities; other capabilities or a changed stamp
+    (another profile file, libseccomp, kernel) convert again."""
+    fresh = seccomp.load_profile("", DEFAULT_CAPS)
+    more = [*DEFAULT_CAPS, "CAP_SYS_ADMIN"]
+    fresh_more = seccomp.load_profile("", more)
+    assert fresh_more != fresh
+    real = seccomp._convert
+    calls: list[int] = []
+
+    def counting(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(seccomp, "_convert", counting)
+    cache = tmp_path / "seccomp-default.json"
+    assert seccomp.load_profile("", DEFAULT_CAPS, cache_dir=str(tmp_path)) == fresh
+    assert len(calls) == 1 and cache.is_file()
+    assert seccomp.load_profile("", DEFAULT_CAPS, cache_dir=str(tmp_path)) == fresh
+    assert len(calls) == 1  # read back
+    assert seccomp.load_profile("", more, cache_dir=str(tmp_path)) == fresh_more
+    assert len(calls) == 2
+    data = json.loads(cache.read_text())
+    data["stamp"][-1][2] -= 1  # /etc/ld.so.cache rewritten since
+    cache.write_text(json.dumps(data))
+    seccomp.load_profile("", more, cache_dir=str(tmp_path))
+    assert len(calls) == 3
+    cache.write_text("{not json")  # a torn file is converted again, not an error
+    assert seccomp.load_profile("", DEFAULT_CAPS, cache_dir=str(tmp_path)) == fresh
+    # A profile of the user's own is never taken from (nor put into) the cache.
+    own = '{"defaultAction": "SCMP_ACT_ALLOW"}'
+    assert seccomp.load_profile(own, DEFAULT_CAPS, cache_dir=str(tmp_path)) == {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [],
+    }

@@ -6,16 +6,16 @@ The network rows, leases and devices themselves are engine/networks.py's.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Sequence
 
+from dockyard import fastjson as json  # the C codec without json's re and enum
 from dockyard.errors import Conflict, NotFound
 from dockyard.model.container import Endpoint, PublishedPort, is_bridged, network_key, replace
 from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms (see engine/containers)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from dockyard.engine.containers.lifecycle import Lifecycle
@@ -110,7 +110,7 @@ class Endpoints:
                 ctr.id, first.bridge, first.address, [firewall.Publish(*p) for p in published]
             )
             with open(os.path.join(run_dir, "ports.json"), "w") as f:
-                json.dump([[p[0], p[1], p[2]] for p in published], f)
+                f.write(json.dumps([[p[0], p[1], p[2]] for p in published]))
         link_env: list[str] = []
         if links:
             extra = extra_hosts(list(spec.extra_hosts), self.networks.host_gateway)

@@ -44,21 +44,21 @@ def prefixlen(subnet: str) -> int:
 
 def _span(subnet: str) -> tuple[int, int]:
     """(first address as an integer, number of addresses) of ``subnet`` ("a.b.c.d/n")."""
-    import socket
+    import _socket  # not the socket module (its enums): create and run call this
 
     base_s, _, bits = subnet.partition("/")
     size = 1 << (32 - int(bits))
-    return int.from_bytes(socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF, size
+    return int.from_bytes(_socket.inet_aton(base_s), "big") & ~(size - 1) & 0xFFFFFFFF, size
 
 
 def next_free(subnet: str, gateway: str, leased: set[str]) -> str:
     """:func:`dockyard.network.ipam.next_address` on integers: the lowest host address of
     ``subnet`` ("a.b.c.d/n") that is neither leased nor the gateway."""
-    import socket
+    import _socket  # not the socket module (its enums): create and run call this
 
     base, size = _span(subnet)
     for n in range(base + 1, base + size - 1):
-        addr = socket.inet_ntoa(n.to_bytes(4, "big"))
+        addr = _socket.inet_ntoa(n.to_bytes(4, "big"))
         if addr != gateway and addr not in leased:
             return addr
     raise Conflict("no available IPv4 addresses on this network's address pools")
@@ -393,10 +393,10 @@ class NetworkService:
             for x in c.execute("SELECT address FROM ip_leases WHERE network_id = ?", (r["id"],))
         }
         if want:
-            import socket
+            import _socket  # not the socket module (its enums): create and run call this
 
             base, size = _span(str(r["subnet"]))
-            n = int.from_bytes(socket.inet_aton(want), "big")
+            n = int.from_bytes(_socket.inet_aton(want), "big")
             # Docker's IPAM holds the gateway, network and broadcast addresses too. A static
             # address stays leased while its container exists, running or not.
             if want in leased or want == str(r["gateway"]) or n in (base, base + size - 1):
@@ -421,10 +421,10 @@ class NetworkService:
                 "user specified IP address is supported only when connecting to networks with"
                 " user configured subnets"
             )
-        import socket
+        import _socket  # not the socket module (its enums): create and run call this
 
         base, size = _span(str(r["subnet"]))
-        if not base <= int.from_bytes(socket.inet_aton(ip), "big") < base + size:
+        if not base <= int.from_bytes(_socket.inet_aton(ip), "big") < base + size:
             raise InvalidArgument(
                 f"Invalid address {ip}: It does not belong to any of this network's subnets"
             )

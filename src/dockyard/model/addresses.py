@@ -65,12 +65,12 @@ def check_dns_search(text: str) -> str:
 
 def is_loopback(addr: str) -> bool:
     """127.0.0.0/8 or ::1 (string checks: ipaddress costs ~1.5 ms of every create)."""
-    import socket
+    import _socket  # not the socket module (its enums): create and run call this
 
     host = addr.split("%", 1)[0]
     try:
         if ":" in host:
-            return socket.inet_pton(socket.AF_INET6, host) == bytes(15) + b"\x01"
-        return socket.inet_aton(host)[0] == 127 and host.count(".") == 3
+            return _socket.inet_pton(_socket.AF_INET6, host) == bytes(15) + b"\x01"
+        return _socket.inet_aton(host)[0] == 127 and host.count(".") == 3
     except OSError:
         return False

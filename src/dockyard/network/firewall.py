@@ -18,11 +18,14 @@ All changes go through one ``iptables-restore --noflush`` per batch (one process
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
-
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # not typing's: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import NamedTuple
+else:
+    from dockyard.model.values import NamedTuple
 
 FORWARD_CHAIN = "DOCKYARD-FORWARD"
 NAT_CHAIN = "DOCKYARD"
@@ -45,6 +48,8 @@ class Publish(NamedTuple):
 
 
 def _run(args: Sequence[str], stdin: str | None = None) -> str:
+    import subprocess  # only when rules change: `run` of a container without ports loads us
+
     try:
         proc = subprocess.run(
             list(args), input=stdin, capture_output=True, text=True, timeout=60, check=False

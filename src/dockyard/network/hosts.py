@@ -8,8 +8,6 @@ mounted, so the inode must stay), under the metadata database's write lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-
 # The values' grammar is the model's (both front ends check them); re-exported here.
 from dockyard.model.addresses import (
     HOST_GATEWAY,
@@ -18,6 +16,10 @@ from dockyard.model.addresses import (
     check_extra_host,
     is_loopback,
 )
+
+TYPE_CHECKING = False  # not collections.abc: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 BASE = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"

@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Mapping, Sequence
+TYPE_CHECKING = False  # not collections.abc: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 def free_port(proto: str, ip: str) -> int:
     """A port the kernel considers free on ``ip`` (it picks from its ephemeral range)."""
+    import socket  # here: `run` without a random port never needs the module (~2 ms)
+
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((ip or "0.0.0.0", 0))

@@ -14,16 +14,20 @@ container's namespace goes away, so a killed container leaks no interface.
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
-from collections.abc import Sequence
-from typing import NamedTuple
 
 from dockyard.errors import DockyardError
 
+# Not typing's, nor the socket module (its enums): every `run` on a bridge loads this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NamedTuple
+
     from dockyard.network.embedded_dns import DNSConfig
+else:
+    from dockyard.model.values import NamedTuple
 
 CLONE_NEWNET = 0x40000000
 
@@ -42,7 +46,7 @@ class Endpoint(NamedTuple):
 
 def mac_for(address: str) -> str:
     """Docker's MAC for an address: 02:42 and the four address bytes."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in socket.inet_aton(address))
+    return "02:42:" + ":".join(f"{b:02x}" for b in _socket.inet_aton(address))
 
 
 def _libc_call(name: str, *args: int) -> None:
@@ -96,7 +100,7 @@ def _bridge_index(name: str) -> int:
 def _bridge_indexes_now(endpoints: Sequence[Endpoint]) -> None:
     for ep in endpoints:
         try:
-            _bridge_indexes[ep.bridge] = socket.if_nametoindex(ep.bridge)
+            _bridge_indexes[ep.bridge] = _socket.if_nametoindex(ep.bridge)
         except OSError:
             raise DockyardError(f"bridge {ep.bridge} does not exist") from None
 
@@ -118,7 +122,7 @@ class Sandbox:
         self._netd = netd
         self._dns = dns  # the embedded DNS server to set up (user networks)
         self._state = ""  # "n" namespace ready, "k" configured
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self._pid = 0
         self._status = self._ctl = -1
         if not (netd and self._ask_netd(netd)):
@@ -151,9 +155,9 @@ class Sandbox:
         """Have the network helper daemon (netd.py) fork the helper: it has the netlink
         classes loaded already, so the helper's work is only the netlink calls. Its pid is
         read when first needed, so netd works while we mount and write the bundle."""
-        import json
+        from dockyard import fastjson as json
 
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.connect(path)
             request = {

@@ -12,17 +12,14 @@ owns the container. Its attach socket speaks this protocol:
 
 from __future__ import annotations
 
-import contextlib
-import json
+import _socket
+import gc
 import os
 import select
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
 
+from dockyard import fastjson as json  # the C codec without json's re and enum
 from dockyard.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -32,6 +29,14 @@ from dockyard.errors import (
 )
 from dockyard.runtime import tty as ttyutil
 from dockyard.runtime.paths import which as _which
+
+# Not typing's, nor contextlib, socket or subprocess: every `run` loads this module (~5 ms of
+# its start-up were these imports).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable, Sequence
+    from typing import Any, BinaryIO
 
 __all__ = [
     "MONITOR_PATH",
@@ -46,7 +51,8 @@ __all__ = [
     "spawn_monitor",
 ]
 
-MONITOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
+# The monitor's program (it imports runtime/monitor.py, so that module's bytecode is cached).
+MONITOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_monitor.py")
 
 FRAME_STDIN = 0
 FRAME_STDOUT = 1
@@ -92,16 +98,16 @@ class MonitorLaunch:
             go_r, self._go_w = os.pipe()
             argv = [*argv, "--go-fd", str(go_r)]
             fds.append(go_r)
+        argv = [*argv, "--ready-fd", str(ready_w)]
+        # posix_spawn (vfork and exec, safe in the daemon's threads), not subprocess: stdio on
+        # /dev/null, our pipe ends passed on (dup2 onto themselves clears close-on-exec), a
+        # session of its own. The monitor closes whatever else it inherited, leaves our cwd
+        # and forks away (runtime/monitor.py ``_detach``), so this child exits at once.
+        actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0)]
+        actions += [(os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
+        actions += [(os.POSIX_SPAWN_DUP2, fd, fd) for fd in fds]
         try:
-            self._proc = subprocess.Popen(
-                [*argv, "--ready-fd", str(ready_w)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=tuple(fds),
-                start_new_session=True,
-                cwd="/",
-            )
+            self._pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -117,9 +123,17 @@ class MonitorLaunch:
         if self._go_w >= 0:
             os.close(self._go_w)  # EOF: the monitor leaves before creating anything
             self._go_w = -1
-        self._proc.wait()  # it forked the monitor and exited: no zombie left behind
+        self._reap()  # it forked the monitor and exited: no zombie left behind
         os.close(self._ready_r)
         self._ready_r = -1
+
+    def _reap(self) -> None:
+        if self._pid:
+            try:
+                os.waitpid(self._pid, 0)
+            except ChildProcessError:
+                pass  # reaped by someone else's wait(-1)
+            self._pid = 0
 
     def wait_ready(self) -> int:
         self.go()
@@ -127,7 +141,7 @@ class MonitorLaunch:
             try:
                 line = _read_line(self._ready_r, READY_TIMEOUT)
             finally:
-                self._proc.wait()
+                self._reap()
         finally:
             os.close(self._ready_r)
             self._ready_r = -1
@@ -266,10 +280,11 @@ def _monitor_log_hint(run_dir: str) -> str:
 # --------------------------------------------------------------------------- connecting
 
 
-def _connect(run_dir: str) -> socket.socket:
-    """Connect to ``<run_dir>/attach.sock``; Conflict when no monitor listens there."""
+def _connect(run_dir: str) -> _socket.socket:
+    """Connect to ``<run_dir>/attach.sock``; Conflict when no monitor listens there. (A
+    ``_socket`` one: the ``socket`` module's enums cost ~2 ms of start-up.)"""
     path = os.path.join(run_dir, "attach.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     dirfd: int | None = None
     try:
         if len(os.fsencode(path)) >= 100:  # sun_path is 108 bytes: go through the directory fd
@@ -291,7 +306,9 @@ def _connect(run_dir: str) -> socket.socket:
 def connect_session(run_dir: str, *, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
     """A connection to the monitor with the header sent, for a client that speaks the frames
     itself (the daemon bridges them to an HTTP connection). Conflict when none listens."""
-    sock = _connect(run_dir)
+    import socket
+
+    sock = socket.socket(fileno=_connect(run_dir).detach())
     try:
         sock.sendall(_header(stdin=stdin, stdout=stdout, stderr=stderr))
     except (BrokenPipeError, ConnectionResetError):
@@ -381,8 +398,9 @@ def attach(
     """
     keys = ttyutil.parse_detach_keys(detach_keys) if (tty and stdin) else b""
     sock = _connect(run_dir)
-    with contextlib.ExitStack() as stack:
-        stack.callback(sock.close)
+    raw: ttyutil.raw_terminal | None = None
+    notifier: ttyutil.winch_notifier | None = None
+    try:
         pending = bytearray(
             _header(
                 stdin=stdin,
@@ -397,9 +415,11 @@ def attach(
             size = ttyutil.terminal_size(*size_fds)
             if size is not None:
                 pending += frame(FRAME_RESIZE, f"{size[0]} {size[1]}".encode())
-            winch = stack.enter_context(ttyutil.winch_notifier())
+            notifier = ttyutil.winch_notifier()
+            winch = notifier.__enter__()
             if stdin:
-                stack.enter_context(ttyutil.raw_terminal(stdin_fd))
+                raw = ttyutil.raw_terminal(stdin_fd)
+                raw.__enter__()
         if start:
             pending += frame(FRAME_START)
         return _pump(
@@ -413,11 +433,17 @@ def attach(
             winch=winch,
             size_fds=size_fds,
         )
-    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+    finally:
+        # In the order a with-block would undo them: the terminal's mode first.
+        if raw is not None:
+            raw.__exit__(None, None, None)
+        if notifier is not None:
+            notifier.__exit__(None, None, None)
+        sock.close()
 
 
 def _pump(
-    sock: socket.socket,
+    sock: _socket.socket,
     pending: bytearray,
     *,
     run_dir: str,
@@ -428,6 +454,9 @@ def _pump(
     winch: int | None,
     size_fds: list[int],
 ) -> int | None:
+    # A session may last for hours: the collector comes back on here if the CLI's entry
+    # script kept it off through start-up (main.py's _SHORT commands).
+    gc.enable()
     sock.setblocking(False)
     inbuf = bytearray()
     sock_fd = sock.fileno()
@@ -499,11 +528,13 @@ def _pump(
                     return None
 
 
-def _flush(sock: socket.socket, pending: bytearray, timeout: float = 1.0) -> None:
+def _flush(sock: _socket.socket, pending: bytearray, timeout: float = 1.0) -> None:
     """Best effort: send what is queued before we go (the bytes typed before the detach)."""
-    with contextlib.suppress(OSError):
+    try:
         sock.settimeout(timeout)
         sock.sendall(pending)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- signals
@@ -516,11 +547,13 @@ def _one_shot(run_dir: str, payload: bytes) -> None:
     try:
         sock.settimeout(30.0)
         sock.sendall(_header(stdin=False, stdout=False, stderr=False) + payload)
-        sock.shutdown(socket.SHUT_WR)
+        sock.shutdown(_socket.SHUT_WR)
         inbuf = b""
-        with contextlib.suppress(OSError):
+        try:
             while chunk := sock.recv(4096):
                 inbuf += chunk
+        except OSError:
+            pass
     finally:
         sock.close()
     while len(inbuf) >= 8:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 
 from dockyard.store.mounts import unescape
+
+TYPE_CHECKING = False  # not collections.abc: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 PARENT_ENV = "DOCKYARD_CGROUP_PARENT"
 DEFAULT_PARENT = "dockyard"

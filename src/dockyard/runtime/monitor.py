@@ -1,7 +1,7 @@
 """The per-container monitor: a small long-lived process that owns one container.
 
 Started by :func:`dockyard.runtime.attach.spawn_monitor` as
-``python -I -S monitor.py --id ID --bundle DIR --runtime runc --runtime-root DIR
+``python -I -S run_monitor.py --id ID --bundle DIR --runtime runc --runtime-root DIR
 --run-dir DIR --log-path FILE [--log-driver json-file|local|none] [--log-max-size BYTES]
 [--log-max-file N] [--log-compress] [--log-attrs JSON] [--tty] [--stdin] [--start]
 [--ready-fd N] [--exit-command JSON]``.
@@ -1252,23 +1252,22 @@ def _write_atomic(path: str, text: str) -> None:
 
 def set_subreaper() -> None:
     """prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below us (the container's init once
-    ``runc create`` exits) are reparented to us, so we can wait for them.
+    ``runc create`` exits) are reparented to us, so we can wait for them."""
+    from dockyard.runtime.libc import function
 
-    Uses ``_ctypes`` directly: the ``ctypes`` package costs about half a megabyte of RSS for
-    this one call."""
-    import _ctypes
-
-    class Int(_ctypes._SimpleCData):  # type: ignore[type-arg]
-        _type_ = "i"
-
-    class Func(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-        _restype_ = Int
-
-    libc = _ctypes.dlopen(None)  # type: ignore[arg-type]  # NULL: the program itself
-    prctl = Func(_ctypes.dlsym(libc, "prctl"))
-    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if function("prctl")(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _close_others(*keep: int) -> None:
+    """Close every descriptor above stderr but ``keep``: our launcher spawns us with
+    posix_spawn, which passes on whatever it held without close-on-exec (a daemon's client
+    connection must not live as long as the container)."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 
 
 def _detach() -> None:
@@ -1298,6 +1297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if a == "--ready-fd" and i + 1 < len(args) and args[i + 1].isdigit():
                 os.write(int(args[i + 1]), f"err 125 monitor: {exc}\n".encode())
         return 2
+    _close_others(opts.ready_fd, opts.go_fd)
     _detach()
     monitor = Monitor(opts)
     try:

@@ -6,7 +6,11 @@ importing dataclasses (and with it inspect and ast) adds to every ``run``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+TYPE_CHECKING = False  # not typing's: `run` loads this module
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from dockyard.model.values import NamedTuple
 
 
 class Mount(NamedTuple):

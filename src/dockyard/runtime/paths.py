@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections import deque
 
 from dockyard.errors import InvalidArgument
 
@@ -28,10 +27,11 @@ def resolve_in_root(root: str, path: str, *, follow_final: bool = True) -> str:
     root = os.path.abspath(root)
     resolved: list[str] = []
     # "" and "." stay queued so that "link/" and "link/." count as not ending in "link".
-    pending = deque(path.split("/"))
+    # A stack, next name last (not a deque: collections costs `run` ~1 ms of start-up).
+    pending = path.split("/")[::-1]
     links = 0
     while pending:
-        name = pending.popleft()
+        name = pending.pop()
         if name in ("", "."):
             continue
         if name == "..":
@@ -56,7 +56,7 @@ def resolve_in_root(root: str, path: str, *, follow_final: bool = True) -> str:
         target = os.readlink(host)
         if target.startswith("/"):
             resolved.clear()
-        pending.extendleft(reversed(target.split("/")))
+        pending.extend(reversed(target.split("/")))
     result = os.path.join(root, *resolved)
     assert os.path.commonpath([root, result]) == root, (root, result)
     return result

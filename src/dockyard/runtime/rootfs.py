@@ -7,25 +7,19 @@ kernel's one-page limit for mount options.
 
 from __future__ import annotations
 
-import ctypes
+import _thread
 import os
-import threading
-from collections.abc import Sequence
 
 from dockyard.errors import DockyardError
+from dockyard.runtime.libc import errno, function
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MNT_DETACH = 2
 PAGE_LIMIT = 4096
-_libc: ctypes.CDLL | None = None
-_cwd_lock = threading.Lock()
-
-
-def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        # Not ctypes.util.find_library: it runs `ldconfig -p`, ~20 ms per container start.
-        _libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    return _libc
+_cwd_lock = _thread.allocate_lock()  # not threading's module: `run` loads this one
 
 
 def overlay_options(
@@ -59,8 +53,8 @@ def mount_overlay(
         old = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.chdir(snapshots_dir)
-            rc = _lib().mount(b"overlay", target.encode(), b"overlay", 0, opts.encode())
-            err = ctypes.get_errno()
+            rc = function("mount")(b"overlay", target.encode(), b"overlay", 0, opts.encode())
+            err = errno()
         finally:
             os.fchdir(old)
             os.close(old)
@@ -71,16 +65,16 @@ def mount_overlay(
 def mount_tmpfs(target: str, options: str) -> None:
     """A tmpfs (nosuid, nodev, noexec, as Docker's /dev/shm) at ``target``."""
     flags = 0x2 | 0x4 | 0x8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
-    if _lib().mount(b"shm", target.encode(), b"tmpfs", flags, options.encode()) != 0:
-        err = ctypes.get_errno()
+    if function("mount")(b"shm", target.encode(), b"tmpfs", flags, options.encode()) != 0:
+        err = errno()
         raise DockyardError(f"mounting a tmpfs at {target} failed: {os.strerror(err)}")
 
 
 def unmount(target: str) -> None:
     """Lazy unmount; a target that is not mounted is fine."""
-    rc = _lib().umount2(target.encode(), MNT_DETACH)
+    rc = function("umount2")(target.encode(), MNT_DETACH)
     if rc != 0:
-        err = ctypes.get_errno()
+        err = errno()
         if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
             raise DockyardError(f"unmounting {target} failed: {os.strerror(err)}")
 

@@ -22,13 +22,16 @@ messages ("Decoding seccomp profile failed: json: cannot unmarshal ...").
 
 from __future__ import annotations
 
-import json
+import _thread
 import os
-import threading
-from collections.abc import Sequence
-from typing import Any
 
+from dockyard import fastjson
 from dockyard.errors import InvalidArgument, Unavailable
+
+TYPE_CHECKING = False  # not typing's: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["DEFAULT_PROFILE", "load_profile"]
 
@@ -195,7 +198,7 @@ def _json_kind(value: Any) -> str:
 
 def _kernel_version(value: Any) -> tuple[int, int]:
     """moby's KernelVersion.UnmarshalJSON: "<kernel>.<major>", each 0-255, not 0.0; "" is 0.0."""
-    raw = value if isinstance(value, _Float) else json.dumps(value)
+    raw = value if isinstance(value, _Float) else fastjson.dumps(value)
     prefix = (
         "Decoding seccomp profile failed:"
         f' invalid kernel version: {raw}, expected "<kernel>.<major>"'
@@ -227,6 +230,8 @@ def _kernel_version(value: Any) -> tuple[int, int]:
 def decode(text: str | bytes) -> dict[str, Any]:
     """A profile's JSON text as Docker's daemon decodes it: only the fields Docker knows,
     under their canonical names, with Docker's errors."""
+    import json  # for parse_float; decoding runs once per profile (see load_profile's cache)
+
     try:
         data = json.loads(text, parse_float=_Float)
     except (ValueError, RecursionError):
@@ -248,7 +253,7 @@ def decode(text: str | bytes) -> dict[str, Any]:
     return profile
 
 
-_cache_lock = threading.Lock()
+_cache_lock = _thread.allocate_lock()
 # path -> ((st_mtime_ns, st_size, st_ino), decoded profile): a changed file is read again.
 _cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
@@ -321,8 +326,45 @@ def load_profile(
     set, ``CAP_*`` names) on ``arch`` (``uname -m`` or Go name), from ``profile``: a Docker
     profile's JSON text, or "" for Docker's default profile. None when the profile asks for
     no filter (Docker: neither a default action nor any rule). ``cache_dir`` keeps
-    libseccomp's syscall table between processes."""
-    config = decode(profile) if profile else _default_profile()
+    libseccomp's syscall table between processes, and the default profile's result."""
+    if profile:
+        return _convert(decode(profile), capabilities, arch, cache_dir)
+    # Decoding Docker's profile as its daemon does and converting it costs ~3 ms of every
+    # `run`; the result depends only on what the stamp holds, so it is kept in cache_dir.
+    stamp = _default_stamp(capabilities, arch) if cache_dir else None
+    file = os.path.join(cache_dir, "seccomp-default.json") if cache_dir and stamp else ""
+    if file:
+        try:
+            with open(file) as f:
+                saved = fastjson.load(f)
+            if saved.get("stamp") == stamp:
+                result: dict[str, Any] | None = saved["profile"]
+                return result
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    out = _convert(_default_profile(), capabilities, arch, cache_dir)
+    if file:
+        _write_cache(file, {"stamp": stamp, "profile": out})
+    return out
+
+
+def _default_stamp(capabilities: Sequence[str], arch: str) -> list[Any] | None:
+    """What the default profile's conversion depends on: the profile file, libseccomp's
+    syscall table (/etc/ld.so.cache changes with the library), the kernel, the architecture
+    and the capabilities. None when a file cannot be read."""
+    try:
+        files = [os.stat(p) for p in (DEFAULT_PROFILE, "/etc/ld.so.cache")]
+    except OSError:
+        return None
+    stamp: list[Any] = [1, os.uname().release, arch, sorted(capabilities)]
+    stamp += [[st.st_ino, st.st_size, st.st_mtime_ns] for st in files]
+    return stamp
+
+
+def _convert(
+    config: dict[str, Any], capabilities: Sequence[str], arch: str, cache_dir: str | None
+) -> dict[str, Any] | None:
+    """A decoded profile -> the OCI object (see :func:`load_profile`)."""
     native = _ARCH_ALIASES.get(arch, arch)
     if native not in _ARCHES:
         raise InvalidArgument(f"seccomp: unsupported architecture {arch!r}")
@@ -410,7 +452,7 @@ def _known_syscalls(
     if file:
         try:
             with open(file) as f:
-                saved = json.load(f)
+                saved = fastjson.load(f)
             if saved.get("stamp") == stamp:
                 known = frozenset(saved["names"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -428,7 +470,7 @@ def _write_cache(path: str, data: dict[str, Any]) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w") as f:
-            f.write(json.dumps(data))
+            f.write(fastjson.dumps(data))
         os.replace(tmp, path)
     except OSError:
         try:

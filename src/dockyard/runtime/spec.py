@@ -17,11 +17,9 @@ What Docker does by default and this module reproduces:
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import stat
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from dockyard.errors import InvalidArgument, Unavailable
 from dockyard.model.container import MASKED_PATHS, READONLY_PATHS
@@ -30,6 +28,11 @@ from dockyard.runtime import seccomp
 from dockyard.runtime.options import Device as DeviceOpt
 from dockyard.runtime.options import Mount, RunOptions, Ulimit
 from dockyard.runtime.user import resolve_user
+
+TYPE_CHECKING = False  # not typing's: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = [
     "ALL_CAPS",
@@ -722,7 +725,7 @@ def build_spec(
     host_network = net_ns is None
     hostname = opts.hostname
     if not hostname:
-        hostname = socket.gethostname() if host_network or opts.uts_host else container_id[:12]
+        hostname = _socket.gethostname() if host_network or opts.uts_host else container_id[:12]
 
     args = list(opts.args)
     if opts.init:

@@ -23,11 +23,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
-from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.paths import resolve_in_root
+
+TYPE_CHECKING = False  # not typing's: `run` loads this module
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NamedTuple
+else:
+    from dockyard.model.values import NamedTuple
 
 __all__ = ["ResolvedUser", "resolve_user", "resolve_in_root"]
 

@@ -4,9 +4,9 @@ for ``--network none``. Lifecycle's start calls these in order."""
 
 from __future__ import annotations
 
-import json
 import os
 
+from dockyard import fastjson as json  # the C codec without json's re and enum
 from dockyard.errors import Conflict
 
 TYPE_CHECKING = False  # not typing's: ~2 ms of `run`'s start-up

@@ -9,7 +9,6 @@ stores it, so a rename of the other container changes nothing.
 from __future__ import annotations
 
 import os
-import re
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.model.container import is_bridged, network_key, replace
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
     from dockyard.model.container import Container, ContainerSpec, Resources
 
-_MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 # What Docker's overlay2 driver says when the backing file system has no project quotas:
 # dockyard's overlay store never has them (it does not set up quotas), so size= is refused.
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -62,7 +60,9 @@ def check_host_options(spec: ContainerSpec, lookup: Callable[[str], Container]) 
             _check_cpuset(value, what, online)
     mode = spec.network_mode or "default"
     if spec.mac_address:
-        if not _MAC.fullmatch(spec.mac_address):
+        import re  # here: every create loads this module, few set a MAC address
+
+        if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", spec.mac_address):
             raise InvalidArgument(f"{spec.mac_address} is not a valid mac address")
         if mode == "host" or mode.startswith("container:"):
             raise InvalidArgument("conflicting options: mac-address and the network mode")

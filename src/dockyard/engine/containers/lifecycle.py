@@ -358,13 +358,13 @@ class Lifecycle:
     def _launch(self, cid: str, spec: ContainerSpec, ctr: Container | None) -> MonitorLaunch:
         from dockyard.runtime.attach import launch_monitor
 
-        rt = self.runtimes.get(spec.runtime)
+        binary, state_root = self.runtimes.location(spec.runtime)
         log_path, log_args = self.log_options(cid, spec, ctr)
         return launch_monitor(
             cid=cid,
             bundle=self.records.container_dir(cid),
-            runtime=rt.binary,
-            runtime_root=rt.state_root,
+            runtime=binary,
+            runtime_root=state_root,
             run_dir=self.records.run_dir_of(cid),
             log_path=log_path,
             tty=spec.tty,
@@ -502,7 +502,6 @@ class Lifecycle:
             shutil.rmtree(rdir, ignore_errors=True)
             os.makedirs(rdir, mode=0o700)
         spec = ctr.spec
-        runtime = self.runtimes.get(spec.runtime)
         net = None
         if spec.bridged and ctr.endpoints:
             try:
@@ -536,8 +535,10 @@ class Lifecycle:
                 opts = opts._replace(network_mode=f"netns:{net.netns_path}", env=env)
             self._write_bundle(cid, opts, rootfs)
             health = self._seed_health(ctr, rdir)
-            if os.path.exists(os.path.join(runtime.state_root, cid)):
-                runtime.delete(cid, force=True)  # a leftover from a crash would block create
+            if os.path.exists(os.path.join(self.runtimes.location(spec.runtime)[1], cid)):
+                # A leftover from a crash would block create. (The runtime module, with
+                # subprocess, is loaded only then: the monitor runs the runtime.)
+                self.runtimes.get(spec.runtime).delete(cid, force=True)
             if net is not None:
                 net.sandbox.wait_namespace()  # the runtime joins it: it must exist first
         except BaseException:
