@@ -275,6 +275,7 @@ CASES["small"] = lambda b, d: __import__("small").bench_small(b, d)  # bench/sma
 CASES["small-scale"] = lambda b, d: __import__("small").bench_small_scale(b, d)
 CASES["logs"] = lambda b, d: __import__("logs").bench_logs(b, d)  # bench/logs.py
 CASES["stats"] = lambda b, d: __import__("stats").bench_stats(b, d)  # bench/stats.py
+CASES["run-scale"] = lambda b, d: __import__("scale").bench_run_scale(b, d)  # bench/scale.py
 
 
 def main() -> int:
