@@ -114,7 +114,7 @@ def _tuple(value: Any) -> Any:
 
 def _decode_obj(cls: type, doc: dict[str, Any]) -> Any:
     nested = _NESTED.get(cls, {})
-    known = {f.name for f in fields(cls)}
+    known = cls.__dataclass_fields__  # type: ignore[attr-defined]  # name -> field
     kwargs: dict[str, Any] = {}
     for key, value in doc.items():
         if key not in known:

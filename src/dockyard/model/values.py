@@ -84,31 +84,56 @@ def _bind(where: str, index: dict[str, int], args: Any, kwargs: dict[str, Any]) 
 
 
 def _make_init(cls_name: str, specs: tuple[Field, ...]) -> Callable[..., None]:
+    """An ``__init__`` that stores what the call gives and what a factory makes; a field left
+    to a plain default is read from the class (see :func:`dataclass`)."""
     names = tuple(f.name for f in specs)
     index = {n: i for i, n in enumerate(names)}
+    required = tuple(
+        f.name for f in specs if f.default is _MISSING and f.default_factory is _MISSING
+    )
+    factories = tuple(
+        (f.name, f.default_factory) for f in specs if f.default_factory is not _MISSING
+    )
     setter = object.__setattr__
     where = f"{cls_name}.__init__()"
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        values = _bind(where, index, args, kwargs)
-        for i, f in enumerate(specs):
-            value = values[i]
-            if value is _MISSING:
-                if f.default is not _MISSING:
-                    value = f.default
-                elif f.default_factory is not _MISSING:
-                    value = f.default_factory()
-                else:
-                    raise TypeError(f"{where} missing 1 required positional argument: {f.name!r}")
-            setter(self, f.name, value)
+        if args:
+            kwargs = _positional(where, index, names, args, kwargs)
+        for key, value in kwargs.items():
+            if key not in index:
+                raise TypeError(f"{where} got an unexpected keyword argument {key!r}")
+            setter(self, key, value)
+        for name, factory in factories:
+            if name not in kwargs:
+                setter(self, name, factory())
+        for name in required:
+            if name not in kwargs:
+                raise TypeError(f"{where} missing 1 required positional argument: {name!r}")
 
     return __init__
+
+
+def _positional(
+    where: str, index: dict[str, int], names: tuple[str, ...], args: Any, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The call's positional and keyword arguments as keywords, with Python's errors for too
+    many, unknown or repeated ones."""
+    values = _bind(where, index, args, kwargs)
+    return {n: v for n, v in zip(names, values, strict=True) if v is not _MISSING}
 
 
 def dataclass(
     cls: type | None = None, /, *, frozen: bool = False, slots: bool = False, **_: Any
 ) -> Any:
-    """``dataclasses.dataclass`` for the options the model uses (eq, frozen, slots)."""
+    """``dataclasses.dataclass`` for the options the model uses (eq, frozen, slots).
+
+    One deliberate difference: the class is not rebuilt with ``__slots__`` (``slots`` is
+    accepted for type checkers). Building each class a second time was most of the model's
+    import cost (~1 ms of every command), and an instance now holds only the fields its call
+    gave (a stored row gives those that differ from their defaults): a plain default stays a
+    class attribute and is read from there, which makes decoding a listing of many rows
+    several times cheaper. Frozen instances refuse assignment as before."""
 
     def wrap(cls: type) -> type:
         specs: list[Field] = []
@@ -128,16 +153,19 @@ def dataclass(
         for base in cls.__mro__[-1:0:-1]:
             base_specs = getattr(base, "__dataclass_fields_tuple__", base_specs)
         all_specs = (*base_specs, *specs)
-        ns = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
         for f in specs:
-            ns.pop(f.name, None)
-        if slots:
-            ns["__slots__"] = tuple(f.name for f in specs)
+            if isinstance(cls.__dict__.get(f.name), Field):
+                if f.default is _MISSING:
+                    delattr(cls, f.name)  # a factory's value is the instance's own
+                else:
+                    setattr(cls, f.name, f.default)
         names = tuple(f.name for f in all_specs)
-        ns["__dataclass_fields_tuple__"] = all_specs
-        ns["__dataclass_fields__"] = {f.name: f for f in all_specs}
-        ns["__match_args__"] = names
-        ns["__init__"] = _make_init(cls.__name__, all_specs)
+        add = {
+            "__dataclass_fields_tuple__": all_specs,
+            "__dataclass_fields__": {f.name: f for f in all_specs},
+            "__match_args__": names,
+            "__init__": _make_init(cls.__name__, all_specs),
+        }
 
         def __repr__(self: Any) -> str:
             inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
@@ -148,19 +176,22 @@ def dataclass(
                 return NotImplemented
             return all(getattr(self, n) == getattr(other, n) for n in names)
 
-        ns.setdefault("__repr__", __repr__)
-        ns.setdefault("__eq__", __eq__)
+        for key, method in (("__repr__", __repr__), ("__eq__", __eq__)):
+            if key not in cls.__dict__:
+                add[key] = method
         if frozen:
 
             def __hash__(self: Any) -> int:
                 return hash(tuple(getattr(self, n) for n in names))
 
-            ns["__hash__"] = __hash__
-            ns["__setattr__"] = _frozen_setattr
-            ns["__delattr__"] = _frozen_delattr
+            add["__hash__"] = __hash__
+            add["__setattr__"] = _frozen_setattr
+            add["__delattr__"] = _frozen_delattr
         else:
-            ns["__hash__"] = None
-        return type(cls)(cls.__name__, cls.__bases__, ns)
+            add["__hash__"] = None
+        for key, value in add.items():
+            setattr(cls, key, value)
+        return cls
 
     return wrap if cls is None else wrap(cls)
 
