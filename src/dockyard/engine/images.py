@@ -285,7 +285,8 @@ class ImageService:
 
         images = self.store.images
         candidates = set()
-        for rec in images.records():
+        # Without -a only untagged images can go: the tagged ones' configs are not read.
+        for rec in images.records(untagged=not all_images):
             labels = images.config(rec.id).config.get("Labels") or {}
             if not filters.keeps(labels, parse_time(rec.created)):
                 candidates.add(rec.id)
