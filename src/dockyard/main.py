@@ -107,7 +107,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "update": ("containers", "cmd_update"),
     "export": ("containers", "cmd_export"),
     "rm": ("containers", "cmd_rm"),
-    "ps": ("containers", "cmd_ps"),
+    "ps": ("ps", "cmd_ps"),
     "logs": ("containers", "cmd_logs"),
     "attach": ("containers", "cmd_attach"),
     "exec": ("containers", "cmd_exec"),
@@ -167,9 +167,9 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         **_CONTAINER_VERBS,
         "run": ("containers", "cmd_run"),
         "create": ("containers", "cmd_create"),
-        "ls": ("containers", "cmd_ps"),
-        "list": ("containers", "cmd_ps"),
-        "ps": ("containers", "cmd_ps"),
+        "ls": ("ps", "cmd_ps"),
+        "list": ("ps", "cmd_ps"),
+        "ps": ("ps", "cmd_ps"),
         "inspect": ("images", "cmd_container_inspect"),
         "prune": ("containers", "cmd_container_prune"),
         "stats": ("stats", "cmd_stats"),
@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 # The small image, system, volume and network verbs end as the container verbs do
 # (``_exit_now``): closing the store would checkpoint its WAL, ~3 ms of `inspect`'s time.
 _QUICK_EXIT = {
+    ("ps", "cmd_ps"),
     ("images", "cmd_images"),
     ("images", "cmd_inspect"),
     ("images", "cmd_image_inspect"),
@@ -311,7 +312,6 @@ _QUICK_EXIT = {
 # entry script turns it off; it would walk the new modules' objects several times, ~1 ms).
 # Their garbage is freed by reference counting; a cycle or two lives until the exit.
 _SHORT = _QUICK_EXIT | {
-    ("containers", "cmd_ps"),
     ("containers", "cmd_create"),
     ("containers", "cmd_port"),
     ("containers", "cmd_rm"),
