@@ -92,6 +92,38 @@ def test_a_follow_asked_before_the_exit_reads_the_output_after_a_remove(engine: 
     assert [(s, t) for s, t, _ in records] == [("stdout", "hi\n")]
 
 
+def test_a_client_that_records_the_exit_spares_the_monitors_exit_command(
+    engine: Engine, tmp_path: os.PathLike[str]
+) -> None:
+    """The daemon's waiter connects with ``handles_exit`` and records the exit itself once
+    it has the exit frame: the monitor then releases the runtime's state and starts no exit
+    command (a whole ``dockyard`` process per run, most of the CPU of `run --rm` under 50
+    docker-py clients). Was: the exit command ran after every daemon run."""
+    from dockyard.runtime.attach import FRAME_EXIT, FRAME_STDIN_EOF, frame
+
+    marker = os.path.join(tmp_path, "exit-command-ran")
+    # What the monitor would run instead of `dockyard container _exited ID PID`.
+    engine.containers.lifecycle.command = ["/bin/sh", "-c", 'touch "$0"', marker]
+    cid = run_detached(engine, spec("sh", "-c", "read x; exit 4", open_stdin=True))
+    sessions = engine.containers.sessions
+    sock = sessions.connect(cid, stdin=True, stdout=False, stderr=False, handles_exit=True)
+    with sock:
+        sock.sendall(frame(FRAME_STDIN_EOF))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data == frame(FRAME_EXIT, b"4")
+    sessions.exited(cid)
+    c = engine.containers.get(cid)
+    assert c.state.status == "exited" and c.state.exit_code == 4
+    run_dir = engine.containers.records.run_dir_of(cid)
+    wait_until(
+        lambda: not os.path.exists(os.path.join(run_dir, "monitor.pid")), 20, "the monitor's end"
+    )
+    assert not os.path.exists(marker)
+    assert not os.path.exists(os.path.join(engine.run_root, "runc", cid))  # released
+
+
 def test_exec_stop_kill_restart(engine: Engine) -> None:
     # PID 1 ignores signals it has no handler for: the trap makes TERM end it, as a server.
     cid = run_detached(

@@ -33,8 +33,11 @@ class Pending:
     """An attach or wait client of a container that is not running yet: the start connects
     it to the monitor before the process runs, so it misses no output and no exit."""
 
-    def __init__(self, *, stdin: bool, stdout: bool, stderr: bool) -> None:
+    def __init__(
+        self, *, stdin: bool, stdout: bool, stderr: bool, handles_exit: bool = False
+    ) -> None:
         self.streams = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+        self.handles_exit = handles_exit  # Sessions.connect's: a waiter records the exit
         self.ready = threading.Event()
         self.sock: socket.socket | None = None
         self.error = ""
@@ -42,7 +45,7 @@ class Pending:
 
     def connect(self, sessions: Sessions, cid: str) -> None:
         try:
-            self.sock = sessions.connect(cid, **self.streams)
+            self.sock = sessions.connect(cid, **self.streams, handles_exit=self.handles_exit)
         except DockyardError as e:
             self.error = str(e)
         self.ready.set()
