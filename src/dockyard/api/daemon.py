@@ -2,8 +2,9 @@
 
 The daemon owns no container: monitors do (runtime/monitor.py), so containers outlive it and
 the CLI can work beside it on the same store. What it holds in memory is what Docker's API
-needs between requests: exec instances, and attach/wait clients that arrived before the
-container's start (``docker run`` attaches and waits first, then starts).
+needs between requests: exec instances, attach/wait clients that arrived before the
+container's start (``docker run`` attaches and waits first, then starts), and a connection
+to the monitor of each container it started, to record its exit (api/exits.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from dockyard.api.exits import ExitWatcher
 from dockyard.api.http import BASE_HEADERS, SERVER_NAME, ApiApp, Router
 from dockyard.errors import DockyardError, Unavailable
 from dockyard.httpd import Server, listen_unix
@@ -33,11 +35,8 @@ class Pending:
     """An attach or wait client of a container that is not running yet: the start connects
     it to the monitor before the process runs, so it misses no output and no exit."""
 
-    def __init__(
-        self, *, stdin: bool, stdout: bool, stderr: bool, handles_exit: bool = False
-    ) -> None:
+    def __init__(self, *, stdin: bool, stdout: bool, stderr: bool) -> None:
         self.streams = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
-        self.handles_exit = handles_exit  # Sessions.connect's: a waiter records the exit
         self.ready = threading.Event()
         self.sock: socket.socket | None = None
         self.error = ""
@@ -45,7 +44,7 @@ class Pending:
 
     def connect(self, sessions: Sessions, cid: str) -> None:
         try:
-            self.sock = sessions.connect(cid, **self.streams, handles_exit=self.handles_exit)
+            self.sock = sessions.connect(cid, **self.streams)
         except DockyardError as e:
             self.error = str(e)
         self.ready.set()
@@ -65,6 +64,7 @@ class Daemon:
         self.lock = threading.Lock()
         self.pending: dict[str, list[Pending]] = {}
         self.execs: dict[str, ExecInstance] = {}
+        self.exits = ExitWatcher(root, run_root)
 
     # ------------------------------------------------------------ clients before a start
 

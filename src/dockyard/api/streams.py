@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from dockyard.model.container import Container
 
 _POLL = 0.25  # how often a client waiting for a start looks at the container itself
+RECORD_WAIT = 30.0  # for the daemon's record of an exit; then the row is read (reconciled)
 
 
 def _await_start(
@@ -72,10 +73,7 @@ def _await_start(
             if ended:
                 return None, ctr
             try:
-                sock = containers.sessions.connect(
-                    cid, **pending.streams, handles_exit=pending.handles_exit
-                )
-                return sock, ctr
+                return containers.sessions.connect(cid, **pending.streams), ctr
             except Conflict:
                 try:
                     return None, containers.get(cid)
@@ -217,10 +215,9 @@ class ExitWaiter:
     Docker's conditions (not-running, next-exit, removed). A client that leaves ends the wait
     (ClientGone); :meth:`cancel` withdraws what was registered.
 
-    The waiter records the exit itself (``handles_exit``): the monitor then starts no exit
-    command, and a ``removed``/``not-running`` wait reads the recorded row at once instead of
-    polling until another process has written it (``docker run --rm`` waited ~60 ms for
-    that)."""
+    The daemon records the exit (api/exits.py; a running container is watched from here
+    on): once the exit frame comes, the waiter waits for that record rather than re-reading
+    the row until it changes (``docker run --rm`` waited ~60 ms for the removal that way)."""
 
     def __init__(self, call: Call, name: str, condition: str) -> None:
         self.call = call
@@ -231,17 +228,17 @@ class ExitWaiter:
         self.code: int | None = None
         self.sock: socket.socket | None = None
         self.pending: Pending | None = None
-        self.exit_seen = False  # the monitor's exit frame reached us: the exit is ours
         state = self.ctr.state
         if not state.running and condition == "not-running":
             self.code = state.exit_code
         elif state.running:
             with contextlib.suppress(Conflict):
+                call.daemon.exits.watch(containers.sessions, self.cid)
                 self.sock = containers.sessions.connect(
-                    self.cid, stdin=False, stdout=False, stderr=False, handles_exit=True
+                    self.cid, stdin=False, stdout=False, stderr=False
                 )
         else:
-            self.pending = Pending(stdin=False, stdout=False, stderr=False, handles_exit=True)
+            self.pending = Pending(stdin=False, stdout=False, stderr=False)
             call.daemon.expect_start(self.cid, self.pending)
 
     def cancel(self) -> None:
@@ -249,15 +246,7 @@ class ExitWaiter:
             self.pending = None
         for sock in (self.sock, self.pending.sock if self.pending else None):
             if sock is not None:
-                if not self.exit_seen and _exit_frame_queued(sock):
-                    # Our client left as the container ended: the monitor counted on us.
-                    self._record_exit()
                 sock.close()
-
-    def _record_exit(self) -> None:
-        self.exit_seen = True
-        with contextlib.suppress(DockyardError):  # a reader's reconciliation does it then
-            self.call.engine.containers.sessions.exited(self.cid)
 
     def wait(self) -> int:
         if self.code is not None:
@@ -279,7 +268,7 @@ class ExitWaiter:
             ):
                 # The start failed: nothing ran, so nothing exited. Docker's waiter waits
                 # on for a later run (`docker run` without --rm gives up on it).
-                self.pending = Pending(stdin=False, stdout=False, stderr=False, handles_exit=True)
+                self.pending = Pending(stdin=False, stdout=False, stderr=False)
                 call.daemon.expect_start(cid, self.pending)
                 continue
             break
@@ -288,7 +277,7 @@ class ExitWaiter:
             for kind, payload, _ in _frames(sock, call):
                 if kind == FRAME_EXIT:
                     code = int(payload or b"0")
-                    self._record_exit()
+                    call.daemon.exits.wait_recorded(cid, RECORD_WAIT)
                     break
         if code is None:
             try:
@@ -322,25 +311,3 @@ class ExitWaiter:
                     raise ClientGone()
                 time.sleep(0.05)
         return code
-
-
-def _exit_frame_queued(sock: socket.socket) -> bool:
-    """Whether the monitor's exit frame waits unread on ``sock``, a waiter's connection that
-    is being given up. Shut for reading first: a frame the monitor sends after that fails
-    (EPIPE), so it does not count on us, and one sent before is still there to read."""
-    try:
-        sock.shutdown(socket.SHUT_RD)
-        sock.setblocking(False)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    except (BlockingIOError, InterruptedError):
-        pass
-    except OSError:
-        return False
-    while len(data) >= 8:
-        size = int.from_bytes(data[4:8], "big")
-        if data[0] == FRAME_EXIT:
-            return True
-        data = data[8 + size :]
-    return False
