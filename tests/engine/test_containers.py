@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 
 import pytest
 
@@ -216,3 +217,26 @@ def _policy(name: str, count: int):  # type: ignore[no-untyped-def]
     from dockyard.model.container import RestartPolicy
 
     return RestartPolicy(name, count)
+
+
+def test_a_daemons_removals_are_deleted_by_a_thread_of_its_own(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon (removal.delete_in_background) deletes a removed container's dirs in a
+    thread rather than forking a remover for each (a fork of the daemon copied its page
+    tables: ~15% of the CPU of 50 docker-py clients). As with the remover process: the
+    names are free at once, and a dir being deleted stays locked (system check skips it)."""
+    from dockyard.engine.containers import removal
+
+    monkeypatch.setattr(removal, "_background", None)  # this test's process only
+    removal.delete_in_background()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    dirs = [os.path.join(tmp_path, name) for name in ("ctr", "run")]
+    for d in dirs:
+        os.makedirs(os.path.join(d, "upper", "deep"))
+    removal.discard(dirs)
+    assert not any(os.path.exists(d) for d in dirs)
+    trash = [os.path.join(tmp_path, removal.TRASH_PREFIX + n) for n in ("ctr", "run")]
+    wait_until(lambda: not any(os.path.exists(t) for t in trash), 20, "the deletion")
+    wait_until(lambda: len(os.listdir("/proc/self/fd")) == fds_before, 20, "the locks' release")
+    assert "container-remover" in [t.name for t in threading.enumerate()]  # not a fork

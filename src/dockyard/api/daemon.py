@@ -148,6 +148,9 @@ def serve(root: str, run_root: str, address: str = "", *, debug: bool = False) -
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     _claim(path)
     app = ApiApp(router(), Daemon(root, run_root, debug=debug))  # imports before the socket
+    from dockyard.engine.containers.removal import delete_in_background
+
+    delete_in_background()  # removed containers' dirs: a thread, not a fork of the daemon
     # The handlers come before the socket: a signal that arrives once it exists must not
     # kill the process with the socket file left behind.
     servers: list[Server] = []
