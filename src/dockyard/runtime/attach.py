@@ -46,7 +46,8 @@ __all__ = [
     "spawn_monitor",
 ]
 
-MONITOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
+# runtime/monitor.py's main, run from its cached bytecode (see run_monitor.py).
+MONITOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_monitor.py")
 
 FRAME_STDIN = 0
 FRAME_STDOUT = 1
