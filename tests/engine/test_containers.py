@@ -240,3 +240,30 @@ def test_a_daemons_removals_are_deleted_by_a_thread_of_its_own(
     wait_until(lambda: not any(os.path.exists(t) for t in trash), 20, "the deletion")
     wait_until(lambda: len(os.listdir("/proc/self/fd")) == fds_before, 20, "the locks' release")
     assert "container-remover" in [t.name for t in threading.enumerate()]  # not a fork
+
+
+def test_a_read_leaves_an_exit_to_the_process_that_records_it(engine: Engine) -> None:
+    """``Engine(exit_recorder=...)`` (the daemon's engines; its exit watcher records the
+    exits of what it starts): a read that finds a container ended asks the recorder, and
+    writes nothing when the record is the recorder's. Was: the log follower and the wait of
+    each docker-py run wrote the same record again, a second turn in the write queue."""
+    engine.containers.lifecycle.command = ["/bin/true"]  # an exit command that records nothing
+    cid = run_detached(engine, spec("true"))
+    run_dir = engine.containers.records.run_dir_of(cid)
+    wait_until(lambda: not os.path.exists(os.path.join(run_dir, "monitor.pid")), 20, "the end")
+    asked: list[str] = []
+
+    def recorder(ended: str) -> bool:
+        asked.append(ended)
+        return True  # "recorded by me": nothing left for the reader
+
+    reader = Engine(root=engine.root, run_root=engine.run_root, exit_recorder=recorder)
+    try:
+        assert reader.containers.get(cid).state.status == "running"  # as stored
+        assert asked == [cid]
+        assert reader.store.db.conn.total_changes == 0
+    finally:
+        reader.close()
+    # Without a recorder (the CLI), the reader records the exit itself.
+    c = engine.containers.get(cid)
+    assert c.state.status == "exited" and c.state.exit_code == 0

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from dockyard.model.container import Container
 
 _POLL = 0.25  # how often a client waiting for a start looks at the container itself
-RECORD_WAIT = 30.0  # for the daemon's record of an exit; then the row is read (reconciled)
 
 
 def _await_start(
@@ -277,7 +276,7 @@ class ExitWaiter:
             for kind, payload, _ in _frames(sock, call):
                 if kind == FRAME_EXIT:
                     code = int(payload or b"0")
-                    call.daemon.exits.wait_recorded(cid, RECORD_WAIT)
+                    call.daemon.exits.wait_recorded(cid)
                     break
         if code is None:
             try:
