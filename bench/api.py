@@ -95,7 +95,8 @@ def cli_case(ours: str, theirs: str, runs: int) -> dict[str, object]:
     m_ours, m_theirs = statistics.median(times["dockyard"]), statistics.median(times["docker"])
     for name, ts in times.items():
         print(f"docker run --rm busybox true  {name:<8} min {min(ts) * 1000:7.1f} ms  "
-              f"median {statistics.median(ts) * 1000:7.1f} ms  ({len(ts)} runs)")  # fmt: skip
+              f"median {statistics.median(ts) * 1000:7.1f} ms  max {max(ts) * 1000:7.1f} ms  "
+              f"({len(ts)} runs)")  # fmt: skip
     print(f"  ratio of medians dockyard/docker {m_ours / m_theirs:.2f} (target <= 0.5)")
     return {"case": "cli run --rm true", "dockyard_s": m_ours, "docker_s": m_theirs,
             "ratio": m_ours / m_theirs}  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 
 import pytest
 
@@ -90,6 +91,38 @@ def test_a_follow_asked_before_the_exit_reads_the_output_after_a_remove(engine: 
     assert engine.containers.wait("once") == 0
     engine.containers.remove("once")
     assert [(s, t) for s, t, _ in records] == [("stdout", "hi\n")]
+
+
+def test_a_client_that_records_the_exit_spares_the_monitors_exit_command(
+    engine: Engine, tmp_path: os.PathLike[str]
+) -> None:
+    """The daemon's waiter connects with ``handles_exit`` and records the exit itself once
+    it has the exit frame: the monitor then releases the runtime's state and starts no exit
+    command (a whole ``dockyard`` process per run, most of the CPU of `run --rm` under 50
+    docker-py clients). Was: the exit command ran after every daemon run."""
+    from dockyard.runtime.attach import FRAME_EXIT, FRAME_STDIN_EOF, frame
+
+    marker = os.path.join(tmp_path, "exit-command-ran")
+    # What the monitor would run instead of `dockyard container _exited ID PID`.
+    engine.containers.lifecycle.command = ["/bin/sh", "-c", 'touch "$0"', marker]
+    cid = run_detached(engine, spec("sh", "-c", "read x; exit 4", open_stdin=True))
+    sessions = engine.containers.sessions
+    sock = sessions.connect(cid, stdin=True, stdout=False, stderr=False, handles_exit=True)
+    with sock:
+        sock.sendall(frame(FRAME_STDIN_EOF))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data == frame(FRAME_EXIT, b"4")
+    sessions.exited(cid)
+    c = engine.containers.get(cid)
+    assert c.state.status == "exited" and c.state.exit_code == 4
+    run_dir = engine.containers.records.run_dir_of(cid)
+    wait_until(
+        lambda: not os.path.exists(os.path.join(run_dir, "monitor.pid")), 20, "the monitor's end"
+    )
+    assert not os.path.exists(marker)
+    assert not os.path.exists(os.path.join(engine.run_root, "runc", cid))  # released
 
 
 def test_exec_stop_kill_restart(engine: Engine) -> None:
@@ -184,3 +217,53 @@ def _policy(name: str, count: int):  # type: ignore[no-untyped-def]
     from dockyard.model.container import RestartPolicy
 
     return RestartPolicy(name, count)
+
+
+def test_a_daemons_removals_are_deleted_by_a_thread_of_its_own(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon (removal.delete_in_background) deletes a removed container's dirs in a
+    thread rather than forking a remover for each (a fork of the daemon copied its page
+    tables: ~15% of the CPU of 50 docker-py clients). As with the remover process: the
+    names are free at once, and a dir being deleted stays locked (system check skips it)."""
+    from dockyard.engine.containers import removal
+
+    monkeypatch.setattr(removal, "_background", None)  # this test's process only
+    removal.delete_in_background()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    dirs = [os.path.join(tmp_path, name) for name in ("ctr", "run")]
+    for d in dirs:
+        os.makedirs(os.path.join(d, "upper", "deep"))
+    removal.discard(dirs)
+    assert not any(os.path.exists(d) for d in dirs)
+    trash = [os.path.join(tmp_path, removal.TRASH_PREFIX + n) for n in ("ctr", "run")]
+    wait_until(lambda: not any(os.path.exists(t) for t in trash), 20, "the deletion")
+    wait_until(lambda: len(os.listdir("/proc/self/fd")) == fds_before, 20, "the locks' release")
+    assert "container-remover" in [t.name for t in threading.enumerate()]  # not a fork
+
+
+def test_a_read_leaves_an_exit_to_the_process_that_records_it(engine: Engine) -> None:
+    """``Engine(exit_recorder=...)`` (the daemon's engines; its exit watcher records the
+    exits of what it starts): a read that finds a container ended asks the recorder, and
+    writes nothing when the record is the recorder's. Was: the log follower and the wait of
+    each docker-py run wrote the same record again, a second turn in the write queue."""
+    engine.containers.lifecycle.command = ["/bin/true"]  # an exit command that records nothing
+    cid = run_detached(engine, spec("true"))
+    run_dir = engine.containers.records.run_dir_of(cid)
+    wait_until(lambda: not os.path.exists(os.path.join(run_dir, "monitor.pid")), 20, "the end")
+    asked: list[str] = []
+
+    def recorder(ended: str) -> bool:
+        asked.append(ended)
+        return True  # "recorded by me": nothing left for the reader
+
+    reader = Engine(root=engine.root, run_root=engine.run_root, exit_recorder=recorder)
+    try:
+        assert reader.containers.get(cid).state.status == "running"  # as stored
+        assert asked == [cid]
+        assert reader.store.db.conn.total_changes == 0
+    finally:
+        reader.close()
+    # Without a recorder (the CLI), the reader records the exit itself.
+    c = engine.containers.get(cid)
+    assert c.state.status == "exited" and c.state.exit_code == 0

@@ -64,15 +64,14 @@ def container_start(call: Call) -> Reply:
     sessions = containers.sessions
 
     def connect() -> None:
+        # Before the process runs, so even `true` cannot exit unseen: the daemon records
+        # the exit (api/exits.py), and the attached clients miss no output.
+        call.daemon.exits.watch(sessions, cid)
         for p in waiting:
             p.connect(sessions, cid)
 
     try:
-        if waiting:
-            # The monitor waits for a start request: the attached clients connect first.
-            sessions.start_attached(cid, connect)
-        else:
-            containers.start(cid)
+        sessions.start_attached(cid, connect)
     except DockyardError as e:
         from dockyard.model.docker import start_error_text
 

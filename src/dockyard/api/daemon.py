@@ -2,8 +2,9 @@
 
 The daemon owns no container: monitors do (runtime/monitor.py), so containers outlive it and
 the CLI can work beside it on the same store. What it holds in memory is what Docker's API
-needs between requests: exec instances, and attach/wait clients that arrived before the
-container's start (``docker run`` attaches and waits first, then starts).
+needs between requests: exec instances, attach/wait clients that arrived before the
+container's start (``docker run`` attaches and waits first, then starts), and a connection
+to the monitor of each container it started, to record its exit (api/exits.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from dockyard.api.exits import ExitWatcher
 from dockyard.api.http import BASE_HEADERS, SERVER_NAME, ApiApp, Router
 from dockyard.errors import DockyardError, Unavailable
 from dockyard.httpd import Server, listen_unix
@@ -62,6 +64,7 @@ class Daemon:
         self.lock = threading.Lock()
         self.pending: dict[str, list[Pending]] = {}
         self.execs: dict[str, ExecInstance] = {}
+        self.exits = ExitWatcher(root, run_root)
 
     # ------------------------------------------------------------ clients before a start
 
@@ -145,6 +148,9 @@ def serve(root: str, run_root: str, address: str = "", *, debug: bool = False) -
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     _claim(path)
     app = ApiApp(router(), Daemon(root, run_root, debug=debug))  # imports before the socket
+    from dockyard.engine.containers.removal import delete_in_background
+
+    delete_in_background()  # removed containers' dirs: a thread, not a fork of the daemon
     # The handlers come before the socket: a signal that arrives once it exists must not
     # kill the process with the socket file left behind.
     servers: list[Server] = []

@@ -222,7 +222,11 @@ class Call:
         if engine is None:
             from dockyard.engine import Engine
 
-            engine = Engine(root=self.daemon.root, run_root=self.daemon.run_root)
+            engine = Engine(
+                root=self.daemon.root,
+                run_root=self.daemon.run_root,
+                exit_recorder=self.daemon.exits.recorded_here,
+            )
             worker.context["engine"] = engine
             worker.on_exit(engine.close)
         return engine

@@ -212,7 +212,11 @@ class ExitWaiter:
     starts the container once it has them, so a waiter registered later could miss the exit,
     or, with ``--rm``, the container itself), then :meth:`wait` gives the exit code per
     Docker's conditions (not-running, next-exit, removed). A client that leaves ends the wait
-    (ClientGone); :meth:`cancel` withdraws what was registered."""
+    (ClientGone); :meth:`cancel` withdraws what was registered.
+
+    The daemon records the exit (api/exits.py; a running container is watched from here
+    on): once the exit frame comes, the waiter waits for that record rather than re-reading
+    the row until it changes (``docker run --rm`` waited ~60 ms for the removal that way)."""
 
     def __init__(self, call: Call, name: str, condition: str) -> None:
         self.call = call
@@ -228,6 +232,7 @@ class ExitWaiter:
             self.code = state.exit_code
         elif state.running:
             with contextlib.suppress(Conflict):
+                call.daemon.exits.watch(containers.sessions, self.cid)
                 self.sock = containers.sessions.connect(
                     self.cid, stdin=False, stdout=False, stderr=False
                 )
@@ -271,6 +276,7 @@ class ExitWaiter:
             for kind, payload, _ in _frames(sock, call):
                 if kind == FRAME_EXIT:
                     code = int(payload or b"0")
+                    call.daemon.exits.wait_recorded(cid)
                     break
         if code is None:
             try:

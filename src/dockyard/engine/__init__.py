@@ -16,6 +16,8 @@ from dockyard.lazy import cached_property
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.engine.builder import BuilderService
     from dockyard.engine.containers import ContainerService
     from dockyard.engine.images import ImageService
@@ -32,11 +34,21 @@ DEFAULT_RUN_ROOT = "/run/dockyard"
 
 
 class Engine:
-    def __init__(self, root: str | None = None, run_root: str | None = None):
+    def __init__(
+        self,
+        root: str | None = None,
+        run_root: str | None = None,
+        *,
+        exit_recorder: Callable[[str], bool] | None = None,
+    ):
         self.root = os.path.abspath(root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT)
         self.run_root = os.path.abspath(
             run_root or os.environ.get("DOCKYARD_RUN_ROOT") or DEFAULT_RUN_ROOT
         )
+        # In a process that records exits itself (the daemon's exit watcher): given the ID
+        # of a container that has ended, waits until that process has recorded its exit;
+        # False when it does not record that one (the reader records it then).
+        self.exit_recorder = exit_recorder
 
     @cached_property
     def store(self) -> Store:

@@ -303,14 +303,17 @@ def _connect(run_dir: str) -> _socket.socket:
     return sock
 
 
-def connect_session(run_dir: str, *, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+def connect_session(
+    run_dir: str, *, stdin: bool, stdout: bool, stderr: bool, handles_exit: bool = False
+) -> socket.socket:
     """A connection to the monitor with the header sent, for a client that speaks the frames
-    itself (the daemon bridges them to an HTTP connection). Conflict when none listens."""
+    itself (the daemon bridges them to an HTTP connection). Conflict when none listens.
+    ``handles_exit``: as :func:`attach`'s (the daemon's waiter records the exit)."""
     import socket
 
     sock = socket.socket(fileno=_connect(run_dir).detach())
     try:
-        sock.sendall(_header(stdin=stdin, stdout=stdout, stderr=stderr))
+        sock.sendall(_header(stdin=stdin, stdout=stdout, stderr=stderr, handles_exit=handles_exit))
     except (BrokenPipeError, ConnectionResetError):
         # The monitor closed its listener with us queued: the container has just ended. (In
         # the daemon these errors read as "the HTTP client left": a wait got no answer.)

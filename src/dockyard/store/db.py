@@ -205,6 +205,12 @@ class _Turns:
 _TURNS = _Turns()
 
 
+def holds_write_turn() -> bool:
+    """Whether this thread is inside a write transaction (it must then wait for no other
+    thread's: that one would wait for its turn, after ours)."""
+    return _TURNS._owner == _thread.get_ident()
+
+
 class Transaction:
     """``BEGIN IMMEDIATE`` on entry, ``COMMIT`` at the end of the block, ``ROLLBACK`` if it
     raises; this process's threads take turns (``_Turns``). A class rather than

@@ -78,6 +78,7 @@ class ContainerService:
             container_command(engine.root, engine.run_root),
             lambda name: volume_path(engine.root, name),
             engine.events,
+            engine.exit_recorder,
         )
 
     @cached_property

@@ -117,6 +117,7 @@ class Lifecycle:
         command: Sequence[str],
         volume_path: Callable[[str], str],
         events: Events,
+        exit_recorder: Callable[[str], bool] | None = None,
     ) -> None:
         self.records = records
         self.store = store
@@ -128,6 +129,7 @@ class Lifecycle:
         self.command = list(command)
         self.volume_path = volume_path  # a volume's host dir, by name
         self.events = events
+        self.exit_recorder = exit_recorder  # Engine's: this process records some exits
 
     # ------------------------------------------------------------------ reconcile
 
@@ -144,15 +146,33 @@ class Lifecycle:
             self.restart_interrupted(cid, st.monitor_pid)
         else:
             exited = os.path.exists(os.path.join(self.records.run_dir_of(cid), "exit.json"))
-            if not exited and alive(st.monitor_pid, st.monitor_start):
+            monitor_alive = alive(st.monitor_pid, st.monitor_start)
+            if not exited and monitor_alive:
                 return self._live_health(ctr)
+            if self._recorded_here(cid):
+                # The daemon's exit watcher had it: no second write in the store's queue.
+                try:
+                    return self.records.load(cid)
+                except NotFound:
+                    return ctr
             # The container ended (exit.json) or its monitor is gone (SIGKILL, host reboot):
-            # record the exit and clean up, whoever gets here first.
-            self.on_exit(cid, monitor_pid=st.monitor_pid)
+            # record the exit and clean up, whoever gets here first. A monitor still alive
+            # releases the runtime itself (its own release, else its exit command's), so
+            # only the rootfs is ours then.
+            self.on_exit(cid, monitor_pid=st.monitor_pid, runtime_cleanup=not monitor_alive)
         try:
             return self.records.load(cid)
         except NotFound:
             return ctr
+
+    def _recorded_here(self, cid: str) -> bool:
+        """Whether this process records the exit of ``cid`` (the daemon's exit watcher), now
+        done. Not asked inside a write transaction: the recorder waits for that one's end."""
+        if self.exit_recorder is None:
+            return False
+        from dockyard.store.db import holds_write_turn
+
+        return not holds_write_turn() and self.exit_recorder(cid)
 
     def _live_health(self, ctr: Container) -> Container:
         """A running container with a health check: its health as the monitor last wrote it

@@ -9,6 +9,7 @@ from dockyard.errors import Conflict, DockyardError, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import queue
     from collections.abc import Sequence
 
     from dockyard.engine.containers.lifecycle import Lifecycle
@@ -99,12 +100,47 @@ def rmtree(path: str, ignore_errors: bool = True) -> None:
     shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
+# Set by delete_in_background(): discard's deletions go to a thread of this process.
+_background: queue.SimpleQueue[tuple[list[str], list[int]]] | None = None
+
+
+def delete_in_background() -> None:
+    """For a process that lives on (the daemon): :func:`discard` hands its deletions to one
+    thread of this process instead of forking a remover for each. A fork of the daemon
+    copies its page tables, and the remover's exit frees them: ~15% of the machine's CPU
+    under 50 docker-py clients running ``containers.run(..., remove=True)``. A daemon that
+    dies meanwhile leaves ``.rm-*`` dirs, unlocked, for ``system check --repair``."""
+    global _background
+    if _background is not None:
+        return
+    import queue  # not at the top: `rm` and `run --rm` never need it (nor threading)
+    import threading
+
+    work: queue.SimpleQueue[tuple[list[str], list[int]]] = queue.SimpleQueue()
+
+    def remover() -> None:
+        while True:
+            trash, locks = work.get()
+            try:
+                for t in trash:
+                    remove_dir(t)
+            except OSError:
+                pass  # left for system check, unlocked now
+            finally:
+                for fd in locks:
+                    os.close(fd)
+
+    threading.Thread(target=remover, name="container-remover", daemon=True).start()
+    _background = work
+
+
 def discard(paths: Sequence[str]) -> None:
     """Remove directories of a container whose row is gone: renamed out of the way at once
-    (so the name is free and nothing finds them), deleted by a detached process, so that
-    ``rm`` and ``run --rm`` do not wait for the file system (a just-unmounted overlay can
-    keep its work dir busy for a moment). ``system check --repair`` removes what a killed
-    remover left (``.rm-*``)."""
+    (so the name is free and nothing finds them), deleted by a detached process (or this
+    process's remover thread, see :func:`delete_in_background`), so that ``rm`` and ``run
+    --rm`` do not wait for the file system (a just-unmounted overlay can keep its work dir
+    busy for a moment). ``system check --repair`` removes what a killed remover left
+    (``.rm-*``)."""
     import fcntl
 
     trash = []
@@ -124,6 +160,9 @@ def discard(paths: Sequence[str]) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         locks.append(fd)
     if not trash:
+        return
+    if _background is not None:
+        _background.put((trash, locks))
         return
     try:
         pid = os.fork()

@@ -81,14 +81,31 @@ class Sessions:
 
     # ------------------------------------------------------------------ clients
 
-    def connect(self, cid: str, *, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+    def connect(
+        self, cid: str, *, stdin: bool, stdout: bool, stderr: bool, handles_exit: bool = False
+    ) -> socket.socket:
         """A connection to the running container's monitor for a client that relays the
-        frames itself (the daemon). Conflict when the container is not running."""
+        frames itself (the daemon). Conflict when the container is not running.
+
+        ``handles_exit``: the client calls :meth:`exited` once it has the exit frame, so the
+        monitor starts no exit command (a whole ``dockyard`` process per container: under
+        50 docker-py clients a seventh of the machine's CPU) and its exit is recorded without
+        waiting for one to start."""
         from dockyard.runtime.attach import connect_session
 
         return connect_session(
-            self.records.run_dir_of(cid), stdin=stdin, stdout=stdout, stderr=stderr
+            self.records.run_dir_of(cid),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            handles_exit=handles_exit,
         )
+
+    def exited(self, cid: str) -> None:
+        """Record the exit of ``cid``, whose exit frame a client connected with
+        ``handles_exit`` received (the monitor, seeing it taken, releases the runtime's
+        state itself)."""
+        self.lifecycle.on_exit(cid, runtime_cleanup=False)
 
     def request_start(self, cid: str) -> None:
         """Let a container started with ``attach=True`` run (its clients are connected)."""
@@ -162,8 +179,7 @@ class Sessions:
                 signals.signal(s, h)
         if code is None:
             return None
-        # The monitor deletes the runtime state itself when a client records the exit.
-        self.lifecycle.on_exit(cid, runtime_cleanup=False)
+        self.exited(cid)
         return code
 
     # ------------------------------------------------------------------ run
