@@ -124,7 +124,7 @@ def delete_in_background() -> None:
             try:
                 for t in trash:
                     remove_dir(t)
-            except OSError:
+            except Exception:  # noqa: BLE001 - the thread must go on for the next removals
                 pass  # left for system check, unlocked now
             finally:
                 for fd in locks:
