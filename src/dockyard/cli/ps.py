@@ -26,16 +26,18 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
         if rows:
             print("\n".join(d["Id"] if a.no_trunc else d["Id"][:12] for d in rows))
         return 0
-    from dockyard.cli.rows import ContainerRow
-
-    ctxs = [ContainerRow(d, trunc=not a.no_trunc) for d in rows]
+    trunc = not a.no_trunc
     if a.format and a.format != "table":
         from dockyard.cli.formatter import write_list
+        from dockyard.cli.rows import ContainerRow
 
-        write_list(a.format, ctxs, ContainerRow.header)
+        write_list(a.format, [ContainerRow(d, trunc=trunc) for d in rows], ContainerRow.header)
         return 0
-    cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    cols += ["Size"] if a.size else []
-    heads = [ContainerRow.header[c] for c in cols]
-    print(table(heads, [[getattr(x, c)() for c in cols] for x in ctxs]))
+    # The default table without the template machinery: the columns' functions are the ones
+    # ContainerRow's methods use (cli/columns.py).
+    from dockyard.cli import columns
+
+    cols = columns.TABLE + ((("Size", columns.size),) if a.size else ())
+    heads = [columns.HEADERS[name] for name, _ in cols]
+    print(table(heads, [[fn(d, trunc) for _, fn in cols] for d in rows]))
     return 0

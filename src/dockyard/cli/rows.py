@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
-from dockyard.cli.gotemplate.quote import go_quote
+from dockyard.cli import columns
+from dockyard.cli.columns import display_ports as display_ports
+from dockyard.cli.columns import ellipsis as _ellipsis
 from dockyard.cli.gotemplate.values import GoMap, GoStruct, StructDict
-from dockyard.cli.output import ago, human_duration, human_size, parse_time
+from dockyard.cli.output import ago, human_size, parse_time
 
 TYPE_CHECKING = False  # not typing's: `ps` and `images` load this module
 if TYPE_CHECKING:
@@ -22,13 +24,6 @@ def _methods(names: str, **with_args: tuple[str, ...]) -> dict[str, tuple[str, .
     out: dict[str, tuple[str, ...]] = dict.fromkeys(names.split(), ())
     out.update(with_args)
     return out
-
-
-def _ellipsis(s: str, width: int) -> str:
-    """formatter.Ellipsis: at most ``width`` runes, the last one "…" when cut."""
-    if len(s) <= width:
-        return s
-    return s[: width - 1] + "…"
 
 
 def _unix_string(text: str) -> str:
@@ -44,45 +39,6 @@ def _labels(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (labels or {}).items())
 
 
-def display_ports(ports: list[dict[str, Any]] | None) -> str:
-    """formatter.DisplayablePorts over a list entry's Ports: sorted, consecutive ports grouped
-    ("8000-8002/tcp"), host mappings last unless they map to themselves."""
-    plist = sorted(
-        (int(p["PrivatePort"]), p.get("IP", ""), int(p.get("PublicPort") or 0), p["Type"])
-        for p in ports or ()
-    )
-    groups: dict[str, list[int]] = {}
-    order: list[str] = []
-    result: list[str] = []
-    mappings: list[str] = []
-    for private, ip, public, proto in plist:
-        key = proto
-        if ip:
-            if public != private:
-                mappings.append(f"{ip}:{public}->{private}/{proto}")
-                continue
-            key = f"{ip}/{proto}"
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [private, private]
-            order.append(key)
-        elif private == g[1] + 1:
-            g[1] = private
-        else:
-            result.append(_group(key, g))
-            groups[key] = [private, private]
-    result.extend(_group(k, groups[k]) for k in order)
-    return ", ".join(result + mappings)
-
-
-def _group(key: str, g: list[int]) -> str:
-    ip, _, proto = key.rpartition("/")
-    span = str(g[0]) if g[0] == g[1] else f"{g[0]}-{g[1]}"
-    if ip:
-        span = f"{ip}:{span}->{span}"
-    return f"{span}/{proto}"
-
-
 class ContainerRow(GoStruct):
     go_type = "*formatter.ContainerContext"
     go_methods = _methods(
@@ -91,16 +47,9 @@ class ContainerRow(GoStruct):
         Label=("string",),
     )
     header = {
-        "ID": "CONTAINER ID",
-        "Names": "NAMES",
-        "Image": "IMAGE",
-        "Command": "COMMAND",
+        **columns.HEADERS,
         "CreatedAt": "CREATED AT",
-        "RunningFor": "CREATED",
-        "Ports": "PORTS",
         "State": "STATE",
-        "Status": "STATUS",
-        "Size": "SIZE",
         "Labels": "LABELS",
         "Mounts": "MOUNTS",
         "LocalVolumes": "LOCAL VOLUMES",
@@ -118,38 +67,35 @@ class ContainerRow(GoStruct):
         self.trunc = trunc
 
     def ID(self) -> str:  # noqa: N802 - the template names are Go's
-        return str(self.d["Id"][:12] if self.trunc else self.d["Id"])
+        return columns.container_id(self.d, self.trunc)
 
     def Names(self) -> str:  # noqa: N802
-        return ",".join(n.lstrip("/") for n in self.d["Names"] if "/" not in n.lstrip("/"))
+        return columns.names(self.d, self.trunc)
 
     def Image(self) -> str:  # noqa: N802
-        return str(self.d.get("Image") or "<no image>")
+        return columns.image(self.d, self.trunc)
 
     def Command(self) -> str:  # noqa: N802
-        cmd = str(self.d["Command"])
-        return go_quote(_ellipsis(cmd, 20) if self.trunc else cmd)
+        return columns.command(self.d, self.trunc)
 
     def CreatedAt(self) -> str:  # noqa: N802
         lt = time.localtime(int(self.d["Created"]))
         return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (lt.tm_zone or "")
 
     def RunningFor(self) -> str:  # noqa: N802
-        return human_duration(time.time() - int(self.d["Created"])) + " ago"
+        return columns.running_for(self.d, self.trunc)
 
     def Ports(self) -> str:  # noqa: N802
-        return display_ports(self.d.get("Ports"))
+        return columns.ports(self.d, self.trunc)
 
     def State(self) -> str:  # noqa: N802
         return str(self.d["State"])
 
     def Status(self) -> str:  # noqa: N802
-        return str(self.d["Status"])
+        return columns.status(self.d, self.trunc)
 
     def Size(self) -> str:  # noqa: N802
-        rw = human_size(self.d.get("SizeRw") or 0)
-        root = self.d.get("SizeRootFs") or 0
-        return f"{rw} (virtual {human_size(root)})" if root > 0 else rw
+        return columns.size(self.d, self.trunc)
 
     def Labels(self) -> str:  # noqa: N802
         return _labels(self.d.get("Labels"))

@@ -7,13 +7,23 @@ parser and executor load when a template is first parsed.
 
 from __future__ import annotations
 
-from dockyard.cli.gotemplate.errors import TemplateError
-
 TYPE_CHECKING = False  # not typing's: `ps` loads this package for its rows
 if TYPE_CHECKING:
     from typing import Any
 
+    from dockyard.cli.gotemplate.errors import TemplateError
     from dockyard.cli.gotemplate.funcs import Func
+
+
+def __getattr__(name: str) -> Any:
+    """``TemplateError`` on first use (PEP 562): ``ps``'s default table imports the package
+    for its quoting only."""
+    if name == "TemplateError":
+        from dockyard.cli.gotemplate.errors import TemplateError
+
+        return TemplateError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Template", "TemplateError"]
 
