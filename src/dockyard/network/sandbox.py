@@ -50,11 +50,10 @@ def mac_for(address: str) -> str:
 
 
 def _libc_call(name: str, *args: int) -> None:
-    import ctypes
+    from dockyard.libc import errno, function
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if getattr(libc, name)(*args) != 0:
-        err = ctypes.get_errno()
+    if function(name)(*args) != 0:
+        err = errno()
         raise OSError(err, f"{name}: {os.strerror(err)}")
 
 

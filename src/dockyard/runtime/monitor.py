@@ -1253,7 +1253,7 @@ def _write_atomic(path: str, text: str) -> None:
 def set_subreaper() -> None:
     """prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below us (the container's init once
     ``runc create`` exits) are reparented to us, so we can wait for them."""
-    from dockyard.runtime.libc import function
+    from dockyard.libc import function
 
     if function("prctl")(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")

@@ -11,13 +11,13 @@ import _thread
 import os
 
 from dockyard.errors import DockyardError
-from dockyard.runtime.libc import errno, function
+from dockyard.libc import errno, function
+from dockyard.store.mounts import detach
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-MNT_DETACH = 2
 PAGE_LIMIT = 4096
 _cwd_lock = _thread.allocate_lock()  # not threading's module: `run` loads this one
 
@@ -71,12 +71,11 @@ def mount_tmpfs(target: str, options: str) -> None:
 
 
 def unmount(target: str) -> None:
-    """Lazy unmount; a target that is not mounted is fine."""
-    rc = function("umount2")(target.encode(), MNT_DETACH)
-    if rc != 0:
-        err = errno()
-        if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
-            raise DockyardError(f"unmounting {target} failed: {os.strerror(err)}")
+    """Lazy unmount (store/mounts.py ``detach``); a target that is not mounted is fine."""
+    try:
+        detach(target)
+    except OSError as e:
+        raise DockyardError(f"unmounting {target} failed: {os.strerror(e.errno or 0)}") from None
 
 
 def is_mounted(target: str) -> bool:

@@ -49,11 +49,10 @@ def mount_points(under: str) -> list[str]:
 def detach(target: str) -> bool:
     """Lazy unmount (``umount2(MNT_DETACH)``): gone from the tree at once, released by the
     kernel when its last user lets go. False when nothing was mounted there."""
-    import ctypes  # only when something is unmounted
+    from dockyard.libc import errno, function
 
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    if libc.umount2(os.fsencode(target), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
+    if function("umount2")(os.fsencode(target), MNT_DETACH) != 0:
+        err = errno()
         if err in (_EINVAL, _ENOENT):
             return False
         raise OSError(err, f"unmounting {target}: {os.strerror(err)}")

@@ -181,7 +181,6 @@ def loopback_up(pid: int) -> None:
     A forked child joins the container's network namespace (setns) and sets IFF_UP on lo with
     two ioctls: no ip/nsenter processes to exec on every start.
     """
-    import ctypes
     import fcntl
     import socket
     import struct
@@ -193,7 +192,9 @@ def loopback_up(pid: int) -> None:
         code = 1
         try:
             fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-            if ctypes.CDLL("libc.so.6", use_errno=True).setns(fd, clone_newnet) == 0:
+            from dockyard.libc import function
+
+            if function("setns")(fd, clone_newnet) == 0:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                     req = fcntl.ioctl(s, siocgifflags, struct.pack("16sH14x", b"lo", 0))
                     flags = struct.unpack("16sH14x", req)[1] | iff_up

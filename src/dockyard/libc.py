@@ -1,7 +1,8 @@
 """libc functions by name, called through ``_ctypes``: without the ``ctypes`` package, which
-costs ~1.5 ms of start-up (and ~0.5 MB of a monitor's memory) for the few calls the runtime
-layer makes (mount, umount2, prctl). Arguments are ints and bytes (``char *``); results are C
-ints; errno is kept for :func:`errno` after each call."""
+costs ~1.5 ms of start-up (and ~0.5 MB of a monitor's memory) for the few calls dockyard
+makes (mount, umount2, prctl, setns, unshare). Outside the layers, like sqlite.py: the
+store, the runtime and the network code all call it. Arguments are ints and bytes
+(``char *``); results are C ints; errno is kept for :func:`errno` after each call."""
 
 from __future__ import annotations
 
