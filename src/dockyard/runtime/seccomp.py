@@ -333,15 +333,10 @@ def load_profile(
     # `run`; the result depends only on what the stamp holds, so it is kept in cache_dir.
     stamp = _default_stamp(capabilities, arch) if cache_dir else None
     file = os.path.join(cache_dir, "seccomp-default.json") if cache_dir and stamp else ""
-    if file:
-        try:
-            with open(file) as f:
-                saved = fastjson.load(f)
-            if saved.get("stamp") == stamp:
-                result: dict[str, Any] | None = saved["profile"]
-                return result
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
+    saved = _read_cache(file, stamp) if file and stamp else None
+    if saved is not None and "profile" in saved:
+        result: dict[str, Any] | None = saved["profile"]
+        return result
     out = _convert(_default_profile(), capabilities, arch, cache_dir)
     if file:
         _write_cache(file, {"stamp": stamp, "profile": out})
@@ -449,13 +444,11 @@ def _known_syscalls(
         stamp = None
     file = os.path.join(cache_dir, "seccomp-syscalls.json") if cache_dir and stamp else ""
     known: frozenset[str] | None = None
-    if file:
+    saved = _read_cache(file, stamp) if file and stamp else None
+    if saved is not None:
         try:
-            with open(file) as f:
-                saved = fastjson.load(f)
-            if saved.get("stamp") == stamp:
-                known = frozenset(saved["names"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            known = frozenset(saved["names"])
+        except (KeyError, TypeError):
             pass
     if known is None:
         known = _scan_libseccomp(architectures)
@@ -463,6 +456,19 @@ def _known_syscalls(
             _write_cache(file, {"stamp": stamp, "names": sorted(known)})
     _known_cache[key] = known
     return known
+
+
+def _read_cache(path: str, stamp: list[Any]) -> dict[str, Any] | None:
+    """What :func:`_write_cache` kept in ``path``, if it was written under ``stamp``; None for
+    a missing, torn or stale file (the caller computes it again)."""
+    try:
+        with open(path) as f:
+            saved = fastjson.load(f)
+        if isinstance(saved, dict) and saved.get("stamp") == stamp:
+            return saved
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _write_cache(path: str, data: dict[str, Any]) -> None:
