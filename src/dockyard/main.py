@@ -127,7 +127,7 @@ COMMANDS["daemon"] = DAEMON
 _CONTAINER_VERBS = {
     verb: target
     for verb, target in COMMANDS.items()
-    if target[0] == "containers" and verb not in ("run", "create", "ps")
+    if target[0] == "containers" and verb not in ("run", "create")
 }
 
 GROUPS: dict[str, dict[str, tuple[str, str]]] = {

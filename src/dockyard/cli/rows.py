@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 from dockyard.cli import columns
-from dockyard.cli.columns import display_ports as display_ports
 from dockyard.cli.columns import ellipsis as _ellipsis
 from dockyard.cli.gotemplate.values import GoMap, GoStruct, StructDict
 from dockyard.cli.output import ago, human_size, parse_time
