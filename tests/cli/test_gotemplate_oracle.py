@@ -249,6 +249,8 @@ def test_missingkey_error_matches_go(oracle: Oracle, template: str, data: dict[s
     ),
 )
 @example(value=[[1.1125369292536007e-308]], verb="%x")  # a subnormal: Go says 0x1p-1023
+@example(value=[55296], verb="%q")  # a surrogate is no rune: Go quotes U+FFFD
+@example(value=[55296], verb="%c")
 def test_printf_and_printing_match_go(oracle: Oracle, value: Any, verb: str) -> None:
     check(
         oracle,

@@ -185,12 +185,17 @@ def _bad(verb: str, v: Any, sp: _Spec) -> str:
     return f"%!{verb}({type_name(v)}={_fmt_value(v, 'v', sp, True)})"
 
 
+def _rune(n: int) -> str:
+    """The rune ``n`` as fmt's %c and %q write it: U+FFFD for what is not a code point (a
+    surrogate, a negative or too large number), as utf8.AppendRune and QuoteRune do."""
+    return chr(n) if 0 <= n <= 0x10FFFF and not 0xD800 <= n <= 0xDFFF else "\ufffd"
+
+
 def _fmt_int(n: int, verb: str, sp: _Spec) -> str:
     if verb == "c":
-        return sp.pad(chr(n) if 0 <= n <= 0x10FFFF else "\ufffd")
+        return sp.pad(_rune(n))
     if verb == "q":
-        c = chr(n) if 0 <= n <= 0x10FFFF else "\ufffd"
-        return sp.pad(go_quote(c, "'", ascii_only=sp.plus))
+        return sp.pad(go_quote(_rune(n), "'", ascii_only=sp.plus))
     if verb == "U":
         s = f"U+{n & 0xFFFFFFFFFFFFFFFF:04X}"  # fmtUnicode works on the uint64
         if sp.sharp and 0 <= n <= 0x10FFFF and _printable(chr(n)):
