@@ -55,13 +55,14 @@ def _substitute(text: str, engine: Engine, old_id: str, new_id: str, extra: dict
 
 
 def _put_old_row(engine: Engine, name: str, extra: dict[str, str]) -> str:
-    """Replace the container ``name``'s row by the old release's row of the same name."""
+    """Replace the container ``name``'s row by the old release's row of the same name (which
+    kept no list entry)."""
     new_id = engine.containers.resolve(name)
     old = _old(name)
     text = _substitute(json.dumps(old["row"]), engine, old["row"]["Id"], new_id, extra)
     conn = sqlite3.connect(os.path.join(engine.root, "metadata.db"))
     with conn:
-        conn.execute("UPDATE containers SET data = ? WHERE id = ?", (text, new_id))
+        conn.execute("UPDATE containers SET data = ?, entry = NULL WHERE id = ?", (text, new_id))
     conn.close()
     return new_id
 

@@ -78,9 +78,9 @@ class SystemService:
         from dockyard.engine.volumes import dir_size
 
         svc = self.engine.containers
-        containers = svc.list_containers(all_containers=True)
-        c_sizes = {c.id: dir_size(svc.upper_dir(c.id)) for c in containers}
-        running = [c.id for c in containers if c.running]
+        containers = svc.list_shapes(all_containers=True)  # the rows' list entries
+        c_sizes = {e["Id"]: dir_size(svc.upper_dir(e["Id"])) for e in containers}
+        running = [e["Id"] for e in containers if e["State"] in ("running", "paused", "restarting")]
         vols = self.engine.volumes.list_volumes()
         v_sizes = {v["Name"]: dir_size(v["Mountpoint"]) for v in vols}
         v_users = {v["Name"]: len(self.engine.volumes.users(v["Name"])) for v in vols}

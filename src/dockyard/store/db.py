@@ -11,8 +11,9 @@ import os
 
 from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
-# 2: networks, ip_leases; 3: containers_status (CREATE IF NOT EXISTS: older stores upgrade)
-SCHEMA_VERSION = 3
+# 2: networks, ip_leases; 3: containers_status (CREATE IF NOT EXISTS: older stores upgrade);
+# 4: containers.entry (added to older stores by _migrate; NULL until the row is next written)
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -71,7 +72,8 @@ CREATE TABLE IF NOT EXISTS containers (
     name TEXT NOT NULL UNIQUE,
     image_id TEXT NOT NULL,
     created REAL NOT NULL,
-    data TEXT NOT NULL              -- JSON: config, host config, state
+    data TEXT NOT NULL,             -- JSON: config, host config, state
+    entry TEXT                      -- JSON: the list entry (model/docker/listing.py)
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 -- `ps` lists running containers without reading the others (engine/containers/records.py
@@ -129,9 +131,14 @@ class Metadata:
         self.conn.execute("PRAGMA journal_mode = WAL")
         # executescript commits whatever is open first, so the script carries its own
         # transaction; IF NOT EXISTS makes a concurrent first start harmless.
-        self.conn.executescript(
-            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
+        self.conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        with self.transaction() as c:
+            # Columns a table created by an older version lacks (SQLite has no ADD COLUMN IF
+            # NOT EXISTS; the transaction keeps a concurrent first start from adding twice).
+            have = {r[1] for r in c.execute("PRAGMA table_info(containers)")}
+            if "entry" not in have:
+                c.execute("ALTER TABLE containers ADD COLUMN entry TEXT")
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def transaction(self) -> Transaction:
         """One write transaction (``with db.transaction() as c:``); rolled back if the block

@@ -201,16 +201,44 @@ class ContainerService:
     def list_shapes(
         self, *, all_containers: bool = False, filters: Mapping[str, Sequence[str]] | None = None
     ) -> list[dict[str, Any]]:
-        """``GET /containers/json``'s entries."""
+        """``GET /containers/json``'s entries. Without filters, each settled row's from the
+        entry stored with it (model/docker/listing.py), which decodes no container; a row
+        that is not settled, or kept no entry or one of another form, is read as
+        :meth:`list_containers` reads it."""
         import time
 
-        from dockyard.model.docker.shapes import list_shape
-
         now = time.time()
-        return [
-            list_shape(c, self._volume_path, now)
-            for c in self.list_containers(all_containers=all_containers, filters=filters)
-        ]
+        if filters:
+            from dockyard.model.docker.shapes import list_shape
+
+            return [
+                list_shape(c, self._volume_path, now)
+                for c in self.list_containers(all_containers=all_containers, filters=filters)
+            ]
+        from dockyard import fastjson
+        from dockyard.model.docker.listing import STATE, VERSION, finish
+
+        out = []
+        for cid, stored in self.records.entries(all_containers):
+            entry = fastjson.loads(stored) if stored is not None else {}
+            st = entry.get(STATE) or {}
+            if st.get("v") == VERSION and self.records.settled_as(
+                cid, entry["State"], bool(st["health"]), st["monitor_pid"], st["monitor_start"]
+            ):
+                out.append(finish(entry, now))
+                continue
+            from dockyard.errors import NotFound
+            from dockyard.model.docker.shapes import list_shape
+
+            try:
+                ctr = self._reconciled(self.records.load(cid))
+            except NotFound:
+                continue  # removed meanwhile
+            if st.get("v", 0) < VERSION:  # none, or an older form: kept from now on
+                self.records.keep_entry(ctr, stored)
+            if all_containers or ctr.running:
+                out.append(list_shape(ctr, self._volume_path, now))
+        return out
 
     def refresh_all(self) -> list[Container]:
         return self.lifecycle.refresh_all()

@@ -1,6 +1,9 @@
 """The ``containers`` table and the container's directories: names and IDs, rows as
 ``Container`` values (model/codec.py), and where each container's files live.
 
+Each row also keeps the container's list entry (model/docker/listing.py), written with it, so
+that listing (``ps``, ``GET /containers/json``) decodes no container.
+
 Every other part of the engine reads and writes containers through this class; none of them
 sees a row's JSON.
 """
@@ -132,6 +135,13 @@ class ContainerRecords:
             for r in self.db.query("SELECT data FROM containers ORDER BY created DESC")
         ]
 
+    def entries(self, show_all: bool) -> list[tuple[str, str | None]]:
+        """(ID, stored list entry) of every container, or of those whose row says running,
+        newest first. The entry is None in a row written before rows kept one."""
+        where = "" if show_all else f" WHERE {STATUS_SQL} IN ('running', 'paused', 'restarting')"
+        rows = self.db.query(f"SELECT id, entry FROM containers{where} ORDER BY created DESC")
+        return [(str(r[0]), r[1]) for r in rows]
+
     def running(self) -> list[Container]:
         """The containers whose row says running (or paused, restarting), newest first: the
         index on the stored status (store/db.py) finds them without decoding the others, so
@@ -152,14 +162,21 @@ class ContainerRecords:
         gone: the exit is recorded then) is for ``refresh``; reads of rows that are settled
         (``inspect``, ``ps``, ``port``) need not load the lifecycle code."""
         st = ctr.state
-        if not st.running:
+        health = st.health is not None
+        return self.settled_as(ctr.id, st.status, health, st.monitor_pid, st.monitor_start)
+
+    def settled_as(
+        self, cid: str, status: str, health: bool, monitor_pid: int, monitor_start: str
+    ) -> bool:
+        """:meth:`settled` for a row told by its state's fields (a stored list entry's)."""
+        if status not in ("running", "paused", "restarting"):
             return True
-        if st.restarting:
-            return alive(st.monitor_pid, st.monitor_start)
-        if st.health is not None:
+        if status == "restarting":
+            return alive(monitor_pid, monitor_start)
+        if health:
             return False  # its health is read live, by refresh
-        exited = os.path.exists(os.path.join(self.run_dir_of(ctr.id), "exit.json"))
-        return not exited and alive(st.monitor_pid, st.monitor_start)
+        exited = os.path.exists(os.path.join(self.run_dir_of(cid), "exit.json"))
+        return not exited and alive(monitor_pid, monitor_start)
 
     def ids(self) -> list[str]:
         return [
@@ -178,8 +195,9 @@ class ContainerRecords:
     def insert_in(self, c: sqlite3.Connection, ctr: Container, created: float) -> None:
         try:
             c.execute(
-                "INSERT INTO containers (id, name, image_id, created, data) VALUES (?, ?, ?, ?, ?)",
-                (ctr.id, ctr.name, ctr.image_id, created, encode(ctr)),
+                "INSERT INTO containers (id, name, image_id, created, data, entry)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (ctr.id, ctr.name, ctr.image_id, created, encode(ctr), self._entry(ctr)),
             )
         except sqlite3.IntegrityError:
             other = c.execute("SELECT id FROM containers WHERE name = ?", (ctr.name,)).fetchone()
@@ -191,8 +209,27 @@ class ContainerRecords:
 
     def save_in(self, c: sqlite3.Connection, ctr: Container) -> None:
         c.execute(
-            "UPDATE containers SET data = ?, name = ? WHERE id = ?", (encode(ctr), ctr.name, ctr.id)
+            "UPDATE containers SET data = ?, name = ?, entry = ? WHERE id = ?",
+            (encode(ctr), ctr.name, self._entry(ctr), ctr.id),
         )
+
+    def keep_entry(self, ctr: Container, stored: str | None) -> None:
+        """Write the list entry of a row that kept none (written before rows kept one) or
+        one of an older form (``stored``), from ``ctr`` as just read: listing does, once. A
+        writer in between wrote its own entry with its row, which stays."""
+        with self.db.transaction() as c:
+            c.execute(
+                "UPDATE containers SET entry = ? WHERE id = ? AND entry IS ?",
+                (self._entry(ctr), ctr.id, stored),
+            )
+
+    def _entry(self, ctr: Container) -> str:
+        """The row's list entry (model/docker/listing.py), as JSON."""
+        from dockyard import fastjson
+        from dockyard.engine.volumes import volume_path
+        from dockyard.model.docker.shapes import list_entry
+
+        return fastjson.dumps(list_entry(ctr, lambda name: volume_path(self.root, name)))
 
     def update(self, cid: str, change: Callable[[Container], Container]) -> Container | None:
         """Read, change and write the container in one transaction (None if it is gone)."""

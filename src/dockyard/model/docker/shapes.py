@@ -316,14 +316,6 @@ def state_shape(st: ContainerState) -> dict[str, Any]:
     return out
 
 
-def health_text(st: ContainerState) -> str:
-    """What ``ps`` says of a running container's health: "health: starting", "healthy",
-    "unhealthy"; "" without a health check."""
-    if st.health is None:
-        return ""
-    return "health: starting" if st.health.status == "starting" else st.health.status
-
-
 def ports_shape(c: Container) -> dict[str, Any]:
     """NetworkSettings.Ports: exposed and published ports, with host bindings while running."""
     if not c.running:
@@ -423,32 +415,25 @@ def inspect_shape(
 
 
 def status_text(st: ContainerState, now: float) -> str:
-    """The STATUS of ``docker ps`` and of ``GET /containers/json``: "Up 2 minutes",
-    "Up 5 seconds (healthy)", "Restarting (1) 2 seconds ago", "Created", "Exited (0) 5
-    seconds ago" (moby's State.String)."""
-    from dockyard.units import human_duration, parse_time
+    """The STATUS of ``docker ps`` and of ``GET /containers/json`` (listing.py)."""
+    from dockyard.model.docker.listing import status_line
 
-    if st.restarting:
-        exited = parse_time(st.finished_at) or now
-        return f"Restarting ({st.exit_code}) {human_duration(now - exited)} ago"
-    if st.running:
-        since = parse_time(st.started_at) or now
-        text = "Up " + human_duration(now - since)
-        if st.paused:
-            return text + " (Paused)"
-        health = health_text(st)
-        return f"{text} ({health})" if health else text
-    if st.status == "created":
-        return "Created"
-    if st.dead:
-        return "Dead"
-    finished = parse_time(st.finished_at)
-    ago = human_duration(now - finished) + " ago" if finished is not None else "N/A"
-    return f"Exited ({st.exit_code}) {ago}"
+    health = st.health.status if st.health is not None else ""
+    return status_line(st.status, st.exit_code, st.started_at, st.finished_at, health, now)
 
 
 def list_shape(c: Container, volume_source: Callable[[str], str], now: float) -> dict[str, Any]:
     """One entry of ``GET /containers/json``."""
+    from dockyard.model.docker.listing import finish
+
+    return finish(list_entry(c, volume_source), now)
+
+
+def list_entry(c: Container, volume_source: Callable[[str], str]) -> dict[str, Any]:
+    """One entry of ``GET /containers/json`` as the store keeps it with the row (listing.py):
+    the STATUS text left for :func:`listing.finish` to write, from the state fields kept in
+    its place."""
+    from dockyard.model.docker.listing import STATE, VERSION
     from dockyard.units import unix_time
 
     ports: list[dict[str, Any]] = []
@@ -465,6 +450,7 @@ def list_shape(c: Container, volume_source: Callable[[str], str], now: float) ->
                     "Type": proto,
                 }
             )
+    st = c.state
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -474,11 +460,20 @@ def list_shape(c: Container, volume_source: Callable[[str], str], now: float) ->
         "Created": unix_time(c.created),
         "Ports": ports,
         "Labels": dict(c.spec.labels),
-        "State": c.state.status,
-        "Status": status_text(c.state, now),
+        "State": st.status,
+        "Status": "",
         "HostConfig": {"NetworkMode": c.spec.network_mode},
         "NetworkSettings": {"Networks": {name: _endpoint_shape(ep) for name, ep in c.endpoints}},
         "Mounts": mount_points(c, volume_source),
+        STATE: {
+            "v": VERSION,
+            "exit_code": st.exit_code,
+            "started_at": st.started_at,
+            "finished_at": st.finished_at,
+            "health": st.health.status if st.health is not None else "",
+            "monitor_pid": st.monitor_pid,
+            "monitor_start": st.monitor_start,
+        },
     }
 
 
