@@ -91,7 +91,7 @@ class ContainerService:
             self.store.images,
             engine.volumes,
             lambda: engine.networks,
-            self.lifecycle.get,
+            self.get,  # not the lifecycle's: create loads it only for a row not settled
             engine.events,
         )
 
