@@ -32,6 +32,9 @@ def test_ps_logs_exec_rm(api: Daemon) -> None:
     cid = r.stdout.strip()
     r = api.docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Status}}")
     assert r.stdout.split()[:3] == [cid, "cliweb", "Up"]
+    api.docker("exec", "cliweb", "sh", "-c", "head -c 3000 /dev/zero > /big")
+    r = api.docker("ps", "-s", "--format", "{{.Names}} {{.Size}}")  # GET /containers/json?size=1
+    assert r.stdout.startswith("cliweb 3kB (virtual "), (r.stdout, r.stderr)
     r = api.docker("exec", "cliweb", "echo", "from exec")
     assert (r.returncode, r.stdout) == (0, "from exec\n"), r.stderr
     r = api.docker("exec", "cliweb", "sh", "-c", "exit 9")

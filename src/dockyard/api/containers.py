@@ -37,7 +37,7 @@ def container_create(call: Call) -> Reply:
 @routes.route("GET", "/containers/json")
 def container_list(call: Call) -> list[dict[str, Any]]:
     rows = call.engine.containers.list_shapes(
-        all_containers=call.flag("all"), filters=call.filters()
+        all_containers=call.flag("all"), filters=call.filters(), size=call.flag("size")
     )
     limit = call.int_arg("limit", -1)
     if limit is not None and limit > 0:

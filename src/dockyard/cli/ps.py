@@ -17,7 +17,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     filters = parse_filters(a.filter)
     show_all = a.all or a.last >= 0 or a.latest
     # The rows are the API's list entries, as Docker's CLI builds them.
-    rows = ctx.engine.containers.list_shapes(all_containers=show_all, filters=filters)
+    rows = ctx.engine.containers.list_shapes(all_containers=show_all, filters=filters, size=a.size)
     if a.latest:
         rows = rows[:1]
     elif a.last >= 0:

@@ -199,12 +199,34 @@ class ContainerService:
         return [c for c in found if (show_all or c.running) and match(c, filters)]
 
     def list_shapes(
-        self, *, all_containers: bool = False, filters: Mapping[str, Sequence[str]] | None = None
+        self,
+        *,
+        all_containers: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        size: bool = False,
     ) -> list[dict[str, Any]]:
-        """``GET /containers/json``'s entries. Without filters, each settled row's from the
-        entry stored with it (model/docker/listing.py), which decodes no container; a row
-        that is not settled, or kept no entry or one of another form, is read as
+        """``GET /containers/json``'s entries (with ``size``, their SizeRw and SizeRootFs, as
+        ``ps -s`` and ``?size=true`` ask). Without filters, each settled row's from the entry
+        stored with it (model/docker/listing.py), which decodes no container; a row that is
+        not settled, or kept no entry or one of another form, is read as
         :meth:`list_containers` reads it."""
+        entries = self._list_entries(all_containers, filters)
+        if size:
+            from dockyard.engine.volumes import dir_size
+            from dockyard.errors import NotFound
+
+            for e in entries:
+                rw = dir_size(self.records.upper(str(e["Id"])))
+                try:
+                    image = self.store.images.get(str(e["ImageID"])).size
+                except NotFound:
+                    image = 0  # removed by force
+                e["SizeRw"], e["SizeRootFs"] = rw, image + rw
+        return entries
+
+    def _list_entries(
+        self, all_containers: bool, filters: Mapping[str, Sequence[str]] | None
+    ) -> list[dict[str, Any]]:
         import time
 
         now = time.time()
