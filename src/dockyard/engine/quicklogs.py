@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from dockyard.engine.nameindex import lookup
-from dockyard.runtime.logfile import log_path
+from dockyard.runtime.logname import log_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ import time
 
 from dockyard.fastjson import scan
 
-__all__ = ["FORMATS", "JSONFile", "LocalFile", "LogWriter", "format_ns", "log_path", "parse_ns"]
+__all__ = ["FORMATS", "JSONFile", "LocalFile", "LogWriter", "format_ns", "parse_ns"]
 
 BLOCK = 64 * 1024
 MAX_FRAME = 64 << 20  # a local frame bigger than this is not a frame (resync, torn tail)
@@ -48,15 +48,6 @@ Entry = tuple[str, str, str]
 
 
 _second = [-1, ""]  # the last second formatted, and its text: records come many a second
-
-
-def log_path(container_dir: str, cid: str, driver: str) -> str:
-    """Where ``driver`` writes a container's log, Docker's names ("" for none: nothing is)."""
-    if driver == "local":
-        return os.path.join(container_dir, "local-logs", "container.log")
-    if driver == "none":
-        return ""
-    return os.path.join(container_dir, f"{cid}-json.log")
 
 
 def format_ns(ns: int) -> str:

@@ -277,7 +277,7 @@ class ContainerRecords:
 
     def log_path(self, cid: str, driver: str = "json-file") -> str:
         """Where the log driver writes (Docker's paths; "" for none: nothing is written)."""
-        from dockyard.runtime.logfile import log_path  # not on exec's path
+        from dockyard.runtime.logname import log_path  # not on exec's path
 
         return log_path(os.path.join(self.dir, cid), cid, driver)
 
