@@ -25,7 +25,7 @@ import threading
 import traceback
 from typing import TYPE_CHECKING
 
-from dockyard.engine.containers.sessions import FRAME_EXIT
+from dockyard.engine.containers.sessions import FRAME_EXIT, take_frames
 from dockyard.errors import Conflict
 
 if TYPE_CHECKING:
@@ -109,12 +109,8 @@ class ExitWatcher:
             data = b""
         buf += data
         exited = False
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                break
-            exited = exited or buf[0] == FRAME_EXIT
-            del buf[: 8 + size]
+        for kind, _ in take_frames(buf):
+            exited = exited or kind == FRAME_EXIT
         if not data or exited:
             with self._lock:
                 self._socks.pop(fd, None)

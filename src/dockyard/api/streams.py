@@ -26,6 +26,7 @@ from dockyard.engine.containers.sessions import (
     FRAME_STDOUT,
     detach_matcher,
     frame,
+    take_frames,
 )
 from dockyard.errors import Conflict, DockyardError, NotFound
 from dockyard.httpd import ClientGone
@@ -82,7 +83,7 @@ def _await_start(
 
 
 def _frames(sock: socket.socket, call: Call | None = None) -> Any:
-    """(kind, payload, raw bytes) for each frame the monitor sends, until it closes. With
+    """(kind, payload) for each frame the monitor sends, until it closes. With
     ``call``, ClientGone as soon as its HTTP client leaves (wait: nothing else would notice
     before the container exits)."""
     poller = None
@@ -109,13 +110,7 @@ def _frames(sock: socket.socket, call: Call | None = None) -> Any:
         if not data:
             return
         buf += data
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                break
-            raw = bytes(buf[: 8 + size])
-            del buf[: 8 + size]
-            yield raw[0], raw[8:], raw
+        yield from take_frames(buf)
 
 
 def _pump_stdin(rfile: Reader, sock: socket.socket, detach: DetachMatcher | None) -> None:
@@ -187,9 +182,9 @@ def attach(
             threading.Thread(
                 target=_pump_stdin, args=(handler.rfile, sock, detach), daemon=True
             ).start()
-        for kind, payload, raw in _frames(sock):
+        for kind, payload in _frames(sock):
             if kind in (FRAME_STDOUT, FRAME_STDERR):
-                conn.sendall(payload if tty else raw)
+                conn.sendall(payload if tty else frame(kind, payload))
             elif kind == FRAME_ERROR:  # the start failed: say why on the stream, as Docker
                 conn.sendall(payload if tty else frame(FRAME_STDERR, payload))
                 break
@@ -273,7 +268,7 @@ class ExitWaiter:
             break
         code = self.pending.exit_code if self.pending is not None else None
         if sock is not None:
-            for kind, payload, _ in _frames(sock, call):
+            for kind, payload in _frames(sock, call):
                 if kind == FRAME_EXIT:
                     code = int(payload or b"0")
                     call.daemon.exits.wait_recorded(cid)

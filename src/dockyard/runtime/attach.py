@@ -35,7 +35,7 @@ from dockyard.runtime.paths import which as _which
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from typing import Any, BinaryIO
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "send_resize",
     "send_signal",
     "spawn_monitor",
+    "take_frames",
 ]
 
 # The monitor's program (it imports runtime/monitor.py, so that module's bytecode is cached).
@@ -76,6 +77,20 @@ _starters: dict[str, int] = {}
 def frame(kind: int, payload: bytes = b"") -> bytes:
     """One attach frame: ``[kind, 0, 0, 0, len (big-endian u32)] + payload``."""
     return bytes((kind, 0, 0, 0)) + len(payload).to_bytes(4, "big") + payload
+
+
+def take_frames(buf: bytearray) -> Iterator[tuple[int, bytes]]:
+    """The whole frames at the head of ``buf`` (what a client read from its monitor), each
+    taken out of it as it is handed out: (kind, payload). A partial frame stays for the next
+    read. (The monitor reads its clients' frames itself, with a size limit.)"""
+    while len(buf) >= 8:
+        size = int.from_bytes(buf[4:8], "big")
+        if len(buf) < 8 + size:
+            return
+        kind = buf[0]
+        payload = bytes(buf[8 : 8 + size])
+        del buf[: 8 + size]
+        yield kind, payload
 
 
 # --------------------------------------------------------------------------- spawn_monitor
@@ -494,13 +509,7 @@ def _pump(
                         raise DockyardError("lost the connection to the container monitor")
                     return code
                 inbuf += data
-                while len(inbuf) >= 8:
-                    size = int.from_bytes(inbuf[4:8], "big")
-                    if len(inbuf) < 8 + size:
-                        break
-                    kind = inbuf[0]
-                    payload = bytes(inbuf[8 : 8 + size])
-                    del inbuf[: 8 + size]
+                for kind, payload in take_frames(inbuf):
                     if kind == FRAME_STDOUT:
                         write_out(payload)
                     elif kind == FRAME_STDERR:
@@ -551,7 +560,7 @@ def _one_shot(run_dir: str, payload: bytes) -> None:
         sock.settimeout(30.0)
         sock.sendall(_header(stdin=False, stdout=False, stderr=False) + payload)
         sock.shutdown(_socket.SHUT_WR)
-        inbuf = b""
+        inbuf = bytearray()
         try:
             while chunk := sock.recv(4096):
                 inbuf += chunk
@@ -559,11 +568,9 @@ def _one_shot(run_dir: str, payload: bytes) -> None:
             pass
     finally:
         sock.close()
-    while len(inbuf) >= 8:
-        size = int.from_bytes(inbuf[4:8], "big")
-        if inbuf[0] == FRAME_ERROR:
-            raise DockyardError(inbuf[8 : 8 + size].decode("utf-8", "replace"))
-        inbuf = inbuf[8 + size :]
+    for kind, payload in take_frames(inbuf):
+        if kind == FRAME_ERROR:
+            raise DockyardError(payload.decode("utf-8", "replace"))
 
 
 def send_signal(run_dir: str, sig: int) -> None:

@@ -20,6 +20,7 @@ from dockyard.runtime.attach import (
     FRAME_STDIN_EOF,
     FRAME_STDOUT,
     frame,
+    take_frames,
 )
 
 TYPE_CHECKING = False
@@ -46,6 +47,7 @@ __all__ = [
     "Sessions",
     "detach_matcher",
     "frame",
+    "take_frames",
 ]
 
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
