@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -192,3 +193,24 @@ def test_an_entry_of_another_form_is_read_through_the_model(engine: Engine) -> N
     kept = dict(engine.store.db.query("SELECT id, entry FROM containers"))
     assert kept[new] == newer
     assert '"v": 1' in kept[old]
+
+
+def test_a_moved_store_lists_its_volumes_where_they_are_now(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Paths are never stored: a volume's Source follows the store's root."""
+    engine.volumes.create("movedvol")
+    engine.containers.create(
+        ContainerSpec(
+            "busybox", name="v1", cmd=("true",), mounts=(Mount("volume", "/d", source="movedvol"),)
+        )
+    )
+    engine.close()
+    moved = tmp_path / "moved-root"
+    subprocess.run(["cp", "-a", engine.root, str(moved)], check=True)
+    there = Engine(root=str(moved), run_root=str(tmp_path / "moved-run"))
+    try:
+        (entry,) = there.containers.list_shapes(all_containers=True)
+        assert [m["Source"] for m in entry["Mounts"]] == [  # type: ignore[attr-defined]
+            str(moved / "volumes" / "movedvol" / "_data")
+        ]
+    finally:
+        there.close()

@@ -247,6 +247,9 @@ class ContainerService:
             if st.get("v") == VERSION and self.records.settled_as(
                 cid, entry["State"], bool(st["health"]), st["monitor_pid"], st["monitor_start"]
             ):
+                for m in entry["Mounts"]:
+                    if m["Type"] == "volume":  # stored without the store's root
+                        m["Source"] = self._volume_path(m["Name"])
                 out.append(finish(entry, now))
                 continue
             from dockyard.errors import NotFound

@@ -72,6 +72,10 @@ def alive(pid: int, start_time: str) -> bool:
     return pid > 0 and bool(start_time) and pid_start_time(pid) == start_time
 
 
+def _no_path(name: str) -> str:
+    return ""
+
+
 class ContainerRecords:
     def __init__(self, db: Metadata, root: str, run_root: str) -> None:
         self.db = db
@@ -224,12 +228,12 @@ class ContainerRecords:
             )
 
     def _entry(self, ctr: Container) -> str:
-        """The row's list entry (model/docker/listing.py), as JSON."""
+        """The row's list entry (model/docker/listing.py), as JSON. A volume's Source is left
+        empty: paths are never stored (they follow the store's root); listing writes it."""
         from dockyard import fastjson
-        from dockyard.engine.volumes import volume_path
         from dockyard.model.docker.shapes import list_entry
 
-        return fastjson.dumps(list_entry(ctr, lambda name: volume_path(self.root, name)))
+        return fastjson.dumps(list_entry(ctr, _no_path))
 
     def update(self, cid: str, change: Callable[[Container], Container]) -> Container | None:
         """Read, change and write the container in one transaction (None if it is gone)."""
