@@ -245,6 +245,7 @@ def test_the_monitors_event_writer_stays_lean() -> None:
     )
     assert {m for m in loaded if m.startswith("dockyard")} == {
         "dockyard",
+        "dockyard.imports",  # the package's own module finder (dockyard/__init__.py)
         "dockyard.fastjson",
         "dockyard.runtime",
         "dockyard.runtime.healthcheck",
