@@ -423,9 +423,9 @@ def test_rm_network_with_only_stopped_containers(ctr: CLI) -> None:
     ep = inspect(ctr, "was")["NetworkSettings"]["Networks"]["gone"]
     assert ep["NetworkID"] == nid and ep["IPAddress"] == ""
     r = ctr("start", "was", check=False)
-    assert r.returncode == 125 and r.stderr == f"Error: network {nid} not found\n"
+    assert r.returncode == 1 and r.stderr == f"Error: network {nid} not found\n"
     r = ctr("start", "never", check=False)  # never started: Docker names it
-    assert r.returncode == 125 and r.stderr == "Error: network gone not found\n"
+    assert r.returncode == 1 and r.stderr == "Error: network gone not found\n"
     assert inspect(ctr, "never")["State"]["Status"] == "created"
     assert inspect(ctr, "was")["State"]["Status"] == "exited"
     was_id = inspect(ctr, "was")["Id"]
@@ -440,7 +440,7 @@ def test_rm_network_with_only_stopped_containers(ctr: CLI) -> None:
     # a new network of the same name is another network: the old ID still fails the start
     ctr("network", "create", "--subnet", "10.213.44.0/24", "gone")
     r = ctr("start", "was", check=False)
-    assert r.returncode == 125 and r.stderr == f"Error: network {nid} not found\n"
+    assert r.returncode == 1 and r.stderr == f"Error: network {nid} not found\n"
     ctr("network", "disconnect", "gone", "was")
     ctr("network", "connect", "gone", "was")
     assert "10.213.44." in ctr("start", "-a", "was").stdout
@@ -450,7 +450,7 @@ def test_rm_network_with_only_stopped_containers(ctr: CLI) -> None:
     assert ctr("network", "prune", "-f").stdout == ""
     ctr("stop", "-t", "0", "up")
     assert ctr("network", "prune", "-f").stdout == "Deleted Networks:\ngone\n\n"
-    assert ctr("start", "up", check=False).returncode == 125
+    assert ctr("start", "up", check=False).returncode == 1
 
 
 def test_unknown_network_is_a_clear_error(ctr: CLI) -> None:

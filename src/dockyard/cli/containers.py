@@ -157,7 +157,11 @@ def cmd_start(ctx: Context, argv: list[str]) -> int:
     if a.attach or a.interactive:
         if len(a.containers) > 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
-        cid = engine.containers.start(a.containers[0], attach=True)
+        try:
+            cid = engine.containers.start(a.containers[0], attach=True)
+        except DockyardError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1  # Docker's CLI: a failed start is 1, whatever failed
         spec = engine.containers.get(cid).spec
         code = engine.containers.sessions.attach(
             cid,
@@ -174,7 +178,7 @@ def cmd_start(ctx: Context, argv: list[str]) -> int:
             print(name)
         except DockyardError as e:
             print(f"Error: {e}", file=sys.stderr)
-            status = e.exit_code if len(a.containers) == 1 else 1
+            status = 1  # Docker's CLI, also for a command that cannot run (run: 126, 127)
     return status
 
 
