@@ -75,12 +75,13 @@ class SystemService:
         active_chains = {c for c, imgs in chain_users.items() if imgs & users.keys()}
         disk = sum(snap_size.get(c, 0) for c in chain_users)
         reclaim = sum(snap_size.get(c, 0) for c in chain_users if c not in active_chains)
+        from dockyard.engine.containers.records import RUNNING
         from dockyard.engine.volumes import dir_size
 
         svc = self.engine.containers
         containers = svc.list_shapes(all_containers=True)  # the rows' list entries
         c_sizes = {e["Id"]: dir_size(svc.upper_dir(e["Id"])) for e in containers}
-        running = [e["Id"] for e in containers if e["State"] in ("running", "paused", "restarting")]
+        running = [e["Id"] for e in containers if e["State"] in RUNNING]
         vols = self.engine.volumes.list_volumes()
         v_sizes = {v["Name"]: dir_size(v["Mountpoint"]) for v in vols}
         v_users = {v["Name"]: len(self.engine.volumes.users(v["Name"])) for v in vols}

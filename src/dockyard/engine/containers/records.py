@@ -27,6 +27,10 @@ NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
 # form leaves a created container's state out (NULL), rows written before the model keep
 # Docker's State.Status.
 STATUS_SQL = "coalesce(json_extract(data, '$.state.status'), json_extract(data, '$.State.Status'))"
+# The statuses of a row that says its container runs (the model's ``ContainerState.running``),
+# and the condition that selects those rows through that index.
+RUNNING = ("running", "paused", "restarting")
+RUNNING_SQL = f"{STATUS_SQL} IN {RUNNING}"
 
 
 def decode(text: str | bytes) -> Container:
@@ -142,7 +146,7 @@ class ContainerRecords:
     def entries(self, show_all: bool) -> list[tuple[str, str | None]]:
         """(ID, stored list entry) of every container, or of those whose row says running,
         newest first. The entry is None in a row written before rows kept one."""
-        where = "" if show_all else f" WHERE {STATUS_SQL} IN ('running', 'paused', 'restarting')"
+        where = "" if show_all else f" WHERE {RUNNING_SQL}"
         rows = self.db.query(f"SELECT id, entry FROM containers{where} ORDER BY created DESC")
         return [(str(r[0]), r[1]) for r in rows]
 
@@ -153,8 +157,7 @@ class ContainerRecords:
         return [
             decode(r["data"])
             for r in self.db.query(
-                f"SELECT data FROM containers WHERE {STATUS_SQL}"
-                " IN ('running', 'paused', 'restarting') ORDER BY created DESC"
+                f"SELECT data FROM containers WHERE {RUNNING_SQL} ORDER BY created DESC"
             )
         ]
 
@@ -173,7 +176,7 @@ class ContainerRecords:
         self, cid: str, status: str, health: bool, monitor_pid: int, monitor_start: str
     ) -> bool:
         """:meth:`settled` for a row told by its state's fields (a stored list entry's)."""
-        if status not in ("running", "paused", "restarting"):
+        if status not in RUNNING:
             return True
         if status == "restarting":
             return alive(monitor_pid, monitor_start)
