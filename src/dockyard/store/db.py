@@ -12,7 +12,8 @@ import os
 from dockyard.sqlite import sqlite3  # _sqlite3, loaded without functools
 
 # 2: networks, ip_leases; 3: containers_status (CREATE IF NOT EXISTS: older stores upgrade);
-# 4: containers.entry (added to older stores by _migrate; NULL until the row is next written)
+# 4: containers.entry (added to older stores by _migrate; NULL until the row is next written
+# or listed)
 SCHEMA_VERSION = 4
 
 SCHEMA = """

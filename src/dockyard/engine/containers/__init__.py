@@ -215,13 +215,16 @@ class ContainerService:
             from dockyard.engine.volumes import dir_size
             from dockyard.errors import NotFound
 
+            image_sizes: dict[str, int] = {}  # a query per image, not per container
             for e in entries:
                 rw = dir_size(self.records.upper(str(e["Id"])))
-                try:
-                    image = self.store.images.get(str(e["ImageID"])).size
-                except NotFound:
-                    image = 0  # removed by force
-                e["SizeRw"], e["SizeRootFs"] = rw, image + rw
+                image_id = str(e["ImageID"])
+                if image_id not in image_sizes:
+                    try:
+                        image_sizes[image_id] = self.store.images.get(image_id).size
+                    except NotFound:
+                        image_sizes[image_id] = 0  # removed by force
+                e["SizeRw"], e["SizeRootFs"] = rw, image_sizes[image_id] + rw
         return entries
 
     def _list_entries(
