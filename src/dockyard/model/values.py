@@ -156,7 +156,7 @@ def dataclass(
         base_specs: tuple[Field, ...] = ()
         for base in cls.__mro__[-1:0:-1]:
             base_specs = getattr(base, "__dataclass_fields_tuple__", base_specs)
-        all_specs = (*base_specs, *specs) if base_specs else tuple(specs)
+        all_specs = (*base_specs, *specs)
         by_name = {}
         required = []
         factories = []
